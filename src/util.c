@@ -1,0 +1,148 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * util.c: small helpers that depend on nothing but libc. */
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "util.h"
+
+bool util_parse_addr(const char *s, struct sockaddr_storage *ss,
+		     socklen_t *len)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256];
+	const char *port, *hend;
+	long long pnum;
+	size_t hlen;
+
+	if (s == NULL)
+		return false;
+	if (*s == '[') {
+		hend = strchr(s, ']');
+		if (hend == NULL || hend[1] != ':')
+			return false;
+		s++;
+		port = hend + 2;
+	} else {
+		hend = strrchr(s, ':');
+		if (hend == NULL)
+			return false;
+		/* "::1:80" is ambiguous; v6 needs brackets. */
+		if (memchr(s, ':', (size_t)(hend - s)) != NULL)
+			return false;
+		port = hend + 1;
+	}
+	hlen = (size_t)(hend - s);
+	if (hlen == 0 || hlen >= sizeof(host))
+		return false;
+	if (!util_parse_int(port, 1, 65535, &pnum))
+		return false;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
+		return false;
+	if (ss != NULL) {
+		memset(ss, 0, sizeof(*ss));
+		memcpy(ss, res->ai_addr, res->ai_addrlen);
+	}
+	if (len != NULL)
+		*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return true;
+}
+
+void util_format_addr(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+	socklen_t slen = sa->sa_family == AF_INET6 ?
+				 sizeof(struct sockaddr_in6) :
+				 sizeof(struct sockaddr_in);
+
+	if (getnameinfo(sa, slen, host, sizeof(host), serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(buf, size, "?");
+		return;
+	}
+	if (sa->sa_family == AF_INET6)
+		snprintf(buf, size, "[%s]:%s", host, serv);
+	else
+		snprintf(buf, size, "%s:%s", host, serv);
+}
+
+uint64_t util_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+bool util_parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "on", "yes", "true", "1" };
+	static const char *const no[] = { "off", "no", "false", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool util_parse_int(const char *s, long long min, long long max,
+		    long long *out)
+{
+	char *end;
+	long long v;
+
+	/* strtoll() would skip leading blanks and accept "" as 0. */
+	if (*s != '-' && *s != '+' && !isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0')
+		return false;
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+void util_hexdump(FILE *out, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	for (size_t off = 0; off < len; off += 16) {
+		size_t n = len - off < 16 ? len - off : 16;
+
+		fprintf(out, "%04zx ", off);
+		for (size_t i = 0; i < 16; i++) {
+			if (i < n)
+				fprintf(out, " %02x", p[off + i]);
+			else
+				fputs("   ", out);
+		}
+		fputs("  ", out);
+		for (size_t i = 0; i < n; i++)
+			fputc(isprint(p[off + i]) ? p[off + i] : '.', out);
+		fputc('\n', out);
+	}
+}
