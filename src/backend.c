@@ -1,0 +1,1007 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * backend.c: backend connections.  We speak the client side of the
+ * protocol ourselves so each session negotiates exactly its client's
+ * capabilities; responses are then relayed byte for byte and streamed. */
+#include "backend.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include "client.h"
+#include "pool.h"
+
+/* Packets we inspect whole; larger ones (rows) stream after a peek. */
+#define BACKEND_INSPECT_MAX 65536
+#define BACKEND_PEEK	    16
+
+static const char *const backend_state_names[] = {
+	[BACKEND_CONNECTING] = "connecting", [BACKEND_GREETING] = "greeting",
+	[BACKEND_WAIT_LOGIN] = "wait_login", [BACKEND_AUTH] = "auth",
+	[BACKEND_IDLE] = "idle",	     [BACKEND_BUSY] = "busy",
+	[BACKEND_DEAD] = "dead",
+};
+
+const char *backend_state_name(enum backend_state s)
+{
+	return backend_state_names[s];
+}
+
+static void backend_read_cb(struct bufferevent *bev, void *arg);
+static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
+static void backend_lost(struct backend *be, const char *why);
+
+/* Pending collect-mode request (internal queries). */
+struct backend_collect {
+	backend_result_fn cb;
+	void *arg;
+	struct backend_result res;
+};
+
+static void backend_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct backend *be = arg;
+
+	(void)fd;
+	(void)what;
+	if (be->state == BACKEND_CONNECTING || be->state == BACKEND_GREETING ||
+	    be->state == BACKEND_AUTH)
+		backend_lost(be, "backend connect timeout");
+	else if (be->state == BACKEND_BUSY)
+		backend_lost(be, "backend query timeout");
+}
+
+static struct backend *backend_new(void)
+{
+	struct backend *be = calloc(1, sizeof(*be));
+	struct timeval tv;
+
+	if (!be)
+		return NULL;
+	be->bev = bufferevent_socket_new(ib.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	be->timer = evtimer_new(ib.base, backend_timer_cb, be);
+	if (!be->bev || !be->timer)
+		goto fail;
+	bufferevent_setcb(be->bev, backend_read_cb, NULL, backend_event_cb, be);
+	bufferevent_enable(be->bev, EV_READ | EV_WRITE);
+	be->state = BACKEND_CONNECTING;
+	/* libevent reports an immediate refusal through the event callback,
+	 * deferred; -1 means no socket at all: report it the same way */
+	if (bufferevent_socket_connect(be->bev,
+				       (struct sockaddr *)&ib.backend_addr,
+				       ib.backend_addr_len) < 0)
+		bufferevent_trigger_event(be->bev, BEV_EVENT_ERROR,
+					  BEV_TRIG_DEFER_CALLBACKS);
+	tv.tv_sec = ib.cfg->backend_connect_timeout;
+	tv.tv_usec = 0;
+	evtimer_add(be->timer, &tv);
+	TAILQ_INSERT_TAIL(&ib.backends, be, entry);
+	return be;
+fail:
+	if (be->bev)
+		bufferevent_free(be->bev);
+	if (be->timer)
+		event_free(be->timer);
+	free(be);
+	return NULL;
+}
+
+struct backend *backend_new_for_client(struct client *c)
+{
+	struct backend *be = backend_new();
+
+	if (!be)
+		return NULL;
+	be->owner = BACKEND_OWNER_CLIENT;
+	be->client = c;
+	be->relay = true;
+	return be;
+}
+
+struct backend *backend_new_for_pool(struct pool *p)
+{
+	struct backend *be = backend_new();
+
+	if (!be)
+		return NULL;
+	be->owner = BACKEND_OWNER_POOL;
+	be->pool = p;
+	return be;
+}
+
+int backend_read_packet(struct evbuffer *in, struct pktbuf *pb, uint8_t *seq,
+			size_t max)
+{
+	size_t avail = evbuffer_get_length(in);
+	size_t off = 0, total = 0;
+	uint8_t hdr[4];
+	uint32_t len;
+	struct evbuffer_ptr ptr;
+
+	/* find the end of the logical packet without copying payloads */
+	for (;;) {
+		if (avail - off < 4)
+			return 0;
+		if (evbuffer_ptr_set(in, &ptr, off, EVBUFFER_PTR_SET) < 0)
+			return 0;
+		if (evbuffer_copyout_from(in, &ptr, hdr, 4) != 4)
+			return 0;
+		len = hdr[0] | (hdr[1] << 8) | ((uint32_t)hdr[2] << 16);
+		total += len;
+		if (total > max)
+			return -1;
+		if (avail - off - 4 < len)
+			return 0;
+		off += 4 + len;
+		if (len < PROTO_MAX_PAYLOAD)
+			break;
+	}
+	pktbuf_reset(pb);
+	while (off > 0) {
+		evbuffer_remove(in, hdr, 4);
+		len = hdr[0] | (hdr[1] << 8) | ((uint32_t)hdr[2] << 16);
+		*seq = hdr[3];
+		if (len) {
+			size_t at = pb->len;
+
+			pktbuf_put_zero(pb, len);
+			if (pb->failed) {
+				evbuffer_drain(in, len);
+			} else {
+				evbuffer_remove(in, pb->buf + at, len);
+			}
+		}
+		off -= 4 + len;
+	}
+	return pb->failed ? -1 : 1;
+}
+
+static bool backend_write_packet(struct backend *be, uint8_t seq,
+				 const void *p, size_t len)
+{
+	return proto_write_packet(bufferevent_get_output(be->bev), &seq, p,
+				  len);
+}
+
+/* Auth data for <plugin> over <nonce>; returns its length (0 = none). */
+static size_t backend_scramble(const char *plugin, const uint8_t nonce[20],
+			       const char *password, uint8_t out[32])
+{
+	if (!password || !password[0])
+		return 0;
+	if (strcmp(plugin, "caching_sha2_password") == 0) {
+		proto_sha2_scramble(out, nonce, password);
+		return 32;
+	}
+	proto_native_scramble(out, nonce, password);
+	return 20;
+}
+
+static const char *backend_plugin_for(const char *plugin)
+{
+	if (strcmp(plugin, "caching_sha2_password") == 0)
+		return plugin;
+	return "mysql_native_password";
+}
+
+bool backend_login(struct backend *be, const char *user, const char *password,
+		   const char *db, uint8_t collation, uint32_t caps,
+		   const uint8_t *attrs, size_t attrs_len)
+{
+	struct pktbuf pb;
+	uint8_t auth[32];
+	size_t auth_len;
+	const char *plugin = backend_plugin_for(be->plugin);
+	bool ok;
+
+	IB_ASSERT(be->state == BACKEND_WAIT_LOGIN);
+	/*
+	 * Mirror the client's choices; force what our parser needs and
+	 * drop what would change packet layouts we relay unchanged.
+	 */
+	caps &= be->server_caps;
+	caps |= CAP_LONG_PASSWORD | CAP_PROTOCOL_41 | CAP_SECURE_CONNECTION |
+		CAP_PLUGIN_AUTH | CAP_TRANSACTIONS;
+	caps |= be->server_caps & (CAP_PLUGIN_AUTH_LENENC | CAP_MULTI_RESULTS |
+				   CAP_PS_MULTI_RESULTS);
+	caps &= ~(CAP_SSL | CAP_COMPRESS | CAP_SESSION_TRACK |
+		  CAP_DEPRECATE_EOF | CAP_CONNECT_WITH_DB | (1u << 25) |
+		  (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29) |
+		  (1u << 30));
+	if (db && db[0])
+		caps |= CAP_CONNECT_WITH_DB;
+	if (!attrs || !(be->server_caps & CAP_CONNECT_ATTRS))
+		caps &= ~CAP_CONNECT_ATTRS;
+	else
+		caps |= CAP_CONNECT_ATTRS;
+	be->caps = caps;
+	free(be->user);
+	free(be->password);
+	be->user = strdup(user);
+	be->password = strdup(password ? password : "");
+	if (!be->user || !be->password)
+		return false;
+
+	auth_len = backend_scramble(plugin, be->nonce, password, auth);
+	pktbuf_init(&pb);
+	proto_build_hsresp(&pb, caps, 1u << 30, collation, user, auth, auth_len,
+			   db, plugin, attrs, attrs_len);
+	ok = !pb.failed && backend_write_packet(be, 1, pb.buf, pb.len);
+	pktbuf_free(&pb);
+	be->last_seq = 1;
+	be->state = BACKEND_AUTH;
+	be->rs = RESP_AUTH;
+	return ok;
+}
+
+bool backend_change_user(struct backend *be, const char *user,
+			 const char *password, const char *db,
+			 uint8_t collation, const uint8_t *attrs,
+			 size_t attrs_len)
+{
+	struct pktbuf pb;
+	uint8_t auth[32];
+	size_t auth_len;
+	const char *plugin = backend_plugin_for(be->plugin);
+	bool ok;
+
+	if (be->state != BACKEND_IDLE)
+		return false;
+	free(be->user);
+	free(be->password);
+	be->user = strdup(user);
+	be->password = strdup(password ? password : "");
+	if (!be->user || !be->password)
+		return false;
+	auth_len = backend_scramble(plugin, be->nonce, password, auth);
+	pktbuf_init(&pb);
+	pktbuf_put_u8(&pb, COM_CHANGE_USER);
+	pktbuf_put_strnul(&pb, user);
+	pktbuf_put_u8(&pb, (uint8_t)auth_len);
+	pktbuf_put_bytes(&pb, auth, auth_len);
+	pktbuf_put_strnul(&pb, db ? db : "");
+	pktbuf_put_u16(&pb, collation);
+	pktbuf_put_strnul(&pb, plugin);
+	if ((be->caps & CAP_CONNECT_ATTRS) && attrs) {
+		pktbuf_put_lenenc(&pb, attrs_len);
+		pktbuf_put_bytes(&pb, attrs, attrs_len);
+	}
+	ok = !pb.failed && backend_write_packet(be, 0, pb.buf, pb.len);
+	pktbuf_free(&pb);
+	be->last_seq = 0;
+	be->state = BACKEND_AUTH;
+	be->rs = RESP_AUTH;
+	return ok;
+}
+
+static void backend_set_busy(struct backend *be)
+{
+	struct timeval tv;
+
+	be->state = BACKEND_BUSY;
+	be->sent_any = false;
+	be->fwd_left = 0;
+	be->in_multi = false;
+	be->started_us = util_now_us();
+	IB_STAT_INC(backend_statements);
+	if (be->owner == BACKEND_OWNER_POOL && ib.cfg->query_timeout > 0) {
+		tv.tv_sec = ib.cfg->query_timeout;
+		tv.tv_usec = 0;
+		evtimer_add(be->timer, &tv);
+	}
+}
+
+bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
+		   const uint8_t *payload, size_t payload_len)
+{
+	uint8_t cmd = payload_len ? payload[0] : 0;
+
+	if (be->state != BACKEND_IDLE)
+		return false;
+	be->cmd = cmd;
+	be->cursor = false;
+	be->relay = true;
+	switch (cmd) {
+	case COM_STMT_PREPARE:
+	case COM_QUERY:
+	case COM_STMT_EXECUTE:
+	default:
+		be->rs = RESP_FIRST;
+		break;
+	case COM_FIELD_LIST:
+		be->rs = RESP_FIELDS;
+		break;
+	case COM_STMT_FETCH:
+		be->rs = RESP_ROWS;
+		break;
+	case COM_STATISTICS:
+		be->rs = RESP_SINGLE;
+		break;
+	}
+	if (cmd == COM_STMT_EXECUTE && payload_len >= 6 && (payload[5] & 0x07))
+		be->cursor = true;
+	if (evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
+				   nbytes) != (int)nbytes)
+		return false;
+	/* commands without a response leave the backend idle */
+	if (cmd == COM_STMT_CLOSE || cmd == COM_STMT_SEND_LONG_DATA ||
+	    cmd == COM_QUIT) {
+		be->rs = RESP_NONE;
+		return true;
+	}
+	backend_set_busy(be);
+	return true;
+}
+
+bool backend_relay_raw(struct backend *be, struct evbuffer *src, size_t nbytes)
+{
+	return evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
+				      nbytes) == (int)nbytes;
+}
+
+void backend_infile_done(struct backend *be)
+{
+	be->rs = RESP_FIRST;
+}
+
+bool backend_query(struct backend *be, const char *sql, size_t len,
+		   backend_result_fn cb, void *arg)
+{
+	struct backend_collect *col;
+	struct pktbuf pb;
+	bool ok;
+
+	if (be->state != BACKEND_IDLE)
+		return false;
+	col = calloc(1, sizeof(*col));
+	if (!col)
+		return false;
+	col->cb = cb;
+	col->arg = arg;
+	pktbuf_init(&col->res.pkts);
+	pktbuf_init(&pb);
+	pktbuf_put_u8(&pb, COM_QUERY);
+	pktbuf_put_bytes(&pb, sql, len);
+	ok = !pb.failed && backend_write_packet(be, 0, pb.buf, pb.len);
+	pktbuf_free(&pb);
+	if (!ok) {
+		pktbuf_free(&col->res.pkts);
+		free(col);
+		return false;
+	}
+	be->collect = col;
+	be->relay = false;
+	be->cmd = COM_QUERY;
+	be->cursor = false;
+	be->rs = RESP_FIRST;
+	backend_set_busy(be);
+	return true;
+}
+
+bool backend_result_next(const struct backend_result *res, size_t *pos,
+			 const uint8_t **p, size_t *len)
+{
+	uint32_t n;
+
+	if (*pos + 4 > res->pkts.len)
+		return false;
+	memcpy(&n, res->pkts.buf + *pos, 4);
+	*p = res->pkts.buf + *pos + 4;
+	*len = n;
+	*pos += 4 + n;
+	return true;
+}
+
+void backend_result_free(struct backend_result *res)
+{
+	pktbuf_free(&res->pkts);
+	res->count = 0;
+}
+
+/*
+ * Advance the response parser over one logical packet.  <p> holds the
+ * first <n> bytes of its <len>-byte payload (all of it when small).
+ * Returns false on a packet that cannot occur here.
+ */
+static bool backend_resp_step(struct backend *be, const uint8_t *p, size_t n,
+			      size_t len)
+{
+	uint8_t h = n ? p[0] : 0;
+	bool eof = len > 0 && h == 0xFE && len < 9;
+	uint16_t warnings, status;
+	struct proto_ok ok;
+	struct proto_rd rd;
+	uint64_t count;
+
+	switch (be->rs) {
+	case RESP_FIRST:
+		if (len == 0)
+			return false;
+		if (h == 0x00 && be->cmd == COM_STMT_PREPARE) {
+			if (n < 9)
+				return false;
+			be->prep_cols = p[5] | (p[6] << 8);
+			be->left = p[7] | (p[8] << 8);
+			if (be->left)
+				be->rs = RESP_PREP_PARAMS;
+			else if (be->prep_cols) {
+				be->left = be->prep_cols;
+				be->rs = RESP_PREP_COLS;
+			} else
+				be->rs = RESP_DONE;
+		} else if (h == 0x00) {
+			if (n < len || !proto_parse_ok(p, len, be->caps, &ok))
+				return false;
+			be->status = ok.status;
+			be->rs = (ok.status & ST_MORE_RESULTS) ? RESP_FIRST
+							       : RESP_DONE;
+		} else if (h == 0xFF) {
+			be->rs = RESP_DONE;
+		} else if (eof) {
+			/* COM_SET_OPTION answers with a bare EOF */
+			if (proto_parse_eof(p, len, &warnings, &status))
+				be->status = status;
+			be->rs = RESP_DONE;
+		} else if (h == 0xFB && be->cmd == COM_QUERY) {
+			be->rs = RESP_INFILE;
+		} else {
+			proto_rd_init(&rd, p, n);
+			count = proto_rd_lenenc(&rd, NULL);
+			if (rd.failed || count == 0)
+				return false;
+			be->left = count;
+			be->rs = RESP_COLDEFS;
+		}
+		return true;
+	case RESP_COLDEFS:
+		if (h == 0xFF)
+			be->rs = RESP_DONE;
+		else if (--be->left == 0)
+			be->rs = RESP_COLDEFS_EOF;
+		return true;
+	case RESP_COLDEFS_EOF:
+		if (!eof || !proto_parse_eof(p, len, &warnings, &status))
+			return false;
+		be->status = status;
+		if (be->cursor && (status & ST_CURSOR_EXISTS))
+			be->rs = (status & ST_MORE_RESULTS) ? RESP_FIRST
+							    : RESP_DONE;
+		else
+			be->rs = RESP_ROWS;
+		return true;
+	case RESP_ROWS:
+		if (eof) {
+			if (proto_parse_eof(p, len, &warnings, &status))
+				be->status = status;
+			be->rs = (status & ST_MORE_RESULTS) ? RESP_FIRST
+							    : RESP_DONE;
+		} else if (h == 0xFF && len > 0) {
+			be->rs = RESP_DONE;
+		}
+		return true;
+	case RESP_PREP_PARAMS:
+		if (--be->left == 0)
+			be->rs = RESP_PREP_PEOF;
+		return true;
+	case RESP_PREP_PEOF:
+		if (!eof)
+			return false;
+		if (be->prep_cols) {
+			be->left = be->prep_cols;
+			be->rs = RESP_PREP_COLS;
+		} else
+			be->rs = RESP_DONE;
+		return true;
+	case RESP_PREP_COLS:
+		if (--be->left == 0)
+			be->rs = RESP_PREP_CEOF;
+		return true;
+	case RESP_PREP_CEOF:
+		if (!eof)
+			return false;
+		be->rs = RESP_DONE;
+		return true;
+	case RESP_FIELDS:
+		if (eof || (h == 0xFF && len > 0))
+			be->rs = RESP_DONE;
+		return true;
+	case RESP_SINGLE:
+		be->rs = RESP_DONE;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The owner must hear about the end of a response exactly once. */
+static void backend_response_done(struct backend *be)
+{
+	struct backend_collect *col = be->collect;
+
+	be->state = BACKEND_IDLE;
+	be->rs = RESP_NONE;
+	evtimer_del(be->timer);
+	if (col) {
+		be->collect = NULL;
+		col->cb(be, col->arg, &col->res);
+		backend_result_free(&col->res);
+		free(col);
+		return;
+	}
+	if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+		client_on_response_done(be->client);
+}
+
+/*
+ * Relay mode: pass packets to the client as they arrive, inspecting each
+ * logical packet's head.  Large packets stream: only their first bytes
+ * need to be buffered.  Stops when the client's output is full.
+ */
+static void backend_relay_input(struct backend *be)
+{
+	struct evbuffer *in = bufferevent_get_input(be->bev);
+	struct client *c = be->client;
+	struct evbuffer *out;
+	uint8_t head[BACKEND_INSPECT_MAX];
+	uint8_t hdr[4];
+	uint32_t len;
+	size_t avail, need, n;
+
+	if (!c) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	out = bufferevent_get_output(c->bev);
+	while (be->state == BACKEND_BUSY && be->rs != RESP_INFILE) {
+		avail = evbuffer_get_length(in);
+		if (be->fwd_left) {
+			n = avail < be->fwd_left ? avail : be->fwd_left;
+			if (n == 0)
+				break;
+			evbuffer_remove_buffer(in, out, n);
+			IB_STAT_ADD(bytes_out, n);
+			be->fwd_left -= n;
+			continue;
+		}
+		if (avail < 4)
+			break;
+		evbuffer_copyout(in, hdr, 4);
+		len = hdr[0] | (hdr[1] << 8) | ((uint32_t)hdr[2] << 16);
+		if (be->in_multi) {
+			/* continuation chunk: no header byte to inspect */
+			be->in_multi = (len == PROTO_MAX_PAYLOAD);
+			be->last_seq = hdr[3];
+			evbuffer_remove_buffer(in, out, 4);
+			be->fwd_left = len;
+			if (!be->in_multi && be->rs == RESP_DONE &&
+			    be->fwd_left == 0) {
+				backend_response_done(be);
+				return;
+			}
+			continue;
+		}
+		need = len <= BACKEND_INSPECT_MAX ? len : BACKEND_PEEK;
+		if (avail < 4 + need)
+			break;
+		evbuffer_copyout(in, head, 4 + need < sizeof(head) ? 4 + need
+								   : sizeof(head));
+		if (!backend_resp_step(be, head + 4, need, len)) {
+			backend_lost(be, "unexpected packet from backend");
+			return;
+		}
+		be->last_seq = hdr[3];
+		be->in_multi = (len == PROTO_MAX_PAYLOAD);
+		n = 4 + need;
+		evbuffer_remove_buffer(in, out, n);
+		IB_STAT_ADD(bytes_out, n);
+		be->fwd_left = len - need;
+		be->sent_any = true;
+		if (be->rs == RESP_INFILE) {
+			client_on_infile_request(c);
+			return;
+		}
+		if (be->rs == RESP_DONE && !be->in_multi) {
+			if (be->fwd_left) {
+				n = be->fwd_left;
+				evbuffer_remove_buffer(in, out, n);
+				be->fwd_left = 0;
+			}
+			backend_response_done(be);
+			return;
+		}
+		if (evbuffer_get_length(out) > IB_CLIENT_OUT_HIGH) {
+			/* backpressure: resume from the client's write cb */
+			bufferevent_disable(be->bev, EV_READ);
+			return;
+		}
+	}
+}
+
+/* Collect mode: gather whole logical packets for an internal query. */
+static void backend_collect_input(struct backend *be)
+{
+	struct evbuffer *in = bufferevent_get_input(be->bev);
+	struct backend_collect *col = be->collect;
+	struct pktbuf pb;
+	uint8_t seq;
+	uint32_t n32;
+	int r;
+
+	pktbuf_init(&pb);
+	while (be->state == BACKEND_BUSY && be->collect == col) {
+		r = backend_read_packet(in, &pb, &seq, (size_t)1 << 30);
+		if (r == 0)
+			break;
+		if (r < 0 || !backend_resp_step(be, pb.buf, pb.len, pb.len) ||
+		    be->rs == RESP_INFILE) {
+			pktbuf_free(&pb);
+			backend_lost(be, "unexpected packet from backend");
+			return;
+		}
+		n32 = (uint32_t)pb.len;
+		pktbuf_put_bytes(&col->res.pkts, &n32, 4);
+		pktbuf_put_bytes(&col->res.pkts, pb.buf, pb.len);
+		col->res.count++;
+		if (pb.len && pb.buf[0] == 0xFF && be->rs == RESP_DONE)
+			col->res.err = true;
+		if (col->res.pkts.failed) {
+			pktbuf_free(&pb);
+			backend_lost(be, "out of memory collecting a result");
+			return;
+		}
+		if (be->rs == RESP_DONE) {
+			pktbuf_free(&pb);
+			backend_response_done(be);
+			return;
+		}
+	}
+	pktbuf_free(&pb);
+}
+
+static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len)
+{
+	struct proto_greeting g;
+	size_t vlen;
+
+	if (len > 0 && p[0] == 0xFF) {
+		struct proto_err e;
+
+		/* the server refused us before the handshake (e.g. 1040) */
+		if (proto_parse_err(p, len, &e))
+			log_warn("backend refused connection: %u %.*s", e.code,
+				 (int)e.msg_len, (const char *)e.msg);
+		be->state = BACKEND_DEAD;
+		if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+			client_on_backend_login(be->client, p, len);
+		else if (be->pool)
+			pool_on_backend_failed(be, p, len);
+		backend_close(be);
+		return;
+	}
+	if (!proto_parse_greeting(p, len, &g) || g.scramble_len < 20) {
+		backend_lost(be, "bad greeting from backend");
+		return;
+	}
+	vlen = g.version_len < sizeof(be->version) - 1 ? g.version_len
+						      : sizeof(be->version) - 1;
+	memcpy(be->version, g.version, vlen);
+	be->version[vlen] = '\0';
+	be->thread_id = g.thread_id;
+	be->server_caps = g.caps;
+	be->server_collation = g.collation;
+	be->status = g.status;
+	memcpy(be->nonce, g.scramble, 20);
+	snprintf(be->plugin, sizeof(be->plugin), "%.*s",
+		 g.plugin ? (int)g.plugin_len : 0, g.plugin ? g.plugin : "");
+	be->state = BACKEND_WAIT_LOGIN;
+	if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+		client_on_backend_greeting(be->client);
+	else if (be->pool)
+		pool_on_backend_greeting(be);
+}
+
+/* RSA full authentication (caching_sha2 without TLS): encrypt password. */
+static bool backend_sha2_rsa(struct backend *be, const uint8_t *pem,
+			     size_t pem_len, uint8_t seq)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
+	EVP_PKEY *key = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+	EVP_PKEY_CTX *ctx = key ? EVP_PKEY_CTX_new(key, NULL) : NULL;
+	size_t pwlen = strlen(be->password) + 1, outlen = 0, i;
+	uint8_t *xored = malloc(pwlen), *out = NULL;
+	bool ok = false;
+
+	if (!ctx || !xored)
+		goto done;
+	for (i = 0; i < pwlen; i++)
+		xored[i] = (uint8_t)be->password[i] ^ be->nonce[i % 20];
+	if (EVP_PKEY_encrypt_init(ctx) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+	    EVP_PKEY_encrypt(ctx, NULL, &outlen, xored, pwlen) <= 0)
+		goto done;
+	out = malloc(outlen);
+	if (!out || EVP_PKEY_encrypt(ctx, out, &outlen, xored, pwlen) <= 0)
+		goto done;
+	ok = backend_write_packet(be, seq, out, outlen);
+done:
+	free(out);
+	free(xored);
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	return ok;
+}
+
+/* One packet of the login exchange (handshake or COM_CHANGE_USER). */
+static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
+			    uint8_t seq)
+{
+	struct proto_ok ok;
+	struct proto_rd rd;
+	const char *plugin;
+	size_t plen, dlen;
+	const uint8_t *data;
+	uint8_t auth[32];
+	size_t auth_len;
+
+	if (len == 0) {
+		backend_lost(be, "empty auth packet from backend");
+		return;
+	}
+	switch (p[0]) {
+	case 0x00:
+		if (!proto_parse_ok(p, len, be->caps, &ok)) {
+			backend_lost(be, "bad OK from backend");
+			return;
+		}
+		be->status = ok.status;
+		be->state = BACKEND_IDLE;
+		be->rs = RESP_NONE;
+		evtimer_del(be->timer);
+		if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+			client_on_backend_login(be->client, p, len);
+		else if (be->pool)
+			pool_on_backend_ready(be);
+		return;
+	case 0xFF:
+		/* a failed COM_CHANGE_USER leaves the connection unusable
+		 * for us (MariaDB sleeps, then closes on repeat): drop it */
+		be->state = BACKEND_DEAD;
+		if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+			client_on_backend_login(be->client, p, len);
+		else if (be->pool)
+			pool_on_backend_failed(be, p, len);
+		backend_close(be);
+		return;
+	case 0xFE:
+		/* AuthSwitchRequest: plugin name, then a fresh nonce */
+		proto_rd_init(&rd, p + 1, len - 1);
+		plugin = proto_rd_strnul(&rd, &plen);
+		data = proto_rd_rest(&rd, &dlen);
+		if (rd.failed || dlen < 20) {
+			backend_lost(be, "unsupported auth switch from backend");
+			return;
+		}
+		if (strcmp(plugin, "mysql_native_password") != 0 &&
+		    strcmp(plugin, "caching_sha2_password") != 0) {
+			log_warn("backend asks for auth plugin %s, which inbatch "
+				 "does not speak", plugin);
+			backend_lost(be, "unsupported backend auth plugin");
+			return;
+		}
+		snprintf(be->plugin, sizeof(be->plugin), "%s", plugin);
+		memcpy(be->nonce, data, 20);
+		auth_len = backend_scramble(plugin, be->nonce, be->password, auth);
+		if (!backend_write_packet(be, seq + 1, auth, auth_len))
+			backend_lost(be, "out of memory");
+		return;
+	case 0x01:
+		/* caching_sha2: 01 03 = fast auth passed, 01 04 = full auth,
+		 * otherwise it is the RSA public key we asked for */
+		if (len == 2 && p[1] == 0x03)
+			return;
+		if (len == 2 && p[1] == 0x04) {
+			uint8_t req = 0x02;
+
+			if (!backend_write_packet(be, seq + 1, &req, 1))
+				backend_lost(be, "out of memory");
+			return;
+		}
+		if (!backend_sha2_rsa(be, p + 1, len - 1, seq + 1))
+			backend_lost(be, "caching_sha2_password RSA exchange failed");
+		return;
+	default:
+		backend_lost(be, "unexpected auth packet from backend");
+		return;
+	}
+}
+
+static void backend_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct backend *be = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct pktbuf pb;
+	uint8_t seq;
+	int r;
+
+	for (;;) {
+		switch (be->state) {
+		case BACKEND_GREETING:
+		case BACKEND_AUTH:
+			pktbuf_init(&pb);
+			r = backend_read_packet(in, &pb, &seq, 1 << 20);
+			if (r < 0) {
+				pktbuf_free(&pb);
+				backend_lost(be, "oversized packet during login");
+				return;
+			}
+			if (r == 0) {
+				pktbuf_free(&pb);
+				return;
+			}
+			if (be->state == BACKEND_GREETING)
+				backend_on_greeting(be, pb.buf, pb.len);
+			else
+				backend_on_auth(be, pb.buf, pb.len, seq);
+			pktbuf_free(&pb);
+			break;
+		case BACKEND_BUSY:
+			if (be->collect)
+				backend_collect_input(be);
+			else
+				backend_relay_input(be);
+			return;
+		case BACKEND_IDLE:
+		case BACKEND_WAIT_LOGIN:
+			if (evbuffer_get_length(in) == 0)
+				return;
+			/*
+			 * Unsolicited data on an idle session: the server
+			 * killed it (ERR 1927) or is shutting down. Pass it
+			 * to a pass-through client, which then loses it.
+			 */
+			if (be->owner == BACKEND_OWNER_CLIENT && be->client &&
+			    be->state == BACKEND_IDLE)
+				evbuffer_add_buffer(
+					bufferevent_get_output(be->client->bev), in);
+			else
+				evbuffer_drain(in, evbuffer_get_length(in));
+			backend_lost(be, "backend sent data while idle");
+			return;
+		default:
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return;
+		}
+	}
+}
+
+static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct backend *be = arg;
+	int fd, one = 1;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		fd = bufferevent_getfd(bev);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		be->state = BACKEND_GREETING;
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		int err = EVUTIL_SOCKET_ERROR();
+
+		if (be->state == BACKEND_CONNECTING) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "cannot connect to backend %s: %s",
+				 ib.cfg->backend,
+				 err ? evutil_socket_error_to_string(err)
+				     : "connection closed");
+			IB_STAT_INC(backend_connect_errors);
+			backend_lost(be, why);
+		} else if (what & BEV_EVENT_EOF) {
+			/* relay what is left (e.g. an ERR before close) */
+			if (be->state == BACKEND_BUSY && evbuffer_get_length(
+					bufferevent_get_input(bev)))
+				backend_read_cb(bev, be);
+			if (be->state != BACKEND_DEAD)
+				backend_lost(be, "backend closed the connection");
+		} else {
+			backend_lost(be, "backend connection error");
+		}
+	}
+}
+
+/*
+ * The connection is gone or unusable.  Tell the owner once, then queue
+ * the backend for freeing.
+ */
+static void backend_lost(struct backend *be, const char *why)
+{
+	struct backend_collect *col = be->collect;
+	enum backend_state was = be->state;
+
+	if (be->state == BACKEND_DEAD)
+		return;
+	be->state = BACKEND_DEAD;
+	if (was == BACKEND_BUSY)
+		IB_STAT_INC(backend_lost);
+	log_debug("backend %u lost (%s): %s", be->thread_id,
+		  backend_state_name(was), why);
+	if (col) {
+		be->collect = NULL;
+		col->cb(be, col->arg, NULL);
+		backend_result_free(&col->res);
+		free(col);
+	}
+	if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+		client_on_backend_lost(be->client, why, was);
+	else if (be->pool)
+		pool_on_backend_lost(be, why);
+	backend_close(be);
+}
+
+void backend_resume(struct backend *be)
+{
+	if (be->state == BACKEND_BUSY) {
+		bufferevent_enable(be->bev, EV_READ);
+		backend_read_cb(be->bev, be);
+	}
+}
+
+void backend_close(struct backend *be)
+{
+	static const uint8_t quit[5] = { 1, 0, 0, 0, COM_QUIT };
+	int fd;
+
+	if (be->timer == NULL)
+		return; /* already queued */
+	if (be->state == BACKEND_IDLE &&
+	    evbuffer_get_length(bufferevent_get_output(be->bev)) == 0) {
+		/* a polite COM_QUIT keeps the server's Aborted_clients quiet */
+		fd = bufferevent_getfd(be->bev);
+		if (fd >= 0 && send(fd, quit, sizeof(quit),
+				    MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("COM_QUIT to backend failed: %s",
+				  strerror(errno));
+	}
+	if (be->collect) {
+		struct backend_collect *col = be->collect;
+
+		be->collect = NULL;
+		be->state = BACKEND_DEAD;
+		col->cb(be, col->arg, NULL);
+		backend_result_free(&col->res);
+		free(col);
+	}
+	be->state = BACKEND_DEAD;
+	bufferevent_disable(be->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
+	event_free(be->timer);
+	be->timer = NULL;
+	if (be->owner == BACKEND_OWNER_CLIENT && be->client &&
+	    be->client->be == be)
+		be->client->be = NULL;
+	be->client = NULL;
+	TAILQ_REMOVE(&ib.backends, be, entry);
+	TAILQ_INSERT_TAIL(&ib.dead_backends, be, entry);
+}
+
+void backend_free_dead(void)
+{
+	struct backend *be;
+
+	while ((be = TAILQ_FIRST(&ib.dead_backends)) != NULL) {
+		TAILQ_REMOVE(&ib.dead_backends, be, entry);
+		bufferevent_free(be->bev);
+		free(be->user);
+		free(be->password);
+		free(be);
+	}
+}

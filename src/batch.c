@@ -1,0 +1,1066 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * batch.c: gather lookups of one shape and context, coalesce them into a
+ * keys join, and fan each client its own result back, exactly or not at
+ * all: whatever cannot be proven exact runs alone on the client's backend. */
+#include "batch.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "classify.h"
+#include "client.h"
+#include "pool.h"
+
+#define BATCH_GROUPS_HASH 1024
+#define BATCH_CTX_SEP	  '\x1f'
+
+/*
+ * The session values that can change a lookup's answer.  They are read
+ * with one query on the client's own connection, lazily, and the pool
+ * sessions are set to the same values.
+ */
+static const char batch_ctx_sql[] =
+	"SELECT CONCAT_WS(0x1f, CURRENT_USER(), IFNULL(DATABASE(), ''), "
+	"@@character_set_client, @@character_set_connection, "
+	"@@collation_connection, IFNULL(@@character_set_results, 'NULL'), "
+	"@@sql_mode, @@time_zone, @@sql_select_limit, @@max_sort_length, "
+	"@@div_precision_increment, @@lc_time_names, @@group_concat_max_len, "
+	"@@autocommit)";
+
+enum batch_ctx_field {
+	CTX_USER, CTX_DB, CTX_CS_CLIENT, CTX_CS_CONN, CTX_COLL_CONN,
+	CTX_CS_RESULTS, CTX_SQL_MODE, CTX_TIME_ZONE, CTX_SELECT_LIMIT,
+	CTX_MAX_SORT, CTX_DIV_PREC, CTX_LC_TIME, CTX_GCML, CTX_AUTOCOMMIT,
+	CTX__COUNT
+};
+
+struct batch_key {
+	const char *lit; /* points into the first client's batch_sql */
+	size_t len;
+	unsigned clients;
+};
+
+struct batch {
+	struct batch *qnext;	 /* pool queue */
+	struct batch *free_next; /* done list */
+	struct batch_group *g;
+	TAILQ_HEAD(, client) clients;
+	unsigned n_clients;
+	struct batch_key *keys;
+	unsigned n_keys, cap_keys;
+	struct event *timer;
+	struct backend *be;
+	bool sent;
+	bool done;
+	uint64_t first_us;
+	uint64_t sent_us;
+	struct backend_result coalesced; /* kept while metadata is checked */
+	char *sql;
+	size_t sql_len;
+};
+
+/* One statement shape in one context. */
+struct batch_group {
+	struct batch_group *next;
+	char *key;
+	size_t key_len;
+	struct pool *pool;
+	struct stats_shape *st;
+	struct batch *gathering;
+	unsigned inflight;
+	int meta; /* 0 unknown, 1 proven equal to a lookup's own, -1 differs */
+	uint16_t index_flags;
+	char *tmpl; /* the first lookup's text; spans of <cr> point into it */
+	size_t tmpl_len;
+	struct classify_result cr;
+};
+
+static struct batch_group *batch_groups[BATCH_GROUPS_HASH];
+static struct batch *batch_done_list;
+
+static void batch_flush(struct batch *b);
+static void batch_finish(struct batch *b);
+
+struct batch *batch_queue_next(struct batch *b)
+{
+	return b->qnext;
+}
+
+struct batch **batch_queue_next_ptr(struct batch *b)
+{
+	return &b->qnext;
+}
+
+void batch_queue_set_next(struct batch *b, struct batch *next)
+{
+	b->qnext = next;
+}
+
+static uint32_t batch_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n--)
+		h = (h ^ (uint8_t)*p++) * 16777619u;
+	return h;
+}
+
+void batch_ctx_reset(struct client *c)
+{
+	free(c->ctx.key);
+	c->ctx.key = NULL;
+	c->ctx.known = false;
+	c->ctx.tainted = false;
+}
+
+/*
+ * A pass-through statement ran; decide whether the context must be read
+ * again (SET, USE, ...) or can no longer be reproduced on a pool session
+ * (temporary tables shadow real ones; LOCK TABLES; session-only objects).
+ */
+void batch_ctx_changed(struct client *c, const char *sql, size_t len)
+{
+	static const char *const taint[] = { "CREATE", "LOCK", "HANDLER",
+					     "PREPARE", "DROP", "ALTER",
+					     "RENAME", NULL };
+	size_t i;
+
+	c->ctx.known = false;
+	if (!sql)
+		return;
+	for (i = 0; taint[i]; i++) {
+		size_t n = strlen(taint[i]);
+
+		if (len >= n && strncasecmp(sql, taint[i], n) == 0)
+			c->ctx.tainted = true;
+	}
+}
+
+static void batch_client_reply_done(struct client *c)
+{
+	uint64_t now = util_now_us();
+
+	stats_record_latency(now - c->query_start_us);
+	free(c->batch_sql);
+	c->batch_sql = NULL;
+	c->batch = NULL;
+	client_command_done(c);
+}
+
+/* Run the client's lookup alone on its own connection (fall-back). */
+static void batch_run_solo(struct client *c, struct batch_group *g)
+{
+	char *sql = c->batch_sql;
+	size_t len = c->batch_sql_len;
+
+	c->batch = NULL;
+	c->batch_sql = NULL;
+	c->solo_group = g;
+	if (g)
+		g->inflight++;
+	c->state = CLIENT_IDLE;
+	if (!client_run_own(c, sql, len)) {
+		if (g)
+			g->inflight--;
+		c->solo_group = NULL;
+		c->seq = 1;
+		client_send_err(c, 1927, "70100",
+				"inbatch: backend connection is gone");
+		client_close(c, "no backend for a fall-back lookup");
+	}
+	free(sql);
+}
+
+void batch_solo_done(struct client *c)
+{
+	struct batch_group *g = c->solo_group;
+
+	c->solo_group = NULL;
+	if (!g)
+		return;
+	stats_record_latency(util_now_us() - c->query_start_us);
+	if (g->st)
+		stats_hist_add(&g->st->latency, stats_lat_bounds,
+			       STATS_LAT_BUCKETS,
+			       (double)(util_now_us() - c->query_start_us));
+	if (g->inflight)
+		g->inflight--;
+	/* adaptive: what gathered while this ran goes now */
+	if (g->inflight == 0 && g->gathering &&
+	    ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE)
+		batch_flush(g->gathering);
+}
+
+static void batch_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	batch_flush(arg);
+}
+
+static struct batch *batch_new(struct batch_group *g)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->timer = evtimer_new(ib.base, batch_timer_cb, b);
+	if (!b->timer) {
+		free(b);
+		return NULL;
+	}
+	b->g = g;
+	TAILQ_INIT(&b->clients);
+	b->first_us = util_now_us();
+	pktbuf_init(&b->coalesced.pkts);
+	return b;
+}
+
+/* Add client <c> (its lookup text in c->batch_sql) to <b>. */
+static bool batch_add(struct batch *b, struct client *c,
+		      const struct classify_result *cr)
+{
+	const char *lit = c->batch_sql + cr->key.off;
+	unsigned i;
+
+	for (i = 0; i < b->n_keys; i++) {
+		if (b->keys[i].len == cr->key.len &&
+		    memcmp(b->keys[i].lit, lit, cr->key.len) == 0)
+			break;
+	}
+	if (i == b->n_keys) {
+		if (b->n_keys == b->cap_keys) {
+			unsigned cap = b->cap_keys ? b->cap_keys * 2 : 16;
+			struct batch_key *k = realloc(b->keys, cap * sizeof(*k));
+
+			if (!k)
+				return false;
+			b->keys = k;
+			b->cap_keys = cap;
+		}
+		b->keys[i].lit = lit;
+		b->keys[i].len = cr->key.len;
+		b->keys[i].clients = 0;
+		b->n_keys++;
+	} else {
+		IB_STAT_INC(keys_deduplicated);
+	}
+	b->keys[i].clients++;
+	c->batch = b;
+	c->batch_idx = i;
+	TAILQ_INSERT_TAIL(&b->clients, c, batch_entry);
+	b->n_clients++;
+	c->state = CLIENT_BATCHED;
+	return true;
+}
+
+static void batch_put_span(struct pktbuf *pb, const char *base,
+			   struct classify_span s)
+{
+	pktbuf_put_bytes(pb, base + s.off, s.len);
+}
+
+/*
+ * The coalesced query: a derived table of (index, key) joined to the
+ * looked-up table, so the server compares each key under the column's own
+ * collation and tags every row with the index of the key it matched.
+ */
+static bool batch_build_sql(struct batch *b)
+{
+	struct batch_group *g = b->g;
+	const struct classify_result *cr = &g->cr;
+	const char *t = g->tmpl;
+	struct pktbuf pb;
+	char num[48];
+	unsigned i;
+
+	pktbuf_init(&pb);
+	pktbuf_put_u8(&pb, COM_QUERY);
+	pktbuf_put_bytes(&pb, "SELECT __ib_d.__ib_i, ", 22);
+	if (cr->select_star) {
+		if (cr->alias.len)
+			batch_put_span(&pb, t, cr->alias);
+		else
+			batch_put_span(&pb, t, cr->table);
+		pktbuf_put_bytes(&pb, ".*", 2);
+	} else {
+		batch_put_span(&pb, t, cr->select_list);
+	}
+	pktbuf_put_bytes(&pb, " FROM (", 7);
+	for (i = 0; i < b->n_keys; i++) {
+		if (i == 0)
+			pktbuf_put_bytes(&pb, "SELECT 0 AS __ib_i, ", 20);
+		else {
+			snprintf(num, sizeof(num), " UNION ALL SELECT %u, ", i);
+			pktbuf_put_bytes(&pb, num, strlen(num));
+		}
+		pktbuf_put_bytes(&pb, b->keys[i].lit, b->keys[i].len);
+		if (i == 0)
+			pktbuf_put_bytes(&pb, " AS __ib_k", 10);
+	}
+	pktbuf_put_bytes(&pb, ") AS __ib_d JOIN ", 17);
+	batch_put_span(&pb, t, cr->table);
+	if (cr->alias.len) {
+		pktbuf_put_bytes(&pb, " AS ", 4);
+		batch_put_span(&pb, t, cr->alias);
+	}
+	pktbuf_put_bytes(&pb, " ON ", 4);
+	batch_put_span(&pb, t, cr->key_col);
+	pktbuf_put_bytes(&pb, " = __ib_d.__ib_k", 16);
+	if (cr->where_rest.len) {
+		pktbuf_put_bytes(&pb, " WHERE (", 8);
+		batch_put_span(&pb, t, cr->where_rest);
+		pktbuf_put_u8(&pb, ')');
+	}
+	pktbuf_put_bytes(&pb, " ORDER BY __ib_d.__ib_i", 23);
+	if (cr->order_by.len) {
+		pktbuf_put_bytes(&pb, ", ", 2);
+		batch_put_span(&pb, t, cr->order_by);
+	}
+	if (pb.failed) {
+		pktbuf_free(&pb);
+		return false;
+	}
+	b->sql = (char *)pb.buf; /* with the command byte first */
+	b->sql_len = pb.len;
+	return true;
+}
+
+/* Everything in <b> falls back to solo runs, counted under <reason>. */
+static void batch_fallback_all(struct batch *b, uint64_t *reason)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&b->clients)) != NULL) {
+		TAILQ_REMOVE(&b->clients, c, batch_entry);
+		b->n_clients--;
+		IB_STAT_INC(fallbacks);
+		(*reason)++;
+		if (b->g->st)
+			b->g->st->fallbacks++;
+		batch_run_solo(c, b->g);
+	}
+}
+
+/* A parsed result set, one per coalesced query. */
+struct batch_rs {
+	const uint8_t **defs; /* column definitions (after the index one) */
+	size_t *def_lens;
+	unsigned ncols;
+	uint16_t warnings;
+	uint16_t status;
+	const uint8_t **rows; /* row payloads */
+	size_t *row_lens;
+	unsigned *row_key;
+	unsigned nrows;
+};
+
+static void batch_rs_free(struct batch_rs *rs)
+{
+	free(rs->defs);
+	free(rs->def_lens);
+	free(rs->rows);
+	free(rs->row_lens);
+	free(rs->row_key);
+	memset(rs, 0, sizeof(*rs));
+}
+
+/*
+ * Parse <res> as one text result set.  With <indexed>, the first column
+ * is the key index: it is stripped from each row and recorded.
+ */
+static bool batch_rs_parse(const struct backend_result *res, bool indexed,
+			   unsigned n_keys, struct batch_rs *rs)
+{
+	size_t pos = 0, len;
+	const uint8_t *p;
+	struct proto_rd rd;
+	uint64_t ncols;
+	unsigned i, skip = indexed ? 1 : 0;
+	uint16_t w, st;
+
+	memset(rs, 0, sizeof(*rs));
+	if (res->err || !backend_result_next(res, &pos, &p, &len) || len == 0 ||
+	    p[0] == 0x00 || p[0] == 0xFF)
+		return false;
+	proto_rd_init(&rd, p, len);
+	ncols = proto_rd_lenenc(&rd, NULL);
+	if (rd.failed || ncols <= skip || ncols > 4096)
+		return false;
+	rs->ncols = (unsigned)ncols - skip;
+	rs->defs = calloc(rs->ncols, sizeof(*rs->defs));
+	rs->def_lens = calloc(rs->ncols, sizeof(*rs->def_lens));
+	rs->rows = calloc(res->count, sizeof(*rs->rows));
+	rs->row_lens = calloc(res->count, sizeof(*rs->row_lens));
+	rs->row_key = calloc(res->count, sizeof(*rs->row_key));
+	if (!rs->defs || !rs->def_lens || !rs->rows || !rs->row_lens ||
+	    !rs->row_key)
+		goto bad;
+	for (i = 0; i < ncols; i++) {
+		if (!backend_result_next(res, &pos, &p, &len))
+			goto bad;
+		if (i >= skip) {
+			rs->defs[i - skip] = p;
+			rs->def_lens[i - skip] = len;
+		}
+	}
+	if (!backend_result_next(res, &pos, &p, &len) ||
+	    !proto_parse_eof(p, len, &w, &st))
+		goto bad;
+	while (backend_result_next(res, &pos, &p, &len)) {
+		if (proto_is_eof(p, len)) {
+			if (!proto_parse_eof(p, len, &rs->warnings, &rs->status))
+				goto bad;
+			/* exactly one result set, nothing after it */
+			return !(rs->status & ST_MORE_RESULTS) &&
+			       !backend_result_next(res, &pos, &p, &len);
+		}
+		if (len && p[0] == 0xFF)
+			goto bad;
+		if (indexed) {
+			const uint8_t *v;
+			size_t vlen, k;
+			unsigned long idx = 0;
+			bool null;
+
+			proto_rd_init(&rd, p, len);
+			v = proto_rd_lenenc_str(&rd, &vlen, &null);
+			if (rd.failed || null || vlen == 0 || vlen > 9)
+				goto bad;
+			for (k = 0; k < vlen; k++) {
+				if (!isdigit(v[k]))
+					goto bad;
+				idx = idx * 10 + (v[k] - '0');
+			}
+			if (idx >= n_keys)
+				goto bad;
+			rs->row_key[rs->nrows] = (unsigned)idx;
+			rs->rows[rs->nrows] = p + rd.pos;
+			rs->row_lens[rs->nrows] = len - rd.pos;
+		} else {
+			rs->row_key[rs->nrows] = 0;
+			rs->rows[rs->nrows] = p;
+			rs->row_lens[rs->nrows] = len;
+		}
+		rs->nrows++;
+	}
+bad:
+	batch_rs_free(rs);
+	return false;
+}
+
+/* The status a client would have seen from its own lookup. */
+static uint16_t batch_client_status(const struct client *c, uint16_t pool_st,
+				    uint16_t index_flags)
+{
+	uint16_t st = pool_st & ~(ST_AUTOCOMMIT | ST_IN_TRANS |
+				  ST_NO_INDEX_USED | ST_NO_GOOD_INDEX_USED |
+				  ST_MORE_RESULTS | ST_NO_BACKSLASH_ESCAPES |
+				  ST_ANSI_QUOTES | ST_SESSION_STATE_CHANGED);
+
+	st |= c->status & (ST_AUTOCOMMIT | ST_NO_BACKSLASH_ESCAPES |
+			   ST_ANSI_QUOTES);
+	/* under autocommit off the lookup opens a transaction */
+	if (!(c->status & ST_AUTOCOMMIT))
+		st |= ST_IN_TRANS;
+	return st | index_flags;
+}
+
+/* Send client <c> the result set for key <k> out of <rs>. */
+static bool batch_send_rs(struct client *c, const struct batch_rs *rs,
+			  unsigned k, unsigned from, unsigned count)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct pktbuf pb;
+	unsigned i, sent = 0;
+	bool ok;
+	uint16_t st = batch_client_status(c, rs->status, c->batch->g->index_flags);
+
+	c->seq = 1;
+	pktbuf_init(&pb);
+	pktbuf_put_lenenc(&pb, rs->ncols);
+	ok = !pb.failed && client_write(c, pb.buf, pb.len);
+	pktbuf_free(&pb);
+	for (i = 0; ok && i < rs->ncols; i++)
+		ok = client_write(c, rs->defs[i], rs->def_lens[i]);
+	ok = ok && proto_send_eof(out, &c->seq, 0, st);
+	for (i = from; ok && i < rs->nrows && sent < count; i++) {
+		if (rs->row_key[i] != k)
+			continue;
+		ok = client_write(c, rs->rows[i], rs->row_lens[i]);
+		sent++;
+	}
+	ok = ok && proto_send_eof(out, &c->seq, 0, st);
+	c->status = st;
+	IB_STAT_ADD(bytes_out, evbuffer_get_length(out));
+	return ok;
+}
+
+/* Compare column definitions of two result sets byte for byte. */
+static bool batch_same_defs(const struct batch_rs *a, const struct batch_rs *b)
+{
+	unsigned i;
+
+	if (a->ncols != b->ncols)
+		return false;
+	for (i = 0; i < a->ncols; i++)
+		if (a->def_lens[i] != b->def_lens[i] ||
+		    memcmp(a->defs[i], b->defs[i], a->def_lens[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * Fan <rs> out.  A key falls back when its rows cannot be proven to be
+ * exactly what its own query returns: more rows than its LIMIT, or more
+ * than one row with no ORDER BY to fix their order.
+ */
+static void batch_fanout(struct batch *b, const struct batch_rs *rs)
+{
+	const struct classify_result *cr = &b->g->cr;
+	unsigned *rows_per_key = calloc(b->n_keys, sizeof(unsigned));
+	unsigned i, k;
+	struct client *c, *next;
+
+	if (!rows_per_key) {
+		batch_fallback_all(b, &ib.stats.fallback_error);
+		return;
+	}
+	for (i = 0; i < rs->nrows; i++)
+		rows_per_key[rs->row_key[i]]++;
+	for (c = TAILQ_FIRST(&b->clients); c; c = next) {
+		next = TAILQ_NEXT(c, batch_entry);
+		k = c->batch_idx;
+		TAILQ_REMOVE(&b->clients, c, batch_entry);
+		b->n_clients--;
+		if ((cr->limit >= 0 && rows_per_key[k] > (unsigned long long)cr->limit &&
+		     cr->limit != 0) ||
+		    (rows_per_key[k] > 1 && !cr->order_by.len)) {
+			IB_STAT_INC(fallbacks);
+			IB_STAT_INC(fallback_rows);
+			if (b->g->st)
+				b->g->st->fallbacks++;
+			batch_run_solo(c, b->g);
+			continue;
+		}
+		if (!batch_send_rs(c, rs, k, 0,
+				   cr->limit == 0 ? 0 : rows_per_key[k])) {
+			IB_STAT_INC(oom_errors);
+			client_close(c, "out of memory sending a batch result");
+			continue;
+		}
+		IB_STAT_INC(queries_batched);
+		if (b->g->st)
+			stats_hist_add(&b->g->st->latency, stats_lat_bounds,
+				       STATS_LAT_BUCKETS,
+				       (double)(util_now_us() - c->query_start_us));
+		batch_client_reply_done(c);
+	}
+	free(rows_per_key);
+}
+
+/* Metadata check done: the lookup's own result for key 0 is in <res>. */
+static void batch_meta_cb(struct backend *be, void *arg,
+			  struct backend_result *res)
+{
+	struct batch *b = arg;
+	struct batch_rs co, solo;
+
+	b->be = NULL;
+	if (be->pool && be->state == BACKEND_IDLE)
+		pool_release(be->pool, be);
+	if (!res) {
+		backend_result_free(&b->coalesced);
+		batch_fallback_all(b, &ib.stats.fallback_error);
+		batch_finish(b);
+		return;
+	}
+	if (!batch_rs_parse(&b->coalesced, true, b->n_keys, &co)) {
+		backend_result_free(&b->coalesced);
+		batch_fallback_all(b, &ib.stats.fallback_error);
+		batch_finish(b);
+		return;
+	}
+	if (!batch_rs_parse(res, false, 1, &solo) || !batch_same_defs(&co, &solo)) {
+		log_info("shape %s: coalesced column metadata differs from the "
+			 "lookup's own; not batching it",
+			 b->g->st ? b->g->st->text : "?");
+		b->g->meta = -1;
+		batch_rs_free(&co);
+		batch_rs_free(&solo);
+		backend_result_free(&b->coalesced);
+		batch_fallback_all(b, &ib.stats.fallback_metadata);
+		batch_finish(b);
+		return;
+	}
+	b->g->meta = 1;
+	b->g->index_flags = solo.status & (ST_NO_INDEX_USED | ST_NO_GOOD_INDEX_USED);
+	batch_rs_free(&solo);
+	if (co.warnings) {
+		batch_rs_free(&co);
+		backend_result_free(&b->coalesced);
+		batch_fallback_all(b, &ib.stats.fallback_warnings);
+		batch_finish(b);
+		return;
+	}
+	batch_fanout(b, &co);
+	batch_rs_free(&co);
+	backend_result_free(&b->coalesced);
+	batch_finish(b);
+}
+
+static void batch_result_cb(struct backend *be, void *arg,
+			    struct backend_result *res)
+{
+	struct batch *b = arg;
+	struct batch_rs rs;
+	bool indexed = b->n_keys > 1;
+
+	if (b->g->st)
+		b->g->st->backend_us += util_now_us() - b->sent_us;
+	if (!res) {
+		b->be = NULL;
+		batch_fallback_all(b, &ib.stats.fallback_error);
+		batch_finish(b);
+		return;
+	}
+	if (indexed && b->g->meta == 0 && !res->err) {
+		/* first coalesced run of this shape: prove its metadata
+		 * equals the lookup's own before trusting it */
+		struct client *c = TAILQ_FIRST(&b->clients);
+		const char *sql;
+		size_t len;
+
+		b->coalesced = *res;
+		pktbuf_init(&res->pkts); /* ownership moved */
+		res->count = 0;
+		if (!c) {
+			backend_result_free(&b->coalesced);
+			b->be = NULL;
+			if (be->pool && be->state == BACKEND_IDLE)
+				pool_release(be->pool, be);
+			batch_finish(b);
+			return;
+		}
+		sql = c->batch_sql;
+		len = c->batch_sql_len;
+		/* key 0 belongs to the first client */
+		TAILQ_FOREACH(c, &b->clients, batch_entry)
+			if (c->batch_idx == 0)
+				break;
+		if (c) {
+			sql = c->batch_sql;
+			len = c->batch_sql_len;
+		}
+		if (backend_query(be, sql, len, batch_meta_cb, b))
+			return;
+		backend_result_free(&b->coalesced);
+		res = NULL;
+	}
+	b->be = NULL;
+	if (be->pool && be->state == BACKEND_IDLE)
+		pool_release(be->pool, be);
+	if (!res || !batch_rs_parse(res, indexed, b->n_keys, &rs)) {
+		batch_fallback_all(b, &ib.stats.fallback_error);
+		batch_finish(b);
+		return;
+	}
+	if (rs.warnings) {
+		batch_rs_free(&rs);
+		batch_fallback_all(b, &ib.stats.fallback_warnings);
+		batch_finish(b);
+		return;
+	}
+	batch_fanout(b, &rs);
+	batch_rs_free(&rs);
+	batch_finish(b);
+}
+
+void batch_run(struct batch *b, struct backend *be)
+{
+	const char *sql;
+	size_t len;
+
+	if (b->n_clients == 0) {
+		/* everyone left while it queued */
+		pool_release(be->pool, be);
+		batch_finish(b);
+		return;
+	}
+	b->be = be;
+	b->sent_us = util_now_us();
+	if (b->n_keys > 1) {
+		sql = b->sql + 1;
+		len = b->sql_len - 1;
+	} else {
+		/* one distinct key: its own text, answered to all askers */
+		struct client *c = TAILQ_FIRST(&b->clients);
+
+		sql = c->batch_sql;
+		len = c->batch_sql_len;
+	}
+	if (!backend_query(be, sql, len, batch_result_cb, b)) {
+		b->be = NULL;
+		batch_fallback_all(b, &ib.stats.fallback_error);
+		batch_finish(b);
+	}
+}
+
+void batch_fail(struct batch *b, const uint8_t *err, size_t len)
+{
+	(void)err;
+	(void)len;
+	/* the pool cannot run it: each lookup tries its own connection */
+	batch_fallback_all(b, &ib.stats.fallback_error);
+	batch_finish(b);
+}
+
+/* Send a gathered batch: close it to newcomers and queue it. */
+static void batch_flush(struct batch *b)
+{
+	struct batch_group *g = b->g;
+
+	if (b->sent)
+		return;
+	b->sent = true;
+	evtimer_del(b->timer);
+	if (g->gathering == b)
+		g->gathering = NULL;
+	if (b->n_clients == 0) {
+		batch_finish(b);
+		return;
+	}
+	g->inflight++;
+	log_debug("batch: %u lookups, %u distinct keys, shape %s", b->n_clients,
+		  b->n_keys, g->st ? g->st->text : "?");
+	IB_STAT_INC(batches);
+	IB_STAT_ADD(batch_keys, b->n_keys);
+	IB_STAT_ADD(queries_batched, 0);
+	if (b->n_clients > 1)
+		IB_STAT_ADD(backend_statements_saved, b->n_clients - 1);
+	stats_record_batch(b->n_keys);
+	if (g->st) {
+		g->st->batches++;
+		g->st->keys += b->n_keys;
+		if (b->n_keys > g->st->max_keys)
+			g->st->max_keys = b->n_keys;
+	}
+	if (b->n_keys > 1 && !batch_build_sql(b)) {
+		g->inflight--;
+		batch_fallback_all(b, &ib.stats.fallback_error);
+		batch_finish(b);
+		return;
+	}
+	pool_submit(g->pool, b);
+}
+
+/* The batch is over: release the group slot and free it later. */
+static void batch_finish(struct batch *b)
+{
+	struct batch_group *g = b->g;
+
+	if (b->done)
+		return;
+	b->done = true;
+	if (b->sent && g->inflight)
+		g->inflight--;
+	if (g->gathering == b)
+		g->gathering = NULL;
+	evtimer_del(b->timer);
+	b->free_next = batch_done_list;
+	batch_done_list = b;
+	if (g->inflight == 0 && g->gathering &&
+	    ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE)
+		batch_flush(g->gathering);
+}
+
+void batch_free_done(void)
+{
+	struct batch *b;
+
+	while ((b = batch_done_list) != NULL) {
+		batch_done_list = b->free_next;
+		event_free(b->timer);
+		free(b->keys);
+		free(b->sql);
+		backend_result_free(&b->coalesced);
+		free(b);
+	}
+}
+
+void batch_client_gone(struct client *c)
+{
+	struct batch *b = c->batch;
+
+	if (!b)
+		return;
+	TAILQ_REMOVE(&b->clients, c, batch_entry);
+	b->n_clients--;
+	c->batch = NULL;
+	/* its key text may be referenced by the batch: keep the text alive
+	 * by leaving it with the batch; free it with the client instead */
+	if (b->n_clients == 0 && !b->sent)
+		batch_flush(b);
+}
+
+/* Look up or create the group for <c>'s lookup classified as <cr>. */
+static struct batch_group *batch_group_get(struct client *c,
+					   const struct classify_result *cr)
+{
+	const char *sql = c->batch_sql;
+	size_t klen = strlen(c->ctx.key);
+	size_t tail = c->batch_sql_len - cr->key.off - cr->key.len;
+	size_t n = klen + 3 + cr->key.off + tail;
+	char *key = malloc(n);
+	struct batch_group *g;
+	uint32_t h;
+	const struct cfg_user *u;
+	char shape[CLASSIFY_MAX_LEN + 2];
+	size_t slen;
+
+	if (!key)
+		return NULL;
+	memcpy(key, c->ctx.key, klen);
+	key[klen] = '\0';
+	key[klen + 1] = (char)('0' + cr->key_type);
+	memcpy(key + klen + 2, sql, cr->key.off);
+	key[klen + 2 + cr->key.off] = '\0';
+	memcpy(key + klen + 3 + cr->key.off, sql + cr->key.off + cr->key.len,
+	       tail);
+	h = batch_hash(key, n) % BATCH_GROUPS_HASH;
+	for (g = batch_groups[h]; g; g = g->next) {
+		if (g->key_len == n && memcmp(g->key, key, n) == 0) {
+			free(key);
+			return g;
+		}
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		free(key);
+		return NULL;
+	}
+	g->key = key;
+	g->key_len = n;
+	g->tmpl = malloc(c->batch_sql_len);
+	if (!g->tmpl) {
+		free(key);
+		free(g);
+		return NULL;
+	}
+	memcpy(g->tmpl, sql, c->batch_sql_len);
+	g->tmpl_len = c->batch_sql_len;
+	g->cr = *cr;
+	slen = cr->key.off;
+	memcpy(shape, sql, slen);
+	shape[slen++] = '?';
+	memcpy(shape + slen, sql + cr->key.off + cr->key.len, tail);
+	slen += tail;
+	g->st = stats_shape_get(shape, slen);
+	u = cfg_find_user(ib.cfg, c->user, strlen(c->user));
+	{
+		/* the pool session mirrors this context */
+		char *f[CTX__COUNT], *copy = strdup(c->ctx.key), *p;
+		char setup[2048];
+		unsigned i = 0;
+
+		if (!copy) {
+			free(g->tmpl);
+			free(key);
+			free(g);
+			return NULL;
+		}
+		for (p = copy; i < CTX__COUNT; i++) {
+			f[i] = p;
+			p = strchr(p, BATCH_CTX_SEP);
+			if (!p)
+				break;
+			*p++ = '\0';
+		}
+		if (i != CTX__COUNT - 1) {
+			free(copy);
+			free(g->tmpl);
+			free(key);
+			free(g);
+			return NULL;
+		}
+		snprintf(setup, sizeof(setup),
+			 "SET SESSION character_set_client = '%s', "
+			 "character_set_connection = '%s', "
+			 "collation_connection = '%s', "
+			 "character_set_results = %s%s%s, sql_mode = '%s', "
+			 "time_zone = '%s', sql_select_limit = %s, "
+			 "max_sort_length = %s, div_precision_increment = %s, "
+			 "lc_time_names = '%s', group_concat_max_len = %s, "
+			 "autocommit = 1",
+			 f[CTX_CS_CLIENT], f[CTX_CS_CONN], f[CTX_COLL_CONN],
+			 strcmp(f[CTX_CS_RESULTS], "NULL") ? "'" : "",
+			 f[CTX_CS_RESULTS],
+			 strcmp(f[CTX_CS_RESULTS], "NULL") ? "'" : "",
+			 f[CTX_SQL_MODE], f[CTX_TIME_ZONE], f[CTX_SELECT_LIMIT],
+			 f[CTX_MAX_SORT], f[CTX_DIV_PREC], f[CTX_LC_TIME],
+			 f[CTX_GCML]);
+		g->pool = pool_get(c->ctx.key, c->user, u ? u->password : "",
+				   f[CTX_DB][0] ? f[CTX_DB] : NULL, 33, setup);
+		free(copy);
+	}
+	if (!g->pool) {
+		free(g->tmpl);
+		free(key);
+		free(g);
+		return NULL;
+	}
+	g->next = batch_groups[h];
+	batch_groups[h] = g;
+	return g;
+}
+
+/* Values we never batch under (multibyte sets whose bytes can look like
+ * quotes, or sessions we cannot mirror). */
+static bool batch_ctx_acceptable(const char *ctx)
+{
+	static const char *const bad[] = { "\x1f" "big5\x1f", "\x1fgbk\x1f",
+					   "\x1fsjis\x1f", "\x1f" "cp932\x1f",
+					   "\x1fgb18030\x1f", "'", "\\", NULL };
+	unsigned i;
+
+	for (i = 0; bad[i]; i++)
+		if (strstr(ctx, bad[i]))
+			return false;
+	return true;
+}
+
+/* Place <c>'s lookup now that its context is known. */
+static bool batch_place(struct client *c)
+{
+	struct classify_result cr;
+	struct batch_group *g;
+	unsigned flags = 0;
+
+	if (c->status & ST_ANSI_QUOTES)
+		flags |= CLASSIFY_ANSI_QUOTES;
+	if (c->status & ST_NO_BACKSLASH_ESCAPES)
+		flags |= CLASSIFY_NO_BACKSLASH_ESC;
+	if (!classify_query(c->batch_sql, c->batch_sql_len, flags, &cr))
+		return false;
+	g = batch_group_get(c, &cr);
+	if (!g || g->meta < 0)
+		return false;
+	if (g->st)
+		g->st->lookups++;
+	IB_STAT_INC(queries_select);
+
+	if (ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE && g->inflight == 0 &&
+	    !g->gathering) {
+		/* nothing of this shape in flight: go now, alone */
+		batch_run_solo(c, g);
+		return true;
+	}
+	if (!g->gathering) {
+		struct timeval tv;
+
+		g->gathering = batch_new(g);
+		if (!g->gathering)
+			return false;
+		tv.tv_sec = ib.cfg->batch_window_us / 1000000;
+		tv.tv_usec = ib.cfg->batch_window_us % 1000000;
+		evtimer_add(g->gathering->timer, &tv);
+	}
+	if (!batch_add(g->gathering, c, &cr))
+		return false;
+	if (g->gathering->n_clients >= (unsigned)ib.cfg->batch_max_keys)
+		batch_flush(g->gathering);
+	return true;
+}
+
+static void batch_ctx_cb(struct backend *be, void *arg,
+			 struct backend_result *res)
+{
+	struct client *c = arg;
+	size_t pos = 0, len, vlen;
+	const uint8_t *p, *v = NULL;
+	struct proto_rd rd;
+	bool null = true;
+	unsigned i;
+
+	(void)be;
+	c->ctx_loading = false;
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (res && !res->err) {
+		/* count, def, EOF, row */
+		for (i = 0; i < 4 && backend_result_next(res, &pos, &p, &len); i++)
+			;
+		if (i == 4 && len && p[0] != 0xFE) {
+			proto_rd_init(&rd, p, len);
+			v = proto_rd_lenenc_str(&rd, &vlen, &null);
+			if (rd.failed)
+				v = NULL;
+		}
+	}
+	if (v && !null) {
+		free(c->ctx.key);
+		c->ctx.key = malloc(vlen + 1);
+		if (c->ctx.key) {
+			memcpy(c->ctx.key, v, vlen);
+			c->ctx.key[vlen] = '\0';
+			c->ctx.known = true;
+			if (!batch_ctx_acceptable(c->ctx.key))
+				c->ctx.tainted = true;
+		}
+	} else {
+		c->ctx.tainted = true;
+	}
+	if (!c->be && !res) {
+		client_close(c, "backend lost while reading the session");
+		return;
+	}
+	if (!c->ctx.known || c->ctx.tainted || !batch_place(c)) {
+		c->state = CLIENT_BATCHED;
+		batch_run_solo(c, NULL);
+	}
+}
+
+bool batch_submit(struct client *c, const char *sql, size_t len)
+{
+	struct classify_result cr;
+	unsigned flags = 0;
+
+	if (ib.cfg->batch_mode == CFG_BATCH_OFF || c->ctx.tainted ||
+	    (c->status & ST_IN_TRANS) || !c->be ||
+	    c->be->state != BACKEND_IDLE)
+		return false;
+	if (!(c->status & ST_AUTOCOMMIT) && !ib.cfg->batch_autocommit_off)
+		return false;
+	if (c->status & ST_ANSI_QUOTES)
+		flags |= CLASSIFY_ANSI_QUOTES;
+	if (c->status & ST_NO_BACKSLASH_ESCAPES)
+		flags |= CLASSIFY_NO_BACKSLASH_ESC;
+	/* cheap test first: most statements are rejected right here */
+	if (!classify_query(sql, len, flags, &cr))
+		return false;
+	c->batch_sql = malloc(len);
+	if (!c->batch_sql)
+		return false;
+	memcpy(c->batch_sql, sql, len);
+	c->batch_sql_len = len;
+	if (!c->ctx.known) {
+		if (!backend_query(c->be, batch_ctx_sql, sizeof(batch_ctx_sql) - 1,
+				   batch_ctx_cb, c)) {
+			free(c->batch_sql);
+			c->batch_sql = NULL;
+			return false;
+		}
+		c->ctx_loading = true;
+		c->state = CLIENT_BATCHED;
+		return true;
+	}
+	if (!batch_place(c)) {
+		free(c->batch_sql);
+		c->batch_sql = NULL;
+		return false;
+	}
+	return true;
+}

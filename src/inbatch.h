@@ -1,0 +1,217 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * inbatch.h: the structs every module touches (client, backend, pool,
+ * batch), their state enums, and the server-wide struct ib_server. */
+#ifndef IB_INBATCH_H
+#define IB_INBATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/buffer.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "log.h"
+#include "proto.h"
+#include "stats.h"
+#include "util.h"
+
+#define IB_VERSION PACKAGE_VERSION
+
+#define IB_MUSTCHECK __attribute__((warn_unused_result))
+#ifdef IB_DEBUG
+#define IB_ASSERT(x)                                                        \
+	do {                                                                  \
+		if (!(x))                                                     \
+			die("assertion failed at %s:%d: %s", __FILE__,       \
+			    __LINE__, #x);                                    \
+	} while (0)
+#else
+#define IB_ASSERT(x) ((void)0)
+#endif
+
+/* Output queued to one client before its backend stops being read. */
+#define IB_CLIENT_OUT_HIGH (4u << 20)
+#define IB_CLIENT_OUT_LOW  (1u << 20)
+
+struct batch;
+struct batch_group;
+struct pool;
+struct backend;
+
+/*
+ * A client session.  States, in order of a normal life:
+ *   WAIT_BACKEND  accepted; its backend is connecting, no greeting yet
+ *   HANDSHAKE     greeting sent, waiting for the handshake response
+ *   AUTH_SWITCH   AuthSwitchRequest sent, waiting for the client's reply
+ *   BACKEND_AUTH  client verified; waiting for the backend login
+ *   IDLE          between commands
+ *   QUERY         a command is relayed to its backend; response streaming
+ *   INFILE        relaying LOAD DATA LOCAL file packets to the backend
+ *   BATCHED       its lookup waits in a batch (no backend traffic)
+ *   CLOSING       queued for freeing by the loop
+ */
+enum client_state {
+	CLIENT_WAIT_BACKEND,
+	CLIENT_HANDSHAKE,
+	CLIENT_AUTH_SWITCH,
+	CLIENT_BACKEND_AUTH,
+	CLIENT_IDLE,
+	CLIENT_QUERY,
+	CLIENT_INFILE,
+	CLIENT_BATCHED,
+	CLIENT_CLOSING,
+};
+
+/* Session values that change the answer of a lookup (batch context). */
+struct client_ctx {
+	bool known;	 /* read from the backend since the last change */
+	bool tainted;	 /* the client changed state we do not track */
+	char *key;	 /* account, schema, charset, sql_mode... joined */
+	unsigned classify_flags;
+};
+
+struct client {
+	TAILQ_ENTRY(client) entry;
+	enum client_state state;
+	bool is_admin;
+	bool queued_free; /* on ib.justfree */
+	uint32_t id; /* advertised thread id (= backend thread id) */
+	struct bufferevent *bev;
+	struct backend *be;
+	struct event *timer; /* handshake / idle timeout */
+	char peer[64];
+	char peer_host[48];
+
+	uint8_t nonce[20];
+	uint32_t caps; /* negotiated: client's & advertised */
+	uint8_t collation;
+	uint32_t max_packet;
+	char *user;
+	char *db;
+	uint8_t *attrs;
+	size_t attrs_len;
+	uint16_t status; /* last server status relayed */
+	uint8_t seq;	 /* next sequence id for packets we generate */
+	uint8_t cmd;	 /* command being served */
+	bool auth_sha2_fast; /* answered caching_sha2 fast auth (01 03 first) */
+	bool change_user;    /* the login in progress is a COM_CHANGE_USER */
+	int auth_failures;
+
+	struct client_ctx ctx;
+	struct batch *batch; /* when BATCHED */
+	struct batch_group *solo_group; /* its lookup runs alone, adaptive */
+	char *batch_sql;     /* the lookup text while batched */
+	size_t batch_sql_len;
+	bool ctx_loading;    /* the context query is in flight */
+	TAILQ_ENTRY(client) batch_entry;
+	unsigned batch_idx;  /* index of its key in the batch */
+	uint64_t query_start_us;
+
+	uint64_t queries;
+};
+TAILQ_HEAD(client_list, client);
+
+/*
+ * A backend connection, raw protocol over a bufferevent.  We do the
+ * handshake ourselves so the session negotiates exactly the client's
+ * capabilities and response bytes can be relayed unchanged.
+ */
+enum backend_state {
+	BACKEND_CONNECTING, /* TCP connect in progress */
+	BACKEND_GREETING,   /* waiting for HandshakeV10 */
+	BACKEND_WAIT_LOGIN, /* greeting read; the owner has not logged in yet */
+	BACKEND_AUTH,	    /* handshake response sent */
+	BACKEND_IDLE,
+	BACKEND_BUSY,	    /* a command is in flight */
+	BACKEND_DEAD,	    /* failed or closed; owner notified */
+};
+
+/* Where the response parser stands within one command's response. */
+enum resp_state {
+	RESP_NONE,
+	RESP_FIRST,	   /* next packet starts a result: OK/ERR/count/0xFB */
+	RESP_COLDEFS,	   /* <left> column definitions to go */
+	RESP_COLDEFS_EOF,  /* the EOF after column definitions */
+	RESP_ROWS,	   /* rows until EOF/ERR */
+	RESP_PREP_PARAMS,  /* prepare: parameter definitions */
+	RESP_PREP_PEOF,
+	RESP_PREP_COLS,
+	RESP_PREP_CEOF,
+	RESP_FIELDS,	   /* COM_FIELD_LIST: definitions until EOF */
+	RESP_SINGLE,	   /* any one packet ends it (COM_STATISTICS) */
+	RESP_INFILE,	   /* server asked for a local file; client sends it */
+	RESP_AUTH,	   /* COM_CHANGE_USER: OK/ERR/switch */
+	RESP_DONE,
+};
+
+/* Who receives a backend's events. */
+enum backend_owner { BACKEND_OWNER_CLIENT, BACKEND_OWNER_POOL };
+
+struct backend {
+	TAILQ_ENTRY(backend) entry;
+	enum backend_state state;
+	enum backend_owner owner;
+	struct client *client; /* pass-through owner */
+	struct pool *pool;     /* pool owner */
+	struct batch *batch;   /* batch running on it */
+	struct backend_collect *collect; /* internal query in flight */
+	struct bufferevent *bev;
+	struct event *timer;
+	uint32_t thread_id;
+	char version[96];
+	uint32_t server_caps;
+	uint8_t server_collation;
+	uint16_t status;
+	uint8_t nonce[20];
+	char plugin[64];
+	uint32_t caps; /* negotiated */
+	char *user;
+	char *password;
+
+	/* response parser */
+	enum resp_state rs;
+	uint8_t cmd;
+	bool cursor;	   /* COM_STMT_EXECUTE with a cursor flag */
+	uint64_t left;	   /* coldefs/params left */
+	uint32_t prep_cols;
+	size_t fwd_left;   /* bytes of the current physical packet to pass */
+	bool in_multi;	   /* the current logical packet continues */
+	bool relay;	   /* pass packets to the owner client */
+	bool sent_any;	   /* relayed part of the current response */
+	uint8_t last_seq;
+	uint64_t started_us;
+};
+TAILQ_HEAD(backend_list, backend);
+
+struct ib_server {
+	struct event_base *base;
+	struct ib_config *cfg;
+	struct evconnlistener *listener;
+	struct evconnlistener *admin_listener;
+	struct event *sig_int, *sig_term, *sig_hup, *sig_pipe;
+	struct event *stats_timer;
+	struct client_list clients;
+	struct client_list justfree;
+	struct backend_list backends;
+	struct backend_list dead_backends;
+	unsigned n_clients;
+	uint64_t start_us;
+	bool shutting_down;
+	struct sockaddr_storage backend_addr;
+	socklen_t backend_addr_len;
+	struct ib_stats stats;
+};
+
+extern struct ib_server ib;
+
+/* main.c: used by the admin console */
+void main_request_reload(void);
+void main_request_shutdown(void);
+
+#endif /* IB_INBATCH_H */

@@ -1,0 +1,283 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * main.c: command line, signals, listeners and the event loop, which
+ * frees closed clients and backends between iterations. */
+#include "inbatch.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "admin.h"
+#include "backend.h"
+#include "batch.h"
+#include "client.h"
+#include "pool.h"
+
+struct ib_server ib;
+
+static void main_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: inbatch [-c FILE] [--check-config FILE] [--print-config]\n"
+		"               [--version] [--help]\n"
+		"  -c, --config FILE        configuration file (default %s)\n"
+		"      --check-config FILE  validate FILE and exit (0 when valid)\n"
+		"      --print-config       print the effective configuration\n"
+		"  -V, --version            print the version and exit\n",
+		"/etc/inbatch/inbatch.conf");
+}
+
+/* Load <path> or print every problem; used for start and --check-config. */
+static struct ib_config *main_load(const char *path)
+{
+	char *errors = NULL;
+	struct ib_config *cfg = cfg_load(path, &errors);
+
+	if (!cfg) {
+		fprintf(stderr, "%s", errors ? errors : "cannot load config\n");
+		if (errors && errors[strlen(errors) - 1] != '\n')
+			fputc('\n', stderr);
+		free(errors);
+	}
+	return cfg;
+}
+
+static struct evconnlistener *main_listen(const char *addr,
+					  evconnlistener_cb cb)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct evconnlistener *l;
+
+	if (!util_parse_addr(addr, &ss, &len))
+		die("cannot parse listen address %s", addr);
+	l = evconnlistener_new_bind(ib.base, cb, NULL,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+					    LEV_OPT_CLOSE_ON_EXEC,
+				    1024, (struct sockaddr *)&ss, len);
+	if (!l)
+		die("cannot listen on %s: %s", addr, strerror(errno));
+	return l;
+}
+
+static void main_shutdown(void)
+{
+	if (ib.shutting_down)
+		return;
+	ib.shutting_down = true;
+	log_info("shutting down");
+	if (ib.listener) {
+		evconnlistener_free(ib.listener);
+		ib.listener = NULL;
+	}
+	if (ib.admin_listener) {
+		evconnlistener_free(ib.admin_listener);
+		ib.admin_listener = NULL;
+	}
+	admin_stop();
+	client_shutdown_all();
+	pool_close_all();
+}
+
+static void main_reload(void)
+{
+	struct ib_config *newc;
+	char *errors = NULL;
+
+	newc = cfg_load(ib.cfg->file, &errors);
+	if (!newc) {
+		log_error("reload failed, keeping the old configuration:\n%s",
+			  errors ? errors : "");
+		free(errors);
+		return;
+	}
+	cfg_keep_no_reload(ib.cfg, newc);
+	cfg_free(ib.cfg);
+	ib.cfg = newc;
+	log_set_level(ib.cfg->log_level);
+	if (!log_set_file(ib.cfg->log_file))
+		log_error("cannot open log_file %s", ib.cfg->log_file);
+	log_info("configuration reloaded from %s", ib.cfg->file);
+}
+
+void main_request_reload(void)
+{
+	main_reload();
+}
+
+void main_request_shutdown(void)
+{
+	main_shutdown();
+}
+
+static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	if (sig == SIGHUP)
+		main_reload();
+	else if (sig == SIGINT || sig == SIGTERM)
+		main_shutdown();
+}
+
+static void main_stats_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	stats_rotate();
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "print-config", no_argument, NULL, 'P' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = "/etc/inbatch/inbatch.conf";
+	bool print = false;
+	struct timeval tv;
+	uint64_t deadline = 0;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C': {
+			struct ib_config *cfg = main_load(optarg);
+
+			if (!cfg)
+				return 1;
+			cfg_free(cfg);
+			printf("%s: configuration is valid\n", optarg);
+			return 0;
+		}
+		case 'P':
+			print = true;
+			break;
+		case 'V':
+			printf("inbatch %s\n", IB_VERSION);
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		main_usage(stderr);
+		return 2;
+	}
+	ib.cfg = main_load(path);
+	if (!ib.cfg)
+		return 1;
+	if (print) {
+		cfg_print(ib.cfg, stdout);
+		return 0;
+	}
+	log_set_level(ib.cfg->log_level);
+	if (!log_set_file(ib.cfg->log_file))
+		die("cannot open log_file %s: %s", ib.cfg->log_file,
+		    strerror(errno));
+	if (!util_parse_addr(ib.cfg->backend, &ib.backend_addr,
+			     &ib.backend_addr_len))
+		die("cannot parse backend address %s", ib.cfg->backend);
+
+	TAILQ_INIT(&ib.clients);
+	TAILQ_INIT(&ib.justfree);
+	TAILQ_INIT(&ib.backends);
+	TAILQ_INIT(&ib.dead_backends);
+	ib.start_us = util_now_us();
+	ib.base = event_base_new();
+	if (!ib.base)
+		die("cannot create the event base");
+
+	ib.listener = main_listen(ib.cfg->listen, client_accept_cb);
+	if (ib.cfg->admin_listen[0])
+		ib.admin_listener =
+			main_listen(ib.cfg->admin_listen, client_admin_accept_cb);
+	if (!admin_start())
+		die("cannot start the metrics listener on %s",
+		    ib.cfg->metrics_listen);
+
+	ib.sig_int = evsignal_new(ib.base, SIGINT, main_signal_cb, NULL);
+	ib.sig_term = evsignal_new(ib.base, SIGTERM, main_signal_cb, NULL);
+	ib.sig_hup = evsignal_new(ib.base, SIGHUP, main_signal_cb, NULL);
+	if (!ib.sig_int || !ib.sig_term || !ib.sig_hup)
+		die("cannot set up signal handling");
+	evsignal_add(ib.sig_int, NULL);
+	evsignal_add(ib.sig_term, NULL);
+	evsignal_add(ib.sig_hup, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ib.stats_timer = event_new(ib.base, -1, EV_PERSIST, main_stats_cb, NULL);
+	tv.tv_sec = ib.cfg->stats_period;
+	tv.tv_usec = 0;
+	event_add(ib.stats_timer, &tv);
+
+	log_info("inbatch %s listening on %s, backend %s%s%s", IB_VERSION,
+		 ib.cfg->listen, ib.cfg->backend,
+		 ib.cfg->admin_listen[0] ? ", admin on " : "",
+		 ib.cfg->admin_listen);
+
+	for (;;) {
+		event_base_loop(ib.base, EVLOOP_ONCE);
+		client_free_closed();
+		batch_free_done();
+		backend_free_dead();
+		if (ib.shutting_down) {
+			if (!deadline)
+				deadline = util_now_us() + 3000000;
+			if ((TAILQ_EMPTY(&ib.clients) &&
+			     TAILQ_EMPTY(&ib.justfree)) ||
+			    util_now_us() > deadline)
+				break;
+			/* keep the loop turning while output drains */
+			tv.tv_sec = 0;
+			tv.tv_usec = 50000;
+			event_base_loopexit(ib.base, &tv);
+		}
+	}
+
+	/* final teardown so LeakSanitizer sees a clean exit */
+	{
+		struct client *c;
+		struct backend *be;
+
+		while ((c = TAILQ_FIRST(&ib.clients)) != NULL) {
+			c->state = CLIENT_CLOSING;
+			c->queued_free = true;
+			TAILQ_REMOVE(&ib.clients, c, entry);
+			TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
+		}
+		client_free_closed();
+		pool_close_all();
+		while ((be = TAILQ_FIRST(&ib.backends)) != NULL)
+			backend_close(be);
+		batch_free_done();
+		backend_free_dead();
+		pool_free_all();
+	}
+	event_free(ib.sig_int);
+	event_free(ib.sig_term);
+	event_free(ib.sig_hup);
+	event_free(ib.stats_timer);
+	event_base_free(ib.base);
+	log_info("bye");
+	cfg_free(ib.cfg);
+	log_set_file(NULL);
+	return 0;
+}
