@@ -1,0 +1,461 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * test_classify.c: drives the classifier over tests/unit/classify.eval and
+ * checks every span of accepted lookups, the key decoder and bounds safety. */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+#include "tap.h"
+
+#define LINE_MAX_LEN 4096
+#define MAX_FIELDS   16
+
+/*
+ * classify.eval format, one case per line, fields separated by TABs:
+ *   flags  expected  sql  [name=value ...]
+ * flags is "-" or a comma list of "ansi" and "nobs"; expected is a reason
+ * name from classify_reason_str(). For "ok" lines the name=value fields give
+ * the expected parts; unlisted ones must be absent (alias, rest, order, star)
+ * or -1 (limit). In sql and values \n, \t, \r and \\ are escapes; any other
+ * backslash is literal, so 'o\'brien' is written as is.
+ */
+
+struct field {
+	const char *name;
+	char *value;
+};
+
+/* Resolve the file's escapes in place. */
+static void unescape_field(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1]) {
+			char e = s[1];
+
+			if (e == 'n' || e == 't' || e == 'r' || e == '\\') {
+				*o++ = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : '\\';
+				s++;
+				continue;
+			}
+		}
+		*o++ = *s;
+	}
+	*o = '\0';
+}
+
+static const char *field_get(struct field *f, int nf, const char *name)
+{
+	int i;
+
+	for (i = 0; i < nf; i++)
+		if (!strcmp(f[i].name, name))
+			return f[i].value;
+	return NULL;
+}
+
+static bool span_is(const char *sql, size_t len, struct classify_span sp, const char *want)
+{
+	if (sp.off > len || sp.len > len - sp.off)
+		return false;
+	return strlen(want) == sp.len && memcmp(sql + sp.off, want, sp.len) == 0;
+}
+
+static bool span_ok(size_t len, struct classify_span sp)
+{
+	return sp.off <= len && sp.len <= len - sp.off;
+}
+
+static bool spans_in_bounds(size_t len, const struct classify_result *r)
+{
+	return span_ok(len, r->select_list) && span_ok(len, r->table) && span_ok(len, r->alias) &&
+	       span_ok(len, r->key_col) && span_ok(len, r->key) && span_ok(len, r->where_rest) &&
+	       span_ok(len, r->order_by);
+}
+
+static void show_span(const char *what, const char *sql, struct classify_span sp)
+{
+	diag("  %s = [%.*s]", what, (int)sp.len, sql + sp.off);
+}
+
+static void show_result(const char *sql, const struct classify_result *r)
+{
+	diag("  reason = %s", classify_reason_str(r->reason));
+	if (r->reason != CLASSIFY_OK)
+		return;
+	show_span("list", sql, r->select_list);
+	show_span("table", sql, r->table);
+	show_span("alias", sql, r->alias);
+	show_span("col", sql, r->key_col);
+	show_span("key", sql, r->key);
+	show_span("rest", sql, r->where_rest);
+	show_span("order", sql, r->order_by);
+	diag("  limit = %lld star = %d type = %d", r->limit, r->select_star, (int)r->key_type);
+}
+
+static const char *key_type_name(enum classify_key_type t)
+{
+	switch (t) {
+	case CLASSIFY_KEY_STRING:
+		return "string";
+	case CLASSIFY_KEY_INT:
+		return "int";
+	case CLASSIFY_KEY_DECIMAL:
+		return "decimal";
+	}
+	return "?";
+}
+
+/* Check an accepted line's parts against its fields. */
+static bool check_ok_fields(int lineno, const char *sql, size_t len, unsigned flags,
+			    const struct classify_result *r, struct field *f, int nf)
+{
+	static const char *const span_names[] = { "list", "table", "alias", "col",
+						  "key",  "rest",  "order" };
+	const struct classify_span spans[] = { r->select_list, r->table, r->alias,
+					       r->key_col,     r->key,	 r->where_rest,
+					       r->order_by };
+	bool good = true;
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < sizeof(span_names) / sizeof(span_names[0]); i++) {
+		const char *want = field_get(f, nf, span_names[i]);
+		bool required = i == 0 || i == 1 || i == 3 || i == 4;
+
+		if (!want) {
+			if (required) {
+				diag("line %d: field %s missing from the eval file", lineno,
+				     span_names[i]);
+				good = false;
+				continue;
+			}
+			want = "";
+		}
+		if (!span_is(sql, len, spans[i], want)) {
+			diag("line %d: %s: want [%s]", lineno, span_names[i], want);
+			good = false;
+		}
+	}
+	v = field_get(f, nf, "limit");
+	if (r->limit != (v ? strtoll(v, NULL, 10) : -1)) {
+		diag("line %d: limit %lld, want %s", lineno, r->limit, v ? v : "-1");
+		good = false;
+	}
+	v = field_get(f, nf, "star");
+	if (r->select_star != (v && !strcmp(v, "1"))) {
+		diag("line %d: star %d", lineno, r->select_star);
+		good = false;
+	}
+	v = field_get(f, nf, "type");
+	if (!v || strcmp(v, key_type_name(r->key_type))) {
+		diag("line %d: type %s, want %s", lineno, key_type_name(r->key_type),
+		     v ? v : "(missing)");
+		good = false;
+	}
+
+	/* the decoded key: exactly the expected bytes, and no more room needed */
+	v = field_get(f, nf, "value");
+	if (!v && r->key_type == CLASSIFY_KEY_STRING) {
+		diag("line %d: string keys need a value= field", lineno);
+		good = false;
+	} else {
+		char out[LINE_MAX_LEN];
+		size_t out_len = 0, want_len;
+		const char *want = v ? v : "";
+
+		if (!v) {
+			/* numbers decode to the literal itself */
+			want_len = r->key.len;
+			want = sql + r->key.off;
+		} else {
+			want_len = strlen(v);
+		}
+		if (!classify_key_value(sql + r->key.off, r->key.len, flags, out, want_len,
+					&out_len) ||
+		    out_len != want_len || memcmp(out, want, want_len) != 0) {
+			diag("line %d: key value [%.*s], want [%.*s]", lineno, (int)out_len, out,
+			     (int)want_len, want);
+			good = false;
+		}
+		if (want_len > 0 && classify_key_value(sql + r->key.off, r->key.len, flags, out,
+						       want_len - 1, &out_len)) {
+			diag("line %d: key value fits in %zu bytes?", lineno, want_len - 1);
+			good = false;
+		}
+	}
+	return good;
+}
+
+/*
+ * Run the classifier over every prefix of <sql>, each in a heap block of
+ * exactly that size, so ASan reports any read past the end. Also checks
+ * that accepted prefixes have their spans inside the prefix.
+ */
+static bool check_prefixes(const char *sql, size_t len, unsigned flags)
+{
+	struct classify_result r;
+	size_t n;
+
+	for (n = 0; n <= len; n++) {
+		char *buf = malloc(n ? n : 1);
+		bool acc;
+
+		if (!buf)
+			return false;
+		memcpy(buf, sql, n);
+		acc = classify_query(buf, n, flags, &r);
+		free(buf);
+		buf = NULL;
+		if ((unsigned)r.reason >= CLASSIFY__COUNT || acc != (r.reason == CLASSIFY_OK))
+			return false;
+		if (acc && !spans_in_bounds(n, &r))
+			return false;
+	}
+	return true;
+}
+
+static bool parse_flags(const char *s, unsigned *flags)
+{
+	char buf[64], *tok, *save = NULL;
+
+	*flags = 0;
+	if (!strcmp(s, "-"))
+		return true;
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "ansi"))
+			*flags |= CLASSIFY_ANSI_QUOTES;
+		else if (!strcmp(tok, "nobs"))
+			*flags |= CLASSIFY_NO_BACKSLASH_ESC;
+		else
+			return false;
+	}
+	return true;
+}
+
+static bool run_line(int lineno, char *line, int *n_ok, int *n_rej)
+{
+	struct field f[MAX_FIELDS];
+	char *col[3 + MAX_FIELDS];
+	int ncol = 0, nf = 0, i;
+	char *p = line, *tab;
+	struct classify_result r;
+	unsigned flags;
+	const char *sql;
+	size_t len;
+	bool acc, good;
+	char *copy;
+
+	while ((tab = strchr(p, '\t')) && ncol < (int)(sizeof(col) / sizeof(col[0])) - 1) {
+		*tab = '\0';
+		col[ncol++] = p;
+		p = tab + 1;
+	}
+	col[ncol++] = p;
+	if (ncol < 3 || !parse_flags(col[0], &flags)) {
+		ok(0, "line %d: malformed eval line", lineno);
+		return false;
+	}
+	for (i = 3; i < ncol && nf < MAX_FIELDS; i++) {
+		char *eq = strchr(col[i], '=');
+
+		if (!eq) {
+			ok(0, "line %d: field without '='", lineno);
+			return false;
+		}
+		*eq = '\0';
+		unescape_field(eq + 1);
+		f[nf].name = col[i];
+		f[nf].value = eq + 1;
+		nf++;
+	}
+	unescape_field(col[2]);
+	sql = col[2];
+	len = strlen(sql);
+
+	/* classify an exact-size heap copy so overreads are caught */
+	copy = malloc(len ? len : 1);
+	if (!copy) {
+		ok(0, "line %d: out of memory", lineno);
+		return false;
+	}
+	memcpy(copy, sql, len);
+	acc = classify_query(copy, len, flags, &r);
+	free(copy);
+	copy = NULL;
+
+	good = acc == (r.reason == CLASSIFY_OK) && !strcmp(classify_reason_str(r.reason), col[1]);
+	if (good && acc)
+		good = check_ok_fields(lineno, sql, len, flags, &r, f, nf);
+	if (acc)
+		(*n_ok)++;
+	else
+		(*n_rej)++;
+	ok(good, "line %d: %s: %s", lineno, col[1], sql);
+	if (!good)
+		show_result(sql, &r);
+	ok(check_prefixes(sql, len, flags), "line %d: every prefix classifies in bounds", lineno);
+	return true;
+}
+
+static FILE *open_eval(int argc, char **argv)
+{
+	char path[PATH_MAX];
+	const char *srcdir = getenv("srcdir");
+	FILE *fp;
+
+	if (argc > 1)
+		return fopen(argv[1], "r");
+	if (srcdir) {
+		snprintf(path, sizeof(path), "%s/tests/unit/classify.eval", srcdir);
+		if ((fp = fopen(path, "r")))
+			return fp;
+	}
+	return fopen("tests/unit/classify.eval", "r");
+}
+
+static void test_eval_file(int argc, char **argv)
+{
+	char line[LINE_MAX_LEN];
+	int lineno = 0, n_ok = 0, n_rej = 0;
+	FILE *fp = open_eval(argc, argv);
+
+	ok(fp != NULL, "open classify.eval");
+	if (!fp)
+		return;
+	while (fgets(line, sizeof(line), fp)) {
+		size_t l = strlen(line);
+
+		lineno++;
+		if (l && line[l - 1] == '\n')
+			line[--l] = '\0';
+		if (l && line[l - 1] == '\r')
+			line[--l] = '\0';
+		if (l == 0 || line[0] == '#')
+			continue;
+		run_line(lineno, line, &n_ok, &n_rej);
+	}
+	fclose(fp);
+	diag("%d accepted and %d rejected cases", n_ok, n_rej);
+	ok(n_ok >= 40 && n_rej >= 60, "eval file has enough cases (%d ok, %d rejected)", n_ok,
+	   n_rej);
+}
+
+static void test_reason_names(void)
+{
+	int i, j;
+	bool distinct = true, named = true;
+
+	for (i = 0; i < CLASSIFY__COUNT; i++) {
+		const char *a = classify_reason_str((enum classify_reason)i);
+
+		if (!a || !strcmp(a, "unknown"))
+			named = false;
+		for (j = 0; j < i; j++)
+			if (!strcmp(a, classify_reason_str((enum classify_reason)j)))
+				distinct = false;
+	}
+	ok(named, "every reason has a name");
+	ok(distinct, "reason names are distinct");
+	ok(!strcmp(classify_reason_str(CLASSIFY_OK), "ok"), "CLASSIFY_OK is \"ok\"");
+	ok(!strcmp(classify_reason_str(CLASSIFY__COUNT), "unknown"), "out of range is unknown");
+	ok(!strcmp(classify_reason_str((enum classify_reason)(CLASSIFY__COUNT + 7)), "unknown"),
+	   "far out of range is unknown");
+}
+
+/* Statements of exactly CLASSIFY_MAX_LEN bytes pass, one more fails. */
+static void test_too_long(void)
+{
+	static const char head[] = "SELECT a FROM t WHERE id = 7";
+	struct classify_result r;
+	char *buf = malloc(CLASSIFY_MAX_LEN + 1);
+
+	if (!buf) {
+		ok(0, "out of memory");
+		return;
+	}
+	memset(buf, ' ', CLASSIFY_MAX_LEN + 1);
+	memcpy(buf, head, sizeof(head) - 1);
+	ok(classify_query(buf, CLASSIFY_MAX_LEN, 0, &r) && r.key.len == 1,
+	   "a %d-byte lookup is accepted", CLASSIFY_MAX_LEN);
+	ok(!classify_query(buf, CLASSIFY_MAX_LEN + 1, 0, &r) && r.reason == CLASSIFY_TOO_LONG,
+	   "a %d-byte lookup is too_long", CLASSIFY_MAX_LEN + 1);
+	free(buf);
+	buf = NULL;
+}
+
+static bool kv_is(const char *lit, unsigned flags, const char *want, size_t want_len)
+{
+	char out[64];
+	size_t n = 99;
+
+	return classify_key_value(lit, strlen(lit), flags, out, sizeof(out), &n) && n == want_len &&
+	       memcmp(out, want, want_len) == 0;
+}
+
+static void test_key_value(void)
+{
+	char out[8];
+	size_t n;
+
+	ok(kv_is("'a\\nb'", 0, "a\nb", 3), "\\n decodes to a newline");
+	ok(kv_is("'a\\nb'", CLASSIFY_NO_BACKSLASH_ESC, "a\\nb", 4),
+	   "backslash is literal under NO_BACKSLASH_ESCAPES");
+	ok(kv_is("'\\0\\Z\\t\\r\\b'", 0, "\0\032\t\r\b", 5), "\\0 \\Z \\t \\r \\b");
+	ok(kv_is("'50\\%\\_'", 0, "50\\%\\_", 6), "\\%% and \\_ keep their backslash");
+	ok(kv_is("'\\q'", 0, "q", 1), "unknown escapes drop the backslash");
+	ok(kv_is("'it''s'", 0, "it's", 4), "doubled quote");
+	ok(kv_is("\"say \"\"hi\"\"\"", 0, "say \"hi\"", 8), "doubled double quote");
+	ok(kv_is("'a\\\\'", 0, "a\\", 2), "escaped backslash before the quote");
+	ok(kv_is("''", 0, "", 0), "empty string");
+	ok(kv_is("-42", 0, "-42", 3), "integers are copied");
+	ok(kv_is("1.50", 0, "1.50", 4), "decimals are copied");
+	ok(!classify_key_value("'abc", 4, 0, out, sizeof(out), &n), "unterminated literal fails");
+	ok(!classify_key_value("'", 1, 0, out, sizeof(out), &n), "lone quote fails");
+	ok(!classify_key_value("'abcdefghij'", 12, 0, out, sizeof(out), &n),
+	   "too small a buffer fails");
+	ok(!classify_key_value("123456789", 9, 0, out, sizeof(out), &n),
+	   "too small a buffer fails for numbers");
+	ok(classify_key_value("'abcdefgh'", 10, 0, out, sizeof(out), &n) && n == 8,
+	   "an exact fit succeeds");
+}
+
+/* The same text, lexed under each sql_mode combination. */
+static void test_flags(void)
+{
+	static const char q[] = "SELECT a FROM t WHERE c = \"x\\\"\" LIMIT 1";
+	static const char q2[] = "SELECT a FROM t WHERE c = \"x\" LIMIT 1";
+	struct classify_result r;
+
+	ok(classify_query(q, sizeof(q) - 1, 0, &r) && r.key.len == 5,
+	   "double quotes are strings by default");
+	ok(!classify_query(q, sizeof(q) - 1, CLASSIFY_NO_BACKSLASH_ESC, &r) &&
+		   r.reason == CLASSIFY_SYNTAX,
+	   "\"x\\\" ends early without backslash escapes");
+	ok(!classify_query(q, sizeof(q) - 1, CLASSIFY_ANSI_QUOTES, &r) &&
+		   r.reason == CLASSIFY_SYNTAX,
+	   "\"x\\\"\" is an unterminated name under ANSI_QUOTES");
+	ok(!classify_query(q2, sizeof(q2) - 1, CLASSIFY_ANSI_QUOTES, &r) &&
+		   r.reason == CLASSIFY_NO_KEY,
+	   "double quotes are names under ANSI_QUOTES");
+	ok(classify_query(q2, sizeof(q2) - 1, CLASSIFY_NO_BACKSLASH_ESC, &r) &&
+		   r.key_type == CLASSIFY_KEY_STRING,
+	   "double quotes are strings without ANSI_QUOTES");
+}
+
+int main(int argc, char **argv)
+{
+	test_reason_names();
+	test_key_value();
+	test_too_long();
+	test_flags();
+	test_eval_file(argc, argv);
+	return tap_done();
+}
