@@ -38,7 +38,7 @@ enum batch_ctx_field {
 };
 
 struct batch_key {
-	const char *lit; /* points into the first client's batch_sql */
+	char *lit; /* a copy: the client that brought it may leave */
 	size_t len;
 	unsigned clients;
 };
@@ -241,7 +241,10 @@ static bool batch_add(struct batch *b, struct client *c,
 			b->keys = k;
 			b->cap_keys = cap;
 		}
-		b->keys[i].lit = lit;
+		b->keys[i].lit = malloc(cr->key.len);
+		if (!b->keys[i].lit)
+			return false;
+		memcpy(b->keys[i].lit, lit, cr->key.len);
 		b->keys[i].len = cr->key.len;
 		b->keys[i].clients = 0;
 		b->n_keys++;
@@ -782,7 +785,11 @@ void batch_free_done(void)
 	struct batch *b;
 
 	while ((b = batch_done_list) != NULL) {
+		unsigned i;
+
 		batch_done_list = b->free_next;
+		for (i = 0; i < b->n_keys; i++)
+			free(b->keys[i].lit);
 		event_free(b->timer);
 		free(b->keys);
 		free(b->sql);

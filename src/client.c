@@ -664,6 +664,8 @@ void client_on_response_done(struct client *c)
 		return;
 	if (c->be)
 		c->status = c->be->status;
+	if (c->solo_group)
+		batch_solo_done(c);
 	client_command_done(c);
 }
 
@@ -982,6 +984,7 @@ void client_close(struct client *c, const char *fmt, ...)
 	char why[256];
 	va_list ap;
 	struct timeval tv = { 5, 0 };
+	enum client_state was;
 
 	if (c->state == CLIENT_CLOSING)
 		return;
@@ -989,8 +992,13 @@ void client_close(struct client *c, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	log_debug("client %u (%s): closing: %s", c->id, c->peer, why);
-	if (c->state == CLIENT_BATCHED)
+	was = c->state;
+	/* CLOSING first: callbacks run below must see it */
+	c->state = CLIENT_CLOSING;
+	if (was == CLIENT_BATCHED)
 		batch_client_gone(c);
+	if (c->solo_group)
+		batch_solo_done(c);
 	if (c->be) {
 		struct backend *be = c->be;
 
@@ -1032,6 +1040,7 @@ void client_free_closed(void)
 		free(c->user);
 		free(c->db);
 		free(c->attrs);
+		free(c->batch_sql);
 		free(c);
 	}
 }
