@@ -206,13 +206,15 @@ int main(int argc, char **argv)
 	if (!ib.base)
 		die("cannot create the event base");
 
-	ib.listener = main_listen(ib.cfg->listen, client_accept_cb);
+	/* admin and metrics first: once the client port answers, a
+	 * supervisor may assume everything is up */
 	if (ib.cfg->admin_listen[0])
 		ib.admin_listener =
 			main_listen(ib.cfg->admin_listen, client_admin_accept_cb);
 	if (!admin_start())
 		die("cannot start the metrics listener on %s",
 		    ib.cfg->metrics_listen);
+	ib.listener = main_listen(ib.cfg->listen, client_accept_cb);
 
 	ib.sig_int = evsignal_new(ib.base, SIGINT, main_signal_cb, NULL);
 	ib.sig_term = evsignal_new(ib.base, SIGTERM, main_signal_cb, NULL);
@@ -270,6 +272,7 @@ int main(int argc, char **argv)
 		batch_free_done();
 		backend_free_dead();
 		pool_free_all();
+		stats_free();
 	}
 	event_free(ib.sig_int);
 	event_free(ib.sig_term);
