@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "classify.h"
 #include "client.h"
+#include "fanout.h"
 #include "pool.h"
 
 #define BATCH_GROUPS_HASH 1024
@@ -348,180 +349,12 @@ static void batch_fallback_all(struct batch *b, uint64_t *reason)
 	}
 }
 
-/* A parsed result set, one per coalesced query. */
-struct batch_rs {
-	const uint8_t **defs; /* column definitions (after the index one) */
-	size_t *def_lens;
-	unsigned ncols;
-	uint16_t warnings;
-	uint16_t status;
-	const uint8_t **rows; /* row payloads */
-	size_t *row_lens;
-	unsigned *row_key;
-	unsigned nrows;
-};
-
-static void batch_rs_free(struct batch_rs *rs)
-{
-	free(rs->defs);
-	free(rs->def_lens);
-	free(rs->rows);
-	free(rs->row_lens);
-	free(rs->row_key);
-	memset(rs, 0, sizeof(*rs));
-}
-
-/*
- * Parse <res> as one text result set.  With <indexed>, the first column
- * is the key index: it is stripped from each row and recorded.
- */
-static bool batch_rs_parse(const struct backend_result *res, bool indexed,
-			   unsigned n_keys, struct batch_rs *rs)
-{
-	size_t pos = 0, len;
-	const uint8_t *p;
-	struct proto_rd rd;
-	uint64_t ncols;
-	unsigned i, skip = indexed ? 1 : 0;
-	uint16_t w, st;
-
-	memset(rs, 0, sizeof(*rs));
-	if (res->err || !backend_result_next(res, &pos, &p, &len) || len == 0 ||
-	    p[0] == 0x00 || p[0] == 0xFF)
-		return false;
-	proto_rd_init(&rd, p, len);
-	ncols = proto_rd_lenenc(&rd, NULL);
-	if (rd.failed || ncols <= skip || ncols > 4096)
-		return false;
-	rs->ncols = (unsigned)ncols - skip;
-	rs->defs = calloc(rs->ncols, sizeof(*rs->defs));
-	rs->def_lens = calloc(rs->ncols, sizeof(*rs->def_lens));
-	rs->rows = calloc(res->count, sizeof(*rs->rows));
-	rs->row_lens = calloc(res->count, sizeof(*rs->row_lens));
-	rs->row_key = calloc(res->count, sizeof(*rs->row_key));
-	if (!rs->defs || !rs->def_lens || !rs->rows || !rs->row_lens ||
-	    !rs->row_key)
-		goto bad;
-	for (i = 0; i < ncols; i++) {
-		if (!backend_result_next(res, &pos, &p, &len))
-			goto bad;
-		if (i >= skip) {
-			rs->defs[i - skip] = p;
-			rs->def_lens[i - skip] = len;
-		}
-	}
-	if (!backend_result_next(res, &pos, &p, &len) ||
-	    !proto_parse_eof(p, len, &w, &st))
-		goto bad;
-	while (backend_result_next(res, &pos, &p, &len)) {
-		if (proto_is_eof(p, len)) {
-			if (!proto_parse_eof(p, len, &rs->warnings, &rs->status))
-				goto bad;
-			/* exactly one result set, nothing after it */
-			return !(rs->status & ST_MORE_RESULTS) &&
-			       !backend_result_next(res, &pos, &p, &len);
-		}
-		if (len && p[0] == 0xFF)
-			goto bad;
-		if (indexed) {
-			const uint8_t *v;
-			size_t vlen, k;
-			unsigned long idx = 0;
-			bool null;
-
-			proto_rd_init(&rd, p, len);
-			v = proto_rd_lenenc_str(&rd, &vlen, &null);
-			if (rd.failed || null || vlen == 0 || vlen > 9)
-				goto bad;
-			for (k = 0; k < vlen; k++) {
-				if (!isdigit(v[k]))
-					goto bad;
-				idx = idx * 10 + (v[k] - '0');
-			}
-			if (idx >= n_keys)
-				goto bad;
-			rs->row_key[rs->nrows] = (unsigned)idx;
-			rs->rows[rs->nrows] = p + rd.pos;
-			rs->row_lens[rs->nrows] = len - rd.pos;
-		} else {
-			rs->row_key[rs->nrows] = 0;
-			rs->rows[rs->nrows] = p;
-			rs->row_lens[rs->nrows] = len;
-		}
-		rs->nrows++;
-	}
-bad:
-	batch_rs_free(rs);
-	return false;
-}
-
-/* The status a client would have seen from its own lookup. */
-static uint16_t batch_client_status(const struct client *c, uint16_t pool_st,
-				    uint16_t index_flags)
-{
-	uint16_t st = pool_st & ~(ST_AUTOCOMMIT | ST_IN_TRANS |
-				  ST_NO_INDEX_USED | ST_NO_GOOD_INDEX_USED |
-				  ST_MORE_RESULTS | ST_NO_BACKSLASH_ESCAPES |
-				  ST_ANSI_QUOTES | ST_SESSION_STATE_CHANGED);
-
-	st |= c->status & (ST_AUTOCOMMIT | ST_NO_BACKSLASH_ESCAPES |
-			   ST_ANSI_QUOTES);
-	/* under autocommit off the lookup opens a transaction */
-	if (!(c->status & ST_AUTOCOMMIT))
-		st |= ST_IN_TRANS;
-	return st | index_flags;
-}
-
-/* Send client <c> the result set for key <k> out of <rs>. */
-static bool batch_send_rs(struct client *c, const struct batch_rs *rs,
-			  unsigned k, unsigned from, unsigned count)
-{
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	struct pktbuf pb;
-	unsigned i, sent = 0;
-	bool ok;
-	uint16_t st = batch_client_status(c, rs->status, c->batch->g->index_flags);
-
-	c->seq = 1;
-	pktbuf_init(&pb);
-	pktbuf_put_lenenc(&pb, rs->ncols);
-	ok = !pb.failed && client_write(c, pb.buf, pb.len);
-	pktbuf_free(&pb);
-	for (i = 0; ok && i < rs->ncols; i++)
-		ok = client_write(c, rs->defs[i], rs->def_lens[i]);
-	ok = ok && proto_send_eof(out, &c->seq, 0, st);
-	for (i = from; ok && i < rs->nrows && sent < count; i++) {
-		if (rs->row_key[i] != k)
-			continue;
-		ok = client_write(c, rs->rows[i], rs->row_lens[i]);
-		sent++;
-	}
-	ok = ok && proto_send_eof(out, &c->seq, 0, st);
-	c->status = st;
-	IB_STAT_ADD(bytes_out, evbuffer_get_length(out));
-	return ok;
-}
-
-/* Compare column definitions of two result sets byte for byte. */
-static bool batch_same_defs(const struct batch_rs *a, const struct batch_rs *b)
-{
-	unsigned i;
-
-	if (a->ncols != b->ncols)
-		return false;
-	for (i = 0; i < a->ncols; i++)
-		if (a->def_lens[i] != b->def_lens[i] ||
-		    memcmp(a->defs[i], b->defs[i], a->def_lens[i]) != 0)
-			return false;
-	return true;
-}
-
 /*
  * Fan <rs> out.  A key falls back when its rows cannot be proven to be
  * exactly what its own query returns: more rows than its LIMIT, or more
  * than one row with no ORDER BY to fix their order.
  */
-static void batch_fanout(struct batch *b, const struct batch_rs *rs)
+static void batch_fanout(struct batch *b, const struct fanout_rs *rs)
 {
 	const struct classify_result *cr = &b->g->cr;
 	unsigned *rows_per_key = calloc(b->n_keys, sizeof(unsigned));
@@ -549,8 +382,8 @@ static void batch_fanout(struct batch *b, const struct batch_rs *rs)
 			batch_run_solo(c, b->g);
 			continue;
 		}
-		if (!batch_send_rs(c, rs, k, 0,
-				   cr->limit == 0 ? 0 : rows_per_key[k])) {
+		if (!fanout_send(c, rs, k, cr->limit == 0 ? 0 : rows_per_key[k],
+				 b->g->index_flags)) {
 			IB_STAT_INC(oom_errors);
 			client_close(c, "out of memory sending a batch result");
 			continue;
@@ -570,7 +403,7 @@ static void batch_meta_cb(struct backend *be, void *arg,
 			  struct backend_result *res)
 {
 	struct batch *b = arg;
-	struct batch_rs co, solo;
+	struct fanout_rs co, solo;
 
 	b->be = NULL;
 	if (be->pool && be->state == BACKEND_IDLE)
@@ -581,19 +414,19 @@ static void batch_meta_cb(struct backend *be, void *arg,
 		batch_finish(b);
 		return;
 	}
-	if (!batch_rs_parse(&b->coalesced, true, b->n_keys, &co)) {
+	if (!fanout_rs_parse(&b->coalesced, true, b->n_keys, &co)) {
 		backend_result_free(&b->coalesced);
 		batch_fallback_all(b, &ib.stats.fallback_error);
 		batch_finish(b);
 		return;
 	}
-	if (!batch_rs_parse(res, false, 1, &solo) || !batch_same_defs(&co, &solo)) {
+	if (!fanout_rs_parse(res, false, 1, &solo) || !fanout_same_defs(&co, &solo)) {
 		log_info("shape %s: coalesced column metadata differs from the "
 			 "lookup's own; not batching it",
 			 b->g->st ? b->g->st->text : "?");
 		b->g->meta = -1;
-		batch_rs_free(&co);
-		batch_rs_free(&solo);
+		fanout_rs_free(&co);
+		fanout_rs_free(&solo);
 		backend_result_free(&b->coalesced);
 		batch_fallback_all(b, &ib.stats.fallback_metadata);
 		batch_finish(b);
@@ -601,16 +434,16 @@ static void batch_meta_cb(struct backend *be, void *arg,
 	}
 	b->g->meta = 1;
 	b->g->index_flags = solo.status & (ST_NO_INDEX_USED | ST_NO_GOOD_INDEX_USED);
-	batch_rs_free(&solo);
+	fanout_rs_free(&solo);
 	if (co.warnings) {
-		batch_rs_free(&co);
+		fanout_rs_free(&co);
 		backend_result_free(&b->coalesced);
 		batch_fallback_all(b, &ib.stats.fallback_warnings);
 		batch_finish(b);
 		return;
 	}
 	batch_fanout(b, &co);
-	batch_rs_free(&co);
+	fanout_rs_free(&co);
 	backend_result_free(&b->coalesced);
 	batch_finish(b);
 }
@@ -619,7 +452,7 @@ static void batch_result_cb(struct backend *be, void *arg,
 			    struct backend_result *res)
 {
 	struct batch *b = arg;
-	struct batch_rs rs;
+	struct fanout_rs rs;
 	bool indexed = b->n_keys > 1;
 
 	if (b->g->st)
@@ -666,19 +499,19 @@ static void batch_result_cb(struct backend *be, void *arg,
 	b->be = NULL;
 	if (be->pool && be->state == BACKEND_IDLE)
 		pool_release(be->pool, be);
-	if (!res || !batch_rs_parse(res, indexed, b->n_keys, &rs)) {
+	if (!res || !fanout_rs_parse(res, indexed, b->n_keys, &rs)) {
 		batch_fallback_all(b, &ib.stats.fallback_error);
 		batch_finish(b);
 		return;
 	}
 	if (rs.warnings) {
-		batch_rs_free(&rs);
+		fanout_rs_free(&rs);
 		batch_fallback_all(b, &ib.stats.fallback_warnings);
 		batch_finish(b);
 		return;
 	}
 	batch_fanout(b, &rs);
-	batch_rs_free(&rs);
+	fanout_rs_free(&rs);
 	batch_finish(b);
 }
 

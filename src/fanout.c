@@ -1,0 +1,166 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * fanout.c: result sets of coalesced queries: parse, split by key, and
+ * re-encode per client with the status its own lookup would have seen. */
+#include "fanout.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "client.h"
+
+void fanout_rs_free(struct fanout_rs *rs)
+{
+	free(rs->defs);
+	free(rs->def_lens);
+	free(rs->rows);
+	free(rs->row_lens);
+	free(rs->row_key);
+	memset(rs, 0, sizeof(*rs));
+}
+
+/*
+ * Parse <res> as one text result set.  With <indexed>, the first column
+ * is the key index: it is stripped from each row and recorded.
+ */
+bool fanout_rs_parse(const struct backend_result *res, bool indexed,
+			   unsigned n_keys, struct fanout_rs *rs)
+{
+	size_t pos = 0, len;
+	const uint8_t *p;
+	struct proto_rd rd;
+	uint64_t ncols;
+	unsigned i, skip = indexed ? 1 : 0;
+	uint16_t w, st;
+
+	memset(rs, 0, sizeof(*rs));
+	if (res->err || !backend_result_next(res, &pos, &p, &len) || len == 0 ||
+	    p[0] == 0x00 || p[0] == 0xFF)
+		return false;
+	proto_rd_init(&rd, p, len);
+	ncols = proto_rd_lenenc(&rd, NULL);
+	if (rd.failed || ncols <= skip || ncols > 4096)
+		return false;
+	rs->ncols = (unsigned)ncols - skip;
+	rs->defs = calloc(rs->ncols, sizeof(*rs->defs));
+	rs->def_lens = calloc(rs->ncols, sizeof(*rs->def_lens));
+	rs->rows = calloc(res->count, sizeof(*rs->rows));
+	rs->row_lens = calloc(res->count, sizeof(*rs->row_lens));
+	rs->row_key = calloc(res->count, sizeof(*rs->row_key));
+	if (!rs->defs || !rs->def_lens || !rs->rows || !rs->row_lens ||
+	    !rs->row_key)
+		goto bad;
+	for (i = 0; i < ncols; i++) {
+		if (!backend_result_next(res, &pos, &p, &len))
+			goto bad;
+		if (i >= skip) {
+			rs->defs[i - skip] = p;
+			rs->def_lens[i - skip] = len;
+		}
+	}
+	if (!backend_result_next(res, &pos, &p, &len) ||
+	    !proto_parse_eof(p, len, &w, &st))
+		goto bad;
+	while (backend_result_next(res, &pos, &p, &len)) {
+		if (proto_is_eof(p, len)) {
+			if (!proto_parse_eof(p, len, &rs->warnings, &rs->status))
+				goto bad;
+			/* exactly one result set, nothing after it */
+			return !(rs->status & ST_MORE_RESULTS) &&
+			       !backend_result_next(res, &pos, &p, &len);
+		}
+		if (len && p[0] == 0xFF)
+			goto bad;
+		if (indexed) {
+			const uint8_t *v;
+			size_t vlen, k;
+			unsigned long idx = 0;
+			bool null;
+
+			proto_rd_init(&rd, p, len);
+			v = proto_rd_lenenc_str(&rd, &vlen, &null);
+			if (rd.failed || null || vlen == 0 || vlen > 9)
+				goto bad;
+			for (k = 0; k < vlen; k++) {
+				if (!isdigit(v[k]))
+					goto bad;
+				idx = idx * 10 + (v[k] - '0');
+			}
+			if (idx >= n_keys)
+				goto bad;
+			rs->row_key[rs->nrows] = (unsigned)idx;
+			rs->rows[rs->nrows] = p + rd.pos;
+			rs->row_lens[rs->nrows] = len - rd.pos;
+		} else {
+			rs->row_key[rs->nrows] = 0;
+			rs->rows[rs->nrows] = p;
+			rs->row_lens[rs->nrows] = len;
+		}
+		rs->nrows++;
+	}
+bad:
+	fanout_rs_free(rs);
+	return false;
+}
+
+/* The status a client would have seen from its own lookup. */
+static uint16_t fanout_client_status(const struct client *c, uint16_t pool_st,
+				    uint16_t index_flags)
+{
+	uint16_t st = pool_st & ~(ST_AUTOCOMMIT | ST_IN_TRANS |
+				  ST_NO_INDEX_USED | ST_NO_GOOD_INDEX_USED |
+				  ST_MORE_RESULTS | ST_NO_BACKSLASH_ESCAPES |
+				  ST_ANSI_QUOTES | ST_SESSION_STATE_CHANGED);
+
+	st |= c->status & (ST_AUTOCOMMIT | ST_NO_BACKSLASH_ESCAPES |
+			   ST_ANSI_QUOTES);
+	/* under autocommit off the lookup opens a transaction */
+	if (!(c->status & ST_AUTOCOMMIT))
+		st |= ST_IN_TRANS;
+	return st | index_flags;
+}
+
+/* Send client <c> the result set for key <k> out of <rs>. */
+bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
+		 unsigned count, uint16_t index_flags)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct pktbuf pb;
+	unsigned i, sent = 0;
+	bool ok;
+	uint16_t st = fanout_client_status(c, rs->status, index_flags);
+
+	c->seq = 1;
+	pktbuf_init(&pb);
+	pktbuf_put_lenenc(&pb, rs->ncols);
+	ok = !pb.failed && client_write(c, pb.buf, pb.len);
+	pktbuf_free(&pb);
+	for (i = 0; ok && i < rs->ncols; i++)
+		ok = client_write(c, rs->defs[i], rs->def_lens[i]);
+	ok = ok && proto_send_eof(out, &c->seq, 0, st);
+	for (i = 0; ok && i < rs->nrows && sent < count; i++) {
+		if (rs->row_key[i] != k)
+			continue;
+		ok = client_write(c, rs->rows[i], rs->row_lens[i]);
+		sent++;
+	}
+	ok = ok && proto_send_eof(out, &c->seq, 0, st);
+	c->status = st;
+	IB_STAT_ADD(bytes_out, evbuffer_get_length(out));
+	return ok;
+}
+
+/* Compare column definitions of two result sets byte for byte. */
+bool fanout_same_defs(const struct fanout_rs *a, const struct fanout_rs *b)
+{
+	unsigned i;
+
+	if (a->ncols != b->ncols)
+		return false;
+	for (i = 0; i < a->ncols; i++)
+		if (a->def_lens[i] != b->def_lens[i] ||
+		    memcmp(a->defs[i], b->defs[i], a->def_lens[i]) != 0)
+			return false;
+	return true;
+}

@@ -1,0 +1,38 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * fanout.h: split a coalesced result set by key and send each client the
+ * result set its own lookup would have produced. */
+#ifndef IB_FANOUT_H
+#define IB_FANOUT_H
+
+#include "inbatch.h"
+
+struct backend_result;
+
+/* A parsed text result set; pointers point into the collected result. */
+struct fanout_rs {
+	const uint8_t **defs; /* column definitions (after the index one) */
+	size_t *def_lens;
+	unsigned ncols;
+	uint16_t warnings;
+	uint16_t status;
+	const uint8_t **rows; /* row payloads */
+	size_t *row_lens;
+	unsigned *row_key;
+	unsigned nrows;
+};
+
+/*
+ * Parse <res> (an internal query's collected packets) as exactly one text
+ * result set.  With <indexed>, the first column holds the key index: it is
+ * checked against <n_keys>, recorded per row and stripped from the rows.
+ */
+bool fanout_rs_parse(const struct backend_result *res, bool indexed,
+		     unsigned n_keys, struct fanout_rs *rs);
+void fanout_rs_free(struct fanout_rs *rs);
+/* Column definitions equal byte for byte? */
+bool fanout_same_defs(const struct fanout_rs *a, const struct fanout_rs *b);
+/* Send <c> the first <count> rows of key <k> as a complete result set. */
+bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
+		 unsigned count, uint16_t index_flags);
+
+#endif /* IB_FANOUT_H */
