@@ -80,6 +80,74 @@ struct batch_group {
 };
 
 static struct batch_group *batch_groups[BATCH_GROUPS_HASH];
+
+/*
+ * Contexts of sessions that changed nothing since login, by account,
+ * schema, collation and capabilities: every such session reads the same
+ * values, so only the first one pays for the context query.
+ */
+#define BATCH_FRESH_MAX 64
+static struct {
+	char *login;
+	char *ctx;
+} batch_fresh[BATCH_FRESH_MAX];
+static unsigned batch_fresh_n;
+
+static void batch_fresh_login(const struct client *c, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s\x1f%s\x1f%u\x1f%x", c->user ? c->user : "",
+		 c->db ? c->db : "", c->collation, c->caps);
+}
+
+static const char *batch_fresh_find(const struct client *c)
+{
+	char login[512];
+	unsigned i;
+
+	batch_fresh_login(c, login, sizeof(login));
+	for (i = 0; i < batch_fresh_n; i++)
+		if (strcmp(batch_fresh[i].login, login) == 0)
+			return batch_fresh[i].ctx;
+	return NULL;
+}
+
+static void batch_fresh_store(const struct client *c)
+{
+	char login[512];
+	unsigned i = batch_fresh_n;
+
+	if (batch_fresh_find(c) || !c->ctx.key)
+		return;
+	batch_fresh_login(c, login, sizeof(login));
+	if (i == BATCH_FRESH_MAX) {
+		/* full: replace the oldest */
+		free(batch_fresh[0].login);
+		free(batch_fresh[0].ctx);
+		memmove(&batch_fresh[0], &batch_fresh[1],
+			(BATCH_FRESH_MAX - 1) * sizeof(batch_fresh[0]));
+		i--;
+	}
+	batch_fresh[i].login = strdup(login);
+	batch_fresh[i].ctx = strdup(c->ctx.key);
+	if (!batch_fresh[i].login || !batch_fresh[i].ctx) {
+		free(batch_fresh[i].login);
+		free(batch_fresh[i].ctx);
+		return;
+	}
+	batch_fresh_n = i + 1;
+}
+
+/* A reload may change passwords and accounts: forget what we learnt. */
+void batch_forget_contexts(void)
+{
+	unsigned i;
+
+	for (i = 0; i < batch_fresh_n; i++) {
+		free(batch_fresh[i].login);
+		free(batch_fresh[i].ctx);
+	}
+	batch_fresh_n = 0;
+}
 static struct batch *batch_done_list;
 
 static void batch_flush(struct batch *b);
@@ -115,6 +183,7 @@ void batch_ctx_reset(struct client *c)
 	c->ctx.key = NULL;
 	c->ctx.known = false;
 	c->ctx.tainted = false;
+	c->ctx.fresh = true;
 }
 
 /*
@@ -130,6 +199,7 @@ void batch_ctx_changed(struct client *c, const char *sql, size_t len)
 	size_t i;
 
 	c->ctx.known = false;
+	c->ctx.fresh = false;
 	if (!sql)
 		return;
 	for (i = 0; taint[i]; i++) {
@@ -849,6 +919,8 @@ static void batch_ctx_cb(struct backend *be, void *arg,
 			c->ctx.known = true;
 			if (!batch_ctx_acceptable(c->ctx.key))
 				c->ctx.tainted = true;
+			else if (c->ctx.fresh)
+				batch_fresh_store(c);
 		}
 	} else {
 		c->ctx.tainted = true;
@@ -886,6 +958,10 @@ bool batch_submit(struct client *c, const char *sql, size_t len)
 		return false;
 	memcpy(c->batch_sql, sql, len);
 	c->batch_sql_len = len;
+	if (!c->ctx.known && c->ctx.fresh && batch_fresh_find(c)) {
+		c->ctx.key = strdup(batch_fresh_find(c));
+		c->ctx.known = c->ctx.key != NULL;
+	}
 	if (!c->ctx.known) {
 		if (!backend_query(c->be, batch_ctx_sql, sizeof(batch_ctx_sql) - 1,
 				   batch_ctx_cb, c)) {

@@ -17,6 +17,8 @@ void batch_ctx_reset(struct client *c);
 void batch_client_gone(struct client *c);
 /* A client's own solo run of a lookup finished (adaptive accounting). */
 void batch_solo_done(struct client *c);
+/* Drop cached login contexts (reload). */
+void batch_forget_contexts(void);
 /* Free batches that finished during this loop iteration. */
 void batch_free_done(void);
 /* A pool connection is ready for batch <b>. */

@@ -72,6 +72,7 @@ enum client_state {
 struct client_ctx {
 	bool known;	 /* read from the backend since the last change */
 	bool tainted;	 /* the client changed state we do not track */
+	bool fresh;	 /* nothing changed since login: cacheable */
 	char *key;	 /* account, schema, charset, sql_mode... joined */
 	unsigned classify_flags;
 };

@@ -98,6 +98,7 @@ static void main_reload(void)
 		return;
 	}
 	cfg_keep_no_reload(ib.cfg, newc);
+	batch_forget_contexts();
 	cfg_free(ib.cfg);
 	ib.cfg = newc;
 	log_set_level(ib.cfg->log_level);
@@ -273,6 +274,7 @@ int main(int argc, char **argv)
 		backend_free_dead();
 		pool_free_all();
 		stats_free();
+		batch_forget_contexts();
 	}
 	event_free(ib.sig_int);
 	event_free(ib.sig_term);
