@@ -1,0 +1,508 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ *
+ * bench/lookups.c: load generator for the "settings page" benchmark.
+ *
+ *   lookups -h HOST -P PORT -u USER -p PASSWORD -D DB -n LOOKUPS
+ *           -c CONNECTIONS [--mode parallel|sequential|in]
+ *           [--table projects] [--prefix proj:] [--keys N]
+ *
+ * All connections are opened first (not timed).  Then the clock starts:
+ *
+ *   parallel    LOOKUPS single-key lookups spread over CONNECTIONS threads,
+ *               each thread issuing its share one after another;
+ *   sequential  all LOOKUPS lookups one after another on one connection;
+ *   in          one hand-written  ... WHERE name IN (all keys)  query.
+ *
+ * Lookup i asks for key PREFIX<(i % KEYS) + 1>; every returned row is
+ * checked (the name must equal the key asked for).  Prints one line
+ *
+ *   mode=parallel conns=64 lookups=1000 seconds=0.123456 errors=0
+ *
+ * and exits 1 if any query failed or returned a wrong row.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mysql.h>
+
+enum mode { MODE_PARALLEL, MODE_SEQUENTIAL, MODE_IN };
+
+struct opts {
+	const char *host;
+	unsigned port;
+	const char *user;
+	const char *password;
+	const char *db;
+	long lookups;
+	long conns;
+	enum mode mode;
+	const char *table;
+	const char *prefix;
+	long keys;
+	int verbose;
+};
+
+struct worker {
+	pthread_t tid;
+	MYSQL *conn;
+	long first; /* first lookup index handled by this worker */
+	long count; /* how many lookups it issues */
+	long errors;
+	double start; /* when it left the start barrier */
+	double end;   /* when its last lookup finished */
+};
+
+static struct opts opt = {
+	.host = "127.0.0.1",
+	.port = 3306,
+	.user = "app",
+	.password = "",
+	.db = NULL,
+	.lookups = 1000,
+	.conns = 1,
+	.mode = MODE_PARALLEL,
+	.table = "projects",
+	.prefix = "proj:",
+	.keys = 10000,
+	.verbose = 0,
+};
+
+static pthread_barrier_t start_barrier;
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+static int reported; /* only the first few problems are printed */
+
+static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void report(const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&report_lock);
+	if (reported++ < 10) {
+		va_start(ap, fmt);
+		fputs("lookups: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&report_lock);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: lookups -h HOST -P PORT -u USER -p PASSWORD -D DB "
+		"-n LOOKUPS -c CONNECTIONS\n"
+		"               [--mode parallel|sequential|in] "
+		"[--table NAME] [--prefix TEXT] [--keys N] [-v]\n");
+}
+
+static long parse_long(const char *s, const char *what, long min, long max)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "lookups: bad %s '%s' (%ld..%ld)\n", what, s,
+			min, max);
+		exit(2);
+	}
+	return v;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "host", required_argument, NULL, 'h' },
+		{ "port", required_argument, NULL, 'P' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "password", required_argument, NULL, 'p' },
+		{ "database", required_argument, NULL, 'D' },
+		{ "lookups", required_argument, NULL, 'n' },
+		{ "connections", required_argument, NULL, 'c' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "table", required_argument, NULL, 't' },
+		{ "prefix", required_argument, NULL, 'x' },
+		{ "keys", required_argument, NULL, 'k' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'H' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h:P:u:p:D:n:c:m:t:x:k:v",
+				longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			opt.host = optarg;
+			break;
+		case 'P':
+			opt.port = (unsigned)parse_long(optarg, "port", 1,
+							65535);
+			break;
+		case 'u':
+			opt.user = optarg;
+			break;
+		case 'p':
+			opt.password = optarg;
+			break;
+		case 'D':
+			opt.db = optarg;
+			break;
+		case 'n':
+			opt.lookups = parse_long(optarg, "lookup count", 1,
+						 10000000);
+			break;
+		case 'c':
+			opt.conns = parse_long(optarg, "connection count", 1,
+					       100000);
+			break;
+		case 'm':
+			if (!strcmp(optarg, "parallel"))
+				opt.mode = MODE_PARALLEL;
+			else if (!strcmp(optarg, "sequential"))
+				opt.mode = MODE_SEQUENTIAL;
+			else if (!strcmp(optarg, "in"))
+				opt.mode = MODE_IN;
+			else {
+				fprintf(stderr, "lookups: bad mode '%s'\n",
+					optarg);
+				exit(2);
+			}
+			break;
+		case 't':
+			opt.table = optarg;
+			break;
+		case 'x':
+			opt.prefix = optarg;
+			break;
+		case 'k':
+			opt.keys = parse_long(optarg, "key count", 1, LONG_MAX);
+			break;
+		case 'v':
+			opt.verbose = 1;
+			break;
+		case 'H':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		exit(2);
+	}
+	if (strchr(opt.table, '`')) {
+		fprintf(stderr, "lookups: bad table name\n");
+		exit(2);
+	}
+}
+
+static MYSQL *open_conn(void)
+{
+	unsigned timeout = 30;
+	MYSQL *m = mysql_init(NULL);
+
+	if (!m)
+		return NULL;
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
+	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+	if (!mysql_real_connect(m, opt.host, opt.user, opt.password, opt.db,
+				opt.port, NULL, 0)) {
+		report("connect to %s:%u: %s", opt.host, opt.port,
+		       mysql_error(m));
+		mysql_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Key number asked for by lookup i. */
+static long key_of(long i)
+{
+	return i % opt.keys + 1;
+}
+
+/* Append PREFIX<k>, escaped, to buf; returns the new length. */
+static size_t put_key(MYSQL *m, char *buf, size_t len, long k)
+{
+	char key[256];
+	int n;
+
+	n = snprintf(key, sizeof(key), "%s%ld", opt.prefix, k);
+	if (n < 0 || (size_t)n >= sizeof(key)) {
+		fprintf(stderr, "lookups: prefix too long\n");
+		exit(2);
+	}
+	return len + mysql_real_escape_string(m, buf + len, key,
+					      (unsigned long)n);
+}
+
+/* One single-key lookup; returns 0 when the right row came back. */
+static int lookup(MYSQL *m, long k)
+{
+	char sql[1024], want[256];
+	size_t len;
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	unsigned long *lens;
+	int rc = 0;
+
+	snprintf(want, sizeof(want), "%s%ld", opt.prefix, k);
+	len = (size_t)snprintf(sql, sizeof(sql),
+			       "SELECT id, name, owner FROM `%s` WHERE name = '",
+			       opt.table);
+	len = put_key(m, sql, len, k);
+	len += (size_t)snprintf(sql + len, sizeof(sql) - len, "' LIMIT 1");
+
+	if (mysql_real_query(m, sql, (unsigned long)len)) {
+		report("query for '%s': %s", want, mysql_error(m));
+		return -1;
+	}
+	res = mysql_store_result(m);
+	if (!res) {
+		report("result for '%s': %s", want,
+		       mysql_errno(m) ? mysql_error(m) : "no result set");
+		return -1;
+	}
+	if (mysql_num_fields(res) != 3 || mysql_num_rows(res) != 1) {
+		report("'%s': %u columns, %llu rows (want 3, 1)", want,
+		       mysql_num_fields(res),
+		       (unsigned long long)mysql_num_rows(res));
+		rc = -1;
+	} else {
+		row = mysql_fetch_row(res);
+		lens = mysql_fetch_lengths(res);
+		if (!row || !row[1] || lens[1] != strlen(want) ||
+		    memcmp(row[1], want, lens[1])) {
+			report("'%s': got name '%s'", want,
+			       row && row[1] ? row[1] : "(null)");
+			rc = -1;
+		}
+	}
+	mysql_free_result(res);
+	return rc;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	long i;
+
+	mysql_thread_init();
+	pthread_barrier_wait(&start_barrier);
+	w->start = now();
+	for (i = 0; i < w->count; i++) {
+		if (lookup(w->conn, key_of(w->first + i)))
+			w->errors++;
+	}
+	w->end = now();
+	mysql_thread_end();
+	return NULL;
+}
+
+/* The single IN (...) query over every key; returns the error count. */
+static long run_in(MYSQL *m)
+{
+	long distinct = opt.lookups < opt.keys ? opt.lookups : opt.keys;
+	size_t cap = 256 + (size_t)distinct * (2 * (strlen(opt.prefix) + 24) + 4);
+	char *sql = malloc(cap);
+	unsigned char *seen = calloc((size_t)distinct + 1, 1);
+	size_t len, plen = strlen(opt.prefix);
+	long i, k, rows = 0, errors = 0;
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	unsigned long *lens;
+	char *end = NULL;
+
+	if (!sql || !seen) {
+		fprintf(stderr, "lookups: out of memory\n");
+		exit(2);
+	}
+	len = (size_t)snprintf(sql, cap,
+			       "SELECT id, name, owner FROM `%s` WHERE name IN (",
+			       opt.table);
+	for (i = 0; i < distinct; i++) {
+		if (i)
+			sql[len++] = ',';
+		sql[len++] = '\'';
+		len = put_key(m, sql, len, key_of(i));
+		sql[len++] = '\'';
+	}
+	sql[len++] = ')';
+	sql[len] = '\0';
+
+	if (mysql_real_query(m, sql, (unsigned long)len)) {
+		report("IN query: %s", mysql_error(m));
+		errors = 1;
+		goto out;
+	}
+	res = mysql_store_result(m);
+	if (!res) {
+		report("IN result: %s",
+		       mysql_errno(m) ? mysql_error(m) : "no result set");
+		errors = 1;
+		goto out;
+	}
+	while ((row = mysql_fetch_row(res))) {
+		lens = mysql_fetch_lengths(res);
+		rows++;
+		k = 0;
+		if (row[1] && lens[1] > plen && !memcmp(row[1], opt.prefix, plen))
+			k = strtol(row[1] + plen, &end, 10);
+		if (k < 1 || k > distinct || *end || seen[k]) {
+			report("IN query: unexpected row '%s'",
+			       row[1] ? row[1] : "(null)");
+			errors++;
+			continue;
+		}
+		seen[k] = 1;
+	}
+	if (rows != distinct) {
+		report("IN query: %ld rows, want %ld", rows, distinct);
+		errors++;
+	}
+	mysql_free_result(res);
+out:
+	free(seen);
+	free(sql);
+	return errors;
+}
+
+int main(int argc, char **argv)
+{
+	struct worker *w;
+	pthread_attr_t attr;
+	long nconn, i, errors = 0, per, extra, next;
+	double t0, t1;
+	const char *mode_name;
+
+	parse_args(argc, argv);
+	if (mysql_library_init(0, NULL, NULL)) {
+		fprintf(stderr, "lookups: cannot initialise the client library\n");
+		return 2;
+	}
+
+	switch (opt.mode) {
+	case MODE_PARALLEL:
+		mode_name = "parallel";
+		nconn = opt.conns < opt.lookups ? opt.conns : opt.lookups;
+		break;
+	case MODE_SEQUENTIAL:
+		mode_name = "sequential";
+		nconn = 1;
+		break;
+	default:
+		mode_name = "in";
+		nconn = 1;
+		break;
+	}
+
+	w = calloc((size_t)nconn, sizeof(*w));
+	if (!w) {
+		fprintf(stderr, "lookups: out of memory\n");
+		return 2;
+	}
+
+	/* Open every connection before the clock starts. */
+	for (i = 0; i < nconn; i++) {
+		w[i].conn = open_conn();
+		if (!w[i].conn) {
+			fprintf(stderr, "lookups: opened %ld of %ld connections\n",
+				i, nconn);
+			while (i-- > 0)
+				mysql_close(w[i].conn);
+			free(w);
+			printf("mode=%s conns=%ld lookups=%ld seconds=0 errors=1\n",
+			       mode_name, nconn, opt.lookups);
+			return 1;
+		}
+	}
+
+	if (opt.mode == MODE_SEQUENTIAL) {
+		t0 = now();
+		for (i = 0; i < opt.lookups; i++)
+			if (lookup(w[0].conn, key_of(i)))
+				errors++;
+		t1 = now();
+	} else if (opt.mode == MODE_IN) {
+		t0 = now();
+		errors = run_in(w[0].conn);
+		t1 = now();
+	} else {
+		/* Contiguous shares, the first (lookups % nconn) one larger. */
+		per = opt.lookups / nconn;
+		extra = opt.lookups % nconn;
+		next = 0;
+		for (i = 0; i < nconn; i++) {
+			w[i].first = next;
+			w[i].count = per + (i < extra);
+			next += w[i].count;
+		}
+		if (pthread_barrier_init(&start_barrier, NULL,
+					 (unsigned)nconn + 1)) {
+			fprintf(stderr, "lookups: pthread_barrier_init failed\n");
+			return 2;
+		}
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		for (i = 0; i < nconn; i++) {
+			if (pthread_create(&w[i].tid, &attr, worker_main, &w[i])) {
+				fprintf(stderr,
+					"lookups: cannot start thread %ld\n", i);
+				return 2;
+			}
+		}
+		pthread_attr_destroy(&attr);
+		/*
+		 * The page time runs from the first worker leaving the
+		 * barrier to the last one finishing: with many threads on few
+		 * CPUs this thread may not run again until the work is done,
+		 * so it cannot read the clock itself.
+		 */
+		pthread_barrier_wait(&start_barrier);
+		for (i = 0; i < nconn; i++) {
+			pthread_join(w[i].tid, NULL);
+			errors += w[i].errors;
+		}
+		t0 = w[0].start;
+		t1 = w[0].end;
+		for (i = 1; i < nconn; i++) {
+			if (w[i].start < t0)
+				t0 = w[i].start;
+			if (w[i].end > t1)
+				t1 = w[i].end;
+		}
+		pthread_barrier_destroy(&start_barrier);
+	}
+
+	for (i = 0; i < nconn; i++)
+		mysql_close(w[i].conn);
+	free(w);
+	mysql_library_end();
+
+	printf("mode=%s conns=%ld lookups=%ld seconds=%.6f errors=%ld\n",
+	       mode_name, nconn, opt.lookups, t1 - t0, errors);
+	return errors ? 1 : 0;
+}
