@@ -1,0 +1,128 @@
+# inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+# scripts/mariadb-throwaway.sh: bash functions that start and stop a private
+# mariadbd (temp datadir, free loopback port).  Source it; do not run it.
+#
+#   . scripts/mariadb-throwaway.sh
+#   mdb_start            # sets MDB_DIR MDB_PORT MDB_SOCK MDB_PID
+#   mdb_sql 'SELECT 1'   # runs SQL as root over the socket
+#   mdb_stop             # kills that server only and removes MDB_DIR
+#
+# The server has root without a password and app@'%' / app@localhost with
+# password 'secret' and all privileges, plus an empty database `demo`.
+
+PATH="$PATH:/usr/sbin:/sbin"
+
+MDB_DIR=""
+MDB_PORT=""
+MDB_SOCK=""
+MDB_PID=""
+
+# ib_free_port: print a TCP port that is free on 127.0.0.1 right now.
+ib_free_port()
+{
+	/usr/bin/python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# ib_wait_port <port> [seconds]: wait until something listens on <port>.
+ib_wait_port()
+{
+	local port=$1 limit=${2:-30} i
+	for ((i = 0; i < limit * 10; i++)); do
+		if /usr/bin/python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5)
+s.close()' "$port" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# mdb_start [dir]: initialise a datadir under <dir> (default: a new temp
+# dir), start mariadbd on a free port and create the app account.
+# Returns non-zero, with the error log printed, if the server won't start.
+mdb_start()
+{
+	local user_opt=() i
+
+	MDB_DIR=${1:-$(mktemp -d "${TMPDIR:-/tmp}/inbatch-mdb.XXXXXX")}
+	mkdir -p "$MDB_DIR/data"
+	MDB_SOCK=$MDB_DIR/sock
+	MDB_PORT=$(ib_free_port)
+	if [ "$(id -u)" -eq 0 ]; then
+		user_opt=(--user=root)
+	fi
+
+	if ! mariadb-install-db --no-defaults --auth-root-authentication-method=normal \
+		--skip-test-db --datadir="$MDB_DIR/data" --user="$(id -un)" \
+		>"$MDB_DIR/install.log" 2>&1; then
+		echo "mariadb-install-db failed:" >&2
+		cat "$MDB_DIR/install.log" >&2
+		return 1
+	fi
+
+	mariadbd --no-defaults --datadir="$MDB_DIR/data" --port="$MDB_PORT" \
+		--bind-address=127.0.0.1 --socket="$MDB_SOCK" \
+		--pid-file="$MDB_DIR/mariadbd.pid" --log-error="$MDB_DIR/error.log" \
+		--character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+		--skip-name-resolve --innodb-buffer-pool-size=128M \
+		--max-connections=2000 "${user_opt[@]}" >/dev/null 2>&1 &
+	MDB_PID=$!
+
+	for ((i = 0; i < 600; i++)); do
+		if mariadb-admin --no-defaults -h127.0.0.1 -P"$MDB_PORT" -uroot \
+			ping >/dev/null 2>&1 &&
+		   mdb_sql 'SELECT 1' >/dev/null 2>&1; then
+			break
+		fi
+		if ! kill -0 "$MDB_PID" 2>/dev/null; then
+			i=600
+			break
+		fi
+		sleep 0.1
+	done
+	if [ "$i" -ge 600 ]; then
+		echo "mariadbd did not come up on port $MDB_PORT; error log:" >&2
+		cat "$MDB_DIR/error.log" >&2 || true
+		mdb_stop
+		return 1
+	fi
+
+	mdb_sql "CREATE USER 'app'@'%' IDENTIFIED BY 'secret';
+		 CREATE USER 'app'@'localhost' IDENTIFIED BY 'secret';
+		 GRANT ALL ON *.* TO 'app'@'%';
+		 GRANT ALL ON *.* TO 'app'@'localhost';
+		 CREATE DATABASE demo;"
+}
+
+# mdb_sql <sql> [extra mariadb args...]: run <sql> as root over the socket.
+mdb_sql()
+{
+	local sql=$1
+	shift
+	mariadb --no-defaults -S "$MDB_SOCK" -uroot "$@" -e "$sql"
+}
+
+# mdb_stop: stop the server mdb_start started (by pid) and remove its dir.
+mdb_stop()
+{
+	local i
+	if [ -n "$MDB_PID" ] && kill -0 "$MDB_PID" 2>/dev/null; then
+		kill "$MDB_PID" 2>/dev/null || true
+		for ((i = 0; i < 300; i++)); do
+			kill -0 "$MDB_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$MDB_PID" 2>/dev/null || true
+		wait "$MDB_PID" 2>/dev/null || true
+	fi
+	MDB_PID=""
+	if [ -n "$MDB_DIR" ] && [ -d "$MDB_DIR" ]; then
+		rm -rf "$MDB_DIR"
+	fi
+	MDB_DIR=""
+}
