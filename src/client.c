@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "backend.h"
 #include "batch.h"
+#include "tls.h"
 
 /* What we offer clients; the backend's greeting narrows it further. */
 #define CLIENT_FRONT_CAPS                                                      \
@@ -248,6 +249,8 @@ void client_on_backend_greeting(struct client *c)
 		return;
 	c->id = be->thread_id;
 	caps = (be->server_caps & CLIENT_FRONT_CAPS) | CAP_LONG_PASSWORD;
+	if (tls_enabled())
+		caps |= CAP_SSL;
 	/* Connector/C strips MariaDB's "5.5.5-" from what it reports; the
 	 * raw greeting keeps it, and drivers expect to see it */
 	snprintf(version, sizeof(version), "%s", be->version);
@@ -410,9 +413,35 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 		return;
 	}
 	if (h.ssl_request) {
-		client_send_err(c, 1043, "08S01",
-				"TLS is not enabled on this listener");
-		client_close(c, "SSLRequest without TLS configured");
+		struct bufferevent *tb;
+
+		if (!tls_enabled() || c->tls || c->is_admin) {
+			client_send_err(c, 1043, "08S01",
+					"TLS is not enabled on this listener");
+			client_close(c, "SSLRequest without TLS configured");
+			return;
+		}
+		tb = tls_accept(c->bev);
+		if (!tb) {
+			IB_STAT_INC(oom_errors);
+			client_close(c, "cannot start TLS");
+			return;
+		}
+		/* the filter owns the plain bufferevent now */
+		c->bev = tb;
+		c->tls = true;
+		bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
+				  client_event_cb, c);
+		bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		return; /* the real response follows inside TLS, seq 2 */
+	}
+	if (ib.cfg->tls_mode == CFG_TLS_REQUIRE && !c->tls && !c->is_admin) {
+		client_send_err(c, 3159, "HY000",
+				"Connections using insecure transport are "
+				"prohibited: this server requires TLS");
+		IB_STAT_INC(auth_failures);
+		client_close(c, "plaintext login refused (tls_mode=require)");
 		return;
 	}
 	if (!(h.caps & CAP_PROTOCOL_41)) {
@@ -931,6 +960,16 @@ static void client_step(struct client *c)
 	}
 }
 
+/* Nothing left to send, including what a TLS filter passed down. */
+static bool client_flushed(struct client *c)
+{
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	       (!under ||
+		evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
@@ -942,8 +981,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 	struct client *c = arg;
 
 	if (c->state == CLIENT_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
-		    !c->queued_free) {
+		if (client_flushed(c) && !c->queued_free) {
 			/* flushed: now it can go */
 			c->queued_free = true;
 			bufferevent_disable(bev, EV_READ | EV_WRITE);
@@ -1025,7 +1063,7 @@ void client_free_closed(void)
 	for (c = TAILQ_FIRST(&ib.clients); c; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state == CLIENT_CLOSING && !c->queued_free &&
-		    !evtimer_pending(c->timer, NULL)) {
+		    (!evtimer_pending(c->timer, NULL) || client_flushed(c))) {
 			c->queued_free = true;
 			TAILQ_REMOVE(&ib.clients, c, entry);
 			TAILQ_INSERT_TAIL(&ib.justfree, c, entry);

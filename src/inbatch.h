@@ -82,6 +82,7 @@ struct client {
 	enum client_state state;
 	bool is_admin;
 	bool queued_free; /* on ib.justfree */
+	bool tls;	  /* the connection was upgraded to TLS */
 	uint32_t id; /* advertised thread id (= backend thread id) */
 	struct bufferevent *bev;
 	struct backend *be;

@@ -18,6 +18,7 @@
 #include "batch.h"
 #include "client.h"
 #include "pool.h"
+#include "tls.h"
 
 struct ib_server ib;
 
@@ -99,6 +100,7 @@ static void main_reload(void)
 	}
 	cfg_keep_no_reload(ib.cfg, newc);
 	batch_forget_contexts();
+	tls_reload(newc);
 	cfg_free(ib.cfg);
 	ib.cfg = newc;
 	log_set_level(ib.cfg->log_level);
@@ -198,6 +200,9 @@ int main(int argc, char **argv)
 			     &ib.backend_addr_len))
 		die("cannot parse backend address %s", ib.cfg->backend);
 
+	if (!tls_init(ib.cfg))
+		die("cannot set up TLS with %s and %s", ib.cfg->tls_cert,
+		    ib.cfg->tls_key);
 	TAILQ_INIT(&ib.clients);
 	TAILQ_INIT(&ib.justfree);
 	TAILQ_INIT(&ib.backends);
@@ -275,6 +280,7 @@ int main(int argc, char **argv)
 		pool_free_all();
 		stats_free();
 		batch_forget_contexts();
+		tls_free();
 	}
 	event_free(ib.sig_int);
 	event_free(ib.sig_term);
