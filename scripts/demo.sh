@@ -94,6 +94,10 @@ ADMIN_PORT=$(ib_free_port)
 while [ "$ADMIN_PORT" = "$IB_PORT" ]; do
 	ADMIN_PORT=$(ib_free_port)
 done
+# no certificate configured: make a throwaway self-signed one so the
+# demo can show a TLS login too
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+	-keyout "$WORK/tls-key.pem" -out "$WORK/tls-cert.pem" >/dev/null 2>&1
 CONF=$WORK/inbatch.conf
 cat >"$CONF" <<CONF
 ; written by scripts/demo.sh
@@ -101,6 +105,9 @@ cat >"$CONF" <<CONF
 listen = 127.0.0.1:$IB_PORT
 backend = 127.0.0.1:$MDB_PORT
 admin_listen = 127.0.0.1:$ADMIN_PORT
+tls_mode = allow
+tls_cert = $WORK/tls-cert.pem
+tls_key = $WORK/tls-key.pem
 
 [users]
 app = secret
@@ -121,6 +128,11 @@ echo "\$ mariadb -h127.0.0.1 -P$IB_PORT -uapp -psecret demo \\"
 echo "    -e \"SELECT id, name, owner FROM projects WHERE name = 'proj:42' LIMIT 1\""
 mariadb --no-defaults --table -h127.0.0.1 -P"$IB_PORT" -uapp -psecret demo \
 	-e "SELECT id, name, owner FROM projects WHERE name = 'proj:42' LIMIT 1"
+echo
+echo "the same over TLS (self-signed certificate made for this demo):"
+mariadb --no-defaults --table -h127.0.0.1 -P"$IB_PORT" -uapp -psecret \
+	--ssl --ssl-ca="$WORK/tls-cert.pem" demo \
+	-e "SELECT id, name, owner FROM projects WHERE name = 'proj:43' LIMIT 1"
 
 # ------------------------------------------------------------------
 section "5b. burst: $LOOKUPS lookups from $THREADS connections"

@@ -196,8 +196,24 @@ void batch_ctx_changed(struct client *c, const char *sql, size_t len)
 	static const char *const taint[] = { "CREATE", "LOCK", "HANDLER",
 					     "PREPARE", "DROP", "ALTER",
 					     "RENAME", NULL };
+	/* statements that cannot change session variables or the schema */
+	static const char *const keep[] = { "COMMIT", "ROLLBACK", "BEGIN",
+					    "START", "INSERT", "UPDATE",
+					    "DELETE", "REPLACE", "SHOW",
+					    "DESC", "EXPLAIN", "SAVEPOINT",
+					    "RELEASE", NULL };
 	size_t i;
 
+	/* a multi-statement packet may hide a SET after its first verb */
+	for (i = 0; sql && !memchr(sql, ';', len) && keep[i]; i++) {
+		size_t n = strlen(keep[i]);
+
+		if (len > n && strncasecmp(sql, keep[i], n) == 0 &&
+		    (isspace((unsigned char)sql[n]) || sql[n] == ';'))
+			return;
+		if (len == n && strncasecmp(sql, keep[i], n) == 0)
+			return;
+	}
 	c->ctx.known = false;
 	c->ctx.fresh = false;
 	if (!sql)
@@ -944,7 +960,8 @@ bool batch_submit(struct client *c, const char *sql, size_t len)
 	    (c->status & ST_IN_TRANS) || !c->be ||
 	    c->be->state != BACKEND_IDLE)
 		return false;
-	if (!(c->status & ST_AUTOCOMMIT) && !ib.cfg->batch_autocommit_off)
+	if (!(c->status & ST_AUTOCOMMIT) &&
+	    (!ib.cfg->batch_autocommit_off || c->implicit_trx))
 		return false;
 	if (c->status & ST_ANSI_QUOTES)
 		flags |= CLASSIFY_ANSI_QUOTES;
@@ -956,6 +973,10 @@ bool batch_submit(struct client *c, const char *sql, size_t len)
 	c->batch_sql = malloc(len);
 	if (!c->batch_sql)
 		return false;
+	/* this lookup opens the session's transaction: later statements
+	 * must run on its own connection (see client_track_trx) */
+	if (!(c->status & ST_AUTOCOMMIT))
+		c->implicit_trx = true;
 	memcpy(c->batch_sql, sql, len);
 	c->batch_sql_len = len;
 	if (!c->ctx.known && c->ctx.fresh && batch_fresh_find(c)) {

@@ -625,6 +625,32 @@ static void client_note_session_change(struct client *c, const uint8_t *sql,
 	batch_ctx_changed(c, (const char *)sql + i, len - i);
 }
 
+/*
+ * Under autocommit off every statement but COMMIT/ROLLBACK leaves a
+ * transaction open; the status flags do not say so for plain reads, so
+ * track it here: while it is open, lookups must see this session's
+ * snapshot and are not batched.
+ */
+static void client_track_trx(struct client *c, const uint8_t *sql, size_t len)
+{
+	size_t i = 0;
+
+	if (c->status & ST_AUTOCOMMIT) {
+		c->implicit_trx = false;
+		return;
+	}
+	while (i < len && isspace(sql[i]))
+		i++;
+	sql += i;
+	len -= i;
+	if ((len >= 6 && strncasecmp((const char *)sql, "COMMIT", 6) == 0) ||
+	    (len >= 8 && strncasecmp((const char *)sql, "ROLLBACK", 8) == 0 &&
+	     !memmem(sql, len, "TO", 2) && !memmem(sql, len, "to", 2)))
+		c->implicit_trx = false;
+	else
+		c->implicit_trx = true;
+}
+
 /* Forward the command at the head of the input to the own backend. */
 static void client_forward(struct client *c, size_t nbytes,
 			   const uint8_t *head, size_t head_len)
@@ -723,6 +749,7 @@ static void client_change_user(struct client *c, const uint8_t *p, size_t len)
 		return;
 	}
 	c->change_user = true;
+	c->implicit_trx = false;
 	batch_ctx_reset(c);
 	client_verify(c, plugin, cu.auth, cu.auth_len, false);
 	free(plugin);
@@ -855,10 +882,20 @@ static void client_next_command(struct client *c)
 				return;
 			}
 			client_note_session_change(c, head + 1, hlen - 1);
+			client_track_trx(c, head + 1, hlen - 1);
+			client_forward(c, nbytes, head, hlen);
+			break;
+		case COM_STMT_EXECUTE:
+			if (!(c->status & ST_AUTOCOMMIT))
+				c->implicit_trx = true;
+			client_forward(c, nbytes, head, hlen);
+			break;
+		case COM_RESET_CONNECTION:
+			c->implicit_trx = false;
+			batch_ctx_changed(c, NULL, 0);
 			client_forward(c, nbytes, head, hlen);
 			break;
 		case COM_INIT_DB:
-		case COM_RESET_CONNECTION:
 		case COM_SET_OPTION:
 			batch_ctx_changed(c, NULL, 0);
 			client_forward(c, nbytes, head, hlen);

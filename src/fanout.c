@@ -113,11 +113,10 @@ static uint16_t fanout_client_status(const struct client *c, uint16_t pool_st,
 				  ST_MORE_RESULTS | ST_NO_BACKSLASH_ESCAPES |
 				  ST_ANSI_QUOTES | ST_SESSION_STATE_CHANGED);
 
-	st |= c->status & (ST_AUTOCOMMIT | ST_NO_BACKSLASH_ESCAPES |
-			   ST_ANSI_QUOTES);
-	/* under autocommit off the lookup opens a transaction */
-	if (!(c->status & ST_AUTOCOMMIT))
-		st |= ST_IN_TRANS;
+	/* MariaDB reports no IN_TRANS for a plain read even when it opens
+	 * a transaction under autocommit off, so the session's bits stand */
+	st |= c->status & (ST_AUTOCOMMIT | ST_IN_TRANS |
+			   ST_NO_BACKSLASH_ESCAPES | ST_ANSI_QUOTES);
 	return st | index_flags;
 }
 

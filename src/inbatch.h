@@ -111,6 +111,9 @@ struct client {
 	char *batch_sql;     /* the lookup text while batched */
 	size_t batch_sql_len;
 	bool ctx_loading;    /* the context query is in flight */
+	bool implicit_trx;   /* autocommit off and a statement ran since the
+			      * last COMMIT/ROLLBACK: a transaction is open
+			      * even though the server does not flag it */
 	TAILQ_ENTRY(client) batch_entry;
 	unsigned batch_idx;  /* index of its key in the batch */
 	uint64_t query_start_us;
