@@ -1,0 +1,109 @@
+"""Live tuning: SET and RELOAD change batching visibly, and a reload in
+the middle of a burst loses no answer and drops no connection."""
+import os
+import signal
+import threading
+
+import pytest
+
+from conftest import DIRECT
+from test_admin import admin_query, show_stats
+
+pytestmark = pytest.mark.skipif(
+    DIRECT, reason="the admin console exists only in the proxy")
+
+KEYS = 400
+
+
+@pytest.fixture
+def lookups_table(mariadb, table_name):
+    t = table_name("live")
+    c = mariadb.connect(database="ibtest")
+    with c.cursor() as cur:
+        cur.execute("CREATE TABLE %s (id INT PRIMARY KEY, name VARCHAR(32) "
+                    "NOT NULL UNIQUE)" % t)
+        cur.execute("INSERT INTO %s SELECT seq, CONCAT('k', seq) FROM "
+                    "seq_1_to_%d" % (t, KEYS))
+    c.close()
+    return t
+
+
+def burst(ep, table, conns=32, per_conn=10, during=None):
+    """<conns> connections do <per_conn> lookups each, released together;
+    returns (lookups, wrong answers, errors)."""
+    cs = [ep.connect(autocommit=True) for _ in range(conns)]
+    bar = threading.Barrier(conns + 1)
+    bad, errs = [], []
+
+    def work(i):
+        cur = cs[i].cursor()
+        bar.wait()
+        for j in range(per_conn):
+            k = (i * per_conn + j) % KEYS + 1
+            try:
+                cur.execute("SELECT id, name FROM %s WHERE name = %%s"
+                            % table, ("k%d" % k,))
+                r = cur.fetchall()
+                if r != ((k, "k%d" % k),):
+                    bad.append((k, r))
+            except Exception as e:  # every failure is a lost answer
+                errs.append(repr(e))
+
+    th = [threading.Thread(target=work, args=(i,)) for i in range(conns)]
+    for t in th:
+        t.start()
+    bar.wait()
+    if during:
+        during()
+    for t in th:
+        t.join()
+    # every connection is still usable afterwards
+    for c in cs:
+        with c.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+        c.close()
+    return conns * per_conn, bad, errs
+
+
+def test_set_batch_mode_off_makes_backend_count_equal(inbatch_factory,
+                                                      mariadb, lookups_table):
+    """SET batch_mode = off: the backend sees one SELECT per lookup; back
+    to window: far fewer."""
+    ep = inbatch_factory(batch_mode="window", batch_window_us=20000)
+    admin_query(ep, "SET batch_mode = off")
+    before = mariadb.com_select()
+    n, bad, errs = burst(ep, lookups_table)
+    sent = mariadb.com_select() - before
+    assert not bad and not errs
+    # one per lookup, plus the final SELECT 1 health checks
+    assert sent == n + 32
+    admin_query(ep, "SET batch_mode = window")
+    before = mariadb.com_select()
+    n, bad, errs = burst(ep, lookups_table)
+    sent = mariadb.com_select() - before
+    assert not bad and not errs
+    assert sent < (n + 32) // 2, sent
+
+
+def test_reload_during_burst_loses_nothing(inbatch_factory, lookups_table):
+    """SIGHUP and RELOAD while lookups are in flight: every answer right,
+    every connection kept, and the reloaded value is in force."""
+    ep = inbatch_factory(batch_mode="window", batch_window_us=20000)
+    with open(ep.conf_path) as f:
+        conf = f.read()
+    with open(ep.conf_path, "w") as f:
+        f.write(conf.replace("[inbatch]\n",
+                             "[inbatch]\nbatch_max_keys = 77\n", 1))
+
+    def reload():
+        ep.proc.send_signal(signal.SIGHUP)
+        admin_query(ep, "RELOAD")
+
+    n, bad, errs = burst(ep, lookups_table, during=reload)
+    assert not bad and not errs
+    _, rows = admin_query(ep, "SHOW CONFIG")
+    vals = {r[0]: r[1] for r in rows}
+    assert vals["batch_max_keys"] == "77"
+    stats = show_stats(ep)
+    assert int(stats["queries_batched"]) > 0
