@@ -132,6 +132,8 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->is_admin = admin;
+	if (admin)
+		ib.n_admin++;
 	if (sa->sa_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)sa;
 
@@ -202,7 +204,9 @@ void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		IB_STAT_INC(oom_errors);
 		return;
 	}
-	if (ib.n_clients > (unsigned)ib.cfg->max_client_conn) {
+	/* the admin console must stay reachable when clients are at the
+	 * limit, so its sessions do not count */
+	if (ib.n_clients - ib.n_admin > (unsigned)ib.cfg->max_client_conn) {
 		IB_STAT_INC(client_connections_refused);
 		c->seq = 0;
 		client_send_err(c, 1040, "08004", "Too many connections");
@@ -507,6 +511,8 @@ void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
 void client_on_backend_lost(struct client *c, const char *why,
 			    enum backend_state was)
 {
+	bool mid = c->be && c->be->sent_any;
+
 	c->be = NULL;
 	switch (c->state) {
 	case CLIENT_WAIT_BACKEND:
@@ -524,7 +530,7 @@ void client_on_backend_lost(struct client *c, const char *why,
 	case CLIENT_INFILE:
 		/* mid-response we cannot splice an ERR in safely; before
 		 * anything was relayed, the client gets a proper error */
-		if (was == BACKEND_BUSY)
+		if (was == BACKEND_BUSY && !mid)
 			client_send_err(c, 1927, "70100",
 					"inbatch: lost connection to backend "
 					"during query (%s)",
@@ -997,6 +1003,17 @@ static void client_step(struct client *c)
 	}
 }
 
+/* Hand a CLOSING client to the loop for freeing, once. */
+static void client_queue_free(struct client *c)
+{
+	if (c->queued_free)
+		return;
+	c->queued_free = true;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_REMOVE(&ib.clients, c, entry);
+	TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
+}
+
 /* Nothing left to send, including what a TLS filter passed down. */
 static bool client_flushed(struct client *c)
 {
@@ -1017,14 +1034,11 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
 
+	(void)bev;
 	if (c->state == CLIENT_CLOSING) {
-		if (client_flushed(c) && !c->queued_free) {
-			/* flushed: now it can go */
-			c->queued_free = true;
-			bufferevent_disable(bev, EV_READ | EV_WRITE);
-			TAILQ_REMOVE(&ib.clients, c, entry);
-			TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
-		}
+		/* flushed: now it can go */
+		if (client_flushed(c))
+			client_queue_free(c);
 		return;
 	}
 	if (c->be && c->be->state == BACKEND_BUSY)
@@ -1037,20 +1051,14 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (c->state == CLIENT_CLOSING) {
-			evbuffer_drain(bufferevent_get_output(c->bev),
-				       evbuffer_get_length(
-					       bufferevent_get_output(c->bev)));
-			client_write_cb(c->bev, c);
-			return;
-		}
-		client_close(c, "client %s", (what & BEV_EVENT_EOF)
-						     ? "disconnected"
-						     : "connection error");
-		/* nothing more can be written to it */
-		evbuffer_drain(bufferevent_get_output(c->bev),
-			       evbuffer_get_length(bufferevent_get_output(c->bev)));
-		client_write_cb(c->bev, c);
+		if (c->state != CLIENT_CLOSING)
+			client_close(c, "client %s",
+				     (what & BEV_EVENT_EOF) ? "disconnected"
+							    : "connection error");
+		/* nothing more can be written to it: free it now (the
+		 * socket's output buffer cannot be drained while libevent
+		 * has it frozen for writing) */
+		client_queue_free(c);
 	}
 }
 
@@ -1109,6 +1117,8 @@ void client_free_closed(void)
 	while ((c = TAILQ_FIRST(&ib.justfree)) != NULL) {
 		TAILQ_REMOVE(&ib.justfree, c, entry);
 		ib.n_clients--;
+		if (c->is_admin)
+			ib.n_admin--;
 		bufferevent_free(c->bev);
 		event_free(c->timer);
 		batch_ctx_reset(c);

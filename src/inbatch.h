@@ -205,7 +205,8 @@ struct ib_server {
 	struct client_list justfree;
 	struct backend_list backends;
 	struct backend_list dead_backends;
-	unsigned n_clients;
+	unsigned n_clients; /* all sessions, admin ones included */
+	unsigned n_admin;
 	uint64_t start_us;
 	bool shutting_down;
 	struct sockaddr_storage backend_addr;
