@@ -74,6 +74,7 @@ struct batch_group {
 	unsigned inflight;
 	int meta; /* 0 unknown, 1 proven equal to a lookup's own, -1 differs */
 	uint16_t index_flags;
+	struct backend_result solo; /* a lookup's own result: its definitions */
 	char *tmpl; /* the first lookup's text; spans of <cr> point into it */
 	size_t tmpl_len;
 	struct classify_result cr;
@@ -177,6 +178,17 @@ static uint32_t batch_hash(const char *p, size_t n)
 	return h;
 }
 
+/* Case-insensitive search of NUL-terminated <needle> in <hay>[<len>]. */
+static bool batch_memcasemem(const char *hay, size_t len, const char *needle)
+{
+	size_t n = strlen(needle), i;
+
+	for (i = 0; i + n <= len; i++)
+		if (strncasecmp(hay + i, needle, n) == 0)
+			return true;
+	return false;
+}
+
 void batch_ctx_reset(struct client *c)
 {
 	free(c->ctx.key);
@@ -194,8 +206,8 @@ void batch_ctx_reset(struct client *c)
 void batch_ctx_changed(struct client *c, const char *sql, size_t len)
 {
 	static const char *const taint[] = { "CREATE", "LOCK", "HANDLER",
-					     "PREPARE", "DROP", "ALTER",
-					     "RENAME", NULL };
+					     "PREPARE", "EXECUTE", "CALL",
+					     "DROP", "ALTER", "RENAME", NULL };
 	/* statements that cannot change session variables or the schema */
 	static const char *const keep[] = { "COMMIT", "ROLLBACK", "BEGIN",
 					    "START", "INSERT", "UPDATE",
@@ -223,6 +235,9 @@ void batch_ctx_changed(struct client *c, const char *sql, size_t len)
 
 		if (len >= n && strncasecmp(sql, taint[i], n) == 0)
 			c->ctx.tainted = true;
+		/* a later statement of a multi-statement packet */
+		if (memchr(sql, ';', len) && batch_memcasemem(sql, len, taint[i]))
+			c->ctx.tainted = true;
 	}
 }
 
@@ -231,7 +246,11 @@ static void batch_client_reply_done(struct client *c)
 	uint64_t now = util_now_us();
 
 	stats_record_latency(now - c->query_start_us);
-	free(c->batch_sql);
+	/* its own session still holds the previous statement's warnings
+	 * and FOUND_ROWS(): keep the text to replay if they are asked for */
+	free(c->diag_sql);
+	c->diag_sql = c->batch_sql;
+	c->diag_sql_len = c->batch_sql_len;
 	c->batch_sql = NULL;
 	c->batch = NULL;
 	client_command_done(c);
@@ -484,53 +503,13 @@ static void batch_fanout(struct batch *b, const struct fanout_rs *rs)
 	free(rows_per_key);
 }
 
-/* Metadata check done: the lookup's own result for key 0 is in <res>. */
-static void batch_meta_cb(struct backend *be, void *arg,
-			  struct backend_result *res)
+/* Finish <b> by falling back when <be> cannot be used any further. */
+static void batch_abort(struct batch *b, struct backend *be, uint64_t *reason)
 {
-	struct batch *b = arg;
-	struct fanout_rs co, solo;
-
 	b->be = NULL;
-	if (be->pool && be->state == BACKEND_IDLE)
+	if (be && be->pool && be->state == BACKEND_IDLE)
 		pool_release(be->pool, be);
-	if (!res) {
-		backend_result_free(&b->coalesced);
-		batch_fallback_all(b, &ib.stats.fallback_error);
-		batch_finish(b);
-		return;
-	}
-	if (!fanout_rs_parse(&b->coalesced, true, b->n_keys, &co)) {
-		backend_result_free(&b->coalesced);
-		batch_fallback_all(b, &ib.stats.fallback_error);
-		batch_finish(b);
-		return;
-	}
-	if (!fanout_rs_parse(res, false, 1, &solo) || !fanout_same_defs(&co, &solo)) {
-		log_info("shape %s: coalesced column metadata differs from the "
-			 "lookup's own; not batching it",
-			 b->g->st ? b->g->st->text : "?");
-		b->g->meta = -1;
-		fanout_rs_free(&co);
-		fanout_rs_free(&solo);
-		backend_result_free(&b->coalesced);
-		batch_fallback_all(b, &ib.stats.fallback_metadata);
-		batch_finish(b);
-		return;
-	}
-	b->g->meta = 1;
-	b->g->index_flags = solo.status & (ST_NO_INDEX_USED | ST_NO_GOOD_INDEX_USED);
-	fanout_rs_free(&solo);
-	if (co.warnings) {
-		fanout_rs_free(&co);
-		backend_result_free(&b->coalesced);
-		batch_fallback_all(b, &ib.stats.fallback_warnings);
-		batch_finish(b);
-		return;
-	}
-	batch_fanout(b, &co);
-	fanout_rs_free(&co);
-	backend_result_free(&b->coalesced);
+	batch_fallback_all(b, reason);
 	batch_finish(b);
 }
 
@@ -538,50 +517,12 @@ static void batch_result_cb(struct backend *be, void *arg,
 			    struct backend_result *res)
 {
 	struct batch *b = arg;
-	struct fanout_rs rs;
+	struct batch_group *g = b->g;
+	struct fanout_rs rs, solo;
 	bool indexed = b->n_keys > 1;
 
-	if (b->g->st)
-		b->g->st->backend_us += util_now_us() - b->sent_us;
-	if (!res) {
-		b->be = NULL;
-		batch_fallback_all(b, &ib.stats.fallback_error);
-		batch_finish(b);
-		return;
-	}
-	if (indexed && b->g->meta == 0 && !res->err) {
-		/* first coalesced run of this shape: prove its metadata
-		 * equals the lookup's own before trusting it */
-		struct client *c = TAILQ_FIRST(&b->clients);
-		const char *sql;
-		size_t len;
-
-		b->coalesced = *res;
-		pktbuf_init(&res->pkts); /* ownership moved */
-		res->count = 0;
-		if (!c) {
-			backend_result_free(&b->coalesced);
-			b->be = NULL;
-			if (be->pool && be->state == BACKEND_IDLE)
-				pool_release(be->pool, be);
-			batch_finish(b);
-			return;
-		}
-		sql = c->batch_sql;
-		len = c->batch_sql_len;
-		/* key 0 belongs to the first client */
-		TAILQ_FOREACH(c, &b->clients, batch_entry)
-			if (c->batch_idx == 0)
-				break;
-		if (c) {
-			sql = c->batch_sql;
-			len = c->batch_sql_len;
-		}
-		if (backend_query(be, sql, len, batch_meta_cb, b))
-			return;
-		backend_result_free(&b->coalesced);
-		res = NULL;
-	}
+	if (g->st)
+		g->st->backend_us += util_now_us() - b->sent_us;
 	b->be = NULL;
 	if (be->pool && be->state == BACKEND_IDLE)
 		pool_release(be->pool, be);
@@ -589,6 +530,29 @@ static void batch_result_cb(struct backend *be, void *arg,
 		batch_fallback_all(b, &ib.stats.fallback_error);
 		batch_finish(b);
 		return;
+	}
+	if (indexed) {
+		/* clients get the lookup's own column definitions; the
+		 * coalesced ones must describe the same values */
+		if (g->meta != 1 || !fanout_rs_parse(&g->solo, false, 1, &solo)) {
+			fanout_rs_free(&rs);
+			batch_fallback_all(b, &ib.stats.fallback_metadata);
+			batch_finish(b);
+			return;
+		}
+		if (!fanout_compatible_defs(&rs, &solo)) {
+			log_info("shape %s: coalesced columns differ from the "
+				 "lookup's own; not batching it",
+				 g->st ? g->st->text : "?");
+			g->meta = -1;
+			fanout_rs_free(&rs);
+			fanout_rs_free(&solo);
+			batch_fallback_all(b, &ib.stats.fallback_metadata);
+			batch_finish(b);
+			return;
+		}
+		fanout_use_defs(&rs, &solo);
+		fanout_rs_free(&solo);
 	}
 	if (rs.warnings) {
 		fanout_rs_free(&rs);
@@ -601,15 +565,19 @@ static void batch_result_cb(struct backend *be, void *arg,
 	batch_finish(b);
 }
 
-void batch_run(struct batch *b, struct backend *be)
+/* Send the batch's query: coalesced, or its one key's own text. */
+static void batch_send(struct batch *b, struct backend *be)
 {
 	const char *sql;
 	size_t len;
 
 	if (b->n_clients == 0) {
-		/* everyone left while it queued */
 		pool_release(be->pool, be);
 		batch_finish(b);
+		return;
+	}
+	if (b->n_keys > 1 && b->g->meta != 1) {
+		batch_abort(b, be, &ib.stats.fallback_metadata);
 		return;
 	}
 	b->be = be;
@@ -624,11 +592,116 @@ void batch_run(struct batch *b, struct backend *be)
 		sql = c->batch_sql;
 		len = c->batch_sql_len;
 	}
-	if (!backend_query(be, sql, len, batch_result_cb, b)) {
-		b->be = NULL;
-		batch_fallback_all(b, &ib.stats.fallback_error);
-		batch_finish(b);
+	if (!backend_query(be, sql, len, batch_result_cb, b))
+		batch_abort(b, be, &ib.stats.fallback_error);
+}
+
+/* The probe's own run of one lookup: keep its column definitions. */
+static void batch_probe_solo_cb(struct backend *be, void *arg,
+				struct backend_result *res)
+{
+	struct batch *b = arg;
+	struct batch_group *g = b->g;
+	struct fanout_rs solo;
+
+	if (!res || res->err || !fanout_rs_parse(res, false, 1, &solo)) {
+		batch_abort(b, be, &ib.stats.fallback_error);
+		return;
 	}
+	if (g->meta == 0) {
+		g->index_flags = solo.status &
+				 (ST_NO_INDEX_USED | ST_NO_GOOD_INDEX_USED);
+		g->solo = *res;
+		pktbuf_init(&res->pkts); /* ownership moved to the group */
+		res->count = 0;
+		g->meta = 1;
+	}
+	fanout_rs_free(&solo);
+	batch_send(b, be);
+}
+
+/*
+ * The key column's type decides whether the join compares as the lookup
+ * does: a string literal against a string column, an integer against a
+ * number column.  Anything else (a string key on a DECIMAL, a decimal
+ * key on an INT, dates) converts differently in a join: not batched.
+ */
+static bool batch_key_type_ok(enum classify_key_type kt, uint8_t type)
+{
+	switch (kt) {
+	case CLASSIFY_KEY_STRING:
+		return type == 15 || type == 253 || type == 254 ||
+		       (type >= 247 && type <= 252);
+	case CLASSIFY_KEY_INT:
+		return type == 1 || type == 2 || type == 3 || type == 8 ||
+		       type == 9 || type == 13 || type == 0 || type == 246;
+	default:
+		return false;
+	}
+}
+
+static void batch_probe_type_cb(struct backend *be, void *arg,
+				struct backend_result *res)
+{
+	struct batch *b = arg;
+	struct batch_group *g = b->g;
+	struct fanout_rs rs;
+	struct proto_coldef cd;
+	struct client *c;
+	bool ok;
+
+	if (!res || res->err || !fanout_rs_parse(res, false, 1, &rs)) {
+		batch_abort(b, be, &ib.stats.fallback_error);
+		return;
+	}
+	ok = rs.ncols == 1 &&
+	     proto_parse_coldef(rs.defs[0], rs.def_lens[0], &cd) &&
+	     batch_key_type_ok(g->cr.key_type, cd.type);
+	fanout_rs_free(&rs);
+	if (!ok) {
+		log_info("shape %s: key literal and column type convert "
+			 "differently in a join; not batching it",
+			 g->st ? g->st->text : "?");
+		g->meta = -1;
+		batch_abort(b, be, &ib.stats.fallback_metadata);
+		return;
+	}
+	/* any client's own text gives the column definitions */
+	c = TAILQ_FIRST(&b->clients);
+	if (!c || !backend_query(be, c->batch_sql, c->batch_sql_len,
+				 batch_probe_solo_cb, b))
+		batch_abort(b, be, &ib.stats.fallback_error);
+}
+
+void batch_run(struct batch *b, struct backend *be)
+{
+	const struct classify_result *cr = &b->g->cr;
+	const char *t = b->g->tmpl;
+	struct pktbuf pb;
+	bool ok;
+
+	if (b->n_clients == 0 || b->n_keys == 1 || b->g->meta != 0) {
+		batch_send(b, be);
+		return;
+	}
+	/* first coalesced run of this shape: learn the key column's type
+	 * and the lookup's own column definitions */
+	b->be = be;
+	pktbuf_init(&pb);
+	pktbuf_put_bytes(&pb, "SELECT ", 7);
+	batch_put_span(&pb, t, cr->key_col);
+	pktbuf_put_bytes(&pb, " FROM ", 6);
+	batch_put_span(&pb, t, cr->table);
+	if (cr->alias.len) {
+		pktbuf_put_bytes(&pb, " AS ", 4);
+		batch_put_span(&pb, t, cr->alias);
+	}
+	pktbuf_put_bytes(&pb, " LIMIT 0", 8);
+	ok = !pb.failed && backend_query(be, (const char *)pb.buf, pb.len,
+					 batch_probe_type_cb, b);
+	pktbuf_free(&pb);
+	if (!ok)
+		batch_abort(b, be, &ib.stats.fallback_error);
 }
 
 void batch_fail(struct batch *b, const uint8_t *err, size_t len)
@@ -770,6 +843,7 @@ static struct batch_group *batch_group_get(struct client *c,
 	}
 	g->key = key;
 	g->key_len = n;
+	pktbuf_init(&g->solo.pkts);
 	g->tmpl = malloc(c->batch_sql_len);
 	if (!g->tmpl) {
 		free(key);
@@ -817,7 +891,7 @@ static struct batch_group *batch_group_get(struct client *c,
 			 "character_set_connection = '%s', "
 			 "collation_connection = '%s', "
 			 "character_set_results = %s%s%s, sql_mode = '%s', "
-			 "time_zone = '%s', sql_select_limit = %s, "
+			 "time_zone = '%s', sql_select_limit = DEFAULT, "
 			 "max_sort_length = %s, div_precision_increment = %s, "
 			 "lc_time_names = '%s', group_concat_max_len = %s, "
 			 "autocommit = 1",
@@ -825,8 +899,7 @@ static struct batch_group *batch_group_get(struct client *c,
 			 strcmp(f[CTX_CS_RESULTS], "NULL") ? "'" : "",
 			 f[CTX_CS_RESULTS],
 			 strcmp(f[CTX_CS_RESULTS], "NULL") ? "'" : "",
-			 f[CTX_SQL_MODE], f[CTX_TIME_ZONE], f[CTX_SELECT_LIMIT],
-			 f[CTX_MAX_SORT], f[CTX_DIV_PREC], f[CTX_LC_TIME],
+			 f[CTX_SQL_MODE], f[CTX_TIME_ZONE], f[CTX_MAX_SORT], f[CTX_DIV_PREC], f[CTX_LC_TIME],
 			 f[CTX_GCML]);
 		g->pool = pool_get(c->ctx.key, c->user, u ? u->password : "",
 				   f[CTX_DB][0] ? f[CTX_DB] : NULL, 33, setup);
@@ -850,12 +923,20 @@ static bool batch_ctx_acceptable(const char *ctx)
 	static const char *const bad[] = { "\x1f" "big5\x1f", "\x1fgbk\x1f",
 					   "\x1fsjis\x1f", "\x1f" "cp932\x1f",
 					   "\x1fgb18030\x1f", "'", "\\", NULL };
+	const char *p = ctx;
 	unsigned i;
 
 	for (i = 0; bad[i]; i++)
 		if (strstr(ctx, bad[i]))
 			return false;
-	return true;
+	/* sql_select_limit would cap the whole coalesced query, not each
+	 * key: sessions that set it are not batched */
+	for (i = 0; i < CTX_SELECT_LIMIT && p; i++) {
+		p = strchr(p, BATCH_CTX_SEP);
+		if (p)
+			p++;
+	}
+	return p && strncmp(p, "18446744073709551615\x1f", 21) == 0;
 }
 
 /* Place <c>'s lookup now that its context is known. */

@@ -618,17 +618,88 @@ static bool client_kill_forbidden(const uint8_t *sql, size_t len,
 	return false;
 }
 
+/*
+ * Offset of the first statement word in <sql>: past whitespace, '(' and
+ * comments.  Executable comments (slash-star-bang, slash-star-M-bang) are code, so they
+ * stop the skip.
+ */
+static size_t client_skip_comments(const uint8_t *sql, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (isspace(sql[i]) || sql[i] == '(') {
+			i++;
+		} else if (len - i >= 2 && sql[i] == '/' && sql[i + 1] == '*' &&
+			   !(len - i >= 3 && (sql[i + 2] == '!' || sql[i + 2] == 'M'))) {
+			for (i += 2; i + 1 < len && !(sql[i] == '*' && sql[i + 1] == '/'); i++)
+				;
+			i = i + 2 <= len ? i + 2 : len;
+		} else if (sql[i] == '#' ||
+			   (len - i >= 3 && sql[i] == '-' && sql[i + 1] == '-' &&
+			    isspace(sql[i + 2]))) {
+			while (i < len && sql[i] != '\n')
+				i++;
+		} else {
+			break;
+		}
+	}
+	return i;
+}
+
 /* Statements after which the batch context must be re-read. */
 static void client_note_session_change(struct client *c, const uint8_t *sql,
 				       size_t len)
 {
-	size_t i = 0;
+	size_t i = client_skip_comments(sql, len);
 
-	while (i < len && (isspace(sql[i]) || sql[i] == '('))
-		i++;
-	if (len - i >= 6 && strncasecmp((const char *)sql + i, "SELECT", 6) == 0)
+	if (len - i >= 6 &&
+	    strncasecmp((const char *)sql + i, "SELECT", 6) == 0 &&
+	    !memchr(sql + i, ';', len - i))
 		return;
 	batch_ctx_changed(c, (const char *)sql + i, len - i);
+}
+
+/*
+ * Does <sql> read the diagnostics of the previous statement?  After a
+ * lookup answered from a batch the session's own diagnostics are those
+ * of the statement before it, so the lookup is replayed first.
+ */
+static bool client_reads_diagnostics(const uint8_t *sql, size_t len)
+{
+	static const char *const words[] = { "WARNINGS", "ERRORS",
+					     "FOUND_ROWS", "ROW_COUNT",
+					     "WARNING_COUNT", "ERROR_COUNT",
+					     "DIAGNOSTICS", NULL };
+	size_t i, j, n;
+
+	for (j = 0; words[j]; j++) {
+		n = strlen(words[j]);
+		for (i = 0; i + n <= len; i++)
+			if (strncasecmp((const char *)sql + i, words[j], n) == 0)
+				return true;
+	}
+	return false;
+}
+
+static void client_replay_cb(struct backend *be, void *arg,
+			     struct backend_result *res)
+{
+	struct client *c = arg;
+
+	(void)be;
+	(void)res;
+	free(c->diag_sql);
+	c->diag_sql = NULL;
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (!c->be) {
+		client_close(c, "backend lost during a replay");
+		return;
+	}
+	/* the command that asked is still in the input buffer */
+	client_set_state(c, CLIENT_IDLE);
+	client_step(c);
 }
 
 /*
@@ -670,6 +741,9 @@ static void client_forward(struct client *c, size_t nbytes,
 		return;
 	}
 	IB_STAT_ADD(bytes_in, nbytes);
+	/* the statement now relayed sets the session's diagnostics */
+	free(c->diag_sql);
+	c->diag_sql = NULL;
 	if (!backend_relay(c->be, bufferevent_get_input(c->bev), nbytes, head,
 			   head_len)) {
 		IB_STAT_INC(oom_errors);
@@ -886,6 +960,15 @@ static void client_next_command(struct client *c)
 				evbuffer_drain(in, nbytes);
 				IB_STAT_ADD(bytes_in, nbytes);
 				return;
+			}
+			if (c->diag_sql &&
+			    client_reads_diagnostics(head + 1, hlen - 1)) {
+				if (c->be && backend_query(c->be, c->diag_sql,
+							   c->diag_sql_len,
+							   client_replay_cb, c)) {
+					client_set_state(c, CLIENT_QUERY);
+					return;
+				}
 			}
 			client_note_session_change(c, head + 1, hlen - 1);
 			client_track_trx(c, head + 1, hlen - 1);
@@ -1126,6 +1209,7 @@ void client_free_closed(void)
 		free(c->db);
 		free(c->attrs);
 		free(c->batch_sql);
+		free(c->diag_sql);
 		free(c);
 	}
 }

@@ -163,3 +163,55 @@ bool fanout_same_defs(const struct fanout_rs *a, const struct fanout_rs *b)
 			return false;
 	return true;
 }
+
+/* Flags that describe keys of the table, which a join does not carry. */
+#define FANOUT_KEY_FLAGS (0x0002 | 0x0004 | 0x0008 | 0x4000)
+
+static bool fanout_is_string_type(uint8_t t)
+{
+	return t == 15 || t == 253 || t == 254 || (t >= 247 && t <= 252);
+}
+
+/*
+ * Do the coalesced query's columns describe the same values as the
+ * lookup's own?  Names, tables, character set, type and length must be
+ * equal; key flags may differ, and so may decimals of string columns,
+ * since neither changes how a value is written in a text row.
+ */
+bool fanout_compatible_defs(const struct fanout_rs *co,
+			    const struct fanout_rs *solo)
+{
+	struct proto_coldef a, b;
+	unsigned i;
+
+	if (co->ncols != solo->ncols)
+		return false;
+	for (i = 0; i < co->ncols; i++) {
+		if (!proto_parse_coldef(co->defs[i], co->def_lens[i], &a) ||
+		    !proto_parse_coldef(solo->defs[i], solo->def_lens[i], &b))
+			return false;
+#define FANOUT_SAME(f) (a.f##_len == b.f##_len && memcmp(a.f, b.f, a.f##_len) == 0)
+		if (!FANOUT_SAME(schema) || !FANOUT_SAME(table) ||
+		    !FANOUT_SAME(org_table) || !FANOUT_SAME(name) ||
+		    !FANOUT_SAME(org_name))
+			return false;
+#undef FANOUT_SAME
+		if (a.charset != b.charset || a.type != b.type ||
+		    a.length != b.length ||
+		    (a.flags & ~FANOUT_KEY_FLAGS) != (b.flags & ~FANOUT_KEY_FLAGS))
+			return false;
+		if (a.decimals != b.decimals && !fanout_is_string_type(a.type))
+			return false;
+	}
+	return true;
+}
+
+void fanout_use_defs(struct fanout_rs *rs, const struct fanout_rs *from)
+{
+	unsigned i;
+
+	for (i = 0; i < rs->ncols; i++) {
+		rs->defs[i] = from->defs[i];
+		rs->def_lens[i] = from->def_lens[i];
+	}
+}

@@ -31,6 +31,11 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 void fanout_rs_free(struct fanout_rs *rs);
 /* Column definitions equal byte for byte? */
 bool fanout_same_defs(const struct fanout_rs *a, const struct fanout_rs *b);
+/* Could <co>'s rows be sent under <solo>'s column definitions? */
+bool fanout_compatible_defs(const struct fanout_rs *co,
+			    const struct fanout_rs *solo);
+/* Point <rs>'s definitions at <from>'s (same column count). */
+void fanout_use_defs(struct fanout_rs *rs, const struct fanout_rs *from);
 /* Send <c> the first <count> rows of key <k> as a complete result set. */
 bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
 		 unsigned count, uint16_t index_flags);

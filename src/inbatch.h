@@ -110,6 +110,8 @@ struct client {
 	struct batch_group *solo_group; /* its lookup runs alone, adaptive */
 	char *batch_sql;     /* the lookup text while batched */
 	size_t batch_sql_len;
+	char *diag_sql;	     /* last lookup answered from a batch */
+	size_t diag_sql_len;
 	bool ctx_loading;    /* the context query is in flight */
 	bool implicit_trx;   /* autocommit off and a statement ran since the
 			      * last COMMIT/ROLLBACK: a transaction is open
