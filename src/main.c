@@ -208,7 +208,17 @@ int main(int argc, char **argv)
 	TAILQ_INIT(&ib.backends);
 	TAILQ_INIT(&ib.dead_backends);
 	ib.start_us = util_now_us();
-	ib.base = event_base_new();
+	{
+		/* every relayed response toggles write interest twice; the
+		 * changelist folds those into one epoll_ctl per iteration */
+		struct event_config *ec = event_config_new();
+
+		if (!ec)
+			die("cannot create the event base");
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		ib.base = event_base_new_with_config(ec);
+		event_config_free(ec);
+	}
 	if (!ib.base)
 		die("cannot create the event base");
 
