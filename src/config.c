@@ -109,7 +109,7 @@ static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG orde
 	CFG_SECS(backend_connect_timeout, "5", 1, 3600, 0,
 		 "Time allowed to connect and log in to the backend."),
 	CFG_ENUM(backend_tls, cfg_backend_tls_modes, "disable", CFG_NO_RELOAD,
-		 "Whether backend connections use TLS and whether the server certificate is checked against backend_tls_ca."),
+		 "Whether backend connections use TLS and whether the server certificate is checked against backend_tls_ca; this version supports only disable and refuses the others."),
 	CFG_PATH(backend_tls_ca, "", 0,
 		 "PEM file of the CA certificates that backend certificates are verified with."),
 	CFG_BOOL(batch_autocommit_off, "on", CFG_RUNTIME,
@@ -117,7 +117,7 @@ static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG orde
 	CFG_INT(batch_max_keys, "256", 1, 1000, CFG_RUNTIME,
 		"Most lookup keys combined into one batch query."),
 	CFG_ENUM(batch_mode, cfg_batch_modes, "adaptive", CFG_RUNTIME,
-		 "How lookups are batched: adaptive waits up to batch_window_us only while similar lookups keep arriving, window always waits batch_window_us, off sends every query straight through."),
+		 "How lookups are batched: adaptive sends a lookup at once when none of its shape is in flight and gathers the rest until the one in flight returns, batch_max_keys wait or the oldest waited batch_window_us; window always gathers for batch_window_us or batch_max_keys; off passes every query through."),
 	CFG_USEC(batch_window_us, "500", 0, 1000000, CFG_RUNTIME,
 		 "Longest time a lookup waits for others to join its batch."),
 	CFG_SECS(client_idle_timeout, "0", 0, 86400, CFG_RUNTIME,
@@ -629,6 +629,11 @@ static void cfg_validate(struct cfg_parser *ps)
 	if ((*cfg->tls_cert == '\0') != (*cfg->tls_key == '\0'))
 		cfg_error(ps, LINE(*cfg->tls_cert ? "tls_cert" : "tls_key"),
 			  "tls_cert and tls_key must be set together");
+	/* refused rather than ignored: a silently plain connection would be
+	 * worse than none */
+	if (cfg->backend_tls != CFG_BTLS_DISABLE)
+		cfg_error(ps, LINE("backend_tls"),
+			  "backend_tls: only disable is supported in this version");
 	if (cfg->backend_tls == CFG_BTLS_VERIFY_CA &&
 	    *cfg->backend_tls_ca == '\0')
 		cfg_error(ps, LINE("backend_tls"),

@@ -152,7 +152,6 @@ static void test_types(void)
 		 "backend = 10.0.0.5:3307\n"
 		 "batch_autocommit_off = No\n"
 		 "batch_mode = WINDOW\n"
-		 "backend_tls = verify_ca\n"
 		 "backend_tls_ca = %s\n"
 		 "log_level = debug\n"
 		 "batch_window_us = 0\n"
@@ -173,7 +172,6 @@ static void test_types(void)
 	ok(strcmp(cfg->backend, "10.0.0.5:3307") == 0, "backend address");
 	ok(cfg->batch_autocommit_off == false, "bool 'No'");
 	ok(cfg->batch_mode == CFG_BATCH_WINDOW, "enum, any case");
-	ok(cfg->backend_tls == CFG_BTLS_VERIFY_CA, "backend_tls verify_ca");
 	ok(strcmp(cfg->backend_tls_ca, ca) == 0, "path");
 	ok(cfg->log_level == IB_LOG_DEBUG, "log level");
 	ok(cfg->batch_window_us == 0, "usec at its minimum");
@@ -414,6 +412,11 @@ static void test_cross(void)
 	ok(cfg == NULL && err_has(3, "backend_tls: verify_ca needs backend_tls_ca"),
 	   "verify_ca without CA");
 
+	cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\nbackend_tls = require\n"
+		   "[users]\napp =\n");
+	ok(cfg == NULL && err_has(3, "backend_tls: only disable is supported"),
+	   "backend TLS refused, not ignored");
+
 	cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\nadmin_user =\n"
 		   "[users]\napp =\n");
 	ok(cfg == NULL && err_has(3, "admin_user: must not be empty"),
@@ -499,7 +502,7 @@ static void test_keep_no_reload(void)
 	struct ib_config *old = load(BASE);
 	struct ib_config *newc = load("[inbatch]\nbackend = 127.0.0.1:3307\n"
 				      "listen = 127.0.0.1:7000\n"
-				      "tls_mode = disable\nbackend_tls = require\n"
+				      "tls_mode = disable\nmetrics_listen = 127.0.0.1:9999\n"
 				      "pool_size = 2\nadmin_user = root\n"
 				      "[users]\nother =\n");
 
@@ -514,7 +517,8 @@ static void test_keep_no_reload(void)
 	log_set_level(IB_LOG_INFO);
 	ok(strcmp(newc->listen, "127.0.0.1:6033") == 0, "listen kept old value");
 	ok(strcmp(newc->backend, "127.0.0.1:3306") == 0, "backend kept old value");
-	ok(newc->backend_tls == CFG_BTLS_DISABLE, "enum NO_RELOAD kept old value");
+	ok(strcmp(newc->metrics_listen, old->metrics_listen) == 0,
+	   "address NO_RELOAD kept old value");
 	ok(newc->pool_size == 2, "runtime key takes new value");
 	ok(strcmp(newc->admin_user, "root") == 0, "reloadable key takes new value");
 	ok(newc->n_users == 1 && strcmp(newc->users[0].name, "other") == 0,
