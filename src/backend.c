@@ -11,12 +11,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
 #include "client.h"
 #include "pool.h"
+#include "tls.h"
+
+#include <event2/bufferevent_ssl.h>
 
 /* Packets we inspect whole; larger ones (rows) stream after a peek. */
 #define BACKEND_INSPECT_MAX 65536
@@ -199,6 +203,7 @@ bool backend_login(struct backend *be, const char *user, const char *password,
 	uint8_t auth[32];
 	size_t auth_len;
 	const char *plugin = backend_plugin_for(be->plugin);
+	uint8_t seq = 1;
 	bool ok;
 
 	IB_ASSERT(be->state == BACKEND_WAIT_LOGIN);
@@ -211,10 +216,11 @@ bool backend_login(struct backend *be, const char *user, const char *password,
 		CAP_PLUGIN_AUTH | CAP_TRANSACTIONS;
 	caps |= be->server_caps & (CAP_PLUGIN_AUTH_LENENC | CAP_MULTI_RESULTS |
 				   CAP_PS_MULTI_RESULTS);
-	caps &= ~(CAP_SSL | CAP_COMPRESS | CAP_SESSION_TRACK |
+	caps &= ~(CAP_COMPRESS | CAP_SESSION_TRACK |
 		  CAP_DEPRECATE_EOF | CAP_CONNECT_WITH_DB | (1u << 25) |
 		  (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29) |
 		  (1u << 30));
+	caps &= ~CAP_SSL;
 	if (db && db[0])
 		caps |= CAP_CONNECT_WITH_DB;
 	if (!attrs || !(be->server_caps & CAP_CONNECT_ATTRS))
@@ -231,11 +237,41 @@ bool backend_login(struct backend *be, const char *user, const char *password,
 
 	auth_len = backend_scramble(plugin, be->nonce, password, auth);
 	pktbuf_init(&pb);
+	if (tls_backend_enabled()) {
+		struct bufferevent *tb;
+
+		if (!(be->server_caps & CAP_SSL)) {
+			log_warn_rl(1, "backend_tls is on but the backend does "
+				    "not offer TLS");
+			pktbuf_free(&pb);
+			return false;
+		}
+		/* SSLRequest in clear, then everything else inside TLS */
+		caps |= CAP_SSL;
+		be->caps = caps;
+		pktbuf_put_u32(&pb, caps);
+		pktbuf_put_u32(&pb, 1u << 30);
+		pktbuf_put_u8(&pb, collation);
+		pktbuf_put_zero(&pb, 23);
+		ok = !pb.failed && backend_write_packet(be, 1, pb.buf, pb.len);
+		tb = ok ? tls_connect(be->bev) : NULL;
+		if (!tb) {
+			pktbuf_free(&pb);
+			return false;
+		}
+		be->bev = tb;
+		be->tls = true;
+		bufferevent_setcb(be->bev, backend_read_cb, NULL,
+				  backend_event_cb, be);
+		bufferevent_enable(be->bev, EV_READ | EV_WRITE);
+		pktbuf_reset(&pb);
+		seq = 2;
+	}
 	proto_build_hsresp(&pb, caps, 1u << 30, collation, user, auth, auth_len,
 			   db, plugin, attrs, attrs_len);
-	ok = !pb.failed && backend_write_packet(be, 1, pb.buf, pb.len);
+	ok = !pb.failed && backend_write_packet(be, seq, pb.buf, pb.len);
 	pktbuf_free(&pb);
-	be->last_seq = 1;
+	be->last_seq = seq;
 	be->state = BACKEND_AUTH;
 	be->rs = RESP_AUTH;
 	return ok;
@@ -888,6 +924,9 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	int fd, one = 1;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		/* a TLS filter reports its handshake done the same way */
+		if (be->state != BACKEND_CONNECTING)
+			return;
 		fd = bufferevent_getfd(bev);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		be->state = BACKEND_GREETING;
@@ -912,6 +951,14 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 				backend_read_cb(bev, be);
 			if (be->state != BACKEND_DEAD)
 				backend_lost(be, "backend closed the connection");
+		} else if (be->tls) {
+			char why[256];
+			unsigned long e = bufferevent_get_openssl_error(bev);
+
+			snprintf(why, sizeof(why), "backend TLS error: %s",
+				 e ? ERR_error_string(e, NULL)
+				   : "connection closed");
+			backend_lost(be, why);
 		} else {
 			backend_lost(be, "backend connection error");
 		}
@@ -962,7 +1009,7 @@ void backend_close(struct backend *be)
 
 	if (be->timer == NULL)
 		return; /* already queued */
-	if (be->state == BACKEND_IDLE &&
+	if (be->state == BACKEND_IDLE && !be->tls &&
 	    evbuffer_get_length(bufferevent_get_output(be->bev)) == 0) {
 		/* a polite COM_QUIT keeps the server's Aborted_clients quiet */
 		fd = bufferevent_getfd(be->bev);

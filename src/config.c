@@ -109,7 +109,7 @@ static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG orde
 	CFG_SECS(backend_connect_timeout, "5", 1, 3600, 0,
 		 "Time allowed to connect and log in to the backend."),
 	CFG_ENUM(backend_tls, cfg_backend_tls_modes, "disable", CFG_NO_RELOAD,
-		 "Whether backend connections use TLS and whether the server certificate is checked against backend_tls_ca; this version supports only disable and refuses the others."),
+		 "Whether backend connections use TLS and whether the server certificate is checked against backend_tls_ca."),
 	CFG_PATH(backend_tls_ca, "", 0,
 		 "PEM file of the CA certificates that backend certificates are verified with."),
 	CFG_BOOL(batch_autocommit_off, "on", CFG_RUNTIME,
@@ -629,11 +629,6 @@ static void cfg_validate(struct cfg_parser *ps)
 	if ((*cfg->tls_cert == '\0') != (*cfg->tls_key == '\0'))
 		cfg_error(ps, LINE(*cfg->tls_cert ? "tls_cert" : "tls_key"),
 			  "tls_cert and tls_key must be set together");
-	/* refused rather than ignored: a silently plain connection would be
-	 * worse than none */
-	if (cfg->backend_tls != CFG_BTLS_DISABLE)
-		cfg_error(ps, LINE("backend_tls"),
-			  "backend_tls: only disable is supported in this version");
 	if (cfg->backend_tls == CFG_BTLS_VERIFY_CA &&
 	    *cfg->backend_tls_ca == '\0')
 		cfg_error(ps, LINE("backend_tls"),

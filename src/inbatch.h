@@ -178,6 +178,7 @@ struct backend {
 	uint8_t nonce[20];
 	char plugin[64];
 	uint32_t caps; /* negotiated */
+	bool tls;      /* bev is a TLS filter over the socket */
 	char *user;
 	char *password;
 

@@ -10,11 +10,42 @@
 #include <event2/bufferevent_ssl.h>
 
 static SSL_CTX *tls_ctx;
+static SSL_CTX *tls_backend_ctx;
+
+static void tls_log_errors(void)
+{
+	unsigned long e;
+
+	while ((e = ERR_get_error()) != 0)
+		log_error("TLS: %s", ERR_error_string(e, NULL));
+}
+
+/* The client context for backends; NULL (logged) on failure. */
+static SSL_CTX *tls_make_backend_ctx(const struct ib_config *cfg)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (cfg->backend_tls == CFG_BTLS_VERIFY_CA) {
+		/* VERIFY_CA as MySQL clients mean it: the chain, not the name */
+		if (SSL_CTX_load_verify_locations(ctx, cfg->backend_tls_ca,
+						  NULL) != 1) {
+			tls_log_errors();
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return ctx;
+}
 
 static SSL_CTX *tls_make_ctx(const struct ib_config *cfg)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	unsigned long e;
 
 	if (!ctx)
 		return NULL;
@@ -23,8 +54,7 @@ static SSL_CTX *tls_make_ctx(const struct ib_config *cfg)
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
-		while ((e = ERR_get_error()) != 0)
-			log_error("TLS: %s", ERR_error_string(e, NULL));
+		tls_log_errors();
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -33,10 +63,38 @@ static SSL_CTX *tls_make_ctx(const struct ib_config *cfg)
 
 bool tls_init(const struct ib_config *cfg)
 {
+	if (cfg->backend_tls != CFG_BTLS_DISABLE) {
+		tls_backend_ctx = tls_make_backend_ctx(cfg);
+		if (!tls_backend_ctx)
+			return false;
+	}
 	if (cfg->tls_mode == CFG_TLS_DISABLE)
 		return true;
 	tls_ctx = tls_make_ctx(cfg);
 	return tls_ctx != NULL;
+}
+
+bool tls_backend_enabled(void)
+{
+	return tls_backend_ctx != NULL;
+}
+
+struct bufferevent *tls_connect(struct bufferevent *plain)
+{
+	SSL *ssl = SSL_new(tls_backend_ctx);
+	struct bufferevent *bev;
+
+	if (!ssl)
+		return NULL;
+	bev = bufferevent_openssl_filter_new(ib.base, plain, ssl,
+					     BUFFEREVENT_SSL_CONNECTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
 }
 
 void tls_reload(const struct ib_config *cfg)
@@ -59,6 +117,8 @@ void tls_free(void)
 {
 	SSL_CTX_free(tls_ctx);
 	tls_ctx = NULL;
+	SSL_CTX_free(tls_backend_ctx);
+	tls_backend_ctx = NULL;
 }
 
 bool tls_enabled(void)

@@ -20,4 +20,11 @@ bool tls_enabled(void);
  */
 struct bufferevent *tls_accept(struct bufferevent *plain);
 
+/*
+ * Backend side: wrap <plain> (the SSLRequest already queued on it) in a
+ * TLS filter that connects, verifying the server per backend_tls.
+ */
+struct bufferevent *tls_connect(struct bufferevent *plain);
+bool tls_backend_enabled(void);
+
 #endif /* IB_TLS_H */

@@ -75,11 +75,12 @@ def tail(path, n=4000):
 class MariaDB:
     """A private mariadbd started for the test session."""
 
-    def __init__(self):
+    def __init__(self, extra_args=()):
         self.host = HOST
         self.port = None
         self.datadir = None
         self.proc = None
+        self.extra_args = list(extra_args)
 
     def start(self):
         self.dir = tempfile.mkdtemp(prefix="ib-mariadb-")
@@ -105,6 +106,7 @@ class MariaDB:
                "--collation-server=utf8mb4_general_ci",
                "--skip-name-resolve", "--max-connections=2000",
                "--innodb-buffer-pool-size=128M", "--max-allowed-packet=1G"]
+        cmd += self.extra_args
         if os.geteuid() == 0:
             cmd.append("--user=root")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,

@@ -412,11 +412,6 @@ static void test_cross(void)
 	ok(cfg == NULL && err_has(3, "backend_tls: verify_ca needs backend_tls_ca"),
 	   "verify_ca without CA");
 
-	cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\nbackend_tls = require\n"
-		   "[users]\napp =\n");
-	ok(cfg == NULL && err_has(3, "backend_tls: only disable is supported"),
-	   "backend TLS refused, not ignored");
-
 	cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\nadmin_user =\n"
 		   "[users]\napp =\n");
 	ok(cfg == NULL && err_has(3, "admin_user: must not be empty"),
