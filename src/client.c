@@ -359,10 +359,12 @@ static void client_verify(struct client *c, const char *plugin,
 
 		/* only a reply we can check over our greeting's nonce is
 		 * verified directly; anything else gets one switch */
+		/* an empty reply under another plugin means "start the
+		 * dialog": Connector/C then waits for a switch, as MariaDB
+		 * itself would send */
 		if (!((native && (auth_len == 20 ||
 				  (auth_len == 0 && !password[0]))) ||
-		      (sha2 && (auth_len == 32 ||
-				(auth_len == 0 && !password[0]))))) {
+		      (sha2 && auth_len == 32))) {
 			if (!proto_make_nonce(c->nonce)) {
 				client_close(c, "no randomness");
 				return;
