@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+#
+# bench/soak.sh: a bounded soak.  Starts a throwaway MariaDB
+# (max_connections 3000) and an inbatch (batch_mode = adaptive,
+# max_client_conn 2000) in front of it, loads `projects` (10,000 rows) and
+# an empty `counters` table, then runs bench/soak.py: 1,000 client
+# connections doing lookups, writes, short transactions and reconnects for
+# SOAK_SECONDS, every answer checked, while the proxy's RSS and open
+# descriptors are sampled.  Ends with a PASS/FAIL verdict line; exits 1 on
+# FAIL.
+#
+# Environment:
+#   INBATCH        proxy binary (default: ./src/inbatch, $IB_BUILDDIR/src/inbatch,
+#                  build-test/src/inbatch, first that exists)
+#   SOAK_SECONDS   length of the measured run (default 180)
+#   SOAK_WARMUP    warm-up before it, all clients connected (default 15)
+#   SOAK_CLIENTS   client connections (default 1000)
+#   SOAK_PROCS     client processes they are spread over (default 4)
+#   SOAK_THINK_MS  random pause of up to this long between operations (0)
+#   BATCH_MODE, BATCH_WINDOW_US, BATCH_MAX_KEYS, POOL_SIZE   proxy settings
+#                  (default adaptive, 500, 256, 8)
+#   SOAK_KEEP_LOG  if set, copy the proxy's log to this file
+
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+
+SOAK_SECONDS=${SOAK_SECONDS:-180}
+SOAK_WARMUP=${SOAK_WARMUP:-15}
+SOAK_CLIENTS=${SOAK_CLIENTS:-1000}
+SOAK_PROCS=${SOAK_PROCS:-4}
+SOAK_THINK_MS=${SOAK_THINK_MS:-0}
+BATCH_MODE=${BATCH_MODE:-adaptive}
+BATCH_WINDOW_US=${BATCH_WINDOW_US:-500}
+BATCH_MAX_KEYS=${BATCH_MAX_KEYS:-256}
+POOL_SIZE=${POOL_SIZE:-8}
+KEYS=10000
+PY=/usr/bin/python3
+
+# shellcheck source-path=SCRIPTDIR/..
+# shellcheck source=scripts/mariadb-throwaway.sh
+. "$top/scripts/mariadb-throwaway.sh"
+
+find_inbatch()
+{
+	local c
+	if [ -n "${INBATCH:-}" ]; then
+		echo "$INBATCH"
+		return
+	fi
+	for c in "$top/src/inbatch" ${IB_BUILDDIR:+"$IB_BUILDDIR/src/inbatch"} \
+		 "$top/build-test/src/inbatch"; do
+		if [ -x "$c" ]; then
+			echo "$c"
+			return
+		fi
+	done
+	echo "$top/src/inbatch"
+}
+
+INBATCH=$(find_inbatch)
+if [ ! -x "$INBATCH" ]; then
+	echo "soak: no inbatch binary at $INBATCH (set INBATCH)" >&2
+	exit 2
+fi
+if ! "$PY" -c 'import pymysql' 2>/dev/null; then
+	echo "soak: $PY cannot import pymysql (apt-get install python3-pymysql)" >&2
+	exit 2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-soak.XXXXXX")
+INB_PID=""
+
+cleanup()
+{
+	local i
+	if [ -n "$INB_PID" ] && kill -0 "$INB_PID" 2>/dev/null; then
+		kill -TERM "$INB_PID" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$INB_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$INB_PID" 2>/dev/null || true
+		wait "$INB_PID" 2>/dev/null || true
+	fi
+	INB_PID=""
+	if [ -n "${SOAK_KEEP_LOG:-}" ] && [ -f "$WORK/inbatch.out" ]; then
+		cp "$WORK/inbatch.out" "$SOAK_KEEP_LOG" || true
+	fi
+	mdb_stop
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Each client is a socket in the client, two in the proxy (client side and
+# its own backend connection) and one in MariaDB.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] &&
+   [ "$(ulimit -n)" -lt $((SOAK_CLIENTS * 2 + 200)) ]; then
+	echo "soak: warning: open files limit $(ulimit -n) may be too low" >&2
+fi
+
+echo "# starting MariaDB" >&2
+mdb_start "$WORK/mdb"
+mdb_sql "SET GLOBAL max_connections = 3000"
+mdb_sql "CREATE TABLE projects (
+		id INT AUTO_INCREMENT PRIMARY KEY,
+		name VARCHAR(64) NOT NULL UNIQUE,
+		owner VARCHAR(64)
+	 ) ENGINE = InnoDB;
+	 INSERT INTO projects (name, owner)
+		SELECT CONCAT('proj:', seq), CONCAT('owner', seq % 10)
+		FROM seq_1_to_$KEYS;
+	 CREATE TABLE counters (
+		id INT PRIMARY KEY,
+		owner INT NOT NULL,
+		n BIGINT NOT NULL
+	 ) ENGINE = InnoDB;
+	 ANALYZE TABLE projects;" demo >/dev/null
+
+echo "# starting inbatch ($INBATCH)" >&2
+IB_PORT=$(ib_free_port)
+IB_ADMIN=$(ib_free_port)
+cat >"$WORK/inbatch.conf" <<EOF
+[inbatch]
+listen = 127.0.0.1:$IB_PORT
+backend = 127.0.0.1:$MDB_PORT
+admin_listen = 127.0.0.1:$IB_ADMIN
+log_level = warn
+batch_mode = $BATCH_MODE
+batch_window_us = $BATCH_WINDOW_US
+batch_max_keys = $BATCH_MAX_KEYS
+pool_size = $POOL_SIZE
+max_client_conn = $((SOAK_CLIENTS * 2))
+[users]
+app = secret
+EOF
+"$INBATCH" -c "$WORK/inbatch.conf" >"$WORK/inbatch.out" 2>&1 &
+INB_PID=$!
+if ! ib_wait_port "$IB_PORT" 30 || ! ib_wait_port "$IB_ADMIN" 30; then
+	echo "soak: inbatch did not start:" >&2
+	cat "$WORK/inbatch.out" >&2
+	exit 1
+fi
+# ib_wait_port's probe connections must be gone before the baseline.
+sleep 1
+
+rc=0
+"$PY" "$here/soak.py" --port "$IB_PORT" --admin-port "$IB_ADMIN" \
+	--db-port "$MDB_PORT" --proxy-pid "$INB_PID" \
+	--clients "$SOAK_CLIENTS" --procs "$SOAK_PROCS" \
+	--seconds "$SOAK_SECONDS" --warmup "$SOAK_WARMUP" \
+	--keys "$KEYS" --think-ms "$SOAK_THINK_MS" || rc=$?
+
+if ! kill -0 "$INB_PID" 2>/dev/null; then
+	echo "soak: inbatch exited; the end of its output:" >&2
+	tail -n 50 "$WORK/inbatch.out" >&2
+	rc=1
+elif [ -s "$WORK/inbatch.out" ]; then
+	echo "# proxy log (warn and above), last lines:" >&2
+	tail -n 20 "$WORK/inbatch.out" >&2
+fi
+exit "$rc"
