@@ -424,9 +424,11 @@ static bool batch_build_sql(struct batch *b)
 		batch_put_span(&pb, t, cr->where_rest);
 		pktbuf_put_u8(&pb, ')');
 	}
-	pktbuf_put_bytes(&pb, " ORDER BY __ib_d.__ib_i", 23);
+	/* rows are routed by __ib_i, not by position; order matters only
+	 * among one key's rows, and without ORDER BY a key with more than
+	 * one row falls back anyway, so the sort is skipped then */
 	if (cr->order_by.len) {
-		pktbuf_put_bytes(&pb, ", ", 2);
+		pktbuf_put_bytes(&pb, " ORDER BY __ib_d.__ib_i, ", 25);
 		batch_put_span(&pb, t, cr->order_by);
 	}
 	if (pb.failed) {
