@@ -107,3 +107,25 @@ def test_reload_during_burst_loses_nothing(inbatch_factory, lookups_table):
     assert vals["batch_max_keys"] == "77"
     stats = show_stats(ep)
     assert int(stats["queries_batched"]) > 0
+
+
+def test_query_timeout_falls_back(inbatch_factory, mariadb, lookups_table):
+    """A coalesced query stuck behind a table lock longer than
+    query_timeout: its pool connection is dropped and the lookups run on
+    their own connections, answering correctly once the lock goes."""
+    ep = inbatch_factory(batch_mode="window", batch_window_us=20000,
+                         query_timeout=1)
+    locker = mariadb.connect(database="ibtest")
+    cur = locker.cursor()
+    cur.execute("LOCK TABLES %s WRITE" % lookups_table)
+    timer = threading.Timer(2.5, lambda: cur.execute("UNLOCK TABLES"))
+    timer.start()
+    try:
+        n, bad, errs = burst(ep, lookups_table, conns=8, per_conn=1)
+    finally:
+        timer.join()
+        locker.close()
+    assert not bad and not errs
+    stats = show_stats(ep)
+    assert stats["backend_lost"] >= 1, stats
+    assert stats["fallback_error"] >= 1, stats
