@@ -52,24 +52,7 @@ fi
 # shellcheck source=scripts/mariadb-throwaway.sh
 . "$top/scripts/mariadb-throwaway.sh"
 
-find_inbatch()
-{
-	local c
-	if [ -n "${INBATCH:-}" ]; then
-		echo "$INBATCH"
-		return
-	fi
-	for c in "$top/src/inbatch" ${IB_BUILDDIR:+"$IB_BUILDDIR/src/inbatch"} \
-		 "$top/build-test/src/inbatch"; do
-		if [ -x "$c" ]; then
-			echo "$c"
-			return
-		fi
-	done
-	echo "$top/src/inbatch"
-}
-
-INBATCH=$(find_inbatch)
+INBATCH=$(ib_find_inbatch "$top")
 if [ ! -x "$INBATCH" ]; then
 	echo "sysbench.sh: no inbatch binary at $INBATCH (set INBATCH)" >&2
 	exit 1

@@ -126,3 +126,22 @@ mdb_stop()
 	fi
 	MDB_DIR=""
 }
+
+# ib_find_inbatch TOP: the inbatch binary to use: $INBATCH if set, else the
+# first built one of TOP/src, $IB_BUILDDIR/src and TOP/build-test/src.
+ib_find_inbatch()
+{
+	local top=$1 c
+	if [ -n "${INBATCH:-}" ]; then
+		echo "$INBATCH"
+		return
+	fi
+	for c in "$top/src/inbatch" ${IB_BUILDDIR:+"$IB_BUILDDIR/src/inbatch"} \
+		 "$top/build-test/src/inbatch"; do
+		if [ -x "$c" ]; then
+			echo "$c"
+			return
+		fi
+	done
+	echo "$top/src/inbatch"
+}

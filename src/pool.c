@@ -62,6 +62,18 @@ static void pool_grow(struct pool *p)
 	p->connecting++;
 }
 
+/* Free <p> and what it owns; its connections are closed already. */
+static void pool_free(struct pool *p)
+{
+	free(p->conns);
+	free(p->key);
+	free(p->user);
+	free(p->password);
+	free(p->db);
+	free(p->setup_sql);
+	free(p);
+}
+
 struct pool *pool_get(const char *key, const char *user, const char *password,
 		      const char *db, uint8_t collation, const char *setup_sql)
 {
@@ -82,12 +94,7 @@ struct pool *pool_get(const char *key, const char *user, const char *password,
 	p->queue_tail = &p->queue_head;
 	if (!p->key || !p->user || !p->password || (db && !p->db) ||
 	    !p->setup_sql) {
-		free(p->key);
-		free(p->user);
-		free(p->password);
-		free(p->db);
-		free(p->setup_sql);
-		free(p);
+		pool_free(p);
 		return NULL;
 	}
 	p->next = pool_list;
@@ -252,12 +259,6 @@ void pool_free_all(void)
 	pool_close_all();
 	while ((p = pool_list) != NULL) {
 		pool_list = p->next;
-		free(p->conns);
-		free(p->key);
-		free(p->user);
-		free(p->password);
-		free(p->db);
-		free(p->setup_sql);
-		free(p);
+		pool_free(p);
 	}
 }

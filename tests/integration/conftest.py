@@ -97,19 +97,7 @@ class MariaDB:
                         + r.stdout.decode("utf-8", "replace")[-4000:])
         self.port = free_port()
         self.err_log = os.path.join(self.dir, "err.log")
-        cmd = ["mariadbd", "--no-defaults", "--datadir=" + self.datadir,
-               "--port=%d" % self.port, "--bind-address=127.0.0.1",
-               "--socket=" + os.path.join(self.dir, "sock"),
-               "--pid-file=" + os.path.join(self.dir, "pid"),
-               "--log-error=" + self.err_log,
-               "--character-set-server=utf8mb4",
-               "--collation-server=utf8mb4_general_ci",
-               "--skip-name-resolve", "--max-connections=2000",
-               "--innodb-buffer-pool-size=128M", "--max-allowed-packet=1G"]
-        cmd += self.extra_args
-        if os.geteuid() == 0:
-            cmd.append("--user=root")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -144,6 +132,22 @@ class MariaDB:
                 cur.execute("CREATE DATABASE ibtest")
         finally:
             conn.close()
+
+    def command(self):
+        """The mariadbd command line for this server's dir and port."""
+        cmd = ["mariadbd", "--no-defaults", "--datadir=" + self.datadir,
+               "--port=%d" % self.port, "--bind-address=127.0.0.1",
+               "--socket=" + os.path.join(self.dir, "sock"),
+               "--pid-file=" + os.path.join(self.dir, "pid"),
+               "--log-error=" + self.err_log,
+               "--character-set-server=utf8mb4",
+               "--collation-server=utf8mb4_general_ci",
+               "--skip-name-resolve", "--max-connections=2000",
+               "--innodb-buffer-pool-size=128M", "--max-allowed-packet=1G"]
+        cmd += self.extra_args
+        if os.geteuid() == 0:
+            cmd.append("--user=root")
+        return cmd
 
     def connect(self, **kw):
         """A pymysql connection as root without a password."""

@@ -269,20 +269,6 @@ def expect_mysql_error(exc):
 class KillableMariaDB(MariaDB):
     """The conftest server, plus stopping and restarting it in place."""
 
-    def command(self):
-        cmd = ["mariadbd", "--no-defaults", "--datadir=" + self.datadir,
-               "--port=%d" % self.port, "--bind-address=127.0.0.1",
-               "--socket=" + os.path.join(self.dir, "sock"),
-               "--pid-file=" + os.path.join(self.dir, "pid"),
-               "--log-error=" + self.err_log,
-               "--character-set-server=utf8mb4",
-               "--collation-server=utf8mb4_general_ci",
-               "--skip-name-resolve", "--max-connections=2000",
-               "--innodb-buffer-pool-size=128M", "--max-allowed-packet=1G"]
-        if os.geteuid() == 0:
-            cmd.append("--user=root")
-        return cmd
-
     def kill(self):
         """SIGKILL the server, keeping its data directory."""
         if self.proc is not None and self.proc.poll() is None:
