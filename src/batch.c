@@ -58,7 +58,6 @@ struct batch {
 	bool done;
 	uint64_t first_us;
 	uint64_t sent_us;
-	struct backend_result coalesced; /* kept while metadata is checked */
 	char *sql;
 	size_t sql_len;
 };
@@ -321,7 +320,6 @@ static struct batch *batch_new(struct batch_group *g)
 	b->g = g;
 	TAILQ_INIT(&b->clients);
 	b->first_us = util_now_us();
-	pktbuf_init(&b->coalesced.pkts);
 	return b;
 }
 
@@ -787,7 +785,6 @@ void batch_free_done(void)
 		event_free(b->timer);
 		free(b->keys);
 		free(b->sql);
-		backend_result_free(&b->coalesced);
 		free(b);
 	}
 }

@@ -150,19 +150,6 @@ bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
 	return ok;
 }
 
-/* Compare column definitions of two result sets byte for byte. */
-bool fanout_same_defs(const struct fanout_rs *a, const struct fanout_rs *b)
-{
-	unsigned i;
-
-	if (a->ncols != b->ncols)
-		return false;
-	for (i = 0; i < a->ncols; i++)
-		if (a->def_lens[i] != b->def_lens[i] ||
-		    memcmp(a->defs[i], b->defs[i], a->def_lens[i]) != 0)
-			return false;
-	return true;
-}
 
 /* Flags that describe keys of the table, which a join does not carry. */
 #define FANOUT_KEY_FLAGS (0x0002 | 0x0004 | 0x0008 | 0x4000)

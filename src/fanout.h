@@ -29,8 +29,6 @@ struct fanout_rs {
 bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 		     unsigned n_keys, struct fanout_rs *rs);
 void fanout_rs_free(struct fanout_rs *rs);
-/* Column definitions equal byte for byte? */
-bool fanout_same_defs(const struct fanout_rs *a, const struct fanout_rs *b);
 /* Could <co>'s rows be sent under <solo>'s column definitions? */
 bool fanout_compatible_defs(const struct fanout_rs *co,
 			    const struct fanout_rs *solo);
