@@ -56,16 +56,7 @@ INB_PID=""
 
 cleanup()
 {
-	local i
-	if [ -n "$INB_PID" ] && kill -0 "$INB_PID" 2>/dev/null; then
-		kill -TERM "$INB_PID" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$INB_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$INB_PID" 2>/dev/null || true
-		wait "$INB_PID" 2>/dev/null || true
-	fi
+	[ -n "$INB_PID" ] && ib_stop_pid "$INB_PID"
 	INB_PID=""
 	mdb_stop
 	rm -rf "$WORK"

@@ -69,25 +69,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-sysbench.XXXXXX")
 PIDS=()
 
 # shellcheck disable=SC2317  # reached through the EXIT trap
-stop_pid()
-{
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317
 cleanup()
 {
 	local pid
 	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
+		ib_stop_pid "$pid"
 	done
 	PIDS=()
 	mdb_stop

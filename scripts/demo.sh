@@ -24,14 +24,8 @@ cleanup()
 {
 	local rc=$?
 	trap - EXIT INT TERM
-	if [ -n "$IB_PID" ] && kill -0 "$IB_PID" 2>/dev/null; then
-		kill "$IB_PID" 2>/dev/null || true
-		for _ in $(seq 50); do
-			kill -0 "$IB_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$IB_PID" 2>/dev/null || true
-		wait "$IB_PID" 2>/dev/null || true
+	if [ -n "$IB_PID" ]; then
+		ib_stop_pid "$IB_PID"
 	fi
 	mdb_stop || true
 	if [ -n "$WORK" ]; then

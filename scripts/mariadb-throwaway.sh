@@ -107,19 +107,25 @@ mdb_sql()
 	mariadb --no-defaults -S "$MDB_SOCK" -uroot "$@" -e "$sql"
 }
 
+# ib_stop_pid PID [TENTHS]: SIGTERM a process this script started, give it
+# TENTHS tenths of a second (default 50) to exit, then SIGKILL and reap it.
+ib_stop_pid()
+{
+	local pid=$1 tenths=${2:-50} i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < tenths; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
 # mdb_stop: stop the server mdb_start started (by pid) and remove its dir.
 mdb_stop()
 {
-	local i
-	if [ -n "$MDB_PID" ] && kill -0 "$MDB_PID" 2>/dev/null; then
-		kill "$MDB_PID" 2>/dev/null || true
-		for ((i = 0; i < 300; i++)); do
-			kill -0 "$MDB_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$MDB_PID" 2>/dev/null || true
-		wait "$MDB_PID" 2>/dev/null || true
-	fi
+	[ -n "$MDB_PID" ] && ib_stop_pid "$MDB_PID" 300
 	MDB_PID=""
 	if [ -n "$MDB_DIR" ] && [ -d "$MDB_DIR" ]; then
 		rm -rf "$MDB_DIR"
