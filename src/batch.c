@@ -213,10 +213,11 @@ void batch_ctx_changed(struct client *c, const char *sql, size_t len)
 					    "DELETE", "REPLACE", "SHOW",
 					    "DESC", "EXPLAIN", "SAVEPOINT",
 					    "RELEASE", NULL };
+	/* a multi-statement packet may hide a SET after its first verb */
+	bool multi = sql && memchr(sql, ';', len);
 	size_t i;
 
-	/* a multi-statement packet may hide a SET after its first verb */
-	for (i = 0; sql && !memchr(sql, ';', len) && keep[i]; i++) {
+	for (i = 0; sql && !multi && keep[i]; i++) {
 		size_t n = strlen(keep[i]);
 
 		if (len > n && strncasecmp(sql, keep[i], n) == 0 &&
@@ -235,7 +236,7 @@ void batch_ctx_changed(struct client *c, const char *sql, size_t len)
 		if (len >= n && strncasecmp(sql, taint[i], n) == 0)
 			c->ctx.tainted = true;
 		/* a later statement of a multi-statement packet */
-		if (memchr(sql, ';', len) && batch_memcasemem(sql, len, taint[i]))
+		if (multi && batch_memcasemem(sql, len, taint[i]))
 			c->ctx.tainted = true;
 	}
 }
@@ -938,20 +939,24 @@ static bool batch_ctx_acceptable(const char *ctx)
 	return p && strncmp(p, "18446744073709551615\x1f", 21) == 0;
 }
 
-/* Place <c>'s lookup now that its context is known. */
-static bool batch_place(struct client *c)
+/* Lexing rules of <c>'s session, from the status flags it last saw. */
+static unsigned batch_classify_flags(const struct client *c)
 {
-	struct classify_result cr;
-	struct batch_group *g;
 	unsigned flags = 0;
 
 	if (c->status & ST_ANSI_QUOTES)
 		flags |= CLASSIFY_ANSI_QUOTES;
 	if (c->status & ST_NO_BACKSLASH_ESCAPES)
 		flags |= CLASSIFY_NO_BACKSLASH_ESC;
-	if (!classify_query(c->batch_sql, c->batch_sql_len, flags, &cr))
-		return false;
-	g = batch_group_get(c, &cr);
+	return flags;
+}
+
+/* Place <c>'s lookup, classified as <cr>, now that its context is known. */
+static bool batch_place(struct client *c, const struct classify_result *cr)
+{
+	struct batch_group *g;
+
+	g = batch_group_get(c, cr);
 	if (!g || g->meta < 0)
 		return false;
 	if (g->st)
@@ -974,7 +979,7 @@ static bool batch_place(struct client *c)
 		tv.tv_usec = ib.cfg->batch_window_us % 1000000;
 		evtimer_add(g->gathering->timer, &tv);
 	}
-	if (!batch_add(g->gathering, c, &cr))
+	if (!batch_add(g->gathering, c, cr))
 		return false;
 	if (g->gathering->n_clients >= (unsigned)ib.cfg->batch_max_keys)
 		batch_flush(g->gathering);
@@ -985,6 +990,7 @@ static void batch_ctx_cb(struct backend *be, void *arg,
 			 struct backend_result *res)
 {
 	struct client *c = arg;
+	struct classify_result cr;
 	size_t pos = 0, len, vlen;
 	const uint8_t *p, *v = NULL;
 	struct proto_rd rd;
@@ -1025,7 +1031,10 @@ static void batch_ctx_cb(struct backend *be, void *arg,
 		client_close(c, "backend lost while reading the session");
 		return;
 	}
-	if (!c->ctx.known || c->ctx.tainted || !batch_place(c)) {
+	if (!c->ctx.known || c->ctx.tainted ||
+	    !classify_query(c->batch_sql, c->batch_sql_len,
+			    batch_classify_flags(c), &cr) ||
+	    !batch_place(c, &cr)) {
 		c->state = CLIENT_BATCHED;
 		batch_run_solo(c, NULL);
 	}
@@ -1034,7 +1043,7 @@ static void batch_ctx_cb(struct backend *be, void *arg,
 bool batch_submit(struct client *c, const char *sql, size_t len)
 {
 	struct classify_result cr;
-	unsigned flags = 0;
+	const char *fresh;
 
 	if (ib.cfg->batch_mode == CFG_BATCH_OFF || c->ctx.tainted ||
 	    (c->status & ST_IN_TRANS) || !c->be ||
@@ -1043,12 +1052,8 @@ bool batch_submit(struct client *c, const char *sql, size_t len)
 	if (!(c->status & ST_AUTOCOMMIT) &&
 	    (!ib.cfg->batch_autocommit_off || c->implicit_trx))
 		return false;
-	if (c->status & ST_ANSI_QUOTES)
-		flags |= CLASSIFY_ANSI_QUOTES;
-	if (c->status & ST_NO_BACKSLASH_ESCAPES)
-		flags |= CLASSIFY_NO_BACKSLASH_ESC;
 	/* cheap test first: most statements are rejected right here */
-	if (!classify_query(sql, len, flags, &cr))
+	if (!classify_query(sql, len, batch_classify_flags(c), &cr))
 		return false;
 	c->batch_sql = malloc(len);
 	if (!c->batch_sql)
@@ -1059,8 +1064,9 @@ bool batch_submit(struct client *c, const char *sql, size_t len)
 		c->implicit_trx = true;
 	memcpy(c->batch_sql, sql, len);
 	c->batch_sql_len = len;
-	if (!c->ctx.known && c->ctx.fresh && batch_fresh_find(c)) {
-		c->ctx.key = strdup(batch_fresh_find(c));
+	if (!c->ctx.known && c->ctx.fresh &&
+	    (fresh = batch_fresh_find(c)) != NULL) {
+		c->ctx.key = strdup(fresh);
 		c->ctx.known = c->ctx.key != NULL;
 	}
 	if (!c->ctx.known) {
@@ -1074,7 +1080,7 @@ bool batch_submit(struct client *c, const char *sql, size_t len)
 		c->state = CLIENT_BATCHED;
 		return true;
 	}
-	if (!batch_place(c)) {
+	if (!batch_place(c, &cr)) {
 		free(c->batch_sql);
 		c->batch_sql = NULL;
 		return false;
