@@ -177,17 +177,6 @@ static uint32_t batch_hash(const char *p, size_t n)
 	return h;
 }
 
-/* Case-insensitive search of NUL-terminated <needle> in <hay>[<len>]. */
-static bool batch_memcasemem(const char *hay, size_t len, const char *needle)
-{
-	size_t n = strlen(needle), i;
-
-	for (i = 0; i + n <= len; i++)
-		if (strncasecmp(hay + i, needle, n) == 0)
-			return true;
-	return false;
-}
-
 void batch_ctx_reset(struct client *c)
 {
 	free(c->ctx.key);
@@ -236,7 +225,7 @@ void batch_ctx_changed(struct client *c, const char *sql, size_t len)
 		if (len >= n && strncasecmp(sql, taint[i], n) == 0)
 			c->ctx.tainted = true;
 		/* a later statement of a multi-statement packet */
-		if (multi && batch_memcasemem(sql, len, taint[i]))
+		if (multi && util_memcasemem(sql, len, taint[i]))
 			c->ctx.tainted = true;
 	}
 }

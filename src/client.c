@@ -590,14 +590,24 @@ static size_t client_packet_extent(struct evbuffer *in, size_t *len,
 	}
 }
 
-/* Is <sql> a KILL of a thread that is not a client's?  Pool backends are
- * shared by many clients, so their threads are off limits. */
+/* Is <id> the server thread of a pool connection?  Pool backends are
+ * shared by many clients, so KILL may not reach them. */
+static bool client_is_pool_thread(uint32_t id)
+{
+	struct backend *be;
+
+	TAILQ_FOREACH(be, &ib.backends, entry)
+		if (be->owner == BACKEND_OWNER_POOL && be->thread_id == id)
+			return true;
+	return false;
+}
+
+/* Is <sql> a KILL of a pool connection's thread (its id in *<id>)? */
 static bool client_kill_forbidden(const uint8_t *sql, size_t len,
 				  uint32_t *id)
 {
 	size_t i = 0;
 	unsigned long long v = 0;
-	struct backend *be;
 	bool digits = false;
 
 	while (i < len && isspace(sql[i]))
@@ -614,10 +624,7 @@ static bool client_kill_forbidden(const uint8_t *sql, size_t len,
 	if (!digits)
 		return false;
 	*id = (uint32_t)v;
-	TAILQ_FOREACH(be, &ib.backends, entry)
-		if (be->owner == BACKEND_OWNER_POOL && be->thread_id == *id)
-			return true;
-	return false;
+	return client_is_pool_thread(*id);
 }
 
 /*
@@ -673,14 +680,11 @@ static bool client_reads_diagnostics(const uint8_t *sql, size_t len)
 					     "FOUND_ROWS", "ROW_COUNT",
 					     "WARNING_COUNT", "ERROR_COUNT",
 					     "DIAGNOSTICS", NULL };
-	size_t i, j, n;
+	size_t j;
 
-	for (j = 0; words[j]; j++) {
-		n = strlen(words[j]);
-		for (i = 0; i + n <= len; i++)
-			if (strncasecmp((const char *)sql + i, words[j], n) == 0)
-				return true;
-	}
+	for (j = 0; words[j]; j++)
+		if (util_memcasemem(sql, len, words[j]))
+			return true;
 	return false;
 }
 
@@ -929,23 +933,14 @@ static void client_next_command(struct client *c)
 			client_change_user(c, head + 1, len - 1);
 			return;
 		case COM_PROCESS_KILL:
-			if (len >= 5) {
-				struct backend *be;
-
-				id = head[1] | (head[2] << 8) |
-				     (head[3] << 16) | ((uint32_t)head[4] << 24);
-				TAILQ_FOREACH(be, &ib.backends, entry) {
-					if (be->owner == BACKEND_OWNER_POOL &&
-					    be->thread_id == id)
-						break;
-				}
-				if (be) {
-					evbuffer_drain(in, nbytes);
-					client_send_err(c, 1094, "HY000",
-							"Unknown thread id: %u",
-							id);
-					continue;
-				}
+			id = len >= 5 ? head[1] | (head[2] << 8) |
+					(head[3] << 16) | ((uint32_t)head[4] << 24)
+				      : 0;
+			if (len >= 5 && client_is_pool_thread(id)) {
+				evbuffer_drain(in, nbytes);
+				client_send_err(c, 1094, "HY000",
+						"Unknown thread id: %u", id);
+				continue;
 			}
 			client_forward(c, nbytes, head, hlen);
 			break;

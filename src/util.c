@@ -146,3 +146,14 @@ void util_hexdump(FILE *out, const void *buf, size_t len)
 		fputc('\n', out);
 	}
 }
+
+bool util_memcasemem(const void *hay, size_t len, const char *needle)
+{
+	const char *h = hay;
+	size_t n = strlen(needle), i;
+
+	for (i = 0; i + n <= len; i++)
+		if (strncasecmp(h + i, needle, n) == 0)
+			return true;
+	return false;
+}

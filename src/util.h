@@ -30,6 +30,8 @@ bool util_parse_int(const char *s, long long min, long long max,
 
 /* Classic 16-bytes-a-line dump ("0000  47 00 ...  G..."), for debugging
  * packets. */
+/* Does NUL-terminated <needle> occur in <hay>[<len>], ignoring ASCII case? */
+bool util_memcasemem(const void *hay, size_t len, const char *needle);
 void util_hexdump(FILE *out, const void *buf, size_t len);
 
 #endif /* IB_UTIL_H */
