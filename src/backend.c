@@ -105,7 +105,6 @@ struct backend *backend_new_for_client(struct client *c)
 		return NULL;
 	be->owner = BACKEND_OWNER_CLIENT;
 	be->client = c;
-	be->relay = true;
 	return be;
 }
 
@@ -271,7 +270,6 @@ bool backend_login(struct backend *be, const char *user, const char *password,
 			   db, plugin, attrs, attrs_len);
 	ok = !pb.failed && backend_write_packet(be, seq, pb.buf, pb.len);
 	pktbuf_free(&pb);
-	be->last_seq = seq;
 	be->state = BACKEND_AUTH;
 	be->rs = RESP_AUTH;
 	return ok;
@@ -311,7 +309,6 @@ bool backend_change_user(struct backend *be, const char *user,
 	}
 	ok = !pb.failed && backend_write_packet(be, 0, pb.buf, pb.len);
 	pktbuf_free(&pb);
-	be->last_seq = 0;
 	be->state = BACKEND_AUTH;
 	be->rs = RESP_AUTH;
 	return ok;
@@ -325,7 +322,6 @@ static void backend_set_busy(struct backend *be)
 	be->sent_any = false;
 	be->fwd_left = 0;
 	be->in_multi = false;
-	be->started_us = util_now_us();
 	IB_STAT_INC(backend_statements);
 	if (be->owner == BACKEND_OWNER_POOL && ib.cfg->query_timeout > 0) {
 		tv.tv_sec = ib.cfg->query_timeout;
@@ -343,7 +339,6 @@ bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		return false;
 	be->cmd = cmd;
 	be->cursor = false;
-	be->relay = true;
 	switch (cmd) {
 	case COM_STMT_PREPARE:
 	case COM_QUERY:
@@ -413,7 +408,6 @@ bool backend_query(struct backend *be, const char *sql, size_t len,
 		return false;
 	}
 	be->collect = col;
-	be->relay = false;
 	be->cmd = COM_QUERY;
 	be->cursor = false;
 	be->rs = RESP_FIRST;
@@ -613,7 +607,6 @@ static void backend_relay_input(struct backend *be)
 		if (be->in_multi) {
 			/* continuation chunk: no header byte to inspect */
 			be->in_multi = (len == PROTO_MAX_PAYLOAD);
-			be->last_seq = hdr[3];
 			evbuffer_remove_buffer(in, out, 4);
 			be->fwd_left = len;
 			if (!be->in_multi && be->rs == RESP_DONE &&
@@ -632,7 +625,6 @@ static void backend_relay_input(struct backend *be)
 			backend_lost(be, "unexpected packet from backend");
 			return;
 		}
-		be->last_seq = hdr[3];
 		be->in_multi = (len == PROTO_MAX_PAYLOAD);
 		n = 4 + need;
 		evbuffer_remove_buffer(in, out, n);

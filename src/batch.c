@@ -56,7 +56,6 @@ struct batch {
 	struct backend *be;
 	bool sent;
 	bool done;
-	uint64_t first_us;
 	uint64_t sent_us;
 	char *sql;
 	size_t sql_len;
@@ -309,7 +308,6 @@ static struct batch *batch_new(struct batch_group *g)
 	}
 	b->g = g;
 	TAILQ_INIT(&b->clients);
-	b->first_us = util_now_us();
 	return b;
 }
 
@@ -987,7 +985,6 @@ static void batch_ctx_cb(struct backend *be, void *arg,
 	unsigned i;
 
 	(void)be;
-	c->ctx_loading = false;
 	if (c->state == CLIENT_CLOSING)
 		return;
 	if (res && !res->err) {
@@ -1065,7 +1062,6 @@ bool batch_submit(struct client *c, const char *sql, size_t len)
 			c->batch_sql = NULL;
 			return false;
 		}
-		c->ctx_loading = true;
 		c->state = CLIENT_BATCHED;
 		return true;
 	}

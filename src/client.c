@@ -459,7 +459,6 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 	c->caps &= h.caps;
 	c->caps |= CAP_PROTOCOL_41;
 	c->collation = h.collation;
-	c->max_packet = h.max_packet;
 	c->user = client_strndup(h.user, h.user_len);
 	if (h.db)
 		c->db = client_strndup(h.db, h.db_len);

@@ -74,7 +74,6 @@ struct client_ctx {
 	bool tainted;	 /* the client changed state we do not track */
 	bool fresh;	 /* nothing changed since login: cacheable */
 	char *key;	 /* account, schema, charset, sql_mode... joined */
-	unsigned classify_flags;
 };
 
 struct client {
@@ -93,7 +92,6 @@ struct client {
 	uint8_t nonce[20];
 	uint32_t caps; /* negotiated: client's & advertised */
 	uint8_t collation;
-	uint32_t max_packet;
 	char *user;
 	char *db;
 	uint8_t *attrs;
@@ -101,9 +99,7 @@ struct client {
 	uint16_t status; /* last server status relayed */
 	uint8_t seq;	 /* next sequence id for packets we generate */
 	uint8_t cmd;	 /* command being served */
-	bool auth_sha2_fast; /* answered caching_sha2 fast auth (01 03 first) */
 	bool change_user;    /* the login in progress is a COM_CHANGE_USER */
-	int auth_failures;
 
 	struct client_ctx ctx;
 	struct batch *batch; /* when BATCHED */
@@ -112,7 +108,6 @@ struct client {
 	size_t batch_sql_len;
 	char *diag_sql;	     /* last lookup answered from a batch */
 	size_t diag_sql_len;
-	bool ctx_loading;    /* the context query is in flight */
 	bool implicit_trx;   /* autocommit off and a statement ran since the
 			      * last COMMIT/ROLLBACK: a transaction is open
 			      * even though the server does not flag it */
@@ -190,10 +185,7 @@ struct backend {
 	uint32_t prep_cols;
 	size_t fwd_left;   /* bytes of the current physical packet to pass */
 	bool in_multi;	   /* the current logical packet continues */
-	bool relay;	   /* pass packets to the owner client */
 	bool sent_any;	   /* relayed part of the current response */
-	uint8_t last_seq;
-	uint64_t started_us;
 };
 TAILQ_HEAD(backend_list, backend);
 
