@@ -108,6 +108,7 @@ static const struct kw kw_table[] = {
 	{ "CURRENT_TIME", KW_OTHER, F_RES, R_FUNC },
 	{ "CURRENT_TIMESTAMP", KW_OTHER, F_RES, R_FUNC },
 	{ "CURRENT_USER", KW_OTHER, F_RES, R_FUNC },
+	{ "CURRVAL", KW_OTHER, 0, R_FUNC },
 	{ "CURTIME", KW_OTHER, 0, R_FUNC },
 	{ "DESC", KW_OTHER, F_RES, 0 },
 	{ "DISTINCT", KW_OTHER, F_RES, R_AGG },
@@ -143,6 +144,7 @@ static const struct kw kw_table[] = {
 	{ "JOIN", KW_OTHER, F_RES, CLASSIFY_JOIN },
 	{ "JSON_ARRAYAGG", KW_OTHER, F_AGG, 0 },
 	{ "JSON_OBJECTAGG", KW_OTHER, F_AGG, 0 },
+	{ "LASTVAL", KW_OTHER, 0, R_FUNC },
 	{ "LCASE", KW_OTHER, F_FUNC, 0 },
 	{ "LEAST", KW_OTHER, F_FUNC, 0 },
 	{ "LEFT", KW_OTHER, F_RES | F_FUNC | F_JOINW, 0 },
@@ -160,6 +162,8 @@ static const struct kw kw_table[] = {
 	{ "MIN", KW_OTHER, F_AGG, 0 },
 	{ "MOD", KW_OTHER, F_RES | F_OP | F_FUNC, 0 },
 	{ "NATURAL", KW_OTHER, F_RES, CLASSIFY_JOIN },
+	{ "NEXT", KW_OTHER, 0, R_FUNC },
+	{ "NEXTVAL", KW_OTHER, 0, R_FUNC },
 	{ "NOT", KW_OTHER, F_RES | F_OP, 0 },
 	{ "NOW", KW_OTHER, 0, R_FUNC },
 	{ "NULL", KW_NULL, F_RES, 0 },
@@ -171,6 +175,7 @@ static const struct kw kw_table[] = {
 	{ "OUTER", KW_OTHER, F_RES, CLASSIFY_JOIN },
 	{ "OVER", KW_OTHER, 0, R_AGG },
 	{ "PARTITION", KW_OTHER, F_RES | F_CLAUSE, 0 },
+	{ "PREVIOUS", KW_OTHER, 0, R_FUNC },
 	{ "PROCEDURE", KW_OTHER, F_RES, R_FUNC },
 	{ "REGEXP", KW_OTHER, F_RES | F_OP, 0 },
 	{ "REPLACE", KW_OTHER, F_RES | F_FUNC, 0 },
@@ -178,10 +183,12 @@ static const struct kw kw_table[] = {
 	{ "RIGHT", KW_OTHER, F_RES | F_FUNC | F_JOINW, 0 },
 	{ "RLIKE", KW_OTHER, F_RES | F_OP, 0 },
 	{ "ROUND", KW_OTHER, F_FUNC, 0 },
+	{ "ROWNUM", KW_OTHER, 0, R_FUNC },
 	{ "ROWS", KW_ROWS, 0, 0 },
 	{ "RPAD", KW_OTHER, F_FUNC, 0 },
 	{ "RTRIM", KW_OTHER, F_FUNC, 0 },
 	{ "SELECT", KW_SELECT, F_RES, CLASSIFY_SUBQUERY },
+	{ "SETVAL", KW_OTHER, 0, R_FUNC },
 	{ "SIGN", KW_OTHER, F_FUNC, 0 },
 	{ "SOME", KW_OTHER, F_OP, 0 },
 	{ "SQL_BIG_RESULT", KW_OTHER, F_RES, R_MOD },
@@ -442,6 +449,10 @@ static void lex_number(struct lexer *lx, struct token *t, size_t p)
 		}
 	}
 	t->off = p;
+	if (q < n && s[q] >= 0x80 && (lx->flags & CLASSIFY_ASCII_NAMES)) {
+		tok_err(lx, t, p, CLASSIFY_SYNTAX);
+		return;
+	}
 	if (q < n && is_ident_char(s[q])) {
 		if (num) {
 			tok_err(lx, t, p, CLASSIFY_SYNTAX);
@@ -562,6 +573,10 @@ static void lex_raw(struct lexer *lx, struct token *t)
 		return;
 	}
 	c = s[p];
+	if (c >= 0x80 && (lx->flags & CLASSIFY_ASCII_NAMES)) {
+		tok_err(lx, t, p, CLASSIFY_SYNTAX);
+		return;
+	}
 	switch (c) {
 	case '"':
 	case '\'':
@@ -608,7 +623,9 @@ static void lex_raw(struct lexer *lx, struct token *t)
 		lex_punct(lx, t, p);
 		return;
 	}
-	for (q = p + 1; q < n && is_ident_char(s[q]); q++)
+	for (q = p + 1; q < n && is_ident_char(s[q]) &&
+		       !(s[q] >= 0x80 && (lx->flags & CLASSIFY_ASCII_NAMES));
+	     q++)
 		;
 	if (q == p + 1 && q < n && s[q] == '\'') {
 		/* X'..', B'..' and N'..' are literals, not names */
@@ -1209,4 +1226,221 @@ bool classify_key_value(const char *lit, size_t lit_len, unsigned flags, char *o
 	}
 	*out_len = o;
 	return true;
+}
+
+/*
+ * Statement kinds.  A word scanner, not the recogniser: it skips strings,
+ * quoted names and plain comments, reads executable comments as code, and
+ * looks at the first words of each statement ("SET STATEMENT ... FOR x"
+ * is the kind of x).  Diagnostics and tracker names are looked for
+ * anywhere, which can only make a session be treated more carefully.
+ */
+struct stmt_scan {
+	const unsigned char *s;
+	size_t n, p;
+};
+
+/* Next word (letters, digits, '_') of the current statement; 0 at ';' or
+ * the end.  Punctuation other than ';' is skipped. */
+static size_t stmt_word(struct stmt_scan *sc, size_t *off)
+{
+	const unsigned char *s = sc->s;
+	size_t n = sc->n, p = sc->p, q;
+
+	while (p < n) {
+		unsigned char c = s[p];
+
+		if (c == ';') {
+			sc->p = p;
+			return 0;
+		}
+		if (c == '\'' || c == '"' || c == '`') {
+			q = lex_quoted(s, n, p, c, c != '`');
+			p = q ? q : n;
+		} else if (c == '#' || (c == '-' && p + 2 < n && s[p + 1] == '-' && s[p + 2] <= ' ')) {
+			while (p < n && s[p] != '\n')
+				p++;
+		} else if (c == '/' && p + 1 < n && s[p + 1] == '*') {
+			if (p + 2 < n && (s[p + 2] == '!' || s[p + 2] == 'M' || s[p + 2] == 'm')) {
+				/* executable: its body is code; skip the marker
+				 * and a version number */
+				p += 2;
+				while (p < n && (s[p] == '!' || s[p] == 'M' || s[p] == 'm'))
+					p++;
+				while (p < n && is_digit(s[p]))
+					p++;
+				continue;
+			}
+			for (q = p + 2; q + 1 < n && !(s[q] == '*' && s[q + 1] == '/'); q++)
+				;
+			p = q + 2 <= n ? q + 2 : n;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
+			for (q = p; q < n && (is_ident_char(s[q]) && s[q] < 0x80); q++)
+				;
+			*off = p;
+			sc->p = q;
+			return q - p;
+		} else {
+			p++;
+		}
+	}
+	sc->p = n;
+	return 0;
+}
+
+static bool stmt_is(const struct stmt_scan *sc, size_t off, size_t len, const char *w)
+{
+	return kw_cmp(sc->s + off, len, w) == 0;
+}
+
+/* Kind of the statement starting at sc->p; leaves sc->p at its end. */
+static unsigned stmt_one(struct stmt_scan *sc)
+{
+	/* first words of statements whose effect on the session the
+	 * trackers may not describe, or describe only in part: compound
+	 * blocks and routines can do several things in one statement */
+	static const char *const hidden[] = { "LOCK",	 "UNLOCK",  "HANDLER", "CALL",
+					      "PREPARE", "EXECUTE", "DEALLOCATE", "DECLARE",
+					      "IF",	 "CASE",    "LOOP",	"REPEAT",
+					      "WHILE",	 "FOR",	    NULL };
+	static const char *const ddl[] = { "CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", NULL };
+	size_t off, len, i, first_off = 0, first_len;
+	unsigned kind = 0;
+
+	first_len = stmt_word(sc, &first_off);
+	if (first_len == 0)
+		return 0;
+	/* SET STATEMENT v=x[, ...] FOR <statement> */
+	if (stmt_is(sc, first_off, first_len, "SET")) {
+		size_t save = sc->p;
+
+		len = stmt_word(sc, &off);
+		if (len && stmt_is(sc, off, len, "STATEMENT")) {
+			while ((len = stmt_word(sc, &off)) != 0 && !stmt_is(sc, off, len, "FOR"))
+				;
+			if (len)
+				return stmt_one(sc);
+			return 0;
+		}
+		if (len && stmt_is(sc, off, len, "ROLE"))
+			kind |= STMT_HIDDEN;
+		sc->p = save;
+	}
+	for (i = 0; hidden[i]; i++)
+		if (stmt_is(sc, first_off, first_len, hidden[i]))
+			kind |= STMT_HIDDEN;
+	/* BEGIN starts a transaction; BEGIN NOT ATOMIC a compound block */
+	if (stmt_is(sc, first_off, first_len, "BEGIN")) {
+		size_t save = sc->p;
+
+		len = stmt_word(sc, &off);
+		if (len && stmt_is(sc, off, len, "NOT"))
+			kind |= STMT_HIDDEN;
+		sc->p = save;
+	}
+	for (i = 0; ddl[i]; i++)
+		if (stmt_is(sc, first_off, first_len, ddl[i]))
+			kind |= STMT_DDL;
+	if (stmt_is(sc, first_off, first_len, "GET"))
+		kind |= STMT_DIAG;
+	while ((len = stmt_word(sc, &off)) != 0) {
+		if (stmt_is(sc, off, len, "TEMPORARY") || stmt_is(sc, off, len, "SESSION_TRACK_STATE_CHANGE") ||
+		    stmt_is(sc, off, len, "SESSION_TRACK_SYSTEM_VARIABLES") ||
+		    stmt_is(sc, off, len, "SESSION_TRACK_SCHEMA") ||
+		    stmt_is(sc, off, len, "SESSION_TRACK_TRANSACTION_INFO"))
+			kind |= STMT_HIDDEN;
+		if (stmt_is(sc, off, len, "WARNINGS") || stmt_is(sc, off, len, "ERRORS") ||
+		    stmt_is(sc, off, len, "FOUND_ROWS") || stmt_is(sc, off, len, "ROW_COUNT") ||
+		    stmt_is(sc, off, len, "WARNING_COUNT") || stmt_is(sc, off, len, "ERROR_COUNT") ||
+		    stmt_is(sc, off, len, "DIAGNOSTICS"))
+			kind |= STMT_DIAG;
+	}
+	return kind;
+}
+
+unsigned classify_stmt_kind(const char *sql, size_t len)
+{
+	struct stmt_scan sc = { (const unsigned char *)sql, len, 0 };
+	unsigned kind = 0;
+	int stmts = 0;
+
+	while (sc.p < sc.n) {
+		size_t off, save = sc.p;
+
+		/* a statement is one with at least one word */
+		if (stmt_word(&sc, &off) != 0) {
+			stmts++;
+			sc.p = save;
+			kind |= stmt_one(&sc);
+		}
+		/* stmt_one stops at ';' or the end; "SET STATEMENT" without
+		 * FOR stops early, so finish the statement word by word */
+		while (sc.p < sc.n && sc.s[sc.p] != ';')
+			if (stmt_word(&sc, &off) == 0 && sc.p < sc.n && sc.s[sc.p] != ';')
+				sc.p++;
+		if (sc.p < sc.n)
+			sc.p++; /* the ';' */
+	}
+	if (stmts > 1)
+		kind |= STMT_MULTI;
+	return kind;
+}
+
+/* One part of a dotted name: `x` (`` inside), "x" under ANSI_QUOTES, or a
+ * bare word.  Returns the offset after it, 0 on error. */
+static size_t split_part(const unsigned char *s, size_t n, size_t p, unsigned flags, char *out,
+			 size_t *out_len, size_t cap)
+{
+	size_t o = 0;
+
+	if (p < n && (s[p] == '`' || (s[p] == '"' && (flags & CLASSIFY_ANSI_QUOTES)))) {
+		unsigned char q = s[p++];
+
+		for (; p < n; p++) {
+			if (s[p] == q) {
+				if (p + 1 < n && s[p + 1] == q) {
+					p++;
+				} else {
+					*out_len = o;
+					return o ? p + 1 : 0;
+				}
+			}
+			if (o >= cap)
+				return 0;
+			out[o++] = (char)s[p];
+		}
+		return 0;
+	}
+	for (; p < n && is_ident_char(s[p]); p++) {
+		if (o >= cap)
+			return 0;
+		out[o++] = (char)s[p];
+	}
+	*out_len = o;
+	return o ? p : 0;
+}
+
+bool classify_split_table(const char *t, size_t len, unsigned flags, char *schema, size_t *schema_len,
+			  char *name, size_t *name_len, size_t cap)
+{
+	const unsigned char *s = (const unsigned char *)t;
+	size_t p;
+
+	*schema_len = 0;
+	p = split_part(s, len, 0, flags, name, name_len, cap);
+	if (p == 0)
+		return false;
+	while (p < len && is_space(s[p]))
+		p++;
+	if (p == len)
+		return true;
+	if (s[p] != '.')
+		return false;
+	p++;
+	while (p < len && is_space(s[p]))
+		p++;
+	memcpy(schema, name, *name_len);
+	*schema_len = *name_len;
+	p = split_part(s, len, p, flags, name, name_len, cap);
+	return p == len;
 }

@@ -50,6 +50,9 @@ const char *classify_reason_str(enum classify_reason r);
 /* Flags describing the session's sql_mode, which changes how text lexes. */
 #define CLASSIFY_ANSI_QUOTES	  0x1 /* ANSI_QUOTES: "x" is an identifier, not a string */
 #define CLASSIFY_NO_BACKSLASH_ESC 0x2 /* NO_BACKSLASH_ESCAPES: '\' is ordinary in strings */
+/* The client character set is not utf8: a byte >= 0x80 outside quotes may be
+ * whitespace to the server (0xA0 in latin1), so it is refused. */
+#define CLASSIFY_ASCII_NAMES	  0x4
 
 enum classify_key_type { CLASSIFY_KEY_STRING, CLASSIFY_KEY_INT, CLASSIFY_KEY_DECIMAL };
 
@@ -97,5 +100,28 @@ bool classify_query(const char *sql, size_t len, unsigned flags, struct classify
  */
 bool classify_key_value(const char *lit, size_t lit_len, unsigned flags, char *out, size_t out_cap,
 			size_t *out_len);
+
+/*
+ * What a statement text can do to its session, as far as its words say:
+ * a bit mask over every statement of a multi-statement text, executable
+ * comments read as code.  Used only to be more careful than the server's
+ * own session tracking (never to trust a session more).
+ */
+#define STMT_DDL	 0x01 /* CREATE/ALTER/DROP/RENAME/TRUNCATE: tables may change */
+#define STMT_HIDDEN	 0x02 /* may leave state the trackers do not describe:
+			       * LOCK, HANDLER, CALL, PREPARE/EXECUTE, compound
+			       * blocks, TEMPORARY tables, SET ROLE, trackers */
+#define STMT_DIAG	 0x04 /* reads the previous statement's diagnostics */
+#define STMT_MULTI	 0x08 /* more than one statement */
+unsigned classify_stmt_kind(const char *sql, size_t len);
+
+/*
+ * Split a table name as written (`db`.`t`, db.t, t; "t" under
+ * CLASSIFY_ANSI_QUOTES) into schema and name, unquoted.  <schema> is set
+ * empty when absent.  Each buffer holds <cap> bytes; false when a part does
+ * not fit or the name is malformed.  Nothing is NUL-terminated.
+ */
+bool classify_split_table(const char *t, size_t len, unsigned flags, char *schema, size_t *schema_len,
+			  char *name, size_t *name_len, size_t cap);
 
 #endif /* IB_CLASSIFY_H */
