@@ -515,8 +515,8 @@ def main():
     drain()
     fin = totals()
 
-    # Descriptors after the clients left: what was there before any client,
-    # plus the batch pool connections, which stay open by design.
+    # Descriptors after the clients left: what was there before any client
+    # (every backend connection is a client's own, so none stays).
     pool_conns = None
     client_backends = None
     after = None
@@ -524,9 +524,8 @@ def main():
     while not proxy_died:
         try:
             rows = admin(args, "SHOW SERVERS")
-            pool_conns = sum(int(r[1]) for r in rows if r[0] == "pool")
-            client_backends = sum(1 for r in rows if r[0] == "backend"
-                                  and "owner=client" in str(r[4]))
+            pool_conns = 0
+            client_backends = sum(1 for r in rows if r[0] == "backend")
         except Exception as e:
             print("soak: SHOW SERVERS failed: %s" % e, file=sys.stderr)
         time.sleep(0.5)  # let the proxy close the admin connection
@@ -538,10 +537,10 @@ def main():
             break
         time.sleep(1)
     if after:
-        print("%8.1f %-8s %9s %10d %6d %6d %8.1f %6d   (clients gone; %s pool"
-              " connections, %s client backends left)"
+        print("%8.1f %-8s %9s %10d %6d %6d %8.1f %6d   (clients gone; %s"
+              " client backends left)"
               % (time.time() - t0, "idle", "-", ops(fin), fin[S_ERR],
-                 fin[S_WRONG], after[0] / 1024.0, after[1], pool_conns,
+                 fin[S_WRONG], after[0] / 1024.0, after[1],
                  client_backends), flush=True)
 
     # Report.
@@ -587,8 +586,7 @@ def main():
         fails.append(rss_txt)
     if after and pool_conns is not None:
         want_fds = fd0 + pool_conns
-        fd_txt = ("fds %d before clients, %d after (+%d pool connections"
-                  " allowed)" % (fd0, after[1], pool_conns))
+        fd_txt = "fds %d before clients, %d after" % (fd0, after[1])
         if after[1] > want_fds:
             fails.append("descriptors not released: " + fd_txt)
         if client_backends:

@@ -18,7 +18,7 @@
 #   SOAK_CLIENTS   client connections (default 1000)
 #   SOAK_PROCS     client processes they are spread over (default 4)
 #   SOAK_THINK_MS  random pause of up to this long between operations (0)
-#   BATCH_MODE, BATCH_WINDOW_US, BATCH_MAX_KEYS, POOL_SIZE   proxy settings
+#   BATCH_MODE, BATCH_WINDOW_US, BATCH_MAX_KEYS   proxy settings
 #                  (default adaptive, 500, 256, 8)
 #   SOAK_KEEP_LOG  if set, copy the proxy's log to this file
 
@@ -35,7 +35,6 @@ SOAK_THINK_MS=${SOAK_THINK_MS:-0}
 BATCH_MODE=${BATCH_MODE:-adaptive}
 BATCH_WINDOW_US=${BATCH_WINDOW_US:-500}
 BATCH_MAX_KEYS=${BATCH_MAX_KEYS:-256}
-POOL_SIZE=${POOL_SIZE:-8}
 KEYS=10000
 PY=/usr/bin/python3
 
@@ -107,7 +106,6 @@ log_level = warn
 batch_mode = $BATCH_MODE
 batch_window_us = $BATCH_WINDOW_US
 batch_max_keys = $BATCH_MAX_KEYS
-pool_size = $POOL_SIZE
 max_client_conn = $((SOAK_CLIENTS * 2))
 [users]
 app = secret

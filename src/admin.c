@@ -13,7 +13,6 @@
 #include "admin.h"
 #include "backend.h"
 #include "client.h"
-#include "pool.h"
 
 /* ---- result-set writer ---- */
 
@@ -298,44 +297,29 @@ static void admin_show_clients(struct client *c, const char *args)
 		{ "id", ADMIN_NUM },	{ "peer", ADMIN_TEXT },
 		{ "user", ADMIN_TEXT }, { "db", ADMIN_TEXT },
 		{ "state", ADMIN_TEXT }, { "queries", ADMIN_NUM },
+		{ "unbatched", ADMIN_TEXT },
 	};
 	struct admin_rs rs;
 	struct client *o;
+	const char *why;
 
 	(void)args;
-	admin_rs_begin(&rs, c, cols, 6);
+	admin_rs_begin(&rs, c, cols, 7);
 	TAILQ_FOREACH(o, &ib.clients, entry) {
 		if (o->is_admin)
 			continue;
+		/* why its lookups run alone now, if they do */
+		why = session_why(&o->sess);
 		admin_rs_row(&rs, (uint64_t)o->id, o->peer, o->user, o->db,
-			     client_state_name(o->state), o->queries);
+			     client_state_name(o->state), o->queries,
+			     why ? why : "");
 	}
 	admin_rs_end(&rs);
 }
 
-static void admin_pool_row(void *arg, const struct pool *p)
-{
-	struct admin_rs *rs = arg;
-	char detail[512];
-	char *q;
-
-	snprintf(detail, sizeof(detail),
-		 "conns=%u ready=%u connecting=%u batches=%" PRIu64
-		 " errors=%" PRIu64 " db=%s key=%s",
-		 p->n_conns, p->n_ready, p->connecting, p->batches, p->errors,
-		 p->db ? p->db : "", p->key ? p->key : "");
-	/* the key joins its parts with control characters: show them as '/' */
-	for (q = detail; *q; q++)
-		if ((unsigned char)*q < 0x20)
-			*q = '/';
-	admin_rs_row(rs, "pool", (uint64_t)p->n_conns,
-		     p->n_ready ? "ready" : "busy", p->user, detail);
-}
-
-/* SHOW SERVERS lists both kinds; BACKENDS and POOLS one each ("kind"
- * tells the rows apart, so one result set serves all three). */
-static void admin_show_servers_kind(struct client *c, bool backends,
-				    bool pools)
+/* SHOW SERVERS (also SHOW BACKENDS): every backend session, each the
+ * session of one client. */
+static void admin_show_servers(struct client *c, const char *args)
 {
 	static const struct admin_col cols[] = {
 		{ "kind", ADMIN_TEXT },	 { "id", ADMIN_NUM },
@@ -346,41 +330,15 @@ static void admin_show_servers_kind(struct client *c, bool backends,
 	struct backend *be;
 	char detail[128];
 
+	(void)args;
 	admin_rs_begin(&rs, c, cols, 5);
-	if (backends) {
-		TAILQ_FOREACH(be, &ib.backends, entry) {
-			if (be->owner == BACKEND_OWNER_CLIENT)
-				snprintf(detail, sizeof(detail),
-					 "owner=client client=%u",
-					 be->client ? be->client->id : 0);
-			else
-				snprintf(detail, sizeof(detail), "owner=pool");
-			admin_rs_row(&rs, "backend", (uint64_t)be->thread_id,
-				     backend_state_name(be->state), be->user,
-				     detail);
-		}
+	TAILQ_FOREACH(be, &ib.backends, entry) {
+		snprintf(detail, sizeof(detail), "client=%u",
+			 be->client ? be->client->id : 0);
+		admin_rs_row(&rs, "backend", (uint64_t)be->thread_id,
+			     backend_state_name(be->state), be->user, detail);
 	}
-	if (pools)
-		pool_foreach(admin_pool_row, &rs);
 	admin_rs_end(&rs);
-}
-
-static void admin_show_servers(struct client *c, const char *args)
-{
-	(void)args;
-	admin_show_servers_kind(c, true, true);
-}
-
-static void admin_show_backends(struct client *c, const char *args)
-{
-	(void)args;
-	admin_show_servers_kind(c, true, false);
-}
-
-static void admin_show_pools(struct client *c, const char *args)
-{
-	(void)args;
-	admin_show_servers_kind(c, false, true);
 }
 
 static void admin_config_row(void *arg, const char *key, const char *value,
@@ -548,8 +506,7 @@ static const struct admin_cmd {
 	{ "show batches", true, admin_show_batches },
 	{ "show clients", true, admin_show_clients },
 	{ "show servers", true, admin_show_servers },
-	{ "show backends", true, admin_show_backends },
-	{ "show pools", true, admin_show_pools },
+	{ "show backends", true, admin_show_servers },
 	{ "show config", true, admin_show_config },
 	{ "show version", true, admin_show_version },
 	{ "select @@version_comment limit 1", true, admin_version_comment },

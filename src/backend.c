@@ -17,7 +17,6 @@
 #include <openssl/rsa.h>
 
 #include "client.h"
-#include "pool.h"
 #include "tls.h"
 
 #include <event2/bufferevent_ssl.h>
@@ -103,19 +102,7 @@ struct backend *backend_new_for_client(struct client *c)
 
 	if (!be)
 		return NULL;
-	be->owner = BACKEND_OWNER_CLIENT;
 	be->client = c;
-	return be;
-}
-
-struct backend *backend_new_for_pool(struct pool *p)
-{
-	struct backend *be = backend_new();
-
-	if (!be)
-		return NULL;
-	be->owner = BACKEND_OWNER_POOL;
-	be->pool = p;
 	return be;
 }
 
@@ -220,6 +207,9 @@ bool backend_login(struct backend *be, const char *user, const char *password,
 		  (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29) |
 		  (1u << 30));
 	caps &= ~CAP_SSL;
+	/* the server tells us every change of session state; clients that
+	 * did not ask for it get OK packets without it (backend_untrack) */
+	caps |= be->server_caps & CAP_SESSION_TRACK;
 	if (db && db[0])
 		caps |= CAP_CONNECT_WITH_DB;
 	if (!attrs || !(be->server_caps & CAP_CONNECT_ATTRS))
@@ -316,18 +306,11 @@ bool backend_change_user(struct backend *be, const char *user,
 
 static void backend_set_busy(struct backend *be)
 {
-	struct timeval tv;
-
 	be->state = BACKEND_BUSY;
 	be->sent_any = false;
 	be->fwd_left = 0;
 	be->in_multi = false;
 	IB_STAT_INC(backend_statements);
-	if (be->owner == BACKEND_OWNER_POOL && ib.cfg->query_timeout > 0) {
-		tv.tv_sec = ib.cfg->query_timeout;
-		tv.tv_usec = 0;
-		evtimer_add(be->timer, &tv);
-	}
 }
 
 bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
@@ -565,8 +548,44 @@ static void backend_response_done(struct backend *be)
 		free(col);
 		return;
 	}
-	if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+	if (be->client)
 		client_on_response_done(be->client);
+}
+
+/*
+ * A session-tracked OK or EOF (whole, in <p>) goes to a client that did not
+ * negotiate SESSION_TRACK in the form the server would have sent it: no
+ * state block, no SESSION_STATE_CHANGED flag.  The client hears of the
+ * state first.  Written to <out> with sequence id <seq>.
+ */
+static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t seq,
+			    const uint8_t *p, size_t len, bool is_ok)
+{
+	struct proto_ok ok;
+	struct pktbuf pb;
+	uint8_t eof[5];
+	uint16_t warnings, status;
+	bool done;
+
+	if (!is_ok) {
+		if (!proto_parse_eof(p, len, &warnings, &status) || len != 5)
+			return proto_write_packet(out, &seq, p, len);
+		if (be->client)
+			client_on_backend_eof(be->client, status);
+		memcpy(eof, p, 5);
+		status &= (uint16_t)~ST_SESSION_STATE_CHANGED;
+		eof[3] = (uint8_t)status;
+		eof[4] = (uint8_t)(status >> 8);
+		return proto_write_packet(out, &seq, eof, 5);
+	}
+	if (!proto_parse_ok(p, len, be->caps, &ok))
+		return proto_write_packet(out, &seq, p, len);
+	if (be->client)
+		client_on_backend_ok(be->client, &ok);
+	pktbuf_init(&pb);
+	done = proto_build_ok_plain(&pb, &ok) && proto_write_packet(out, &seq, pb.buf, pb.len);
+	pktbuf_free(&pb);
+	return done;
 }
 
 /*
@@ -583,6 +602,7 @@ static void backend_relay_input(struct backend *be)
 	uint8_t hdr[4];
 	uint32_t len;
 	size_t avail, need, n;
+	bool ok_pkt, eof_pkt;
 
 	if (!c) {
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -616,18 +636,30 @@ static void backend_relay_input(struct backend *be)
 			}
 			continue;
 		}
-		need = len <= BACKEND_INSPECT_MAX ? len : BACKEND_PEEK;
+		need = len <= BACKEND_INSPECT_MAX - 4 ? len : BACKEND_PEEK;
 		if (avail < 4 + need)
 			break;
-		evbuffer_copyout(in, head, 4 + need < sizeof(head) ? 4 + need
-								   : sizeof(head));
+		evbuffer_copyout(in, head, 4 + need);
+		/* what the packet is depends on where the parser stood */
+		ok_pkt = need == len && len > 0 && head[4] == 0x00 && be->rs == RESP_FIRST &&
+			 be->cmd != COM_STMT_PREPARE;
+		eof_pkt = need == len && len > 0 && len < 9 && head[4] == 0xFE &&
+			  be->rs != RESP_INFILE && be->rs != RESP_AUTH;
 		if (!backend_resp_step(be, head + 4, need, len)) {
 			backend_lost(be, "unexpected packet from backend");
 			return;
 		}
 		be->in_multi = (len == PROTO_MAX_PAYLOAD);
 		n = 4 + need;
-		evbuffer_remove_buffer(in, out, n);
+		if ((be->caps & CAP_SESSION_TRACK) && (ok_pkt || eof_pkt)) {
+			evbuffer_drain(in, n);
+			if (!backend_untrack(be, out, head[3], head + 4, len, ok_pkt)) {
+				backend_lost(be, "out of memory relaying a response");
+				return;
+			}
+		} else {
+			evbuffer_remove_buffer(in, out, n);
+		}
 		IB_STAT_ADD(bytes_out, n);
 		be->fwd_left = len - need;
 		be->sent_any = true;
@@ -652,12 +684,31 @@ static void backend_relay_input(struct backend *be)
 	}
 }
 
+/* Tell the client what an OK or EOF of an internal query reported; <was>
+ * is where the parser stood before the packet. */
+static void backend_note_state(struct backend *be, enum resp_state was,
+			       const uint8_t *p, size_t len)
+{
+	struct proto_ok ok;
+	uint16_t warnings, status;
+
+	if (!be->client || len == 0)
+		return;
+	if (p[0] == 0x00 && was == RESP_FIRST &&
+	    proto_parse_ok(p, len, be->caps, &ok))
+		client_on_backend_ok(be->client, &ok);
+	else if (p[0] == 0xFE && len < 9 &&
+		 proto_parse_eof(p, len, &warnings, &status))
+		client_on_backend_eof(be->client, status);
+}
+
 /* Collect mode: gather whole logical packets for an internal query. */
 static void backend_collect_input(struct backend *be)
 {
 	struct evbuffer *in = bufferevent_get_input(be->bev);
 	struct backend_collect *col = be->collect;
 	struct pktbuf pb;
+	enum resp_state was;
 	uint8_t seq;
 	uint32_t n32;
 	int r;
@@ -667,12 +718,16 @@ static void backend_collect_input(struct backend *be)
 		r = backend_read_packet(in, &pb, &seq, (size_t)1 << 30);
 		if (r == 0)
 			break;
+		was = be->rs;
 		if (r < 0 || !backend_resp_step(be, pb.buf, pb.len, pb.len) ||
 		    be->rs == RESP_INFILE) {
 			pktbuf_free(&pb);
 			backend_lost(be, "unexpected packet from backend");
 			return;
 		}
+		/* internal queries run on the client's own session: what
+		 * they change (a function in a view, say) is its state too */
+		backend_note_state(be, was, pb.buf, pb.len);
 		n32 = (uint32_t)pb.len;
 		pktbuf_put_bytes(&col->res.pkts, &n32, 4);
 		pktbuf_put_bytes(&col->res.pkts, pb.buf, pb.len);
@@ -706,10 +761,8 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 			log_warn("backend refused connection: %u %.*s", e.code,
 				 (int)e.msg_len, (const char *)e.msg);
 		be->state = BACKEND_DEAD;
-		if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+		if (be->client)
 			client_on_backend_login(be->client, p, len);
-		else if (be->pool)
-			pool_on_backend_failed(be, p, len);
 		backend_close(be);
 		return;
 	}
@@ -729,10 +782,8 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 	snprintf(be->plugin, sizeof(be->plugin), "%.*s",
 		 g.plugin ? (int)g.plugin_len : 0, g.plugin ? g.plugin : "");
 	be->state = BACKEND_WAIT_LOGIN;
-	if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+	if (be->client)
 		client_on_backend_greeting(be->client);
-	else if (be->pool)
-		pool_on_backend_greeting(be);
 }
 
 /* RSA full authentication (caching_sha2 without TLS): encrypt password. */
@@ -793,19 +844,15 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 		be->state = BACKEND_IDLE;
 		be->rs = RESP_NONE;
 		evtimer_del(be->timer);
-		if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+		if (be->client)
 			client_on_backend_login(be->client, p, len);
-		else if (be->pool)
-			pool_on_backend_ready(be);
 		return;
 	case 0xFF:
 		/* a failed COM_CHANGE_USER leaves the connection unusable
 		 * for us (MariaDB sleeps, then closes on repeat): drop it */
 		be->state = BACKEND_DEAD;
-		if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+		if (be->client)
 			client_on_backend_login(be->client, p, len);
-		else if (be->pool)
-			pool_on_backend_failed(be, p, len);
 		backend_close(be);
 		return;
 	case 0xFE:
@@ -895,8 +942,7 @@ static void backend_read_cb(struct bufferevent *bev, void *arg)
 			 * killed it (ERR 1927) or is shutting down. Pass it
 			 * to a pass-through client, which then loses it.
 			 */
-			if (be->owner == BACKEND_OWNER_CLIENT && be->client &&
-			    be->state == BACKEND_IDLE)
+			if (be->client && be->state == BACKEND_IDLE)
 				evbuffer_add_buffer(
 					bufferevent_get_output(be->client->bev), in);
 			else
@@ -979,10 +1025,8 @@ static void backend_lost(struct backend *be, const char *why)
 		backend_result_free(&col->res);
 		free(col);
 	}
-	if (be->owner == BACKEND_OWNER_CLIENT && be->client)
+	if (be->client)
 		client_on_backend_lost(be->client, why, was);
-	else if (be->pool)
-		pool_on_backend_lost(be, why);
 	backend_close(be);
 }
 
@@ -1024,8 +1068,7 @@ void backend_close(struct backend *be)
 	bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
 	event_free(be->timer);
 	be->timer = NULL;
-	if (be->owner == BACKEND_OWNER_CLIENT && be->client &&
-	    be->client->be == be)
+	if (be->client && be->client->be == be)
 		be->client->be = NULL;
 	be->client = NULL;
 	TAILQ_REMOVE(&ib.backends, be, entry);

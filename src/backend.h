@@ -24,9 +24,8 @@ bool backend_result_next(const struct backend_result *res, size_t *pos,
 			 const uint8_t **p, size_t *len);
 void backend_result_free(struct backend_result *res);
 
-/* Start connecting; the owner learns the greeting through its callback. */
+/* Start connecting for <c>, which learns of the greeting through its callback. */
 struct backend *backend_new_for_client(struct client *c) IB_MUSTCHECK;
-struct backend *backend_new_for_pool(struct pool *p) IB_MUSTCHECK;
 
 /* Send the handshake response once the greeting is in (BACKEND_WAIT_LOGIN). */
 bool backend_login(struct backend *be, const char *user, const char *password,

@@ -15,6 +15,8 @@
 #include "admin.h"
 #include "backend.h"
 #include "batch.h"
+#include "classify.h"
+#include "session.h"
 #include "tls.h"
 
 /* What we offer clients; the backend's greeting narrows it further. */
@@ -37,6 +39,7 @@ static const char *const client_state_names[] = {
 	[CLIENT_HANDSHAKE] = "handshake",
 	[CLIENT_AUTH_SWITCH] = "auth_switch",
 	[CLIENT_BACKEND_AUTH] = "backend_auth",
+	[CLIENT_TRACK] = "track",
 	[CLIENT_IDLE] = "idle",
 	[CLIENT_QUERY] = "query",
 	[CLIENT_INFILE] = "infile",
@@ -53,6 +56,8 @@ static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void client_step(struct client *c);
+static void client_track(struct client *c, bool login);
+static void client_track_done(struct client *c);
 
 static void client_set_state(struct client *c, enum client_state s)
 {
@@ -499,14 +504,65 @@ void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
 	if (c->state != CLIENT_BACKEND_AUTH)
 		return;
 	if (proto_parse_ok(p, len, c->be->caps, &ok))
-		c->status = ok.status;
-	client_send_ok(c, 0, NULL);
-	batch_ctx_reset(c);
-	client_set_state(c, CLIENT_IDLE);
-	client_arm_timer(c, ib.cfg->client_idle_timeout);
+		c->status = ok.status & (uint16_t)~ST_SESSION_STATE_CHANGED;
 	log_debug("client %u (%s) logged in as '%s'%s", c->id, c->peer,
 		  c->user, was_change ? " (change user)" : "");
+	client_track(c, true);
+}
+
+/* The trackers are set (or not): the login or reset is complete. */
+static void client_track_cb(struct backend *be, void *arg,
+			    struct backend_result *res)
+{
+	struct client *c = arg;
+
+	(void)be;
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (!res) {
+		client_send_err(c, 1105, "08S01",
+				"inbatch: lost connection to backend during login");
+		client_close(c, "backend lost while setting trackers");
+		return;
+	}
+	session_set_tracking(&c->sess, !res->err);
+	if (res->err)
+		log_warn_rl(1, "cannot turn session tracking on; lookups of "
+			    "such sessions are not batched");
+	client_track_done(c);
+}
+
+static void client_track_done(struct client *c)
+{
+	if (c->track_login)
+		client_send_ok(c, 0, NULL);
+	client_set_state(c, CLIENT_IDLE);
+	client_arm_timer(c, ib.cfg->client_idle_timeout);
 	client_step(c);
+}
+
+/*
+ * A new session (login, COM_CHANGE_USER) or a reset one: forget what was
+ * known and turn the server's trackers on, before the client's next
+ * command.  <login>: the client still waits for its login OK.
+ */
+static void client_track(struct client *c, bool login)
+{
+	session_reset(&c->sess);
+	c->diag_pending = false;
+	c->track_login = login;
+	client_set_state(c, CLIENT_TRACK);
+	if (!(c->be->caps & CAP_SESSION_TRACK)) {
+		session_set_tracking(&c->sess, false);
+		client_track_done(c);
+		return;
+	}
+	if (!backend_query(c->be, session_track_sql, session_track_sql_len,
+			   client_track_cb, c)) {
+		IB_STAT_INC(oom_errors);
+		client_send_err(c, 1041, "HY000", "Out of memory");
+		client_close(c, "cannot set session trackers");
+	}
 }
 
 void client_on_backend_lost(struct client *c, const char *why,
@@ -524,6 +580,7 @@ void client_on_backend_lost(struct client *c, const char *why,
 	case CLIENT_HANDSHAKE:
 	case CLIENT_AUTH_SWITCH:
 	case CLIENT_BACKEND_AUTH:
+	case CLIENT_TRACK:
 		client_send_err(c, 1105, "HY000", "inbatch: %s", why);
 		client_close(c, "%s", why);
 		break;
@@ -589,117 +646,37 @@ static size_t client_packet_extent(struct evbuffer *in, size_t *len,
 	}
 }
 
-/* Is <id> the server thread of a pool connection?  Pool backends are
- * shared by many clients, so KILL may not reach them. */
-static bool client_is_pool_thread(uint32_t id)
-{
-	struct backend *be;
-
-	TAILQ_FOREACH(be, &ib.backends, entry)
-		if (be->owner == BACKEND_OWNER_POOL && be->thread_id == id)
-			return true;
-	return false;
-}
-
-/* Is <sql> a KILL of a pool connection's thread (its id in *<id>)? */
-static bool client_kill_forbidden(const uint8_t *sql, size_t len,
-				  uint32_t *id)
-{
-	size_t i = 0;
-	unsigned long long v = 0;
-	bool digits = false;
-
-	while (i < len && isspace(sql[i]))
-		i++;
-	if (len - i < 4 || strncasecmp((const char *)sql + i, "KILL", 4) != 0)
-		return false;
-	i += 4;
-	while (i < len && !isdigit(sql[i]))
-		i++;
-	while (i < len && isdigit(sql[i]) && v < 0xFFFFFFFFull) {
-		v = v * 10 + (sql[i++] - '0');
-		digits = true;
-	}
-	if (!digits)
-		return false;
-	*id = (uint32_t)v;
-	return client_is_pool_thread(*id);
-}
-
 /*
- * Offset of the first statement word in <sql>: past whitespace, '(' and
- * comments.  Executable comments (slash-star-bang, slash-star-M-bang) are code, so they
- * stop the skip.
+ * The statement that leaves this session's diagnostics as the batched
+ * lookup left them: no warnings, no errors, ROW_COUNT() -1 and FOUND_ROWS()
+ * equal to the rows the client got.  It reads no stored table, so it is
+ * the same whenever it runs; the derived table makes the server clear the
+ * warnings, which a SELECT without any table does not.
  */
-static size_t client_skip_comments(const uint8_t *sql, size_t len)
+static bool client_diag_sql(unsigned rows, struct pktbuf *pb)
 {
-	size_t i = 0;
+	unsigned i;
 
-	while (i < len) {
-		if (isspace(sql[i]) || sql[i] == '(') {
-			i++;
-		} else if (len - i >= 2 && sql[i] == '/' && sql[i + 1] == '*' &&
-			   !(len - i >= 3 && (sql[i + 2] == '!' || sql[i + 2] == 'M'))) {
-			for (i += 2; i + 1 < len && !(sql[i] == '*' && sql[i + 1] == '/'); i++)
-				;
-			i = i + 2 <= len ? i + 2 : len;
-		} else if (sql[i] == '#' ||
-			   (len - i >= 3 && sql[i] == '-' && sql[i + 1] == '-' &&
-			    isspace(sql[i + 2]))) {
-			while (i < len && sql[i] != '\n')
-				i++;
-		} else {
-			break;
-		}
-	}
-	return i;
+	pktbuf_init(pb);
+	pktbuf_put_bytes(pb, "SELECT 1 FROM (SELECT 1", 23);
+	for (i = 1; i < rows; i++)
+		pktbuf_put_bytes(pb, " UNION ALL SELECT 1", 19);
+	pktbuf_put_bytes(pb, ") AS __ib_t", 11);
+	if (rows == 0)
+		pktbuf_put_bytes(pb, " WHERE 0", 8);
+	return !pb->failed;
 }
 
-/* Statements after which the batch context must be re-read. */
-static void client_note_session_change(struct client *c, const uint8_t *sql,
-				       size_t len)
-{
-	size_t i = client_skip_comments(sql, len);
-
-	if (len - i >= 6 &&
-	    strncasecmp((const char *)sql + i, "SELECT", 6) == 0 &&
-	    !memchr(sql + i, ';', len - i))
-		return;
-	batch_ctx_changed(c, (const char *)sql + i, len - i);
-}
-
-/*
- * Does <sql> read the diagnostics of the previous statement?  After a
- * lookup answered from a batch the session's own diagnostics are those
- * of the statement before it, so the lookup is replayed first.
- */
-static bool client_reads_diagnostics(const uint8_t *sql, size_t len)
-{
-	static const char *const words[] = { "WARNINGS", "ERRORS",
-					     "FOUND_ROWS", "ROW_COUNT",
-					     "WARNING_COUNT", "ERROR_COUNT",
-					     "DIAGNOSTICS", NULL };
-	size_t j;
-
-	for (j = 0; words[j]; j++)
-		if (util_memcasemem(sql, len, words[j]))
-			return true;
-	return false;
-}
-
-static void client_replay_cb(struct backend *be, void *arg,
-			     struct backend_result *res)
+static void client_diag_cb(struct backend *be, void *arg,
+			   struct backend_result *res)
 {
 	struct client *c = arg;
 
 	(void)be;
-	(void)res;
-	free(c->diag_sql);
-	c->diag_sql = NULL;
 	if (c->state == CLIENT_CLOSING)
 		return;
-	if (!c->be) {
-		client_close(c, "backend lost during a replay");
+	if (!res || !c->be) {
+		client_close(c, "backend lost while restoring diagnostics");
 		return;
 	}
 	/* the command that asked is still in the input buffer */
@@ -707,30 +684,39 @@ static void client_replay_cb(struct backend *be, void *arg,
 	client_step(c);
 }
 
-/*
- * Under autocommit off every statement but COMMIT/ROLLBACK leaves a
- * transaction open; the status flags do not say so for plain reads, so
- * track it here: while it is open, lookups must see this session's
- * snapshot and are not batched.
- */
-static void client_track_trx(struct client *c, const uint8_t *sql, size_t len)
+/* Before a statement that reads diagnostics, if the session's are not
+ * its last lookup's: true when that statement must wait. */
+static bool client_restore_diag(struct client *c, const uint8_t *sql,
+				size_t len)
 {
-	size_t i = 0;
+	struct pktbuf pb;
+	bool ok;
 
-	if (c->status & ST_AUTOCOMMIT) {
-		c->implicit_trx = false;
-		return;
-	}
-	while (i < len && isspace(sql[i]))
-		i++;
-	sql += i;
-	len -= i;
-	if ((len >= 6 && strncasecmp((const char *)sql, "COMMIT", 6) == 0) ||
-	    (len >= 8 && strncasecmp((const char *)sql, "ROLLBACK", 8) == 0 &&
-	     !memmem(sql, len, "TO", 2) && !memmem(sql, len, "to", 2)))
-		c->implicit_trx = false;
-	else
-		c->implicit_trx = true;
+	if (!c->diag_pending || !(classify_stmt_kind((const char *)sql, len) & STMT_DIAG))
+		return false;
+	c->diag_pending = false;
+	ok = client_diag_sql(c->diag_rows, &pb) && c->be &&
+	     backend_query(c->be, (const char *)pb.buf, pb.len, client_diag_cb, c);
+	pktbuf_free(&pb);
+	if (ok)
+		client_set_state(c, CLIENT_QUERY);
+	return ok;
+}
+
+/*
+ * What the words of a statement the client sends say about its session:
+ * only ever more careful than the trackers (see session_on_statement); a
+ * statement longer than what was copied out is judged as hidden state.
+ * DDL may change what a table is: the batcher probes shapes again.
+ */
+static void client_note_statement(struct client *c, const uint8_t *sql,
+				  size_t len, bool truncated)
+{
+	unsigned kind = classify_stmt_kind((const char *)sql, len);
+
+	session_on_statement(&c->sess, truncated ? NULL : (const char *)sql, len);
+	if (kind & STMT_DDL || truncated)
+		batch_note_ddl();
 }
 
 /* Forward the command at the head of the input to the own backend. */
@@ -747,8 +733,7 @@ static void client_forward(struct client *c, size_t nbytes,
 	}
 	IB_STAT_ADD(bytes_in, nbytes);
 	/* the statement now relayed sets the session's diagnostics */
-	free(c->diag_sql);
-	c->diag_sql = NULL;
+	c->diag_pending = false;
 	if (!backend_relay(c->be, bufferevent_get_input(c->bev), nbytes, head,
 			   head_len)) {
 		IB_STAT_INC(oom_errors);
@@ -768,6 +753,7 @@ bool client_run_own(struct client *c, const char *sql, size_t len)
 
 	if (!c->be || c->be->state != BACKEND_IDLE)
 		return false;
+	c->diag_pending = false;
 	tmp = evbuffer_new();
 	if (!tmp)
 		return false;
@@ -803,10 +789,25 @@ void client_on_response_done(struct client *c)
 	if (c->state == CLIENT_CLOSING)
 		return;
 	if (c->be)
-		c->status = c->be->status;
+		c->status = c->be->status & (uint16_t)~ST_SESSION_STATE_CHANGED;
 	if (c->solo_group)
 		batch_solo_done(c);
+	/* a reset session lost its trackers with everything else */
+	if (c->cmd == COM_RESET_CONNECTION && c->be) {
+		client_track(c, false);
+		return;
+	}
 	client_command_done(c);
+}
+
+void client_on_backend_ok(struct client *c, const struct proto_ok *ok)
+{
+	session_on_ok(&c->sess, ok);
+}
+
+void client_on_backend_eof(struct client *c, uint16_t status)
+{
+	session_on_eof(&c->sess, status);
 }
 
 static void client_change_user(struct client *c, const uint8_t *p, size_t len)
@@ -834,8 +835,7 @@ static void client_change_user(struct client *c, const uint8_t *p, size_t len)
 		return;
 	}
 	c->change_user = true;
-	c->implicit_trx = false;
-	batch_ctx_reset(c);
+	session_reset(&c->sess);
 	client_verify(c, plugin, cu.auth, cu.auth_len, false);
 	free(plugin);
 }
@@ -850,7 +850,6 @@ static void client_next_command(struct client *c)
 	uint8_t head[CLIENT_HEAD_MAX];
 	size_t nbytes, len = 0, hlen;
 	uint8_t seq = 0;
-	uint32_t id;
 
 	while (c->state == CLIENT_IDLE) {
 		nbytes = client_packet_extent(in, &len, &seq);
@@ -931,58 +930,20 @@ static void client_next_command(struct client *c)
 			evbuffer_drain(in, nbytes);
 			client_change_user(c, head + 1, len - 1);
 			return;
-		case COM_PROCESS_KILL:
-			id = len >= 5 ? head[1] | (head[2] << 8) |
-					(head[3] << 16) | ((uint32_t)head[4] << 24)
-				      : 0;
-			if (len >= 5 && client_is_pool_thread(id)) {
-				evbuffer_drain(in, nbytes);
-				client_send_err(c, 1094, "HY000",
-						"Unknown thread id: %u", id);
-				continue;
-			}
-			client_forward(c, nbytes, head, hlen);
-			break;
 		case COM_QUERY:
-			if (hlen == len &&
-			    client_kill_forbidden(head + 1, len - 1, &id)) {
-				evbuffer_drain(in, nbytes);
-				client_send_err(c, 1094, "HY000",
-						"Unknown thread id: %u", id);
-				continue;
-			}
 			if (hlen == len &&
 			    batch_submit(c, (const char *)head + 1, len - 1)) {
 				evbuffer_drain(in, nbytes);
 				IB_STAT_ADD(bytes_in, nbytes);
 				return;
 			}
-			if (c->diag_sql &&
-			    client_reads_diagnostics(head + 1, hlen - 1)) {
-				if (c->be && backend_query(c->be, c->diag_sql,
-							   c->diag_sql_len,
-							   client_replay_cb, c)) {
-					client_set_state(c, CLIENT_QUERY);
-					return;
-				}
-			}
-			client_note_session_change(c, head + 1, hlen - 1);
-			client_track_trx(c, head + 1, hlen - 1);
+			if (client_restore_diag(c, head + 1, hlen - 1))
+				return;
+			client_note_statement(c, head + 1, hlen - 1, hlen < len);
 			client_forward(c, nbytes, head, hlen);
 			break;
-		case COM_STMT_EXECUTE:
-			if (!(c->status & ST_AUTOCOMMIT))
-				c->implicit_trx = true;
-			client_forward(c, nbytes, head, hlen);
-			break;
-		case COM_RESET_CONNECTION:
-			c->implicit_trx = false;
-			batch_ctx_changed(c, NULL, 0);
-			client_forward(c, nbytes, head, hlen);
-			break;
-		case COM_INIT_DB:
-		case COM_SET_OPTION:
-			batch_ctx_changed(c, NULL, 0);
+		case COM_STMT_PREPARE:
+			client_note_statement(c, head + 1, hlen - 1, hlen < len);
 			client_forward(c, nbytes, head, hlen);
 			break;
 		default:
@@ -1200,12 +1161,11 @@ void client_free_closed(void)
 			ib.n_admin--;
 		bufferevent_free(c->bev);
 		event_free(c->timer);
-		batch_ctx_reset(c);
+		session_free(&c->sess);
 		free(c->user);
 		free(c->db);
 		free(c->attrs);
 		free(c->batch_sql);
-		free(c->diag_sql);
 		free(c);
 	}
 }

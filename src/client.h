@@ -36,6 +36,10 @@ void client_command_done(struct client *c);
 void client_on_backend_greeting(struct client *c);
 void client_on_backend_login(struct client *c, const uint8_t *p, size_t len);
 void client_on_response_done(struct client *c);
+/* State reported by an OK (with its tracker data) or an EOF of a relayed
+ * response, before the client sees the packet. */
+void client_on_backend_ok(struct client *c, const struct proto_ok *ok);
+void client_on_backend_eof(struct client *c, uint16_t status);
 void client_on_infile_request(struct client *c);
 void client_on_backend_lost(struct client *c, const char *why,
 			    enum backend_state was);

@@ -43,7 +43,6 @@ struct ib_config {
 	int max_client_conn;
 	int max_packet_size;
 	char *metrics_listen;
-	int pool_size;
 	int query_timeout;
 	int stats_period;
 	char *tls_cert;

@@ -104,31 +104,16 @@ bad:
 	return false;
 }
 
-/* The status a client would have seen from its own lookup. */
-static uint16_t fanout_client_status(const struct client *c, uint16_t pool_st,
-				    uint16_t index_flags)
-{
-	uint16_t st = pool_st & ~(ST_AUTOCOMMIT | ST_IN_TRANS |
-				  ST_NO_INDEX_USED | ST_NO_GOOD_INDEX_USED |
-				  ST_MORE_RESULTS | ST_NO_BACKSLASH_ESCAPES |
-				  ST_ANSI_QUOTES | ST_SESSION_STATE_CHANGED);
-
-	/* MariaDB reports no IN_TRANS for a plain read even when it opens
-	 * a transaction under autocommit off, so the session's bits stand */
-	st |= c->status & (ST_AUTOCOMMIT | ST_IN_TRANS |
-			   ST_NO_BACKSLASH_ESCAPES | ST_ANSI_QUOTES);
-	return st | index_flags;
-}
-
-/* Send client <c> the result set for key <k> out of <rs>. */
+/* Send client <c> the result set for key <k> out of <rs>: <count> rows,
+ * definitions as set by fanout_use_defs(), status <st>. */
 bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
-		 unsigned count, uint16_t index_flags)
+		 unsigned count, uint16_t st)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t before = evbuffer_get_length(out);
 	struct pktbuf pb;
 	unsigned i, sent = 0;
 	bool ok;
-	uint16_t st = fanout_client_status(c, rs->status, index_flags);
 
 	c->seq = 1;
 	pktbuf_init(&pb);
@@ -146,10 +131,36 @@ bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
 	}
 	ok = ok && proto_send_eof(out, &c->seq, 0, st);
 	c->status = st;
-	IB_STAT_ADD(bytes_out, evbuffer_get_length(out));
+	IB_STAT_ADD(bytes_out, evbuffer_get_length(out) - before);
 	return ok;
 }
 
+bool fanout_send_own(struct client *c, const struct backend_result *res)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t before = evbuffer_get_length(out), pos = 0, len;
+	const uint8_t *p;
+	uint8_t eof[5];
+	uint16_t w, st;
+	bool ok = true;
+
+	c->seq = 1;
+	while (ok && backend_result_next(res, &pos, &p, &len)) {
+		if (len == 5 && proto_parse_eof(p, len, &w, &st)) {
+			/* a client without session tracking never sees it */
+			st &= (uint16_t)~ST_SESSION_STATE_CHANGED;
+			memcpy(eof, p, 5);
+			eof[3] = (uint8_t)st;
+			eof[4] = (uint8_t)(st >> 8);
+			c->status = st;
+			ok = client_write(c, eof, 5);
+		} else {
+			ok = client_write(c, p, len);
+		}
+	}
+	IB_STAT_ADD(bytes_out, evbuffer_get_length(out) - before);
+	return ok;
+}
 
 /* Flags that describe keys of the table, which a join does not carry. */
 #define FANOUT_KEY_FLAGS (0x0002 | 0x0004 | 0x0008 | 0x4000)

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "proto.h"
+#include "session.h"
 #include "stats.h"
 #include "util.h"
 
@@ -41,7 +42,6 @@
 
 struct batch;
 struct batch_group;
-struct pool;
 struct backend;
 
 /*
@@ -50,6 +50,7 @@ struct backend;
  *   HANDSHAKE     greeting sent, waiting for the handshake response
  *   AUTH_SWITCH   AuthSwitchRequest sent, waiting for the client's reply
  *   BACKEND_AUTH  client verified; waiting for the backend login
+ *   TRACK         logged in; the session's trackers are being set
  *   IDLE          between commands
  *   QUERY         a command is relayed to its backend; response streaming
  *   INFILE        relaying LOAD DATA LOCAL file packets to the backend
@@ -61,19 +62,12 @@ enum client_state {
 	CLIENT_HANDSHAKE,
 	CLIENT_AUTH_SWITCH,
 	CLIENT_BACKEND_AUTH,
+	CLIENT_TRACK,
 	CLIENT_IDLE,
 	CLIENT_QUERY,
 	CLIENT_INFILE,
 	CLIENT_BATCHED,
 	CLIENT_CLOSING,
-};
-
-/* Session values that change the answer of a lookup (batch context). */
-struct client_ctx {
-	bool known;	 /* read from the backend since the last change */
-	bool tainted;	 /* the client changed state we do not track */
-	bool fresh;	 /* nothing changed since login: cacheable */
-	char *key;	 /* account, schema, charset, sql_mode... joined */
 };
 
 struct client {
@@ -100,17 +94,19 @@ struct client {
 	uint8_t seq;	 /* next sequence id for packets we generate */
 	uint8_t cmd;	 /* command being served */
 	bool change_user;    /* the login in progress is a COM_CHANGE_USER */
+	bool track_login;    /* CLIENT_TRACK: the client awaits its login OK */
 
-	struct client_ctx ctx;
+	struct session sess;
 	struct batch *batch; /* when BATCHED */
 	struct batch_group *solo_group; /* its lookup runs alone, adaptive */
 	char *batch_sql;     /* the lookup text while batched */
 	size_t batch_sql_len;
-	char *diag_sql;	     /* last lookup answered from a batch */
-	size_t diag_sql_len;
-	bool implicit_trx;   /* autocommit off and a statement ran since the
-			      * last COMMIT/ROLLBACK: a transaction is open
-			      * even though the server does not flag it */
+	/* The last statement this session's backend ran was not the last one
+	 * the client sent: its lookup was answered by another session.  Before
+	 * a statement that reads diagnostics, one that leaves the lookup's own
+	 * (no warnings, FOUND_ROWS() = rows sent) runs first. */
+	bool diag_pending;
+	unsigned diag_rows;
 	TAILQ_ENTRY(client) batch_entry;
 	unsigned batch_idx;  /* index of its key in the batch */
 	uint64_t query_start_us;
@@ -152,16 +148,10 @@ enum resp_state {
 	RESP_DONE,
 };
 
-/* Who receives a backend's events. */
-enum backend_owner { BACKEND_OWNER_CLIENT, BACKEND_OWNER_POOL };
-
 struct backend {
 	TAILQ_ENTRY(backend) entry;
 	enum backend_state state;
-	enum backend_owner owner;
-	struct client *client; /* pass-through owner */
-	struct pool *pool;     /* pool owner */
-	struct batch *batch;   /* batch running on it */
+	struct client *client; /* the session it belongs to */
 	struct backend_collect *collect; /* internal query in flight */
 	struct bufferevent *bev;
 	struct event *timer;

@@ -17,7 +17,6 @@
 #include "backend.h"
 #include "batch.h"
 #include "client.h"
-#include "pool.h"
 #include "tls.h"
 
 struct ib_server ib;
@@ -83,7 +82,6 @@ static void main_shutdown(void)
 	}
 	admin_stop();
 	client_shutdown_all();
-	pool_close_all();
 }
 
 static void main_reload(void)
@@ -99,7 +97,6 @@ static void main_reload(void)
 		return;
 	}
 	cfg_keep_no_reload(ib.cfg, newc);
-	batch_forget_contexts();
 	tls_reload(newc);
 	cfg_free(ib.cfg);
 	ib.cfg = newc;
@@ -282,14 +279,11 @@ int main(int argc, char **argv)
 			TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
 		}
 		client_free_closed();
-		pool_close_all();
 		while ((be = TAILQ_FIRST(&ib.backends)) != NULL)
 			backend_close(be);
 		batch_free_done();
 		backend_free_dead();
-		pool_free_all();
 		stats_free();
-		batch_forget_contexts();
 		tls_free();
 	}
 	event_free(ib.sig_int);

@@ -12,7 +12,7 @@ failed=0
 pass() { n=$((n + 1)); echo "ok $n - $*"; }
 fail() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
 
-# Table entries look like "	CFG_INT(pool_size, ...": the key is the
+# Table entries look like "	CFG_INT(batch_max_keys, ...": the key is the
 # first macro argument.
 keys=$(sed -n 's/^[[:space:]]*CFG_[A-Z_]*([[:space:]]*\([a-z0-9_]*\)[[:space:]]*,.*/\1/p' \
 	"$top/src/config.c")

@@ -110,7 +110,7 @@ static void test_defaults(void)
 	ok(strcmp(cfg->backend, "127.0.0.1:3306") == 0, "backend set");
 	ok(cfg->backend_connect_timeout == 5, "backend_connect_timeout default");
 	ok(cfg->backend_tls == CFG_BTLS_DISABLE, "backend_tls default");
-	ok(cfg->batch_autocommit_off == true, "batch_autocommit_off default");
+	ok(cfg->batch_autocommit_off == false, "batch_autocommit_off default");
 	ok(cfg->batch_max_keys == 256, "batch_max_keys default");
 	ok(cfg->batch_mode == CFG_BATCH_ADAPTIVE, "batch_mode default");
 	ok(cfg->batch_window_us == 500, "batch_window_us default");
@@ -121,7 +121,6 @@ static void test_defaults(void)
 	ok(cfg->max_client_conn == 1000, "max_client_conn default");
 	ok(cfg->max_packet_size == 67108864, "max_packet_size default");
 	ok(strcmp(cfg->metrics_listen, "") == 0, "metrics_listen default");
-	ok(cfg->pool_size == 8, "pool_size default");
 	ok(cfg->query_timeout == 30, "query_timeout default");
 	ok(cfg->stats_period == 10, "stats_period default");
 	ok(cfg->tls_mode == CFG_TLS_DISABLE && *cfg->tls_cert == '\0' &&
@@ -150,12 +149,12 @@ static void test_types(void)
 		 "admin_listen = localhost:7001\n"
 		 "metrics_listen = 0.0.0.0:9100\n"
 		 "backend = 10.0.0.5:3307\n"
-		 "batch_autocommit_off = No\n"
+		 "batch_autocommit_off = Yes\n"
 		 "batch_mode = WINDOW\n"
 		 "backend_tls_ca = %s\n"
 		 "log_level = debug\n"
 		 "batch_window_us = 0\n"
-		 "pool_size = +3\n"
+		 "max_client_conn = +3\n"
 		 "client_idle_timeout = 60\n"
 		 "admin_password = \"  sp ; # \\\" \\\\ \"\n"
 		 "   Admin_User   =   bob   \n"
@@ -170,12 +169,12 @@ static void test_types(void)
 	ok(strcmp(cfg->listen, "[::1]:7000") == 0, "v6 address");
 	ok(strcmp(cfg->admin_listen, "localhost:7001") == 0, "localhost address");
 	ok(strcmp(cfg->backend, "10.0.0.5:3307") == 0, "backend address");
-	ok(cfg->batch_autocommit_off == false, "bool 'No'");
+	ok(cfg->batch_autocommit_off == true, "bool 'Yes'");
 	ok(cfg->batch_mode == CFG_BATCH_WINDOW, "enum, any case");
 	ok(strcmp(cfg->backend_tls_ca, ca) == 0, "path");
 	ok(cfg->log_level == IB_LOG_DEBUG, "log level");
 	ok(cfg->batch_window_us == 0, "usec at its minimum");
-	ok(cfg->pool_size == 3, "int with '+'");
+	ok(cfg->max_client_conn == 3, "int with '+'");
 	ok(cfg->client_idle_timeout == 60, "seconds");
 	ok(strcmp(cfg->admin_password, "  sp ; # \" \\ ") == 0,
 	   "quoted value keeps blanks, ';', '#', escapes: [%s]",
@@ -199,7 +198,6 @@ static void test_bounds(void)
 		{ "handshake_timeout", 1, 3600 },
 		{ "max_client_conn", 1, 100000 },
 		{ "max_packet_size", 1024, 1073741824 },
-		{ "pool_size", 1, 1000 },
 		{ "query_timeout", 0, 86400 },
 		{ "stats_period", 1, 3600 },
 	};
@@ -237,9 +235,9 @@ static void test_bad_values(void)
 		const char *line;
 		const char *err;
 	} bad[] = {
-		{ "pool_size = 8x", "pool_size: '8x' is not an integer" },
-		{ "pool_size =", "pool_size: '' is not an integer" },
-		{ "pool_size = 99999999999999999999", "pool_size: '99999999999999999999' is not an integer" },
+		{ "max_client_conn = 8x", "max_client_conn: '8x' is not an integer" },
+		{ "max_client_conn =", "max_client_conn: '' is not an integer" },
+		{ "max_client_conn = 99999999999999999999", "max_client_conn: '99999999999999999999' is not an integer" },
 		{ "batch_autocommit_off = maybe", "batch_autocommit_off: 'maybe' is not a boolean" },
 		{ "batch_mode = fast", "batch_mode: 'fast' is not one of off, window, adaptive" },
 		{ "log_level = verbose", "log_level: 'verbose' is not one of" },
@@ -366,10 +364,10 @@ static void test_required_dup_multi(void)
 	ok(cfg == NULL && err_has(0, "[users]: at least one user is required"),
 	   "no users reported");
 
-	cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\npool_size = 4\n"
-		   "pool_size = 5\n[users]\napp =\n");
+	cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\nmax_client_conn = 4\n"
+		   "max_client_conn = 5\n[users]\napp =\n");
 	ok(cfg == NULL &&
-		   err_has(4, "pool_size: duplicate key, first set on line 3"),
+		   err_has(4, "max_client_conn: duplicate key, first set on line 3"),
 	   "duplicate key reported with both lines");
 
 	cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\n[users]\napp = a\n"
@@ -379,13 +377,13 @@ static void test_required_dup_multi(void)
 	   "duplicate user reported");
 
 	cfg = load("[inbatch]\n"
-		   "pool_size = 0\n"
+		   "max_client_conn = 0\n"
 		   "nonsense = 1\n"
 		   "batch_mode = sometimes\n"
 		   "[other]\n"
 		   "[users]\n");
 	ok(cfg == NULL, "many problems: load fails");
-	ok(err_has(2, "pool_size: 0 is out of range"), "error 1 of 6 reported");
+	ok(err_has(2, "max_client_conn: 0 is out of range"), "error 1 of 6 reported");
 	ok(err_has(3, "unknown key 'nonsense'"), "error 2 of 6 reported");
 	ok(err_has(4, "batch_mode: 'sometimes'"), "error 3 of 6 reported");
 	ok(err_has(5, "unknown section [other]"), "error 4 of 6 reported");
@@ -471,7 +469,7 @@ static void test_set(void)
 		   strstr(err, "batch_max_keys: 1001 is out of range") != NULL,
 	   "SET out of range refused, old value kept: %s", err);
 	ok(!cfg_set(cfg, "batch_autocommit_off", "perhaps", err, sizeof(err)) &&
-		   cfg->batch_autocommit_off == true,
+		   cfg->batch_autocommit_off == false,
 	   "SET bad bool refused, old value kept");
 	ok(!cfg_set(cfg, "listen", "127.0.0.1:7777", err, sizeof(err)) &&
 		   strcmp(cfg->listen, "127.0.0.1:6033") == 0 &&
@@ -498,7 +496,7 @@ static void test_keep_no_reload(void)
 	struct ib_config *newc = load("[inbatch]\nbackend = 127.0.0.1:3307\n"
 				      "listen = 127.0.0.1:7000\n"
 				      "tls_mode = disable\nmetrics_listen = 127.0.0.1:9999\n"
-				      "pool_size = 2\nadmin_user = root\n"
+				      "max_client_conn = 2\nadmin_user = root\n"
 				      "[users]\nother =\n");
 
 	if (old == NULL || newc == NULL) {
@@ -514,7 +512,7 @@ static void test_keep_no_reload(void)
 	ok(strcmp(newc->backend, "127.0.0.1:3306") == 0, "backend kept old value");
 	ok(strcmp(newc->metrics_listen, old->metrics_listen) == 0,
 	   "address NO_RELOAD kept old value");
-	ok(newc->pool_size == 2, "runtime key takes new value");
+	ok(newc->max_client_conn == 2, "runtime key takes new value");
 	ok(strcmp(newc->admin_user, "root") == 0, "reloadable key takes new value");
 	ok(newc->n_users == 1 && strcmp(newc->users[0].name, "other") == 0,
 	   "users take new value");
@@ -592,7 +590,7 @@ static void test_foreach_print(void)
 		return;
 	}
 	cfg_foreach(cfg, row_cb, &r1);
-	ok(r1.n == 25, "25 rows (got %d)", r1.n);
+	ok(r1.n == 24, "24 rows (got %d)", r1.n);
 	ok(r1.sorted, "rows in alphabetical order, each with a description");
 	ok(r1.masked, "admin_password masked");
 	ok(r1.batch_mode_rt && !r1.listen_rt, "changeable follows CFG_RUNTIME");

@@ -1,0 +1,404 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * session.c: session state as the server reports it (session tracking in
+ * OK packets, status flags), and the batch context read from the server.
+ * Nothing here trusts statement text; text can only make us more careful. */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "backend.h"
+#include "classify.h"
+
+/*
+ * Every change of a system variable (by SET, SET STATEMENT, a prepared or
+ * executed statement, a routine), of the schema, of the transaction state
+ * and characteristics, and any other change of session state (user
+ * variables, temporary tables, prepared statements, roles) is reported.
+ */
+const char session_track_sql[] =
+	"SET SESSION session_track_state_change = ON, "
+	"session_track_schema = ON, "
+	"session_track_system_variables = '*', "
+	"session_track_transaction_info = 'CHARACTERISTICS'";
+const size_t session_track_sql_len = sizeof(session_track_sql) - 1;
+
+/*
+ * The context: who runs the lookup (account, active role, schema) and every
+ * session variable that can change what a single-table read on a base table
+ * returns, or whether it fails: lexing and character sets, sql_mode, time
+ * zone, sort, division and time formatting, limits that turn into errors,
+ * isolation, regex flags, system versioning.  Variables not listed change
+ * plans, not answers.  The fields up to SESSION_CTX_CHECKED are also
+ * checked one by one; the rest only have to be equal between sessions.
+ */
+enum session_ctx_field {
+	SCTX_USER,
+	SCTX_ROLE,
+	SCTX_DB,
+	SCTX_CS_CLIENT,
+	SCTX_CS_CONN,
+	SCTX_SQL_MODE,
+	SCTX_SELECT_LIMIT,
+	SCTX_AUTOCOMMIT,
+	SCTX_TRACK_VARS,
+	SCTX_TRACK_STATE,
+	SCTX_TRACK_TRX,
+	SCTX_AUTO_IS_NULL,
+	SCTX_ISOLATION,
+	SESSION_CTX_CHECKED
+};
+
+const char session_ctx_sql[] =
+	"SELECT CONCAT_WS(0x1f, CURRENT_USER(), IFNULL(CURRENT_ROLE(), ''), "
+	"IFNULL(DATABASE(), ''), @@character_set_client, "
+	"@@character_set_connection, @@sql_mode, @@sql_select_limit, "
+	"@@autocommit, @@session_track_system_variables, "
+	"@@session_track_state_change, @@session_track_transaction_info, "
+	"@@sql_auto_is_null, @@tx_isolation, "
+	/* only compared */
+	"@@collation_connection, IFNULL(@@character_set_results, 'NULL'), "
+	"@@time_zone, @@max_sort_length, @@div_precision_increment, "
+	"@@lc_time_names, @@lc_messages, @@group_concat_max_len, "
+	"@@max_join_size, @@sql_big_selects, @@max_statement_time, "
+	"@@default_regex_flags, @@system_versioning_asof, "
+	"@@tx_read_only, @@default_week_format, @@old_mode, @@sql_notes, "
+	"@@sql_warnings, @@max_error_count, @@character_set_database, "
+	"@@collation_database, @@max_allowed_packet, @@lock_wait_timeout, "
+	"@@big_tables, @@sql_safe_updates, @@sql_quote_show_create)";
+const size_t session_ctx_sql_len = sizeof(session_ctx_sql) - 1;
+
+#define SESSION_CTX_SEP '\x1f'
+
+/* Client character sets whose bytes the classifier reads right and whose
+ * keys batch.c can re-encode as hex under an introducer. */
+static const char *const session_charsets[] = { "utf8mb4", "utf8mb3", "utf8",
+						"latin1",  "ascii",   NULL };
+
+static void session_taint(struct session *s, const char *why)
+{
+	if (!s->tainted)
+		log_debug("session tainted: %s", why);
+	s->tainted = true;
+	s->why = why;
+}
+
+void session_reset(struct session *s)
+{
+	free(s->ctx);
+	memset(s, 0, sizeof(*s));
+	s->why = "trackers not set";
+}
+
+void session_free(struct session *s)
+{
+	free(s->ctx);
+	s->ctx = NULL;
+}
+
+void session_set_tracking(struct session *s, bool on)
+{
+	/* what the trackers' own SET reported is not the client's doing */
+	session_reset(s);
+	s->tracking = on;
+	if (!on)
+		s->why = "the backend session has no session tracking";
+}
+
+/* Lenenc string at the reader; NULL when malformed. */
+static const uint8_t *session_rd_str(struct proto_rd *rd, size_t *n)
+{
+	const uint8_t *p = proto_rd_lenenc_str(rd, n, NULL);
+
+	return rd->failed ? NULL : p;
+}
+
+void session_on_ok(struct session *s, const struct proto_ok *ok)
+{
+	struct proto_rd rd, e;
+	bool changed = false, described = false;
+	const uint8_t *v;
+	size_t n, vn;
+	uint8_t type;
+
+	if (!(ok->status & ST_SESSION_STATE_CHANGED))
+		return;
+	if (!ok->state) {
+		session_taint(s, "state change without tracker data");
+		return;
+	}
+	proto_rd_init(&rd, ok->state, ok->state_len);
+	while (proto_rd_left(&rd) > 0) {
+		type = proto_rd_u8(&rd);
+		v = session_rd_str(&rd, &n);
+		if (!v) {
+			session_taint(s, "malformed tracker data");
+			return;
+		}
+		proto_rd_init(&e, v, n);
+		switch (type) {
+		case 0: /* SYSTEM_VARIABLES: name, value */
+			v = session_rd_str(&e, &vn);
+			if (!v) {
+				session_taint(s, "malformed tracker data");
+				return;
+			}
+			/* without our trackers we would see nothing more */
+			if (vn >= 13 && strncasecmp((const char *)v, "session_track", 13) == 0)
+				session_taint(s, "session tracking settings changed");
+			/* a fixed clock is not in the context (a running one
+			 * differs every second); NOW() in a where clause or a
+			 * default would read it */
+			if (vn == 9 && strncasecmp((const char *)v, "timestamp", 9) == 0)
+				session_taint(s, "timestamp is set");
+			s->ctx_known = false;
+			described = true;
+			break;
+		case 1: /* SCHEMA */
+			s->ctx_known = false;
+			described = true;
+			break;
+		case 2: /* STATE_CHANGE: raw "1" */
+			changed = true;
+			break;
+		case 4: /* TRANSACTION_CHARACTERISTICS */
+			v = session_rd_str(&e, &vn);
+			s->trx_chars = v && vn > 0;
+			break;
+		case 5: /* TRANSACTION_STATE: 8 characters, 'L' last when
+			 * tables are locked */
+			v = session_rd_str(&e, &vn);
+			s->locked = v && vn == 8 && v[7] != '_';
+			break;
+		default:
+			break;
+		}
+	}
+	/* user variables, temporary tables, prepared statements, roles: the
+	 * server says something changed, not what */
+	if (changed && !described)
+		session_taint(s, "session state the trackers do not describe");
+}
+
+void session_on_eof(struct session *s, uint16_t status)
+{
+	if (!(status & ST_SESSION_STATE_CHANGED))
+		return;
+	/* an EOF carries the flag, never the data: inside a transaction the
+	 * transaction tracker explains it, otherwise anything may have
+	 * changed (a function that set a variable, SET STATEMENT ... FOR) */
+	if (status & ST_IN_TRANS)
+		s->ctx_known = false;
+	else
+		session_taint(s, "state changed by a statement with a result set");
+}
+
+void session_on_statement(struct session *s, const char *sql, size_t len)
+{
+	if (!sql)
+		session_taint(s, "statement too long to read");
+	else if (classify_stmt_kind(sql, len) & STMT_HIDDEN)
+		session_taint(s, "statement whose effects the trackers may not describe");
+}
+
+/* Field <i> of the context string, or NULL. */
+static const char *session_ctx_field(const struct session *s, unsigned i, size_t *n)
+{
+	const char *p = s->ctx, *end = s->ctx + s->ctx_len, *q;
+
+	while (i-- > 0) {
+		p = memchr(p, SESSION_CTX_SEP, (size_t)(end - p));
+		if (!p)
+			return NULL;
+		p++;
+	}
+	q = memchr(p, SESSION_CTX_SEP, (size_t)(end - p));
+	*n = (size_t)((q ? q : end) - p);
+	return p;
+}
+
+static bool session_field_is(const struct session *s, unsigned i, const char *want)
+{
+	size_t n;
+	const char *v = session_ctx_field(s, i, &n);
+
+	return v && n == strlen(want) && strncasecmp(v, want, n) == 0;
+}
+
+/* Boolean variables read as ON/OFF in a string context, 1/0 elsewhere. */
+static bool session_field_on(const struct session *s, unsigned i)
+{
+	return session_field_is(s, i, "ON") || session_field_is(s, i, "1");
+}
+
+static bool session_field_has(const struct session *s, unsigned i, const char *word)
+{
+	size_t n;
+	const char *v = session_ctx_field(s, i, &n);
+
+	return v && util_memcasemem(v, n, word);
+}
+
+/* Derive the lexing flags and decide whether the values allow batching. */
+static void session_ctx_check(struct session *s)
+{
+	unsigned i;
+	size_t n;
+
+	s->ctx_ok = false;
+	s->lex_flags = 0;
+	if (!session_ctx_field(s, SESSION_CTX_CHECKED, &n)) {
+		s->why = "short context row";
+		return;
+	}
+	for (i = 0; session_charsets[i]; i++)
+		if (session_field_is(s, SCTX_CS_CLIENT, session_charsets[i]))
+			break;
+	if (!session_charsets[i]) {
+		s->why = "client character set not batched";
+		return;
+	}
+	/* keys are re-encoded in the client set; the server would convert
+	 * a literal to the connection set first */
+	{
+		size_t a, b;
+		const char *x = session_ctx_field(s, SCTX_CS_CLIENT, &a);
+		const char *y = session_ctx_field(s, SCTX_CS_CONN, &b);
+
+		if (a != b || strncasecmp(x, y, a) != 0) {
+			s->why = "client and connection character sets differ";
+			return;
+		}
+	}
+	if (!session_field_has(s, SCTX_CS_CLIENT, "utf8"))
+		s->lex_flags |= CLASSIFY_ASCII_NAMES;
+	if (session_field_has(s, SCTX_SQL_MODE, "ANSI_QUOTES"))
+		s->lex_flags |= CLASSIFY_ANSI_QUOTES;
+	if (session_field_has(s, SCTX_SQL_MODE, "NO_BACKSLASH_ESCAPES"))
+		s->lex_flags |= CLASSIFY_NO_BACKSLASH_ESC;
+	/* sql_select_limit would cap the whole coalesced query */
+	if (!session_field_is(s, SCTX_SELECT_LIMIT, "18446744073709551615")) {
+		s->why = "sql_select_limit is set";
+		return;
+	}
+	/* under autocommit off only READ COMMITTED reads the same from
+	 * another session's transaction as from its own */
+	s->rc_autocommit_off = !session_field_on(s, SCTX_AUTOCOMMIT);
+	if (s->rc_autocommit_off &&
+	    !session_field_is(s, SCTX_ISOLATION, "READ-COMMITTED")) {
+		s->why = "autocommit off under REPEATABLE READ or SERIALIZABLE";
+		return;
+	}
+	if (!session_field_is(s, SCTX_TRACK_VARS, "*") ||
+	    !session_field_on(s, SCTX_TRACK_STATE) ||
+	    !session_field_is(s, SCTX_TRACK_TRX, "CHARACTERISTICS")) {
+		s->why = "session tracking is not fully on";
+		return;
+	}
+	/* IS NULL on an auto-increment column would match this session's
+	 * last insert id */
+	if (session_field_on(s, SCTX_AUTO_IS_NULL)) {
+		s->why = "sql_auto_is_null is on";
+		return;
+	}
+	s->ctx_ok = true;
+	s->why = NULL;
+}
+
+bool session_ctx_set(struct session *s, const struct backend_result *res)
+{
+	const uint8_t *p = NULL, *v;
+	size_t pos = 0, len = 0, vlen;
+	struct proto_rd rd;
+	bool null = true;
+	unsigned i;
+
+	free(s->ctx);
+	s->ctx = NULL;
+	s->ctx_len = 0;
+	s->ctx_known = false;
+	s->ctx_ok = false;
+	s->why = "context query failed";
+	if (!res || res->err)
+		return false;
+	/* column count, definition, EOF, the row */
+	for (i = 0; i < 4 && backend_result_next(res, &pos, &p, &len); i++)
+		;
+	if (i != 4 || len == 0 || p[0] == 0xFE)
+		return false;
+	proto_rd_init(&rd, p, len);
+	v = proto_rd_lenenc_str(&rd, &vlen, &null);
+	if (rd.failed || null || !v)
+		return false;
+	s->ctx = malloc(vlen + 1);
+	if (!s->ctx)
+		return false;
+	memcpy(s->ctx, v, vlen);
+	s->ctx[vlen] = '\0';
+	s->ctx_len = vlen;
+	s->ctx_known = true;
+	session_ctx_check(s);
+	return true;
+}
+
+bool session_batchable(struct session *s, uint16_t status, bool autocommit_off,
+		       bool *need_ctx)
+{
+	*need_ctx = false;
+	if (!s->tracking || s->tainted)
+		return false;
+	if (s->locked || s->trx_chars) {
+		s->why = s->locked ? "tables are locked" : "SET TRANSACTION pending";
+		return false;
+	}
+	if (status & ST_IN_TRANS) {
+		s->why = "in a transaction";
+		return false;
+	}
+	if (!(status & ST_AUTOCOMMIT) && !autocommit_off) {
+		s->why = "autocommit is off (batch_autocommit_off)";
+		return false;
+	}
+	if (!s->ctx_known) {
+		*need_ctx = true;
+		return false;
+	}
+	if (!s->ctx_ok)
+		return false;
+	if (!(status & ST_AUTOCOMMIT) != s->rc_autocommit_off) {
+		s->why = "status flags disagree with the context";
+		return false;
+	}
+	/* the live flags must agree with the context the keys are lexed by */
+	if (!(status & ST_ANSI_QUOTES) != !(s->lex_flags & CLASSIFY_ANSI_QUOTES) ||
+	    !(status & ST_NO_BACKSLASH_ESCAPES) != !(s->lex_flags & CLASSIFY_NO_BACKSLASH_ESC)) {
+		s->why = "status flags disagree with the context";
+		return false;
+	}
+	return true;
+}
+
+const char *session_ctx_key(const struct session *s, size_t *len)
+{
+	*len = s->ctx_len;
+	return s->ctx;
+}
+
+unsigned session_lex_flags(const struct session *s)
+{
+	return s->lex_flags;
+}
+
+size_t session_charset(const struct session *s, const char **name)
+{
+	size_t n = 0;
+
+	*name = session_ctx_field(s, SCTX_CS_CLIENT, &n);
+	return *name ? n : 0;
+}
+
+const char *session_why(const struct session *s)
+{
+	return s->tainted || !s->ctx_ok ? s->why : NULL;
+}

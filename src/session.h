@@ -1,0 +1,74 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * session.h: what the server says about one client's backend session,
+ * and whether a lookup of that session may be answered by another's. */
+#ifndef IB_SESSION_H
+#define IB_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct proto_ok;
+struct backend_result;
+
+/*
+ * The server is the source of truth: every backend session runs with
+ * session tracking (state changes, every system variable, the schema and
+ * the transaction state), and the OK packets of the client's own commands
+ * feed this struct.  A session may share answers only with sessions whose
+ * context string is equal; the context is read from the server, lazily,
+ * and read again after any reported variable or schema change.
+ */
+struct session {
+	bool tracking;	  /* trackers are on for this backend session */
+	bool tainted;	  /* state the trackers cannot describe: until reset */
+	bool ctx_known;	  /* ctx read since the last reported change */
+	bool ctx_ok;	  /* ctx values allow batching at all */
+	bool locked;	  /* LOCK TABLES in force (transaction state tracker) */
+	bool trx_chars;	  /* SET TRANSACTION pending for the next transaction */
+	bool rc_autocommit_off; /* context: autocommit off, READ COMMITTED */
+	unsigned lex_flags; /* classify flags from the context's sql_mode */
+	const char *why;  /* why not batchable, for SHOW CLIENTS and logs */
+	char *ctx;	  /* account, role, schema and semantic variables */
+	size_t ctx_len;
+};
+
+/* Statements run on a backend session to turn its trackers on. */
+extern const char session_track_sql[];
+extern const size_t session_track_sql_len;
+/* The context query; its one row is what session_ctx_set() parses. */
+extern const char session_ctx_sql[];
+extern const size_t session_ctx_sql_len;
+
+/* Login, COM_CHANGE_USER, COM_RESET_CONNECTION: nothing is known. */
+void session_reset(struct session *s);
+void session_free(struct session *s);
+/* The trackers were set (or could not be). */
+void session_set_tracking(struct session *s, bool on);
+/* One OK packet of the client's own command, parsed with its state block. */
+void session_on_ok(struct session *s, const struct proto_ok *ok);
+/* A result set ended with <status> (EOF packets carry no state block). */
+void session_on_eof(struct session *s, uint16_t status);
+/* The client sends <sql> (COM_QUERY or COM_STMT_PREPARE text); NULL when
+ * the text is too long to have been read whole. */
+void session_on_statement(struct session *s, const char *sql, size_t len);
+/* Parse the context query's result; false leaves the session unbatchable. */
+bool session_ctx_set(struct session *s, const struct backend_result *res);
+/*
+ * May a lookup of this session, whose last status flags were <status>,
+ * be batched now?  <autocommit_off>: sessions with autocommit off may be,
+ * at READ COMMITTED.  <need_ctx> is set when only the context is missing.
+ */
+bool session_batchable(struct session *s, uint16_t status, bool autocommit_off,
+		       bool *need_ctx);
+
+/* The context string (valid while ctx_known), for grouping lookups. */
+const char *session_ctx_key(const struct session *s, size_t *len);
+/* Classify flags the context's sql_mode and character set call for. */
+unsigned session_lex_flags(const struct session *s);
+/* The client character set's name (not NUL-terminated); 0 if unknown. */
+size_t session_charset(const struct session *s, const char **name);
+/* Why the session is not batchable, or NULL. */
+const char *session_why(const struct session *s);
+
+#endif /* IB_SESSION_H */
