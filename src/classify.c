@@ -39,6 +39,7 @@ enum tok_type {
 #define F_AGG	 0x08 /* aggregate function */
 #define F_JOINW	 0x10 /* LEFT/RIGHT/FULL: a join unless followed by '(' */
 #define F_CLAUSE 0x20 /* starts a clause; out of place inside an expression */
+#define F_DOTBAN 0x40 /* banned after a dot too: seq.NEXTVAL under sql_mode=ORACLE */
 
 /* Keywords the grammar itself looks for; the rest are KW_OTHER. */
 enum kw_id {
@@ -108,7 +109,7 @@ static const struct kw kw_table[] = {
 	{ "CURRENT_TIME", KW_OTHER, F_RES, R_FUNC },
 	{ "CURRENT_TIMESTAMP", KW_OTHER, F_RES, R_FUNC },
 	{ "CURRENT_USER", KW_OTHER, F_RES, R_FUNC },
-	{ "CURRVAL", KW_OTHER, 0, R_FUNC },
+	{ "CURRVAL", KW_OTHER, F_DOTBAN, R_FUNC },
 	{ "CURTIME", KW_OTHER, 0, R_FUNC },
 	{ "DESC", KW_OTHER, F_RES, 0 },
 	{ "DISTINCT", KW_OTHER, F_RES, R_AGG },
@@ -129,6 +130,7 @@ static const struct kw kw_table[] = {
 	{ "GROUP", KW_OTHER, F_RES, R_AGG },
 	{ "GROUP_CONCAT", KW_OTHER, F_AGG, 0 },
 	{ "HAVING", KW_OTHER, F_RES, R_AGG },
+	{ "HEX", KW_OTHER, F_FUNC, 0 },
 	{ "HIGH_PRIORITY", KW_OTHER, F_RES, R_MOD },
 	{ "IF", KW_OTHER, F_RES | F_FUNC, 0 },
 	{ "IFNULL", KW_OTHER, F_FUNC, 0 },
@@ -144,7 +146,7 @@ static const struct kw kw_table[] = {
 	{ "JOIN", KW_OTHER, F_RES, CLASSIFY_JOIN },
 	{ "JSON_ARRAYAGG", KW_OTHER, F_AGG, 0 },
 	{ "JSON_OBJECTAGG", KW_OTHER, F_AGG, 0 },
-	{ "LASTVAL", KW_OTHER, 0, R_FUNC },
+	{ "LASTVAL", KW_OTHER, F_DOTBAN, R_FUNC },
 	{ "LCASE", KW_OTHER, F_FUNC, 0 },
 	{ "LEAST", KW_OTHER, F_FUNC, 0 },
 	{ "LEFT", KW_OTHER, F_RES | F_FUNC | F_JOINW, 0 },
@@ -163,7 +165,7 @@ static const struct kw kw_table[] = {
 	{ "MOD", KW_OTHER, F_RES | F_OP | F_FUNC, 0 },
 	{ "NATURAL", KW_OTHER, F_RES, CLASSIFY_JOIN },
 	{ "NEXT", KW_OTHER, 0, R_FUNC },
-	{ "NEXTVAL", KW_OTHER, 0, R_FUNC },
+	{ "NEXTVAL", KW_OTHER, F_DOTBAN, R_FUNC },
 	{ "NOT", KW_OTHER, F_RES | F_OP, 0 },
 	{ "NOW", KW_OTHER, 0, R_FUNC },
 	{ "NULL", KW_NULL, F_RES, 0 },
@@ -735,6 +737,9 @@ static enum classify_reason check_word(struct lexer *lx, const struct token *t, 
 {
 	const struct kw *kw = after_dot ? NULL : t->kw;
 	const struct token *nx;
+
+	if (after_dot && t->type == TOK_IDENT && t->kw && (t->kw->flags & F_DOTBAN))
+		return (enum classify_reason)t->kw->ban;
 
 	if (kw) {
 		/* FOR inside parens belongs to SUBSTRING(x FROM 1 FOR 2) */

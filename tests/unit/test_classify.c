@@ -16,7 +16,7 @@
 /*
  * classify.eval format, one case per line, fields separated by TABs:
  *   flags  expected  sql  [name=value ...]
- * flags is "-" or a comma list of "ansi" and "nobs"; expected is a reason
+ * flags is "-" or a comma list of "ansi", "nobs" and "ascii"; expected is a reason
  * name from classify_reason_str(). For "ok" lines the name=value fields give
  * the expected parts; unlisted ones must be absent (alias, rest, order, star)
  * or -1 (limit). In sql and values \n, \t, \r and \\ are escapes; any other
@@ -234,6 +234,8 @@ static bool parse_flags(const char *s, unsigned *flags)
 			*flags |= CLASSIFY_ANSI_QUOTES;
 		else if (!strcmp(tok, "nobs"))
 			*flags |= CLASSIFY_NO_BACKSLASH_ESC;
+		else if (!strcmp(tok, "ascii"))
+			*flags |= CLASSIFY_ASCII_NAMES;
 		else
 			return false;
 	}
@@ -450,8 +452,76 @@ static void test_flags(void)
 	   "double quotes are strings without ANSI_QUOTES");
 }
 
+/* What classify_stmt_kind() says of statements a session may send. */
+static void test_stmt_kind(void)
+{
+	static const struct {
+		const char *sql;
+		unsigned kind;
+	} cases[] = {
+		{ "SELECT id FROM t WHERE name = 'x'", 0 },
+		{ "select 1;", 0 },
+		{ "INSERT INTO t VALUES (1)", 0 },
+		{ "BEGIN", 0 },
+		{ "SET time_zone = '+01:00'", 0 },
+		{ "SHOW WARNINGS", STMT_DIAG },
+		{ "select FOUND_ROWS()", STMT_DIAG },
+		{ "GET DIAGNOSTICS @n = NUMBER", STMT_DIAG },
+		{ "SELECT @@warning_count", STMT_DIAG },
+		{ "SELECT 'show warnings'", 0 },
+		{ "CREATE TEMPORARY TABLE t (a INT)", STMT_DDL | STMT_HIDDEN },
+		{ "/*!CREATE TEMPORARY TABLE t (a INT)*/", STMT_DDL | STMT_HIDDEN },
+		{ "/*M!100100 CREATE TEMPORARY TABLE t (a INT)*/", STMT_DDL | STMT_HIDDEN },
+		{ "/* CREATE TEMPORARY TABLE t (a INT) */ SELECT 1", 0 },
+		{ "SET STATEMENT sql_mode='' FOR CREATE TEMPORARY TABLE t (a INT)",
+		  STMT_DDL | STMT_HIDDEN },
+		{ "SET STATEMENT max_statement_time=1 FOR SELECT 1", 0 },
+		{ "LOCK TABLES t READ", STMT_HIDDEN },
+		{ "/*!40101 LOCK TABLES t READ */", STMT_HIDDEN },
+		{ "SET ROLE NONE", STMT_HIDDEN },
+		{ "CALL p()", STMT_HIDDEN },
+		{ "PREPARE s FROM 'SELECT 1'", STMT_HIDDEN },
+		{ "EXECUTE IMMEDIATE 'USE db'", STMT_HIDDEN },
+		{ "BEGIN NOT ATOMIC SELECT 1; END", STMT_HIDDEN | STMT_MULTI },
+		{ "SET SESSION session_track_state_change = OFF", STMT_HIDDEN },
+		{ "ALTER TABLE t ADD UNIQUE (a)", STMT_DDL },
+		{ "SELECT 1; DROP TABLE t", STMT_DDL | STMT_MULTI },
+		{ "SELECT 1; SELECT 2", STMT_MULTI },
+		{ "DO 1; KILL 5", STMT_MULTI },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned k = classify_stmt_kind(cases[i].sql, strlen(cases[i].sql));
+
+		ok(k == cases[i].kind, "stmt kind of \"%s\": %x (want %x)", cases[i].sql, k,
+		   cases[i].kind);
+	}
+}
+
+/* Table names as written, split and unquoted. */
+static void test_split_table(void)
+{
+	char sc[64], nm[64];
+	size_t sl, nl;
+
+	ok(classify_split_table("t", 1, 0, sc, &sl, nm, &nl, 64) && sl == 0 && nl == 1 &&
+		   nm[0] == 't',
+	   "bare name");
+	ok(classify_split_table("`d b`.`t``x`", 12, 0, sc, &sl, nm, &nl, 64) && sl == 3 &&
+		   !memcmp(sc, "d b", 3) && nl == 3 && !memcmp(nm, "t`x", 3),
+	   "quoted schema and name with a doubled quote");
+	ok(classify_split_table("\"d\".t", 5, CLASSIFY_ANSI_QUOTES, sc, &sl, nm, &nl, 64) &&
+		   sl == 1 && nl == 1,
+	   "ANSI quotes");
+	ok(!classify_split_table("a.b.c", 5, 0, sc, &sl, nm, &nl, 64), "three parts refused");
+	ok(!classify_split_table("abcdef", 6, 0, sc, &sl, nm, &nl, 4), "too long refused");
+}
+
 int main(int argc, char **argv)
 {
+	test_stmt_kind();
+	test_split_table();
 	test_reason_names();
 	test_key_value();
 	test_too_long();
