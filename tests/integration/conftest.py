@@ -42,11 +42,20 @@ SANITIZER_RE = re.compile(
 )
 
 
+_ports_given = set()
+
+
 def free_port():
-    """Return a loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """Return a loopback TCP port that was free a moment ago, never one
+    this process was given before (two listeners of one proxy must not be
+    handed the same port)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_port(port, timeout, proc=None):

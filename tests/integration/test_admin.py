@@ -232,7 +232,8 @@ def test_show_clients_and_servers(proxy):
             cur.execute("SELECT 1")
             cur.fetchall()
         names, rows = admin_query(proxy, "SHOW CLIENTS")
-        assert names == ["id", "peer", "user", "db", "state", "queries"]
+        assert names == ["id", "peer", "user", "db", "state", "queries",
+                         "unbatched"]
         mine = [r for r in rows if r[2] == "app"]
         assert len(mine) == 1
         assert mine[0][3] == "ibtest"
