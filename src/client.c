@@ -191,6 +191,87 @@ static void client_send_greeting(struct client *c, const char *version,
 	client_set_state(c, CLIENT_HANDSHAKE);
 }
 
+/*
+ * Pre-login admission.  A client's greeting comes from its own backend
+ * connection, opened before the client proves anything; at most
+ * max_pending_logins clients may hold one before they log in, so that
+ * strangers who never log in cannot exhaust the backend.  The others wait
+ * in FIFO order, greeting-less, under their handshake timeout.
+ */
+static struct client_list client_login_queue =
+	TAILQ_HEAD_INITIALIZER(client_login_queue);
+static unsigned client_login_slots;
+static bool client_admit_pending; /* client_admit_cb is scheduled */
+
+/* Open <c>'s backend connection and count it against the cap; the
+ * greeting follows from client_on_backend_greeting(). */
+static void client_start_backend(struct client *c)
+{
+	/* the greeting waits for the backend's: its version, caps and
+	 * thread id are what the client must see */
+	c->be = backend_new_for_client(c);
+	if (!c->be) {
+		IB_STAT_INC(oom_errors);
+		c->seq = 0;
+		client_send_err(c, 1041, "HY000", "Out of memory");
+		client_close(c, "out of memory");
+		return;
+	}
+	c->login_slot = true;
+	client_login_slots++;
+}
+
+static void client_admit(struct client *c)
+{
+	if (client_login_slots < (unsigned)ib.cfg->max_pending_logins &&
+	    TAILQ_EMPTY(&client_login_queue)) {
+		client_start_backend(c);
+		return;
+	}
+	IB_STAT_INC(logins_queued);
+	c->login_wait = true;
+	TAILQ_INSERT_TAIL(&client_login_queue, c, wait_entry);
+}
+
+/* Hand free slots to waiting clients, oldest first; runs from the loop,
+ * never inside the callbacks of the client that freed the slot. */
+static void client_admit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	client_admit_pending = false;
+	while (!ib.shutting_down &&
+	       client_login_slots < (unsigned)ib.cfg->max_pending_logins &&
+	       (c = TAILQ_FIRST(&client_login_queue)) != NULL) {
+		TAILQ_REMOVE(&client_login_queue, c, wait_entry);
+		c->login_wait = false;
+		client_start_backend(c);
+	}
+}
+
+/* <c> logged in or is going away: give up its place in the queue or its
+ * slot, and let the next waiter in. */
+static void client_release_slot(struct client *c)
+{
+	static const struct timeval now = { 0, 0 };
+
+	if (c->login_wait) {
+		TAILQ_REMOVE(&client_login_queue, c, wait_entry);
+		c->login_wait = false;
+	}
+	if (!c->login_slot)
+		return;
+	c->login_slot = false;
+	client_login_slots--;
+	if (!client_admit_pending && !TAILQ_EMPTY(&client_login_queue) &&
+	    event_base_once(ib.base, -1, EV_TIMEOUT, client_admit_cb, NULL,
+			    &now) == 0)
+		client_admit_pending = true;
+}
+
 void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		      struct sockaddr *sa, int salen, void *arg)
 {
@@ -213,14 +294,7 @@ void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		client_close(c, "max_client_conn reached");
 		return;
 	}
-	/* the greeting waits for the backend's: its version, caps and
-	 * thread id are what the client must see */
-	c->be = backend_new_for_client(c);
-	if (!c->be) {
-		IB_STAT_INC(oom_errors);
-		client_send_err(c, 1041, "HY000", "Out of memory");
-		client_close(c, "out of memory");
-	}
+	client_admit(c);
 }
 
 void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
@@ -500,6 +574,7 @@ void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
 		return;
 	if (proto_parse_ok(p, len, c->be->caps, &ok))
 		c->status = ok.status;
+	client_release_slot(c);
 	client_send_ok(c, 0, NULL);
 	batch_ctx_reset(c);
 	client_set_state(c, CLIENT_IDLE);
@@ -1161,6 +1236,7 @@ void client_close(struct client *c, const char *fmt, ...)
 		batch_client_gone(c);
 	if (c->solo_group)
 		batch_solo_done(c);
+	client_release_slot(c);
 	if (c->be) {
 		struct backend *be = c->be;
 
@@ -1195,6 +1271,7 @@ void client_free_closed(void)
 	}
 	while ((c = TAILQ_FIRST(&ib.justfree)) != NULL) {
 		TAILQ_REMOVE(&ib.justfree, c, entry);
+		client_release_slot(c); /* teardown frees without closing */
 		ib.n_clients--;
 		if (c->is_admin)
 			ib.n_admin--;

@@ -134,6 +134,8 @@ static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG orde
 		"Most client connections open at once; further ones are refused."),
 	CFG_BYTES(max_packet_size, "67108864", 1024, 1073741824, CFG_RUNTIME,
 		  "Largest client packet accepted; a larger one closes the connection."),
+	CFG_INT(max_pending_logins, "64", 1, 100000, CFG_RUNTIME,
+		"Most clients that hold a backend connection before they have logged in; further ones wait, without a greeting, until one logs in or leaves, still under handshake_timeout. Keep it well below the backend's max_connections, so that clients that never log in cannot exhaust it."),
 	CFG_ADDR(metrics_listen, "", CFG_NO_RELOAD,
 		 "Address of the Prometheus HTTP metrics endpoint; empty disables it."),
 	CFG_INT(pool_size, "8", 1, 1000, CFG_RUNTIME,

@@ -42,6 +42,7 @@ struct ib_config {
 	int log_level;
 	int max_client_conn;
 	int max_packet_size;
+	int max_pending_logins;
 	char *metrics_listen;
 	int pool_size;
 	int query_timeout;

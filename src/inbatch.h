@@ -46,7 +46,8 @@ struct backend;
 
 /*
  * A client session.  States, in order of a normal life:
- *   WAIT_BACKEND  accepted; its backend is connecting, no greeting yet
+ *   WAIT_BACKEND  accepted; its backend is connecting (or, with no
+ *                 pre-login slot free, not yet opened), no greeting yet
  *   HANDSHAKE     greeting sent, waiting for the handshake response
  *   AUTH_SWITCH   AuthSwitchRequest sent, waiting for the client's reply
  *   BACKEND_AUTH  client verified; waiting for the backend login
@@ -82,6 +83,9 @@ struct client {
 	bool is_admin;
 	bool queued_free; /* on ib.justfree */
 	bool tls;	  /* the connection was upgraded to TLS */
+	bool login_slot;  /* holds one of max_pending_logins */
+	bool login_wait;  /* on the queue for a pre-login slot */
+	TAILQ_ENTRY(client) wait_entry;
 	uint32_t id; /* advertised thread id (= backend thread id) */
 	struct bufferevent *bev;
 	struct backend *be;
