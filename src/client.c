@@ -311,9 +311,11 @@ void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	c->id = 0;
+	/* TLS as on the client port: admin passwords cross the network too */
 	client_send_greeting(c, "5.5.5-10.11.0-inbatch-admin-" IB_VERSION,
-			     CLIENT_FRONT_CAPS & ~(CAP_LOCAL_FILES |
-						   CAP_CONNECT_ATTRS),
+			     (CLIENT_FRONT_CAPS & ~(CAP_LOCAL_FILES |
+						    CAP_CONNECT_ATTRS)) |
+				     (tls_enabled() ? CAP_SSL : 0),
 			     45, ST_AUTOCOMMIT);
 }
 
@@ -373,8 +375,10 @@ static const char *client_password_of(struct client *c, const char *user)
 {
 	const struct cfg_user *u;
 
+	/* an empty admin_password (after a reload) locks the console */
 	if (c->is_admin)
-		return strcmp(user, ib.cfg->admin_user) == 0
+		return ib.cfg->admin_password[0] &&
+				       strcmp(user, ib.cfg->admin_user) == 0
 			       ? ib.cfg->admin_password
 			       : NULL;
 	u = cfg_find_user(ib.cfg, user, strlen(user));
@@ -495,7 +499,7 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 	if (h.ssl_request) {
 		struct bufferevent *tb;
 
-		if (!tls_enabled() || c->tls || c->is_admin) {
+		if (!tls_enabled() || c->tls) {
 			client_send_err(c, 1043, "08S01",
 					"TLS is not enabled on this listener");
 			client_close(c, "SSLRequest without TLS configured");
@@ -516,7 +520,7 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 		return; /* the real response follows inside TLS, seq 2 */
 	}
-	if (ib.cfg->tls_mode == CFG_TLS_REQUIRE && !c->tls && !c->is_admin) {
+	if (ib.cfg->tls_mode == CFG_TLS_REQUIRE && !c->tls) {
 		client_send_err(c, 3159, "HY000",
 				"Connections using insecure transport are "
 				"prohibited: this server requires TLS");

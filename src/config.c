@@ -99,9 +99,9 @@ static const char *const cfg_backend_tls_modes[] = {
 
 static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG order */
 	CFG_ADDR(admin_listen, "127.0.0.1:6034", CFG_NO_RELOAD,
-		 "Address of the MySQL-protocol admin console; empty disables it."),
-	CFG_STR(admin_password, "admin", CFG_SECRET,
-		"Password of the admin console account."),
+		 "Address of the MySQL-protocol admin console; empty disables it, and so does an empty admin_password.  It takes TLS as the client port does, following tls_mode."),
+	CFG_STR(admin_password, "", CFG_SECRET,
+		"Password of the admin console account; while it is empty the admin console does not start."),
 	CFG_STR(admin_user, "admin", 0,
 		"User name of the admin console account."),
 	CFG_ADDR_REQ(backend, "127.0.0.1:3306", CFG_NO_RELOAD,
@@ -968,9 +968,7 @@ void cfg_print_sample(FILE *out)
 	fputs("\n[users]\n"
 	      "; name = password: the accounts applications log in with.  inbatch\n"
 	      "; logs into the backend as the same account with the same password.\n"
-	      "app = secret\n"
-	      "; an empty password\n"
-	      "root =\n", out);
+	      "app = secret\n", out);
 }
 
 /* Write <s> as roff text lines of at most about 78 bytes (mandoc's style

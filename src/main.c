@@ -34,6 +34,16 @@ static void main_usage(FILE *out)
 		"/etc/inbatch/inbatch.conf");
 }
 
+/* Settings that load but leave something off or unsafe; printed by
+ * --check-config, logged at start. */
+static void main_warn_config(const struct ib_config *cfg, FILE *out)
+{
+	if (cfg->admin_listen[0] && !cfg->admin_password[0])
+		fprintf(out, "%s: warning: admin_password is empty: the admin "
+			"console on %s will not start\n", cfg->file,
+			cfg->admin_listen);
+}
+
 /* Load <path> or print every problem; used for start and --check-config. */
 static struct ib_config *main_load(const char *path)
 {
@@ -163,6 +173,7 @@ int main(int argc, char **argv)
 
 			if (!cfg)
 				return 1;
+			main_warn_config(cfg, stderr);
 			cfg_free(cfg);
 			printf("%s: configuration is valid\n", optarg);
 			return 0;
@@ -224,7 +235,11 @@ int main(int argc, char **argv)
 
 	/* admin and metrics first: once the client port answers, a
 	 * supervisor may assume everything is up */
-	if (ib.cfg->admin_listen[0])
+	/* no default password: the console stays off until one is set */
+	if (ib.cfg->admin_listen[0] && !ib.cfg->admin_password[0])
+		log_warn("admin console on %s not started: admin_password is "
+			 "empty", ib.cfg->admin_listen);
+	else if (ib.cfg->admin_listen[0])
 		ib.admin_listener =
 			main_listen(ib.cfg->admin_listen, client_admin_accept_cb);
 	if (!admin_start())
@@ -248,8 +263,8 @@ int main(int argc, char **argv)
 
 	log_info("inbatch %s listening on %s, backend %s%s%s", IB_VERSION,
 		 ib.cfg->listen, ib.cfg->backend,
-		 ib.cfg->admin_listen[0] ? ", admin on " : "",
-		 ib.cfg->admin_listen);
+		 ib.admin_listener ? ", admin on " : "",
+		 ib.admin_listener ? ib.cfg->admin_listen : "");
 
 	for (;;) {
 		event_base_loop(ib.base, EVLOOP_ONCE);

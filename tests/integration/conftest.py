@@ -31,6 +31,9 @@ VALGRIND = os.environ.get("IB_VALGRIND") == "1"
 
 APP_USER = "app"
 APP_PASSWORD = "secret"
+# The admin console has no default password; tests set this one.
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin"
 DB = "ibtest"
 
 # Phrases that only sanitizers print; inbatch's own "ERROR" log level is
@@ -256,6 +259,8 @@ class ProxyRunner:
             "listen": "%s:%d" % (HOST, free_port()),
             "backend": "%s:%d" % (HOST, self.mariadb.port),
             "admin_listen": "%s:%d" % (HOST, free_port()),
+            "admin_user": ADMIN_USER,
+            "admin_password": ADMIN_PASSWORD,
             "log_level": "debug",
         }
         for k, v in overrides.items():

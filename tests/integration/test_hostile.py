@@ -4,12 +4,17 @@
 # resource stays within its configured bound and that honest clients are
 # still served.
 
+import os
 import socket
+import ssl
+import subprocess
 import time
 
+import pymysql
 import pytest
 
-from conftest import DIRECT, HOST
+from conftest import (ADMIN_PASSWORD, ADMIN_USER, DIRECT, HOST, SRCDIR,
+                      inbatch_binary)
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="these bounds are the proxy's own")
@@ -73,3 +78,85 @@ def test_prelogin_flood_does_not_exhaust_backend(inbatch_factory, mariadb,
     finally:
         close_all(socks)
     assert peak <= cap + 4, "backend threads went %d above the baseline" % peak
+
+
+# ---- the admin console: off unless configured, TLS like the client port ----
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """A throwaway self-signed certificate and key."""
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=127.0.0.1"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+def refused(port):
+    try:
+        socket.create_connection((HOST, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_admin_console_off_without_password(inbatch_factory):
+    """No admin_password, no admin console (not even with an empty
+    password), and the log says why."""
+    ep = inbatch_factory(admin_password="")
+    assert refused(ep.admin_port)
+    assert "admin_password is empty" in ep.log_text()
+
+
+def test_check_config_warns_admin_without_password(tmp_path):
+    conf = tmp_path / "ib.conf"
+    conf.write_text("[inbatch]\nbackend = 127.0.0.1:3306\n"
+                    "[users]\napp = secret\n")
+    r = subprocess.run([inbatch_binary(), "--check-config", str(conf)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "admin_password is empty" in r.stderr
+    conf.write_text("[inbatch]\nbackend = 127.0.0.1:3306\n"
+                    "admin_password = s3cret\n[users]\napp = secret\n")
+    r = subprocess.run([inbatch_binary(), "--check-config", str(conf)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
+def test_sample_conf_has_no_passwordless_account():
+    with open(os.path.join(SRCDIR, "conf", "inbatch.conf")) as f:
+        text = f.read()
+    users = text.split("[users]", 1)[1]
+    for line in users.splitlines():
+        line = line.strip()
+        if not line or line[0] in ";#":
+            continue
+        name, _, password = line.partition("=")
+        assert password.strip(), "account %r without a password" % name
+
+
+def test_admin_console_takes_tls(inbatch_factory, certs):
+    """tls_mode = require covers the admin port: TLS works there, a
+    plaintext login is refused."""
+    cert, key = certs
+    ep = inbatch_factory(tls_mode="require", tls_cert=cert, tls_key=key)
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+    conn = pymysql.connect(host=HOST, port=ep.admin_port, user=ADMIN_USER,
+                           password=ADMIN_PASSWORD, ssl=ctx,
+                           connect_timeout=10)
+    try:
+        assert isinstance(conn._sock, ssl.SSLSocket)
+        with conn.cursor() as cur:
+            cur.execute("SHOW VERSION")
+            assert "inbatch" in cur.fetchone()[0]
+    finally:
+        conn.close()
+    with pytest.raises(pymysql.err.OperationalError) as e:
+        pymysql.connect(host=HOST, port=ep.admin_port, user=ADMIN_USER,
+                        password=ADMIN_PASSWORD, connect_timeout=10)
+    assert e.value.args[0] == 3159
