@@ -41,6 +41,7 @@
 
 struct batch;
 struct batch_group;
+struct listener;
 struct pool;
 struct backend;
 
@@ -196,8 +197,8 @@ TAILQ_HEAD(backend_list, backend);
 struct ib_server {
 	struct event_base *base;
 	struct ib_config *cfg;
-	struct evconnlistener *listener;
-	struct evconnlistener *admin_listener;
+	struct listener *listener;
+	struct listener *admin_listener;
 	struct event *sig_int, *sig_term, *sig_hup, *sig_pipe;
 	struct event *stats_timer;
 	struct client_list clients;

@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "client.h"
+#include "listener.h"
 #include "pool.h"
 #include "tls.h"
 
@@ -59,19 +60,11 @@ static struct ib_config *main_load(const char *path)
 	return cfg;
 }
 
-static struct evconnlistener *main_listen(const char *addr,
-					  evconnlistener_cb cb)
+static struct listener *main_listen(const char *addr, const char *what,
+				    evconnlistener_cb cb)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	struct evconnlistener *l;
+	struct listener *l = listener_new(addr, what, cb, NULL);
 
-	if (!util_parse_addr(addr, &ss, &len))
-		die("cannot parse listen address %s", addr);
-	l = evconnlistener_new_bind(ib.base, cb, NULL,
-				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-					    LEV_OPT_CLOSE_ON_EXEC,
-				    1024, (struct sockaddr *)&ss, len);
 	if (!l)
 		die("cannot listen on %s: %s", addr, strerror(errno));
 	return l;
@@ -83,14 +76,10 @@ static void main_shutdown(void)
 		return;
 	ib.shutting_down = true;
 	log_info("shutting down");
-	if (ib.listener) {
-		evconnlistener_free(ib.listener);
-		ib.listener = NULL;
-	}
-	if (ib.admin_listener) {
-		evconnlistener_free(ib.admin_listener);
-		ib.admin_listener = NULL;
-	}
+	listener_free(ib.listener);
+	ib.listener = NULL;
+	listener_free(ib.admin_listener);
+	ib.admin_listener = NULL;
 	admin_stop();
 	client_shutdown_all();
 	pool_close_all();
@@ -211,6 +200,7 @@ int main(int argc, char **argv)
 			     &ib.backend_addr_len))
 		die("cannot parse backend address %s", ib.cfg->backend);
 
+	listener_raise_nofile(ib.cfg);
 	if (!tls_init(ib.cfg))
 		die("cannot set up TLS with %s and %s", ib.cfg->tls_cert,
 		    ib.cfg->tls_key);
@@ -241,11 +231,12 @@ int main(int argc, char **argv)
 			 "empty", ib.cfg->admin_listen);
 	else if (ib.cfg->admin_listen[0])
 		ib.admin_listener =
-			main_listen(ib.cfg->admin_listen, client_admin_accept_cb);
+			main_listen(ib.cfg->admin_listen, "admin",
+				    client_admin_accept_cb);
 	if (!admin_start())
 		die("cannot start the metrics listener on %s",
 		    ib.cfg->metrics_listen);
-	ib.listener = main_listen(ib.cfg->listen, client_accept_cb);
+	ib.listener = main_listen(ib.cfg->listen, "client", client_accept_cb);
 
 	ib.sig_int = evsignal_new(ib.base, SIGINT, main_signal_cb, NULL);
 	ib.sig_term = evsignal_new(ib.base, SIGTERM, main_signal_cb, NULL);

@@ -10,6 +10,7 @@
 	X(client_connections_total, "client connections accepted")           \
 	X(client_connections_refused, "client connections refused (max_client_conn)") \
 	X(logins_queued, "client connections that waited for a pre-login backend slot (max_pending_logins)") \
+	X(accept_errors, "accept() failures (out of file descriptors); each pauses the port for 100 ms") \
 	X(auth_failures, "client logins refused")                            \
 	X(queries_total, "commands received from clients")                   \
 	X(queries_select, "COM_QUERY lookups classified as batchable")       \

@@ -246,7 +246,7 @@ class ProxyRunner:
         self.started = []
         self.dir = tempfile.mkdtemp(prefix="ib-proxy-")
 
-    def start(self, users=None, env=None, **overrides):
+    def start(self, users=None, env=None, wrapper=(), **overrides):
         if DIRECT:
             return self._direct(overrides)
         binary = inbatch_binary()
@@ -276,7 +276,7 @@ class ProxyRunner:
             for k, v in users.items():
                 f.write("%s = %s\n" % (k, v))
         log = os.path.join(self.dir, "inbatch%d.log" % n)
-        cmd = [binary, "-c", conf]
+        cmd = list(wrapper) + [binary, "-c", conf]
         if VALGRIND:
             cmd = ["valgrind", "--error-exitcode=99", "--leak-check=full",
                    "-q"] + cmd
@@ -356,7 +356,8 @@ def inbatch_factory(mariadb):
     """Start inbatch with INI keys overridden: factory(key=value, ...).
 
     `users={...}` replaces the [users] section; `env={...}` adds to the
-    process environment.  All processes are stopped
+    process environment; `wrapper=[...]` runs inbatch under a command
+    such as prlimit.  All processes are stopped
     when the test ends; a non-zero exit status, a hang on SIGTERM or a
     sanitizer report fails the test.
     """

@@ -160,3 +160,62 @@ def test_admin_console_takes_tls(inbatch_factory, certs):
         pymysql.connect(host=HOST, port=ep.admin_port, user=ADMIN_USER,
                         password=ADMIN_PASSWORD, connect_timeout=10)
     assert e.value.args[0] == 3159
+
+
+# ---- running out of file descriptors ----
+
+def cpu_seconds(pid):
+    """User plus system CPU time of <pid> so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_fd_exhaustion_backs_off(inbatch_factory):
+    """With every descriptor in use and connections waiting in the
+    backlog, the proxy neither spins nor floods its log; once clients
+    leave, logins work again."""
+    limit = 64
+    ep = inbatch_factory(wrapper=["prlimit", "--nofile=%d:%d" % (limit,
+                                                                limit)],
+                         handshake_timeout=30)
+    pid = ep.proc.pid
+    assert "open file limit is %d" % limit in ep.log_text()
+    socks = []
+    try:
+        # silent clients hold two descriptors (client and backend), admin
+        # ones one: fill the table exactly
+        while open_fds(pid) < limit - 1 and len(socks) < limit:
+            socks.append(socket.create_connection((HOST, ep.port), 5))
+            time.sleep(0.05)
+        while open_fds(pid) < limit and len(socks) < 2 * limit:
+            socks.append(socket.create_connection((HOST, ep.admin_port), 5))
+            time.sleep(0.05)
+        assert open_fds(pid) == limit
+        # these wait in the backlog: accept() fails with EMFILE
+        for _ in range(10):
+            socks.append(socket.create_connection((HOST, ep.port), 5))
+        time.sleep(0.5)
+        log0 = os.path.getsize(ep.log_path)
+        cpu0 = cpu_seconds(pid)
+        time.sleep(2)
+        cpu = cpu_seconds(pid) - cpu0
+        grew = os.path.getsize(ep.log_path) - log0
+        assert cpu < 0.4, "proxy used %.2f s of CPU in 2 s" % cpu
+        assert grew < 2000, "log grew by %d bytes in 2 s" % grew
+        assert "pausing accepts" in ep.log_text()
+    finally:
+        close_all(socks)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            login_seconds(ep, connect_timeout=3)
+            break
+        except pymysql.err.MySQLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
