@@ -311,6 +311,15 @@ void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	c->id = 0;
+	/* sessions not yet logged in count too: they are what a stranger
+	 * can open */
+	if (ib.n_admin > (unsigned)ib.cfg->max_admin_conn) {
+		IB_STAT_INC(admin_connections_refused);
+		c->seq = 0;
+		client_send_err(c, 1040, "08004", "Too many connections");
+		client_close(c, "max_admin_conn reached");
+		return;
+	}
 	/* TLS as on the client port: admin passwords cross the network too */
 	client_send_greeting(c, "5.5.5-10.11.0-inbatch-admin-" IB_VERSION,
 			     (CLIENT_FRONT_CAPS & ~(CAP_LOCAL_FILES |

@@ -130,6 +130,8 @@ static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG orde
 		"File the log is appended to, reopened on reload; empty logs to standard error."),
 	CFG_LEVEL(log_level, "info", CFG_RUNTIME,
 		  "Least severe level that is logged."),
+	CFG_INT(max_admin_conn, "16", 1, 10000, CFG_RUNTIME,
+		"Most connections open at once on the admin console, logged in or not, and, counted apart, on the metrics port; further ones are refused."),
 	CFG_INT(max_client_conn, "1000", 1, 100000, CFG_RUNTIME,
 		"Most client connections open at once; further ones are refused."),
 	CFG_BYTES(max_packet_size, "67108864", 1024, 1073741824, CFG_RUNTIME,

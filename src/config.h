@@ -40,6 +40,7 @@ struct ib_config {
 	char *listen;
 	char *log_file;
 	int log_level;
+	int max_admin_conn;
 	int max_client_conn;
 	int max_packet_size;
 	int max_pending_logins;

@@ -18,6 +18,7 @@
 #include "batch.h"
 #include "client.h"
 #include "listener.h"
+#include "metrics.h"
 #include "pool.h"
 #include "tls.h"
 
@@ -80,7 +81,7 @@ static void main_shutdown(void)
 	ib.listener = NULL;
 	listener_free(ib.admin_listener);
 	ib.admin_listener = NULL;
-	admin_stop();
+	metrics_stop();
 	client_shutdown_all();
 	pool_close_all();
 }
@@ -233,7 +234,7 @@ int main(int argc, char **argv)
 		ib.admin_listener =
 			main_listen(ib.cfg->admin_listen, "admin",
 				    client_admin_accept_cb);
-	if (!admin_start())
+	if (!metrics_start())
 		die("cannot start the metrics listener on %s",
 		    ib.cfg->metrics_listen);
 	ib.listener = main_listen(ib.cfg->listen, "client", client_accept_cb);

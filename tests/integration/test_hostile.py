@@ -14,7 +14,7 @@ import pymysql
 import pytest
 
 from conftest import (ADMIN_PASSWORD, ADMIN_USER, DIRECT, HOST, SRCDIR,
-                      inbatch_binary)
+                      free_port, inbatch_binary, wait_port)
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="these bounds are the proxy's own")
@@ -219,3 +219,107 @@ def test_fd_exhaustion_backs_off(inbatch_factory):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+# ---- metrics and admin ports ----
+
+def closed_by_peer(sock, wait):
+    """True if the peer closed <sock> (EOF or reset) within <wait> s;
+    whatever it sent before is ignored."""
+    sock.settimeout(wait)
+    deadline = time.monotonic() + wait
+    try:
+        while time.monotonic() < deadline:
+            if not sock.recv(4096):
+                return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+    return False
+
+
+def http_get(port, path="/metrics"):
+    with socket.create_connection((HOST, port), timeout=5) as s:
+        s.sendall(("GET %s HTTP/1.0\r\n\r\n" % path).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def test_metrics_slowloris_cut_at_deadline(inbatch_factory):
+    """A request dribbled one byte every 100 ms is cut off 5 s after it
+    connected: the bytes do not extend its time."""
+    port = free_port()
+    ep = inbatch_factory(metrics_listen="%s:%d" % (HOST, port))
+    assert wait_port(port, 10, ep.proc)
+    s = socket.create_connection((HOST, port), timeout=5)
+    t0 = time.monotonic()
+    closed_at = None
+    try:
+        s.setblocking(False)
+        while time.monotonic() - t0 < 9:
+            try:
+                s.send(b"X")
+                if s.recv(4096) == b"":
+                    closed_at = time.monotonic() - t0
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed_at = time.monotonic() - t0
+                break
+            time.sleep(0.1)
+    finally:
+        s.close()
+    assert closed_at is not None, "still open after 9 s"
+    assert 4 <= closed_at <= 7, "closed after %.1f s" % closed_at
+
+
+def test_metrics_connection_cap(inbatch_factory):
+    port = free_port()
+    ep = inbatch_factory(metrics_listen="%s:%d" % (HOST, port),
+                         max_admin_conn=4)
+    assert wait_port(port, 10, ep.proc)
+    time.sleep(0.2)  # wait_port's own connection is gone
+    socks = open_silent(port, 20)
+    try:
+        refused = sum(closed_by_peer(s, 0.3) for s in socks)
+        assert refused >= 16, "%d of 20 refused" % refused
+    finally:
+        close_all(socks)
+    deadline = time.monotonic() + 3
+    while b" 200 OK" not in http_get(port)[:64]:
+        assert time.monotonic() < deadline, "no answer after the flood"
+        time.sleep(0.1)
+
+
+def test_admin_prelogin_connections_capped(inbatch_factory):
+    """Admin connections count from accept, before login: past
+    max_admin_conn they get ER_CON_COUNT_ERROR; the operator gets in
+    once they are gone."""
+    ep = inbatch_factory(max_admin_conn=4)
+    socks = open_silent(ep.admin_port, 20)
+    try:
+        firsts = []
+        for s in socks:
+            s.settimeout(5)
+            firsts.append(s.recv(5)[4:5])
+        refused = firsts.count(b"\xff")
+        assert firsts.count(b"\x0a") == 4 and refused == 16, firsts
+    finally:
+        close_all(socks)
+    deadline = time.monotonic() + 3
+    while True:
+        try:
+            conn = pymysql.connect(host=HOST, port=ep.admin_port,
+                                   user=ADMIN_USER, password=ADMIN_PASSWORD,
+                                   connect_timeout=5)
+            conn.close()
+            break
+        except pymysql.err.OperationalError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)

@@ -118,6 +118,7 @@ static void test_defaults(void)
 	ok(cfg->handshake_timeout == 10, "handshake_timeout default");
 	ok(strcmp(cfg->log_file, "") == 0, "log_file default");
 	ok(cfg->log_level == IB_LOG_INFO, "log_level default");
+	ok(cfg->max_admin_conn == 16, "max_admin_conn default");
 	ok(cfg->max_client_conn == 1000, "max_client_conn default");
 	ok(cfg->max_packet_size == 67108864, "max_packet_size default");
 	ok(cfg->max_pending_logins == 64, "max_pending_logins default");
@@ -593,7 +594,7 @@ static void test_foreach_print(void)
 		return;
 	}
 	cfg_foreach(cfg, row_cb, &r1);
-	ok(r1.n == 26, "26 rows (got %d)", r1.n);
+	ok(r1.n == 27, "27 rows (got %d)", r1.n);
 	ok(r1.sorted, "rows in alphabetical order, each with a description");
 	ok(r1.masked, "admin_password masked");
 	ok(r1.batch_mode_rt && !r1.listen_rt, "changeable follows CFG_RUNTIME");
