@@ -67,7 +67,12 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->state == CLIENT_IDLE)
+	if (c->state == CLIENT_IDLE &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)))
+		client_close(c, "read timeout inside a packet");
+	else if (c->state == CLIENT_INFILE)
+		client_close(c, "read timeout during LOAD DATA LOCAL");
+	else if (c->state == CLIENT_IDLE)
 		client_close(c, "idle timeout");
 	else if (c->state < CLIENT_IDLE)
 		client_close(c, "handshake timeout");
@@ -1109,10 +1114,20 @@ static void client_relay_infile(struct client *c)
 	}
 }
 
+/* Ready for input again after client_step() paused reading. */
+static void client_resume_read(struct client *c)
+{
+	if (c->read_paused) {
+		c->read_paused = false;
+		bufferevent_enable(c->bev, EV_READ);
+	}
+}
+
 static void client_step(struct client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct pktbuf pb;
+	size_t len;
 	uint8_t seq;
 	int r;
 
@@ -1149,10 +1164,18 @@ static void client_step(struct client *c)
 		pktbuf_free(&pb);
 		break;
 	case CLIENT_IDLE:
+		client_resume_read(c);
 		client_next_command(c);
+		/* a part of a packet: the rest is due within net_read_timeout
+		 * of the last read, as MariaDB does it */
+		if (c->state == CLIENT_IDLE && evbuffer_get_length(in))
+			client_arm_timer(c, ib.cfg->net_read_timeout);
 		break;
 	case CLIENT_INFILE:
+		client_resume_read(c);
 		client_relay_infile(c);
+		if (c->state == CLIENT_INFILE)
+			client_arm_timer(c, ib.cfg->net_read_timeout);
 		break;
 	case CLIENT_WAIT_BACKEND:
 		if (evbuffer_get_length(in)) {
@@ -1165,7 +1188,14 @@ static void client_step(struct client *c)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		break;
 	default:
-		/* busy: the next command waits in the input buffer */
+		/* busy: the next command waits in the input buffer; once it
+		 * is whole, stop reading, so a client that pipelines holds
+		 * one command here and the rest in its own socket */
+		if (!c->read_paused &&
+		    client_packet_extent(in, &len, &seq) != 0) {
+			bufferevent_disable(c->bev, EV_READ);
+			c->read_paused = true;
+		}
 		break;
 	}
 }

@@ -140,6 +140,8 @@ static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG orde
 		"Most clients that hold a backend connection before they have logged in; further ones wait, without a greeting, until one logs in or leaves, still under handshake_timeout. Keep it well below the backend's max_connections, so that clients that never log in cannot exhaust it."),
 	CFG_ADDR(metrics_listen, "", CFG_NO_RELOAD,
 		 "Address of the Prometheus HTTP metrics endpoint; empty disables it."),
+	CFG_SECS(net_read_timeout, "30", 1, 86400, CFG_RUNTIME,
+		 "Time a client may leave a command packet incomplete, or a LOAD DATA LOCAL file unsent, between two reads before it is disconnected, as MariaDB's net_read_timeout."),
 	CFG_INT(pool_size, "8", 1, 1000, CFG_RUNTIME,
 		"Backend connections per batch pool, one pool per account, schema and character set."),
 	CFG_SECS(query_timeout, "30", 0, 86400, CFG_RUNTIME,

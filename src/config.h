@@ -45,6 +45,7 @@ struct ib_config {
 	int max_packet_size;
 	int max_pending_logins;
 	char *metrics_listen;
+	int net_read_timeout;
 	int pool_size;
 	int query_timeout;
 	int stats_period;

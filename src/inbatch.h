@@ -86,6 +86,7 @@ struct client {
 	bool tls;	  /* the connection was upgraded to TLS */
 	bool login_slot;  /* holds one of max_pending_logins */
 	bool login_wait;  /* on the queue for a pre-login slot */
+	bool read_paused; /* busy with the next command buffered */
 	TAILQ_ENTRY(client) wait_entry;
 	uint32_t id; /* advertised thread id (= backend thread id) */
 	struct bufferevent *bev;

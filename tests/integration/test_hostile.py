@@ -323,3 +323,63 @@ def test_admin_prelogin_connections_capped(inbatch_factory):
         except pymysql.err.OperationalError:
             assert time.monotonic() < deadline
             time.sleep(0.1)
+
+
+# ---- client input: partial packets, pipelining ----
+
+def packet(payload, seq=0):
+    n = len(payload)
+    return bytes([n & 0xFF, (n >> 8) & 0xFF, n >> 16, seq]) + payload
+
+
+def test_partial_packet_times_out(inbatch_factory):
+    """A client that stops inside a packet is closed net_read_timeout
+    after its last byte, as MariaDB does; an idle one is not."""
+    ep = inbatch_factory(net_read_timeout=2)
+    stalled = ep.connect()
+    idle = ep.connect()
+    try:
+        sock = stalled._sock
+        # a 1000-byte COM_QUERY of which 10 bytes arrive
+        sock.sendall(bytes([0xE8, 0x03, 0x00, 0x00]) + b"\x03SELECT 1 ")
+        t0 = time.monotonic()
+        assert closed_by_peer(sock, 8), "still open after 8 s"
+        took = time.monotonic() - t0
+        assert 1.5 <= took <= 5, "closed after %.1f s" % took
+        with idle.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+    finally:
+        stalled.close()
+        idle.close()
+
+
+def test_pipelined_input_not_buffered(inbatch_factory):
+    """Behind a slow statement the proxy holds one more command, not
+    whatever the client sends: the rest stays in the client's socket."""
+    ep = inbatch_factory()
+    conn = ep.connect()
+    sock = conn._sock
+    rss0 = ep.rss_kb()
+    cmd = packet(b"\x03SELECT 1 -- " + b"x" * (1 << 20))
+    sent = 0
+    try:
+        sock.sendall(packet(b"\x03SELECT SLEEP(4)"))
+        sock.setblocking(False)
+        deadline = time.monotonic() + 2
+        view = memoryview(cmd)
+        off = 0
+        while time.monotonic() < deadline:
+            try:
+                n = sock.send(view[off:])
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            sent += n
+            off = (off + n) % len(cmd)
+        grew_mb = (ep.rss_kb() - rss0) / 1024
+    finally:
+        sock.close()
+    # kernel socket buffers on loopback hold a few MiB of it
+    assert sent < 48 << 20, "proxy took %d MiB" % (sent >> 20)
+    assert grew_mb < 48, "proxy RSS grew by %d MiB" % grew_mb

@@ -123,6 +123,7 @@ static void test_defaults(void)
 	ok(cfg->max_packet_size == 67108864, "max_packet_size default");
 	ok(cfg->max_pending_logins == 64, "max_pending_logins default");
 	ok(strcmp(cfg->metrics_listen, "") == 0, "metrics_listen default");
+	ok(cfg->net_read_timeout == 30, "net_read_timeout default");
 	ok(cfg->pool_size == 8, "pool_size default");
 	ok(cfg->query_timeout == 30, "query_timeout default");
 	ok(cfg->stats_period == 10, "stats_period default");
@@ -594,7 +595,7 @@ static void test_foreach_print(void)
 		return;
 	}
 	cfg_foreach(cfg, row_cb, &r1);
-	ok(r1.n == 27, "27 rows (got %d)", r1.n);
+	ok(r1.n == 28, "28 rows (got %d)", r1.n);
 	ok(r1.sorted, "rows in alphabetical order, each with a description");
 	ok(r1.masked, "admin_password masked");
 	ok(r1.batch_mode_rt && !r1.listen_rt, "changeable follows CFG_RUNTIME");
