@@ -101,6 +101,8 @@ cat >"$WORK/inbatch.conf" <<EOF
 listen = 127.0.0.1:$IB_PORT
 backend = 127.0.0.1:$MDB_PORT
 admin_listen = 127.0.0.1:$IB_ADMIN
+admin_user = admin
+admin_password = admin
 log_level = warn
 batch_mode = adaptive
 batch_window_us = $BATCH_WINDOW_US

@@ -142,6 +142,8 @@ for mode in $MODES; do
 listen = 127.0.0.1:$p
 backend = 127.0.0.1:$MDB_PORT
 admin_listen = 127.0.0.1:$a
+admin_user = admin
+admin_password = admin
 log_level = warn
 batch_mode = $mode
 batch_window_us = ${BATCH_WINDOW_US:-500}

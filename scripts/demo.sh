@@ -99,6 +99,8 @@ cat >"$CONF" <<CONF
 listen = 127.0.0.1:$IB_PORT
 backend = 127.0.0.1:$MDB_PORT
 admin_listen = 127.0.0.1:$ADMIN_PORT
+admin_user = admin
+admin_password = admin
 tls_mode = allow
 tls_cert = $WORK/tls-cert.pem
 tls_key = $WORK/tls-key.pem

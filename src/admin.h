@@ -1,14 +1,11 @@
 /* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
  * admin.h: the MySQL-protocol admin console (SHOW, SET, RELOAD,
- * SHUTDOWN) and the Prometheus /metrics endpoint. */
+ * SHUTDOWN). */
 #ifndef IB_ADMIN_H
 #define IB_ADMIN_H
 
 #include "inbatch.h"
 
-/* Start the metrics listener when metrics_listen is set. */
-bool admin_start(void) IB_MUSTCHECK;
-void admin_stop(void);
 /* Answer one command <p>[<len>] (command byte first) of an admin session.
  * Always writes a complete response to <c>. */
 void admin_command(struct client *c, const uint8_t *p, size_t len);

@@ -72,7 +72,12 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->state == CLIENT_IDLE)
+	if (c->state == CLIENT_IDLE &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)))
+		client_close(c, "read timeout inside a packet");
+	else if (c->state == CLIENT_INFILE)
+		client_close(c, "read timeout during LOAD DATA LOCAL");
+	else if (c->state == CLIENT_IDLE)
 		client_close(c, "idle timeout");
 	else if (c->state < CLIENT_IDLE)
 		client_close(c, "handshake timeout");
@@ -196,6 +201,87 @@ static void client_send_greeting(struct client *c, const char *version,
 	client_set_state(c, CLIENT_HANDSHAKE);
 }
 
+/*
+ * Pre-login admission.  A client's greeting comes from its own backend
+ * connection, opened before the client proves anything; at most
+ * max_pending_logins clients may hold one before they log in, so that
+ * strangers who never log in cannot exhaust the backend.  The others wait
+ * in FIFO order, greeting-less, under their handshake timeout.
+ */
+static struct client_list client_login_queue =
+	TAILQ_HEAD_INITIALIZER(client_login_queue);
+static unsigned client_login_slots;
+static bool client_admit_pending; /* client_admit_cb is scheduled */
+
+/* Open <c>'s backend connection and count it against the cap; the
+ * greeting follows from client_on_backend_greeting(). */
+static void client_start_backend(struct client *c)
+{
+	/* the greeting waits for the backend's: its version, caps and
+	 * thread id are what the client must see */
+	c->be = backend_new_for_client(c);
+	if (!c->be) {
+		IB_STAT_INC(oom_errors);
+		c->seq = 0;
+		client_send_err(c, 1041, "HY000", "Out of memory");
+		client_close(c, "out of memory");
+		return;
+	}
+	c->login_slot = true;
+	client_login_slots++;
+}
+
+static void client_admit(struct client *c)
+{
+	if (client_login_slots < (unsigned)ib.cfg->max_pending_logins &&
+	    TAILQ_EMPTY(&client_login_queue)) {
+		client_start_backend(c);
+		return;
+	}
+	IB_STAT_INC(logins_queued);
+	c->login_wait = true;
+	TAILQ_INSERT_TAIL(&client_login_queue, c, wait_entry);
+}
+
+/* Hand free slots to waiting clients, oldest first; runs from the loop,
+ * never inside the callbacks of the client that freed the slot. */
+static void client_admit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	client_admit_pending = false;
+	while (!ib.shutting_down &&
+	       client_login_slots < (unsigned)ib.cfg->max_pending_logins &&
+	       (c = TAILQ_FIRST(&client_login_queue)) != NULL) {
+		TAILQ_REMOVE(&client_login_queue, c, wait_entry);
+		c->login_wait = false;
+		client_start_backend(c);
+	}
+}
+
+/* <c> logged in or is going away: give up its place in the queue or its
+ * slot, and let the next waiter in. */
+static void client_release_slot(struct client *c)
+{
+	static const struct timeval now = { 0, 0 };
+
+	if (c->login_wait) {
+		TAILQ_REMOVE(&client_login_queue, c, wait_entry);
+		c->login_wait = false;
+	}
+	if (!c->login_slot)
+		return;
+	c->login_slot = false;
+	client_login_slots--;
+	if (!client_admit_pending && !TAILQ_EMPTY(&client_login_queue) &&
+	    event_base_once(ib.base, -1, EV_TIMEOUT, client_admit_cb, NULL,
+			    &now) == 0)
+		client_admit_pending = true;
+}
+
 void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		      struct sockaddr *sa, int salen, void *arg)
 {
@@ -218,14 +304,7 @@ void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		client_close(c, "max_client_conn reached");
 		return;
 	}
-	/* the greeting waits for the backend's: its version, caps and
-	 * thread id are what the client must see */
-	c->be = backend_new_for_client(c);
-	if (!c->be) {
-		IB_STAT_INC(oom_errors);
-		client_send_err(c, 1041, "HY000", "Out of memory");
-		client_close(c, "out of memory");
-	}
+	client_admit(c);
 }
 
 void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
@@ -242,9 +321,20 @@ void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	c->id = 0;
+	/* sessions not yet logged in count too: they are what a stranger
+	 * can open */
+	if (ib.n_admin > (unsigned)ib.cfg->max_admin_conn) {
+		IB_STAT_INC(admin_connections_refused);
+		c->seq = 0;
+		client_send_err(c, 1040, "08004", "Too many connections");
+		client_close(c, "max_admin_conn reached");
+		return;
+	}
+	/* TLS as on the client port: admin passwords cross the network too */
 	client_send_greeting(c, "5.5.5-10.11.0-inbatch-admin-" IB_VERSION,
-			     CLIENT_FRONT_CAPS & ~(CAP_LOCAL_FILES |
-						   CAP_CONNECT_ATTRS),
+			     (CLIENT_FRONT_CAPS & ~(CAP_LOCAL_FILES |
+						    CAP_CONNECT_ATTRS)) |
+				     (tls_enabled() ? CAP_SSL : 0),
 			     45, ST_AUTOCOMMIT);
 }
 
@@ -304,8 +394,10 @@ static const char *client_password_of(struct client *c, const char *user)
 {
 	const struct cfg_user *u;
 
+	/* an empty admin_password (after a reload) locks the console */
 	if (c->is_admin)
-		return strcmp(user, ib.cfg->admin_user) == 0
+		return ib.cfg->admin_password[0] &&
+				       strcmp(user, ib.cfg->admin_user) == 0
 			       ? ib.cfg->admin_password
 			       : NULL;
 	u = cfg_find_user(ib.cfg, user, strlen(user));
@@ -426,7 +518,7 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 	if (h.ssl_request) {
 		struct bufferevent *tb;
 
-		if (!tls_enabled() || c->tls || c->is_admin) {
+		if (!tls_enabled() || c->tls) {
 			client_send_err(c, 1043, "08S01",
 					"TLS is not enabled on this listener");
 			client_close(c, "SSLRequest without TLS configured");
@@ -447,7 +539,7 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 		return; /* the real response follows inside TLS, seq 2 */
 	}
-	if (ib.cfg->tls_mode == CFG_TLS_REQUIRE && !c->tls && !c->is_admin) {
+	if (ib.cfg->tls_mode == CFG_TLS_REQUIRE && !c->tls) {
 		client_send_err(c, 3159, "HY000",
 				"Connections using insecure transport are "
 				"prohibited: this server requires TLS");
@@ -505,6 +597,7 @@ void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
 		return;
 	if (proto_parse_ok(p, len, c->be->caps, &ok))
 		c->status = ok.status & (uint16_t)~ST_SESSION_STATE_CHANGED;
+	client_release_slot(c);
 	log_debug("client %u (%s) logged in as '%s'%s", c->id, c->peer,
 		  c->user, was_change ? " (change user)" : "");
 	client_track(c, true);
@@ -982,10 +1075,20 @@ static void client_relay_infile(struct client *c)
 	}
 }
 
+/* Ready for input again after client_step() paused reading. */
+static void client_resume_read(struct client *c)
+{
+	if (c->read_paused) {
+		c->read_paused = false;
+		bufferevent_enable(c->bev, EV_READ);
+	}
+}
+
 static void client_step(struct client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct pktbuf pb;
+	size_t len;
 	uint8_t seq;
 	int r;
 
@@ -1022,10 +1125,18 @@ static void client_step(struct client *c)
 		pktbuf_free(&pb);
 		break;
 	case CLIENT_IDLE:
+		client_resume_read(c);
 		client_next_command(c);
+		/* a part of a packet: the rest is due within net_read_timeout
+		 * of the last read, as MariaDB does it */
+		if (c->state == CLIENT_IDLE && evbuffer_get_length(in))
+			client_arm_timer(c, ib.cfg->net_read_timeout);
 		break;
 	case CLIENT_INFILE:
+		client_resume_read(c);
 		client_relay_infile(c);
+		if (c->state == CLIENT_INFILE)
+			client_arm_timer(c, ib.cfg->net_read_timeout);
 		break;
 	case CLIENT_WAIT_BACKEND:
 		if (evbuffer_get_length(in)) {
@@ -1038,7 +1149,14 @@ static void client_step(struct client *c)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		break;
 	default:
-		/* busy: the next command waits in the input buffer */
+		/* busy: the next command waits in the input buffer; once it
+		 * is whole, stop reading, so a client that pipelines holds
+		 * one command here and the rest in its own socket */
+		if (!c->read_paused &&
+		    client_packet_extent(in, &len, &seq) != 0) {
+			bufferevent_disable(c->bev, EV_READ);
+			c->read_paused = true;
+		}
 		break;
 	}
 }
@@ -1122,6 +1240,7 @@ void client_close(struct client *c, const char *fmt, ...)
 		batch_client_gone(c);
 	if (c->solo_group)
 		batch_solo_done(c);
+	client_release_slot(c);
 	if (c->be) {
 		struct backend *be = c->be;
 
@@ -1156,6 +1275,7 @@ void client_free_closed(void)
 	}
 	while ((c = TAILQ_FIRST(&ib.justfree)) != NULL) {
 		TAILQ_REMOVE(&ib.justfree, c, entry);
+		client_release_slot(c); /* teardown frees without closing */
 		ib.n_clients--;
 		if (c->is_admin)
 			ib.n_admin--;

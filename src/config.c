@@ -99,9 +99,9 @@ static const char *const cfg_backend_tls_modes[] = {
 
 static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG order */
 	CFG_ADDR(admin_listen, "127.0.0.1:6034", CFG_NO_RELOAD,
-		 "Address of the MySQL-protocol admin console; empty disables it."),
-	CFG_STR(admin_password, "admin", CFG_SECRET,
-		"Password of the admin console account."),
+		 "Address of the MySQL-protocol admin console; empty disables it, and so does an empty admin_password.  It takes TLS as the client port does, following tls_mode."),
+	CFG_STR(admin_password, "", CFG_SECRET,
+		"Password of the admin console account; while it is empty the admin console does not start."),
 	CFG_STR(admin_user, "admin", 0,
 		"User name of the admin console account."),
 	CFG_ADDR_REQ(backend, "127.0.0.1:3306", CFG_NO_RELOAD,
@@ -130,12 +130,18 @@ static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG orde
 		"File the log is appended to, reopened on reload; empty logs to standard error."),
 	CFG_LEVEL(log_level, "info", CFG_RUNTIME,
 		  "Least severe level that is logged."),
+	CFG_INT(max_admin_conn, "16", 1, 10000, CFG_RUNTIME,
+		"Most connections open at once on the admin console, logged in or not, and, counted apart, on the metrics port; further ones are refused."),
 	CFG_INT(max_client_conn, "1000", 1, 100000, CFG_RUNTIME,
 		"Most client connections open at once; further ones are refused."),
 	CFG_BYTES(max_packet_size, "67108864", 1024, 1073741824, CFG_RUNTIME,
 		  "Largest client packet accepted; a larger one closes the connection."),
+	CFG_INT(max_pending_logins, "64", 1, 100000, CFG_RUNTIME,
+		"Most clients that hold a backend connection before they have logged in; further ones wait, without a greeting, until one logs in or leaves, still under handshake_timeout. Keep it well below the backend's max_connections, so that clients that never log in cannot exhaust it."),
 	CFG_ADDR(metrics_listen, "", CFG_NO_RELOAD,
 		 "Address of the Prometheus HTTP metrics endpoint; empty disables it."),
+	CFG_SECS(net_read_timeout, "30", 1, 86400, CFG_RUNTIME,
+		 "Time a client may leave a command packet incomplete, or a LOAD DATA LOCAL file unsent, between two reads before it is disconnected, as MariaDB's net_read_timeout."),
 	CFG_SECS(query_timeout, "30", 0, 86400, CFG_RUNTIME,
 		 "How long the lookups of a batch wait for the session that runs it; then they run alone. 0 disables the limit."),
 	CFG_SECS(stats_period, "10", 1, 3600, 0,
@@ -964,9 +970,7 @@ void cfg_print_sample(FILE *out)
 	fputs("\n[users]\n"
 	      "; name = password: the accounts applications log in with.  inbatch\n"
 	      "; logs into the backend as the same account with the same password.\n"
-	      "app = secret\n"
-	      "; an empty password\n"
-	      "root =\n", out);
+	      "app = secret\n", out);
 }
 
 /* Write <s> as roff text lines of at most about 78 bytes (mandoc's style

@@ -40,9 +40,12 @@ struct ib_config {
 	char *listen;
 	char *log_file;
 	int log_level;
+	int max_admin_conn;
 	int max_client_conn;
 	int max_packet_size;
+	int max_pending_logins;
 	char *metrics_listen;
+	int net_read_timeout;
 	int query_timeout;
 	int stats_period;
 	char *tls_cert;

@@ -189,9 +189,11 @@ bool fanout_compatible_defs(const struct fanout_rs *co,
 		    !proto_parse_coldef(solo->defs[i], solo->def_lens[i], &b))
 			return false;
 #define FANOUT_SAME(f) (a.f##_len == b.f##_len && memcmp(a.f, b.f, a.f##_len) == 0)
+		/* an expression has no original name in the lookup's own
+		 * run; a sorted join may report its alias there */
 		if (!FANOUT_SAME(schema) || !FANOUT_SAME(table) ||
 		    !FANOUT_SAME(org_table) || !FANOUT_SAME(name) ||
-		    !FANOUT_SAME(org_name))
+		    (!FANOUT_SAME(org_name) && b.org_name_len != 0))
 			return false;
 #undef FANOUT_SAME
 		if (a.charset != b.charset || a.type != b.type ||

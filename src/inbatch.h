@@ -1,5 +1,5 @@
 /* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
- * inbatch.h: the structs every module touches (client, backend, pool,
+ * inbatch.h: the structs every module touches (client, backend,
  * batch), their state enums, and the server-wide struct ib_server. */
 #ifndef IB_INBATCH_H
 #define IB_INBATCH_H
@@ -42,11 +42,13 @@
 
 struct batch;
 struct batch_group;
+struct listener;
 struct backend;
 
 /*
  * A client session.  States, in order of a normal life:
- *   WAIT_BACKEND  accepted; its backend is connecting, no greeting yet
+ *   WAIT_BACKEND  accepted; its backend is connecting (or, with no
+ *                 pre-login slot free, not yet opened), no greeting yet
  *   HANDSHAKE     greeting sent, waiting for the handshake response
  *   AUTH_SWITCH   AuthSwitchRequest sent, waiting for the client's reply
  *   BACKEND_AUTH  client verified; waiting for the backend login
@@ -76,6 +78,10 @@ struct client {
 	bool is_admin;
 	bool queued_free; /* on ib.justfree */
 	bool tls;	  /* the connection was upgraded to TLS */
+	bool login_slot;  /* holds one of max_pending_logins */
+	bool login_wait;  /* on the queue for a pre-login slot */
+	bool read_paused; /* busy with the next command buffered */
+	TAILQ_ENTRY(client) wait_entry;
 	uint32_t id; /* advertised thread id (= backend thread id) */
 	struct bufferevent *bev;
 	struct backend *be;
@@ -182,8 +188,8 @@ TAILQ_HEAD(backend_list, backend);
 struct ib_server {
 	struct event_base *base;
 	struct ib_config *cfg;
-	struct evconnlistener *listener;
-	struct evconnlistener *admin_listener;
+	struct listener *listener;
+	struct listener *admin_listener;
 	struct event *sig_int, *sig_term, *sig_hup, *sig_pipe;
 	struct event *stats_timer;
 	struct client_list clients;

@@ -17,6 +17,8 @@
 #include "backend.h"
 #include "batch.h"
 #include "client.h"
+#include "listener.h"
+#include "metrics.h"
 #include "tls.h"
 
 struct ib_server ib;
@@ -31,6 +33,16 @@ static void main_usage(FILE *out)
 		"      --print-config       print the effective configuration\n"
 		"  -V, --version            print the version and exit\n",
 		"/etc/inbatch/inbatch.conf");
+}
+
+/* Settings that load but leave something off or unsafe; printed by
+ * --check-config, logged at start. */
+static void main_warn_config(const struct ib_config *cfg, FILE *out)
+{
+	if (cfg->admin_listen[0] && !cfg->admin_password[0])
+		fprintf(out, "%s: warning: admin_password is empty: the admin "
+			"console on %s will not start\n", cfg->file,
+			cfg->admin_listen);
 }
 
 /* Load <path> or print every problem; used for start and --check-config. */
@@ -48,19 +60,11 @@ static struct ib_config *main_load(const char *path)
 	return cfg;
 }
 
-static struct evconnlistener *main_listen(const char *addr,
-					  evconnlistener_cb cb)
+static struct listener *main_listen(const char *addr, const char *what,
+				    evconnlistener_cb cb)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	struct evconnlistener *l;
+	struct listener *l = listener_new(addr, what, cb, NULL);
 
-	if (!util_parse_addr(addr, &ss, &len))
-		die("cannot parse listen address %s", addr);
-	l = evconnlistener_new_bind(ib.base, cb, NULL,
-				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-					    LEV_OPT_CLOSE_ON_EXEC,
-				    1024, (struct sockaddr *)&ss, len);
 	if (!l)
 		die("cannot listen on %s: %s", addr, strerror(errno));
 	return l;
@@ -72,15 +76,11 @@ static void main_shutdown(void)
 		return;
 	ib.shutting_down = true;
 	log_info("shutting down");
-	if (ib.listener) {
-		evconnlistener_free(ib.listener);
-		ib.listener = NULL;
-	}
-	if (ib.admin_listener) {
-		evconnlistener_free(ib.admin_listener);
-		ib.admin_listener = NULL;
-	}
-	admin_stop();
+	listener_free(ib.listener);
+	ib.listener = NULL;
+	listener_free(ib.admin_listener);
+	ib.admin_listener = NULL;
+	metrics_stop();
 	client_shutdown_all();
 }
 
@@ -160,6 +160,7 @@ int main(int argc, char **argv)
 
 			if (!cfg)
 				return 1;
+			main_warn_config(cfg, stderr);
 			cfg_free(cfg);
 			printf("%s: configuration is valid\n", optarg);
 			return 0;
@@ -197,6 +198,7 @@ int main(int argc, char **argv)
 			     &ib.backend_addr_len))
 		die("cannot parse backend address %s", ib.cfg->backend);
 
+	listener_raise_nofile(ib.cfg);
 	if (!tls_init(ib.cfg))
 		die("cannot set up TLS with %s and %s", ib.cfg->tls_cert,
 		    ib.cfg->tls_key);
@@ -221,13 +223,18 @@ int main(int argc, char **argv)
 
 	/* admin and metrics first: once the client port answers, a
 	 * supervisor may assume everything is up */
-	if (ib.cfg->admin_listen[0])
+	/* no default password: the console stays off until one is set */
+	if (ib.cfg->admin_listen[0] && !ib.cfg->admin_password[0])
+		log_warn("admin console on %s not started: admin_password is "
+			 "empty", ib.cfg->admin_listen);
+	else if (ib.cfg->admin_listen[0])
 		ib.admin_listener =
-			main_listen(ib.cfg->admin_listen, client_admin_accept_cb);
-	if (!admin_start())
+			main_listen(ib.cfg->admin_listen, "admin",
+				    client_admin_accept_cb);
+	if (!metrics_start())
 		die("cannot start the metrics listener on %s",
 		    ib.cfg->metrics_listen);
-	ib.listener = main_listen(ib.cfg->listen, client_accept_cb);
+	ib.listener = main_listen(ib.cfg->listen, "client", client_accept_cb);
 
 	ib.sig_int = evsignal_new(ib.base, SIGINT, main_signal_cb, NULL);
 	ib.sig_term = evsignal_new(ib.base, SIGTERM, main_signal_cb, NULL);
@@ -245,8 +252,8 @@ int main(int argc, char **argv)
 
 	log_info("inbatch %s listening on %s, backend %s%s%s", IB_VERSION,
 		 ib.cfg->listen, ib.cfg->backend,
-		 ib.cfg->admin_listen[0] ? ", admin on " : "",
-		 ib.cfg->admin_listen);
+		 ib.admin_listener ? ", admin on " : "",
+		 ib.admin_listener ? ib.cfg->admin_listen : "");
 
 	for (;;) {
 		event_base_loop(ib.base, EVLOOP_ONCE);

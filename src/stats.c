@@ -199,3 +199,20 @@ void stats_free(void)
 	stats_n_shapes = 0;
 	memset(stats_shape_slots, 0, sizeof(stats_shape_slots));
 }
+
+unsigned stats_backend_connections(void)
+{
+	struct backend *be;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(be, &ib.backends, entry)
+		n++;
+	return n;
+}
+
+uint64_t stats_uptime_s(void)
+{
+	uint64_t now = util_now_us();
+
+	return now > ib.start_us ? (now - ib.start_us) / 1000000 : 0;
+}

@@ -9,6 +9,9 @@
 #define IB_STATS(X)                                                          \
 	X(client_connections_total, "client connections accepted")           \
 	X(client_connections_refused, "client connections refused (max_client_conn)") \
+	X(admin_connections_refused, "admin console and metrics connections refused (max_admin_conn)") \
+	X(logins_queued, "client connections that waited for a pre-login backend slot (max_pending_logins)") \
+	X(accept_errors, "accept() failures (out of file descriptors); each pauses the port for 100 ms") \
 	X(auth_failures, "client logins refused")                            \
 	X(queries_total, "commands received from clients")                   \
 	X(queries_select, "COM_QUERY lookups classified as batchable")       \
@@ -88,5 +91,8 @@ struct stats_period {
 };
 const struct stats_period *stats_last_period(void);
 void stats_free(void);
+/* Gauges shown by SHOW STATS and /metrics. */
+unsigned stats_backend_connections(void);
+uint64_t stats_uptime_s(void);
 
 #endif /* IB_STATS_H */

@@ -31,6 +31,9 @@ VALGRIND = os.environ.get("IB_VALGRIND") == "1"
 
 APP_USER = "app"
 APP_PASSWORD = "secret"
+# The admin console has no default password; tests set this one.
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin"
 DB = "ibtest"
 
 # Phrases that only sanitizers print; inbatch's own "ERROR" log level is
@@ -252,7 +255,7 @@ class ProxyRunner:
         self.started = []
         self.dir = tempfile.mkdtemp(prefix="ib-proxy-")
 
-    def start(self, users=None, env=None, **overrides):
+    def start(self, users=None, env=None, wrapper=(), **overrides):
         if DIRECT:
             return self._direct(overrides)
         binary = inbatch_binary()
@@ -265,6 +268,8 @@ class ProxyRunner:
             "listen": "%s:%d" % (HOST, free_port()),
             "backend": "%s:%d" % (HOST, self.mariadb.port),
             "admin_listen": "%s:%d" % (HOST, free_port()),
+            "admin_user": ADMIN_USER,
+            "admin_password": ADMIN_PASSWORD,
             "log_level": "debug",
         }
         for k, v in overrides.items():
@@ -280,7 +285,7 @@ class ProxyRunner:
             for k, v in users.items():
                 f.write("%s = %s\n" % (k, v))
         log = os.path.join(self.dir, "inbatch%d.log" % n)
-        cmd = [binary, "-c", conf]
+        cmd = list(wrapper) + [binary, "-c", conf]
         if VALGRIND:
             cmd = ["valgrind", "--error-exitcode=99", "--leak-check=full",
                    "-q"] + cmd
@@ -360,7 +365,8 @@ def inbatch_factory(mariadb):
     """Start inbatch with INI keys overridden: factory(key=value, ...).
 
     `users={...}` replaces the [users] section; `env={...}` adds to the
-    process environment.  All processes are stopped
+    process environment; `wrapper=[...]` runs inbatch under a command
+    such as prlimit.  All processes are stopped
     when the test ends; a non-zero exit status, a hang on SIGTERM or a
     sanitizer report fails the test.
     """
