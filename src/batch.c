@@ -55,7 +55,8 @@ struct batch {
 
 /* One statement shape in one session context. */
 struct batch_group {
-	struct batch_group *next;
+	struct batch_group *next; /* hash chain */
+	TAILQ_ENTRY(batch_group) lru; /* least recently used first */
 	char *key;
 	size_t key_len;
 	struct stats_shape *st;
@@ -72,6 +73,8 @@ struct batch_group {
 };
 
 static struct batch_group *batch_groups[BATCH_GROUPS_HASH];
+static TAILQ_HEAD(, batch_group) batch_lru = TAILQ_HEAD_INITIALIZER(batch_lru);
+static unsigned batch_n_groups;
 static struct batch *batch_done_list;
 static unsigned batch_ddl_epoch;
 
@@ -817,6 +820,44 @@ void batch_client_gone(struct client *c)
 		batch_flush(b);
 }
 
+static void batch_group_free(struct batch_group *g)
+{
+	free(g->key);
+	free(g->tmpl);
+	free(g);
+}
+
+/*
+ * Make room for one more group when batch_max_groups are kept: drop the
+ * least recently used group that nothing waits in.  Groups are per shape
+ * and context, so a client cycling shapes or session settings would
+ * otherwise grow them without end.  False when every old group is busy.
+ */
+static bool batch_group_make_room(void)
+{
+	struct batch_group *g, **pp;
+	unsigned looked = 0;
+
+	if (batch_n_groups < (unsigned)ib.cfg->batch_max_groups)
+		return true;
+	TAILQ_FOREACH(g, &batch_lru, lru) {
+		if (++looked > 16)
+			return false;
+		if (g->gathering || g->inflight)
+			continue;
+		for (pp = &batch_groups[batch_hash(g->key, g->key_len) % BATCH_GROUPS_HASH];
+		     *pp != g; pp = &(*pp)->next)
+			;
+		*pp = g->next;
+		TAILQ_REMOVE(&batch_lru, g, lru);
+		batch_n_groups--;
+		IB_STAT_INC(batch_groups_evicted);
+		batch_group_free(g);
+		return true;
+	}
+	return false;
+}
+
 /* Look up or create the group for <c>'s lookup classified as <cr>. */
 static struct batch_group *batch_group_get(struct client *c,
 					   const struct classify_result *cr)
@@ -849,8 +890,14 @@ static struct batch_group *batch_group_get(struct client *c,
 	for (g = batch_groups[h]; g; g = g->next) {
 		if (g->key_len == n && memcmp(g->key, key, n) == 0) {
 			free(key);
+			TAILQ_REMOVE(&batch_lru, g, lru);
+			TAILQ_INSERT_TAIL(&batch_lru, g, lru);
 			return g;
 		}
+	}
+	if (!batch_group_make_room()) {
+		free(key);
+		return NULL;
 	}
 	g = calloc(1, sizeof(*g));
 	if (!g || !(g->tmpl = malloc(c->batch_sql_len))) {
@@ -877,6 +924,8 @@ static struct batch_group *batch_group_get(struct client *c,
 	}
 	g->next = batch_groups[h];
 	batch_groups[h] = g;
+	TAILQ_INSERT_TAIL(&batch_lru, g, lru);
+	batch_n_groups++;
 	return g;
 }
 

@@ -777,15 +777,20 @@ static void client_diag_cb(struct backend *be, void *arg,
 	client_step(c);
 }
 
-/* Before a statement that reads diagnostics, if the session's are not
- * its last lookup's: true when that statement must wait. */
+/*
+ * Before a statement that may read diagnostics, if the session's are not
+ * its last lookup's: true when that statement must wait.  <sql> is the
+ * statement's text; NULL when it cannot be seen (a prepared statement's
+ * execution), which counts as reading them.
+ */
 static bool client_restore_diag(struct client *c, const uint8_t *sql,
 				size_t len)
 {
 	struct pktbuf pb;
 	bool ok;
 
-	if (!c->diag_pending || !(classify_stmt_kind((const char *)sql, len) & STMT_DIAG))
+	if (!c->diag_pending ||
+	    (sql && !(classify_stmt_kind((const char *)sql, len) & STMT_DIAG)))
 		return false;
 	c->diag_pending = false;
 	ok = client_diag_sql(c->diag_rows, &pb) && c->be &&
@@ -1036,7 +1041,14 @@ static void client_next_command(struct client *c)
 			client_forward(c, nbytes, head, hlen);
 			break;
 		case COM_STMT_PREPARE:
+			if (client_restore_diag(c, head + 1, hlen - 1))
+				return;
 			client_note_statement(c, head + 1, hlen - 1, hlen < len);
+			client_forward(c, nbytes, head, hlen);
+			break;
+		case COM_STMT_EXECUTE:
+			if (client_restore_diag(c, NULL, 0))
+				return;
 			client_forward(c, nbytes, head, hlen);
 			break;
 		default:
@@ -1125,8 +1137,27 @@ static void client_step(struct client *c)
 		pktbuf_free(&pb);
 		break;
 	case CLIENT_IDLE:
-		client_resume_read(c);
+		/* answers the client has not read yet stay bounded, batched
+		 * or relayed alike: no new command until they drain */
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+		    IB_CLIENT_OUT_HIGH) {
+			c->out_full = true;
+			if (!c->read_paused) {
+				bufferevent_disable(c->bev, EV_READ);
+				c->read_paused = true;
+			}
+			break;
+		}
+		c->out_full = false;
+		if (!c->half_closed)
+			client_resume_read(c);
 		client_next_command(c);
+		/* the client shut down its sending side: once every command
+		 * it sent is answered, close */
+		if (c->half_closed && c->state == CLIENT_IDLE) {
+			client_close(c, "client closed its side");
+			break;
+		}
 		/* a part of a packet: the rest is due within net_read_timeout
 		 * of the last read, as MariaDB does it */
 		if (c->state == CLIENT_IDLE && evbuffer_get_length(in))
@@ -1201,6 +1232,8 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->be && c->be->state == BACKEND_BUSY)
 		backend_resume(c->be);
+	else if (c->state == CLIENT_IDLE && c->out_full)
+		client_step(c);
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -1208,6 +1241,17 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct client *c = arg;
 
 	(void)bev;
+	/* a half-close (shutdown of its sending side) still gets the
+	 * answers to what it sent, as the server would send them */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    c->state >= CLIENT_TRACK && c->state != CLIENT_CLOSING &&
+	    !c->is_admin) {
+		c->half_closed = true;
+		bufferevent_disable(c->bev, EV_READ);
+		if (c->state == CLIENT_IDLE)
+			client_step(c);
+		return;
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if (c->state != CLIENT_CLOSING)
 			client_close(c, "client %s",

@@ -32,6 +32,7 @@ struct ib_config {
 	int backend_tls;
 	char *backend_tls_ca;
 	bool batch_autocommit_off;
+	int batch_max_groups;
 	int batch_max_keys;
 	int batch_mode;
 	int batch_window_us;

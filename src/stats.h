@@ -18,6 +18,7 @@
 	X(queries_batched, "lookups answered from a coalesced query")        \
 	X(batches, "coalesced queries sent to the backend")                  \
 	X(batch_keys, "keys sent in coalesced queries")                      \
+	X(batch_groups_evicted, "idle shape groups dropped to stay within batch_max_groups") \
 	X(keys_deduplicated, "lookups that shared a key with another in the same batch") \
 	X(backend_statements, "statements sent to the backend (pass-through and batches)") \
 	X(backend_statements_saved, "backend statements avoided by batching") \

@@ -383,3 +383,128 @@ def test_pipelined_input_not_buffered(inbatch_factory):
     # kernel socket buffers on loopback hold a few MiB of it
     assert sent < 48 << 20, "proxy took %d MiB" % (sent >> 20)
     assert grew_mb < 48, "proxy RSS grew by %d MiB" % grew_mb
+
+
+# ---- answers a client does not read; half-closed clients; shape churn ----
+
+def stats_of(ep):
+    conn = pymysql.connect(host=HOST, port=ep.admin_port, user=ADMIN_USER,
+                           password=ADMIN_PASSWORD, connect_timeout=10)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW STATS")
+            out = {}
+            for r in cur.fetchall():
+                try:
+                    out[r[0]] = int(r[1])
+                except (TypeError, ValueError):
+                    pass
+            return out
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def wide_table(mariadb, table_name):
+    """A table whose rows are 16 KiB wide, looked up by name."""
+    t = table_name("wide")
+    conn = mariadb.connect(database="ibtest")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, name "
+                        "VARCHAR(20), blob_ MEDIUMTEXT, KEY (name))" % t)
+            cur.execute("INSERT INTO `%s` SELECT seq, CONCAT('k', seq), "
+                        "REPEAT('x', 16384) FROM seq_1_to_64" % t)
+    finally:
+        conn.close()
+    return t
+
+
+@pytest.mark.parametrize("mode", ["window", "off"])
+def test_unread_answers_bounded(inbatch_factory, wide_table, mode):
+    """A client that pipelines lookups and never reads the answers: the
+    proxy stops taking its commands once the answers waiting for it pass
+    the output cap, batched or relayed alike."""
+    ep = inbatch_factory(batch_mode=mode, batch_window_us=1000)
+    conn = ep.connect(autocommit=True)
+    sock = conn._sock
+    rss0 = ep.rss_kb()
+    sent = 0
+    try:
+        sock.setblocking(False)
+        deadline = time.monotonic() + 3
+        i = 0
+        while time.monotonic() < deadline:
+            cmd = packet(("\x03SELECT blob_ FROM `%s` WHERE name = 'k%d'"
+                          % (wide_table, i % 64 + 1)).encode())
+            try:
+                sock.send(cmd)  # whole or not at all: it is small
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            sent += 1
+            i += 1
+        time.sleep(0.5)
+        grew_mb = (ep.rss_kb() - rss0) / 1024
+    finally:
+        sock.close()
+    # every answer is 16 KiB: unbounded, the 3 s would cost hundreds of MiB
+    assert grew_mb < 48, "proxy RSS grew by %d MiB (%d lookups sent)" % (
+        grew_mb, sent)
+    # and the proxy still serves others
+    other = ep.connect()
+    try:
+        with other.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+    finally:
+        other.close()
+
+
+def test_half_closed_client_gets_its_answers(inbatch_factory, wide_table):
+    """A client that sends its lookups and shuts its sending side gets
+    every answer, as from the server, and then the connection closes."""
+    ep = inbatch_factory(batch_mode="window", batch_window_us=20000)
+    conn = ep.connect(autocommit=True)
+    sock = conn._sock
+    try:
+        sock.sendall(packet(("\x03SELECT id FROM `%s` WHERE name = 'k7'"
+                             % wide_table).encode()))
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(10)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sock.close()
+    # column count 1, definition, EOF, the row "7", EOF
+    assert b"\x01\x37" in data, data[:200]
+    assert data.count(b"\xfe\x00\x00") >= 2, data[:200]
+
+
+def test_shape_groups_bounded(inbatch_factory, mariadb, table_name):
+    """Cycling through many lookup shapes keeps at most batch_max_groups
+    of them; the oldest idle ones are dropped and answers stay right."""
+    t = table_name("shapes")
+    root = mariadb.connect(database="ibtest")
+    with root.cursor() as cur:
+        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, name "
+                    "VARCHAR(20), KEY (name))" % t)
+        cur.execute("INSERT INTO `%s` VALUES (1, 'a'), (2, 'b')" % t)
+    root.close()
+    ep = inbatch_factory(batch_mode="window", batch_window_us=1000,
+                         batch_max_groups=16)
+    conn = ep.connect(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            for i in range(200):
+                cur.execute("SELECT id, %d AS n FROM `%s` WHERE name = 'b'"
+                            % (i, t))
+                assert cur.fetchall() == ((2, i),)
+    finally:
+        conn.close()
+    st = stats_of(ep)
+    assert st["batch_groups_evicted"] >= 200 - 16 - 1, st

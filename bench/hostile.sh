@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+#
+# bench/hostile.sh: honest clients beside hostile ones (pre-login floods,
+# slowloris on the client, admin and metrics ports, clients that never read
+# their answers, pipelining, shape and session churn, garbage) for
+# HOSTILE_SECONDS.  Starts a throwaway MariaDB and an inbatch with the
+# limits below, runs bench/hostile.py, and prints honest latency and
+# errors, proxy RSS and fds at start, peak and end, and backend connections
+# at peak, each beside the bound the configuration allows.  Exits 1 on an
+# honest error or a bound passed.
+#
+# Environment:
+#   INBATCH          proxy binary (as bench/soak.sh finds it)
+#   HOSTILE_SECONDS  length of the run (default 60)
+#   HOSTILE_HONEST   honest client threads (default 16)
+
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+
+SECONDS_RUN=${HOSTILE_SECONDS:-60}
+HONEST=${HOSTILE_HONEST:-16}
+KEYS=10000
+MAX_CLIENT_CONN=500
+MAX_PACKET=1048576
+PY=/usr/bin/python3
+
+# shellcheck source-path=SCRIPTDIR/..
+# shellcheck source=scripts/mariadb-throwaway.sh
+. "$top/scripts/mariadb-throwaway.sh"
+
+INBATCH=$(ib_find_inbatch "$top")
+if [ ! -x "$INBATCH" ]; then
+	echo "hostile: no inbatch binary at $INBATCH (set INBATCH)" >&2
+	exit 2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-hostile.XXXXXX")
+INB_PID=""
+cleanup()
+{
+	[ -n "$INB_PID" ] && ib_stop_pid "$INB_PID"
+	INB_PID=""
+	mdb_stop
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+echo "# starting MariaDB" >&2
+mdb_start "$WORK/mdb"
+mdb_sql "SET GLOBAL max_connections = 1000"
+mdb_sql "CREATE TABLE projects (
+		id INT AUTO_INCREMENT PRIMARY KEY,
+		name VARCHAR(64) NOT NULL UNIQUE,
+		owner VARCHAR(64)
+	 ) ENGINE = InnoDB;
+	 INSERT INTO projects (name, owner)
+		SELECT CONCAT('proj:', seq), CONCAT('owner', seq % 10)
+		FROM seq_1_to_$KEYS;
+	 CREATE TABLE wide (id INT PRIMARY KEY, name VARCHAR(20), pad MEDIUMTEXT,
+		KEY (name)) ENGINE = InnoDB;
+	 INSERT INTO wide SELECT seq, CONCAT('w', seq), REPEAT('x', 16384)
+		FROM seq_1_to_64;" demo >/dev/null
+
+IB_PORT=$(ib_free_port)
+IB_ADMIN=$(ib_free_port)
+IB_METRICS=$(ib_free_port)
+cat >"$WORK/inbatch.conf" <<CONF
+[inbatch]
+listen = 127.0.0.1:$IB_PORT
+backend = 127.0.0.1:$MDB_PORT
+admin_listen = 127.0.0.1:$IB_ADMIN
+metrics_listen = 127.0.0.1:$IB_METRICS
+admin_user = admin
+admin_password = admin
+log_level = error
+max_client_conn = $MAX_CLIENT_CONN
+max_packet_size = $MAX_PACKET
+handshake_timeout = 5
+net_read_timeout = 5
+batch_max_groups = 1024
+[users]
+app = secret
+CONF
+"$INBATCH" -c "$WORK/inbatch.conf" >"$WORK/inbatch.out" 2>&1 &
+INB_PID=$!
+if ! ib_wait_port "$IB_PORT" 30; then
+	echo "hostile: inbatch did not start:" >&2
+	cat "$WORK/inbatch.out" >&2
+	exit 1
+fi
+sleep 1
+
+# What the limits allow: per client, its unread answers (4 MiB before the
+# proxy stops taking its commands) and one command of max_packet_size
+# buffered beside the one in flight; plus 64 MiB for everything else.
+RSS_BOUND_KB=$(( 65536 + MAX_CLIENT_CONN * (4096 + 2 * MAX_PACKET / 1024) ))
+
+rc=0
+"$PY" "$here/hostile.py" --port "$IB_PORT" --admin-port "$IB_ADMIN" \
+	--metrics-port "$IB_METRICS" --db-port "$MDB_PORT" \
+	--proxy-pid "$INB_PID" --seconds "$SECONDS_RUN" --honest "$HONEST" \
+	--keys "$KEYS" --wide-table wide --rss-bound-kb "$RSS_BOUND_KB" \
+	--backend-bound "$MAX_CLIENT_CONN" || rc=$?
+if ! kill -0 "$INB_PID" 2>/dev/null; then
+	echo "hostile: inbatch exited; the end of its output:" >&2
+	tail -n 50 "$WORK/inbatch.out" >&2
+	rc=1
+fi
+exit "$rc"
