@@ -602,7 +602,7 @@ static void backend_relay_input(struct backend *be)
 	uint8_t hdr[4];
 	uint32_t len;
 	size_t avail, need, n;
-	bool ok_pkt, eof_pkt;
+	bool ok_pkt, eof_pkt, was_first;
 
 	if (!c) {
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -641,7 +641,8 @@ static void backend_relay_input(struct backend *be)
 			break;
 		evbuffer_copyout(in, head, 4 + need);
 		/* what the packet is depends on where the parser stood */
-		ok_pkt = need == len && len > 0 && head[4] == 0x00 && be->rs == RESP_FIRST &&
+		was_first = be->rs == RESP_FIRST;
+		ok_pkt = need == len && len > 0 && head[4] == 0x00 && was_first &&
 			 be->cmd != COM_STMT_PREPARE;
 		eof_pkt = need == len && len > 0 && len < 9 && head[4] == 0xFE &&
 			  be->rs != RESP_INFILE && be->rs != RESP_AUTH;
@@ -651,6 +652,10 @@ static void backend_relay_input(struct backend *be)
 		}
 		be->in_multi = (len == PROTO_MAX_PAYLOAD);
 		n = 4 + need;
+		/* an OK too big to inspect may carry state we cannot read */
+		if ((be->caps & CAP_SESSION_TRACK) && need < len && head[4] == 0x00 &&
+		    was_first && be->cmd != COM_STMT_PREPARE && c)
+			client_on_backend_unread_state(c);
 		if ((be->caps & CAP_SESSION_TRACK) && (ok_pkt || eof_pkt)) {
 			evbuffer_drain(in, n);
 			if (!backend_untrack(be, out, head[3], head + 4, len, ok_pkt)) {

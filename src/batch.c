@@ -437,7 +437,9 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 		next = TAILQ_NEXT(c, batch_entry);
 		k = c->batch_idx;
 		if (c == b->runner || (own_ok && k == b->runner->batch_idx)) {
-			if (c != b->runner && !batch_rows_ok(cr, solo.nrows)) {
+			/* the runner's own bytes answer its key exactly; only
+			 * the diagnostics to restore bound its rows */
+			if (c != b->runner && solo.nrows > BATCH_MAX_ROWS_PER_KEY) {
 				batch_fallback(b, c, &ib.stats.fallback_rows);
 				continue;
 			}

@@ -908,6 +908,11 @@ void client_on_backend_eof(struct client *c, uint16_t status)
 	session_on_eof(&c->sess, status);
 }
 
+void client_on_backend_unread_state(struct client *c)
+{
+	session_on_unknown(&c->sess, "an OK packet too large to read");
+}
+
 static void client_change_user(struct client *c, const uint8_t *p, size_t len)
 {
 	struct proto_chuser cu;

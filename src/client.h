@@ -40,6 +40,8 @@ void client_on_response_done(struct client *c);
  * response, before the client sees the packet. */
 void client_on_backend_ok(struct client *c, const struct proto_ok *ok);
 void client_on_backend_eof(struct client *c, uint16_t status);
+/* An OK too large to inspect went by: its state is unknown. */
+void client_on_backend_unread_state(struct client *c);
 void client_on_infile_request(struct client *c);
 void client_on_backend_lost(struct client *c, const char *why,
 			    enum backend_state was);

@@ -194,6 +194,11 @@ void session_on_eof(struct session *s, uint16_t status)
 		session_taint(s, "state changed by a statement with a result set");
 }
 
+void session_on_unknown(struct session *s, const char *why)
+{
+	session_taint(s, why);
+}
+
 void session_on_statement(struct session *s, const char *sql, size_t len)
 {
 	if (!sql)

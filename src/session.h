@@ -52,6 +52,8 @@ void session_on_eof(struct session *s, uint16_t status);
 /* The client sends <sql> (COM_QUERY or COM_STMT_PREPARE text); NULL when
  * the text is too long to have been read whole. */
 void session_on_statement(struct session *s, const char *sql, size_t len);
+/* Something happened whose effect on the session nobody can tell. */
+void session_on_unknown(struct session *s, const char *why);
 /* Parse the context query's result; false leaves the session unbatchable. */
 bool session_ctx_set(struct session *s, const struct backend_result *res);
 /*
