@@ -204,7 +204,7 @@ def churn(args, i):
             with conn.cursor() as cur:
                 if n % 3 == 0:
                     cur.execute("SET time_zone = '+%02d:%02d'"
-                                % (rng.randint(0, 13), rng.choice((0, 30))))
+                                % (rng.randint(0, 12), rng.choice((0, 30))))
                 cur.execute("SELECT id, %d AS c%d FROM projects WHERE name = "
                             "'proj:%d'" % (n, n, rng.randint(1, 100)))
                 cur.fetchall()

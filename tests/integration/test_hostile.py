@@ -508,3 +508,35 @@ def test_shape_groups_bounded(inbatch_factory, mariadb, table_name):
         conn.close()
     st = stats_of(ep)
     assert st["batch_groups_evicted"] >= 200 - 16 - 1, st
+
+
+def test_context_churn_opens_no_backend_connections(inbatch_factory, mariadb,
+                                                    table_name):
+    """Sessions cycling time zones between lookups used to get a batch
+    pool per context; every backend connection is now a client's own, so
+    the backend sees exactly one thread per client, whatever the churn."""
+    t = table_name("churn")
+    root = mariadb.connect(database="ibtest")
+    with root.cursor() as cur:
+        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, name "
+                    "VARCHAR(20), KEY (name))" % t)
+        cur.execute("INSERT INTO `%s` VALUES (1, 'a'), (2, 'b')" % t)
+    root.close()
+    ep = inbatch_factory(batch_mode="window", batch_window_us=1000)
+    base = mariadb.status("Threads_connected")
+    conns = [ep.connect(autocommit=True) for _ in range(2)]
+    peak = 0
+    try:
+        for i in range(150):
+            for j, conn in enumerate(conns):
+                with conn.cursor() as cur:
+                    cur.execute("SET time_zone = '+%02d:%02d'"
+                                % ((i + j) % 13, 30 * (i % 2)))
+                    cur.execute("SELECT id FROM `%s` WHERE name = 'b'" % t)
+                    assert cur.fetchall() == ((2,),)
+            if i % 25 == 0:
+                peak = max(peak, mariadb.status("Threads_connected") - base)
+    finally:
+        for conn in conns:
+            conn.close()
+    assert peak <= 2, "backend threads above the baseline: %d" % peak
