@@ -327,7 +327,10 @@ static void batch_put_table(struct pktbuf *pb, const struct batch_group *g)
 /*
  * The coalesced query for every key but the runner's: a derived table of
  * (index, key) joined to the looked-up table, so the server compares each
- * key under the column's own rules and tags every row with its key.
+ * key under the column's own rules and tags every row with its key:
+ *   SELECT __ib_d.__ib_i, <list> FROM (SELECT 1 AS __ib_i, <k1> AS __ib_k
+ *   UNION ALL ...) AS __ib_d STRAIGHT_JOIN <t> ON <col> = __ib_d.__ib_k
+ *   [AND (<rest>)] [ORDER BY __ib_d.__ib_i, <order>]
  */
 static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 {
@@ -357,13 +360,16 @@ static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 			pktbuf_put_bytes(pb, " AS __ib_k", 10);
 		first = false;
 	}
-	pktbuf_put_bytes(pb, ") AS __ib_d JOIN ", 17);
+	/* keys first, then the table by its key: the rest of the where
+	 * clause is evaluated on the rows each lookup would evaluate it on,
+	 * after the key matched, so it warns where the lookup would */
+	pktbuf_put_bytes(pb, ") AS __ib_d STRAIGHT_JOIN ", 26);
 	batch_put_table(pb, g);
 	pktbuf_put_bytes(pb, " ON ", 4);
 	batch_put_span(pb, t, cr->key_col);
 	pktbuf_put_bytes(pb, " = __ib_d.__ib_k", 16);
 	if (cr->where_rest.len) {
-		pktbuf_put_bytes(pb, " WHERE (", 8);
+		pktbuf_put_bytes(pb, " AND (", 6);
 		batch_put_span(pb, t, cr->where_rest);
 		pktbuf_put_u8(pb, ')');
 	}
