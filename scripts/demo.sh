@@ -104,9 +104,7 @@ admin_password = admin
 tls_mode = allow
 tls_cert = $WORK/tls-cert.pem
 tls_key = $WORK/tls-key.pem
-
-[users]
-app = secret
+; no [users]: every account MariaDB accepts logs in, checked by MariaDB
 CONF
 cat "$CONF"
 "$INBATCH" -c "$CONF" >"$WORK/inbatch.log" 2>&1 &
@@ -129,6 +127,14 @@ echo "the same over TLS (self-signed certificate made for this demo):"
 mariadb --no-defaults --table -h127.0.0.1 -P"$IB_PORT" -uapp -psecret \
 	--ssl --ssl-ca="$WORK/tls-cert.pem" demo \
 	-e "SELECT id, name, owner FROM projects WHERE name = 'proj:43' LIMIT 1"
+
+echo
+echo "an account created now, while inbatch runs, logs in at once (no list"
+echo "to edit: MariaDB checks the password; inbatch relays the exchange):"
+mdb_sql "CREATE USER 'late'@'%' IDENTIFIED BY 'late pw';
+	 GRANT SELECT ON demo.* TO 'late'@'%'"
+mariadb --no-defaults -N -h127.0.0.1 -P"$IB_PORT" -ulate -p'late pw' demo \
+	-e "SELECT CURRENT_USER(), COUNT(*) FROM projects"
 
 # ------------------------------------------------------------------
 section "5b. burst: $LOOKUPS lookups from $THREADS connections"

@@ -4,7 +4,9 @@
  * capabilities; responses are then relayed byte for byte and streamed. */
 #include "backend.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -160,43 +162,22 @@ static bool backend_write_packet(struct backend *be, uint8_t seq,
 				  len);
 }
 
-/* Auth data for <plugin> over <nonce>; returns its length (0 = none). */
-static size_t backend_scramble(const char *plugin, const uint8_t nonce[20],
-			       const char *password, uint8_t out[32])
-{
-	if (!password || !password[0])
-		return 0;
-	if (strcmp(plugin, "caching_sha2_password") == 0) {
-		proto_sha2_scramble(out, nonce, password);
-		return 32;
-	}
-	proto_native_scramble(out, nonce, password);
-	return 20;
-}
-
-static const char *backend_plugin_for(const char *plugin)
-{
-	if (strcmp(plugin, "caching_sha2_password") == 0)
-		return plugin;
-	return "mysql_native_password";
-}
-
-bool backend_login(struct backend *be, const char *user, const char *password,
-		   const char *db, uint8_t collation, uint32_t caps,
-		   const uint8_t *attrs, size_t attrs_len)
+/*
+ * Forward the client's HandshakeResponse <h> to the server, auth bytes as
+ * the client computed them over the server's own scramble (the greeting
+ * the client saw is this session's).  <caps> are the client's, already
+ * narrowed by what we advertised; mirror them, force what our parser
+ * needs and drop what would change packet layouts we relay unchanged.
+ */
+bool backend_login(struct backend *be, const struct proto_hsresp *h,
+		   uint32_t caps)
 {
 	struct pktbuf pb;
-	uint8_t auth[32];
-	size_t auth_len;
-	const char *plugin = backend_plugin_for(be->plugin);
+	char *user = NULL, *db = NULL, *plugin = NULL;
 	uint8_t seq = 1;
 	bool ok;
 
 	IB_ASSERT(be->state == BACKEND_WAIT_LOGIN);
-	/*
-	 * Mirror the client's choices; force what our parser needs and
-	 * drop what would change packet layouts we relay unchanged.
-	 */
 	caps &= be->server_caps;
 	caps |= CAP_LONG_PASSWORD | CAP_PROTOCOL_41 | CAP_SECURE_CONNECTION |
 		CAP_PLUGIN_AUTH | CAP_TRANSACTIONS;
@@ -210,43 +191,46 @@ bool backend_login(struct backend *be, const char *user, const char *password,
 	/* the server tells us every change of session state; clients that
 	 * did not ask for it get OK packets without it (backend_untrack) */
 	caps |= be->server_caps & CAP_SESSION_TRACK;
-	if (db && db[0])
+	if (h->db && h->db_len)
 		caps |= CAP_CONNECT_WITH_DB;
-	if (!attrs || !(be->server_caps & CAP_CONNECT_ATTRS))
+	if (!h->attrs || !(be->server_caps & CAP_CONNECT_ATTRS))
 		caps &= ~CAP_CONNECT_ATTRS;
 	else
 		caps |= CAP_CONNECT_ATTRS;
-	be->caps = caps;
-	free(be->user);
-	free(be->password);
-	be->user = strdup(user);
-	be->password = strdup(password ? password : "");
-	if (!be->user || !be->password)
+	/* an auth blob over 255 bytes needs the lenenc form */
+	if (h->auth_len > 255 && !(caps & CAP_PLUGIN_AUTH_LENENC))
 		return false;
-
-	auth_len = backend_scramble(plugin, be->nonce, password, auth);
+	be->caps = caps;
+	user = util_strndup(h->user, h->user_len);
+	db = h->db ? util_strndup(h->db, h->db_len) : NULL;
+	/* a client without PLUGIN_AUTH scrambled for the native plugin */
+	plugin = h->plugin ? util_strndup(h->plugin, h->plugin_len)
+			   : strdup("mysql_native_password");
+	ok = user && plugin && (!h->db || db);
+	free(be->user);
+	be->user = user;
 	pktbuf_init(&pb);
-	if (tls_backend_enabled()) {
+	if (ok && tls_backend_enabled()) {
 		struct bufferevent *tb;
 
 		if (!(be->server_caps & CAP_SSL)) {
 			log_warn_rl(1, "backend_tls is on but the backend does "
 				    "not offer TLS");
-			pktbuf_free(&pb);
-			return false;
+			ok = false;
+			goto out;
 		}
 		/* SSLRequest in clear, then everything else inside TLS */
 		caps |= CAP_SSL;
 		be->caps = caps;
 		pktbuf_put_u32(&pb, caps);
 		pktbuf_put_u32(&pb, 1u << 30);
-		pktbuf_put_u8(&pb, collation);
+		pktbuf_put_u8(&pb, h->collation);
 		pktbuf_put_zero(&pb, 23);
 		ok = !pb.failed && backend_write_packet(be, 1, pb.buf, pb.len);
 		tb = ok ? tls_connect(be->bev) : NULL;
 		if (!tb) {
-			pktbuf_free(&pb);
-			return false;
+			ok = false;
+			goto out;
 		}
 		be->bev = tb;
 		be->tls = true;
@@ -256,52 +240,84 @@ bool backend_login(struct backend *be, const char *user, const char *password,
 		pktbuf_reset(&pb);
 		seq = 2;
 	}
-	proto_build_hsresp(&pb, caps, 1u << 30, collation, user, auth, auth_len,
-			   db, plugin, attrs, attrs_len);
-	ok = !pb.failed && backend_write_packet(be, seq, pb.buf, pb.len);
+	if (ok) {
+		ok = proto_build_hsresp(&pb, caps, 1u << 30, h->collation, user,
+					h->auth, h->auth_len, db, plugin,
+					h->attrs, h->attrs_len) &&
+		     backend_write_packet(be, seq, pb.buf, pb.len);
+	}
+out:
 	pktbuf_free(&pb);
+	free(db);
+	free(plugin);
+	be->auth_seq = seq;
+	be->full_auth = false;
+	be->user_changing = false;
 	be->state = BACKEND_AUTH;
 	be->rs = RESP_AUTH;
 	return ok;
 }
 
-bool backend_change_user(struct backend *be, const char *user,
-			 const char *password, const char *db,
-			 uint8_t collation, const uint8_t *attrs,
-			 size_t attrs_len)
+/*
+ * Forward the client's COM_CHANGE_USER (<p>: the whole payload, command
+ * byte first) unchanged: its auth bytes are computed over the scramble
+ * of the greeting, which is the server's.  <user> is the new account's
+ * name, for SHOW BACKENDS.
+ */
+bool backend_change_user(struct backend *be, const uint8_t *p, size_t len,
+			 const char *user)
 {
-	struct pktbuf pb;
-	uint8_t auth[32];
-	size_t auth_len;
-	const char *plugin = backend_plugin_for(be->plugin);
-	bool ok;
+	char *u;
 
 	if (be->state != BACKEND_IDLE)
 		return false;
-	free(be->user);
-	free(be->password);
-	be->user = strdup(user);
-	be->password = strdup(password ? password : "");
-	if (!be->user || !be->password)
+	u = strdup(user);
+	if (!u)
 		return false;
-	auth_len = backend_scramble(plugin, be->nonce, password, auth);
-	pktbuf_init(&pb);
-	pktbuf_put_u8(&pb, COM_CHANGE_USER);
-	pktbuf_put_strnul(&pb, user);
-	pktbuf_put_u8(&pb, (uint8_t)auth_len);
-	pktbuf_put_bytes(&pb, auth, auth_len);
-	pktbuf_put_strnul(&pb, db ? db : "");
-	pktbuf_put_u16(&pb, collation);
-	pktbuf_put_strnul(&pb, plugin);
-	if ((be->caps & CAP_CONNECT_ATTRS) && attrs) {
-		pktbuf_put_lenenc(&pb, attrs_len);
-		pktbuf_put_bytes(&pb, attrs, attrs_len);
-	}
-	ok = !pb.failed && backend_write_packet(be, 0, pb.buf, pb.len);
-	pktbuf_free(&pb);
+	free(be->user);
+	be->user = u;
+	if (!backend_write_packet(be, 0, p, len))
+		return false;
+	be->auth_seq = 0;
+	be->full_auth = false;
+	be->user_changing = true;
+	memcpy(be->auth_nonce, be->nonce, 20);
 	be->state = BACKEND_AUTH;
 	be->rs = RESP_AUTH;
-	return ok;
+	return true;
+}
+
+/*
+ * The password the client sent in clear after "perform full
+ * authentication" (01 04), believing its channel secure (its leg is TLS)
+ * while ours to the server is not: never put it on the wire as is.  Ask
+ * the server for its RSA key and send it encrypted (backend_sha2_rsa).
+ */
+static bool backend_rsa_start(struct backend *be, const uint8_t *p,
+			      size_t len)
+{
+	uint8_t req = 0x02;
+
+	/* the cleartext is "password\0"; keep exactly the password */
+	while (len > 0 && p[len - 1] == 0)
+		len--;
+	be->rsa_password = util_strndup((const char *)p, len);
+	if (!be->rsa_password)
+		return false;
+	return backend_write_packet(be, ++be->auth_seq, &req, 1);
+}
+
+bool backend_auth_reply(struct backend *be, const uint8_t *p, size_t len)
+{
+	bool full = be->full_auth;
+
+	if (be->state != BACKEND_AUTH)
+		return false;
+	be->full_auth = false;
+	if (full && be->client && be->client->tls && !be->tls &&
+	    !(len == 1 && p[0] == 0x02))
+		return backend_rsa_start(be, p, len);
+	return backend_write_packet(be, ++be->auth_seq, p, len);
 }
 
 static void backend_set_busy(struct backend *be)
@@ -784,6 +800,7 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 	be->server_collation = g.collation;
 	be->status = g.status;
 	memcpy(be->nonce, g.scramble, 20);
+	memcpy(be->auth_nonce, g.scramble, 20);
 	snprintf(be->plugin, sizeof(be->plugin), "%.*s",
 		 g.plugin ? (int)g.plugin_len : 0, g.plugin ? g.plugin : "");
 	be->state = BACKEND_WAIT_LOGIN;
@@ -791,21 +808,27 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 		client_on_backend_greeting(be->client);
 }
 
-/* RSA full authentication (caching_sha2 without TLS): encrypt password. */
+/*
+ * caching_sha2_password full authentication toward a plaintext server,
+ * for a client whose own leg is TLS: encrypt the password the client
+ * sent in clear, XORed with the round's scramble, under the server's
+ * public key <pem> (RSA OAEP, as clients do).  The password is wiped and
+ * freed whatever happens.
+ */
 static bool backend_sha2_rsa(struct backend *be, const uint8_t *pem,
 			     size_t pem_len, uint8_t seq)
 {
 	BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
 	EVP_PKEY *key = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
 	EVP_PKEY_CTX *ctx = key ? EVP_PKEY_CTX_new(key, NULL) : NULL;
-	size_t pwlen = strlen(be->password) + 1, outlen = 0, i;
+	size_t pwlen = strlen(be->rsa_password) + 1, outlen = 0, i;
 	uint8_t *xored = malloc(pwlen), *out = NULL;
 	bool ok = false;
 
 	if (!ctx || !xored)
 		goto done;
 	for (i = 0; i < pwlen; i++)
-		xored[i] = (uint8_t)be->password[i] ^ be->nonce[i % 20];
+		xored[i] = (uint8_t)be->rsa_password[i] ^ be->auth_nonce[i % 20];
 	if (EVP_PKEY_encrypt_init(ctx) <= 0 ||
 	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
 	    EVP_PKEY_encrypt(ctx, NULL, &outlen, xored, pwlen) <= 0)
@@ -815,6 +838,11 @@ static bool backend_sha2_rsa(struct backend *be, const uint8_t *pem,
 		goto done;
 	ok = backend_write_packet(be, seq, out, outlen);
 done:
+	if (xored)
+		OPENSSL_cleanse(xored, pwlen);
+	OPENSSL_cleanse(be->rsa_password, pwlen - 1);
+	free(be->rsa_password);
+	be->rsa_password = NULL;
 	free(out);
 	free(xored);
 	EVP_PKEY_CTX_free(ctx);
@@ -823,21 +851,42 @@ done:
 	return ok;
 }
 
-/* One packet of the login exchange (handshake or COM_CHANGE_USER). */
+/*
+ * One packet of the login exchange (handshake or COM_CHANGE_USER) from
+ * the server.  The final OK goes to the owner, which sets the session's
+ * trackers before the client hears of it; an ERR is relayed as it is;
+ * everything between (AuthSwitchRequest, AuthMoreData) goes to the
+ * client, except the RSA key we asked for ourselves.
+ */
 static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 			    uint8_t seq)
 {
 	struct proto_ok ok;
 	struct proto_rd rd;
-	const char *plugin;
 	size_t plen, dlen;
 	const uint8_t *data;
-	uint8_t auth[32];
-	size_t auth_len;
 
 	if (len == 0) {
 		backend_lost(be, "empty auth packet from backend");
 		return;
+	}
+	be->auth_seq = seq;
+	if (be->rsa_password && p[0] == 0x01) {
+		if (!backend_sha2_rsa(be, p + 1, len - 1, ++be->auth_seq)) {
+			if (be->client)
+				client_on_backend_auth_failed(
+					be->client,
+					"caching_sha2_password: cannot encrypt "
+					"the password with the server's RSA key");
+			backend_close(be);
+		}
+		return;
+	}
+	if (be->rsa_password) {
+		/* the server refused to send its key: no secret is left */
+		OPENSSL_cleanse(be->rsa_password, strlen(be->rsa_password));
+		free(be->rsa_password);
+		be->rsa_password = NULL;
 	}
 	switch (p[0]) {
 	case 0x00:
@@ -853,54 +902,39 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 			client_on_backend_login(be->client, p, len);
 		return;
 	case 0xFF:
-		/* a failed COM_CHANGE_USER leaves the connection unusable
-		 * for us (MariaDB sleeps, then closes on repeat): drop it */
+		/* MariaDB keeps a session whose COM_CHANGE_USER failed (as
+		 * the old account, reset); a failed login is closed */
+		if (be->rs == RESP_AUTH && be->user_changing) {
+			be->state = BACKEND_IDLE;
+			be->rs = RESP_NONE;
+			be->user_changing = false;
+			if (be->client)
+				client_on_backend_login(be->client, p, len);
+			return;
+		}
 		be->state = BACKEND_DEAD;
 		if (be->client)
 			client_on_backend_login(be->client, p, len);
 		backend_close(be);
 		return;
 	case 0xFE:
-		/* AuthSwitchRequest: plugin name, then a fresh nonce */
+		/* AuthSwitchRequest: plugin name, then that round's data */
 		proto_rd_init(&rd, p + 1, len - 1);
-		plugin = proto_rd_strnul(&rd, &plen);
+		proto_rd_strnul(&rd, &plen);
 		data = proto_rd_rest(&rd, &dlen);
-		if (rd.failed || dlen < 20) {
-			backend_lost(be, "unsupported auth switch from backend");
-			return;
-		}
-		if (strcmp(plugin, "mysql_native_password") != 0 &&
-		    strcmp(plugin, "caching_sha2_password") != 0) {
-			log_warn("backend asks for auth plugin %s, which inbatch "
-				 "does not speak", plugin);
-			backend_lost(be, "unsupported backend auth plugin");
-			return;
-		}
-		snprintf(be->plugin, sizeof(be->plugin), "%s", plugin);
-		memcpy(be->nonce, data, 20);
-		auth_len = backend_scramble(plugin, be->nonce, be->password, auth);
-		if (!backend_write_packet(be, seq + 1, auth, auth_len))
-			backend_lost(be, "out of memory");
-		return;
+		if (!rd.failed && dlen >= 20)
+			memcpy(be->auth_nonce, data, 20);
+		break;
 	case 0x01:
-		/* caching_sha2: 01 03 = fast auth passed, 01 04 = full auth,
-		 * otherwise it is the RSA public key we asked for */
-		if (len == 2 && p[1] == 0x03)
-			return;
-		if (len == 2 && p[1] == 0x04) {
-			uint8_t req = 0x02;
-
-			if (!backend_write_packet(be, seq + 1, &req, 1))
-				backend_lost(be, "out of memory");
-			return;
-		}
-		if (!backend_sha2_rsa(be, p + 1, len - 1, seq + 1))
-			backend_lost(be, "caching_sha2_password RSA exchange failed");
-		return;
+		/* caching_sha2: 01 04 asks for the password itself */
+		be->full_auth = (len == 2 && p[1] == 0x04);
+		break;
 	default:
-		backend_lost(be, "unexpected auth packet from backend");
-		return;
+		/* other plugins' own packets (dialog prompts, say) */
+		break;
 	}
+	if (be->client)
+		client_on_backend_auth(be->client, p, len);
 }
 
 static void backend_read_cb(struct bufferevent *bev, void *arg)
@@ -961,6 +995,26 @@ static void backend_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* Our end of the connection, as the server names the client host in
+ * its own messages (with skip-name-resolve: the address). */
+static void backend_note_local(struct backend *be, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const void *addr = NULL;
+
+	snprintf(be->local_host, sizeof(be->local_host), "localhost");
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		addr = &((struct sockaddr_in *)&ss)->sin_addr;
+	else if (ss.ss_family == AF_INET6)
+		addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (addr)
+		inet_ntop(ss.ss_family, addr, be->local_host,
+			  sizeof(be->local_host));
+}
+
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct backend *be = arg;
@@ -972,6 +1026,7 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		fd = bufferevent_getfd(bev);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		backend_note_local(be, fd);
 		be->state = BACKEND_GREETING;
 		return;
 	}
@@ -1088,7 +1143,11 @@ void backend_free_dead(void)
 		TAILQ_REMOVE(&ib.dead_backends, be, entry);
 		bufferevent_free(be->bev);
 		free(be->user);
-		free(be->password);
+		if (be->rsa_password) {
+			OPENSSL_cleanse(be->rsa_password,
+					strlen(be->rsa_password));
+			free(be->rsa_password);
+		}
 		free(be);
 	}
 }

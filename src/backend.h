@@ -27,16 +27,23 @@ void backend_result_free(struct backend_result *res);
 /* Start connecting for <c>, which learns of the greeting through its callback. */
 struct backend *backend_new_for_client(struct client *c) IB_MUSTCHECK;
 
-/* Send the handshake response once the greeting is in (BACKEND_WAIT_LOGIN). */
-bool backend_login(struct backend *be, const char *user, const char *password,
-		   const char *db, uint8_t collation, uint32_t caps,
-		   const uint8_t *attrs, size_t attrs_len) IB_MUSTCHECK;
+/* Forward the client's handshake response <h> once the greeting is in
+ * (BACKEND_WAIT_LOGIN), with capabilities derived from <caps>; the
+ * exchange that follows is relayed (client_on_backend_auth) until the
+ * server's OK or ERR (client_on_backend_login). */
+bool backend_login(struct backend *be, const struct proto_hsresp *h,
+		   uint32_t caps) IB_MUSTCHECK;
 
-/* COM_CHANGE_USER on an idle backend; the client owner gets the outcome. */
-bool backend_change_user(struct backend *be, const char *user,
-			 const char *password, const char *db,
-			 uint8_t collation, const uint8_t *attrs,
-			 size_t attrs_len) IB_MUSTCHECK;
+/* Forward a client's COM_CHANGE_USER payload <p> (command byte first)
+ * on an idle backend, for account <user>; relayed as a login is.  A
+ * refusal leaves the session usable (as the server leaves it). */
+bool backend_change_user(struct backend *be, const uint8_t *p, size_t len,
+			 const char *user) IB_MUSTCHECK;
+
+/* One packet of the client's side of the auth exchange (raw plugin
+ * data), sent with the server leg's own next sequence id. */
+bool backend_auth_reply(struct backend *be, const uint8_t *p,
+			size_t len) IB_MUSTCHECK;
 
 /*
  * Relay one client command: move <nbytes> (whole packets, headers

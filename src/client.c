@@ -174,21 +174,22 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 	return c;
 }
 
-/* Send our HandshakeV10 built from the backend's (or our own) identity. */
+/*
+ * Send our HandshakeV10: for a client session, the backend's identity,
+ * scramble and default auth plugin, so that what the client computes is
+ * what the server checks; for the admin console, our own.
+ */
 static void client_send_greeting(struct client *c, const char *version,
 				 uint32_t caps, uint8_t collation,
-				 uint16_t status)
+				 uint16_t status, const uint8_t nonce[20],
+				 const char *plugin)
 {
 	struct pktbuf pb;
 
-	if (!proto_make_nonce(c->nonce)) {
-		client_close(c, "no randomness for a nonce");
-		return;
-	}
 	c->seq = 0;
 	pktbuf_init(&pb);
-	proto_build_greeting(&pb, version, c->id, c->nonce, caps, collation,
-			     status, "mysql_native_password");
+	proto_build_greeting(&pb, version, c->id, nonce, caps, collation,
+			     status, plugin);
 	if (pb.failed || !client_write(c, pb.buf, pb.len)) {
 		pktbuf_free(&pb);
 		IB_STAT_INC(oom_errors);
@@ -330,12 +331,17 @@ void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		client_close(c, "max_admin_conn reached");
 		return;
 	}
+	if (!proto_make_nonce(c->nonce)) {
+		client_close(c, "no randomness for a nonce");
+		return;
+	}
 	/* TLS as on the client port: admin passwords cross the network too */
 	client_send_greeting(c, "5.5.5-10.11.0-inbatch-admin-" IB_VERSION,
 			     (CLIENT_FRONT_CAPS & ~(CAP_LOCAL_FILES |
 						    CAP_CONNECT_ATTRS)) |
 				     (tls_enabled() ? CAP_SSL : 0),
-			     45, ST_AUTOCOMMIT);
+			     45, ST_AUTOCOMMIT, c->nonce,
+			     "mysql_native_password");
 }
 
 void client_on_backend_greeting(struct client *c)
@@ -354,100 +360,48 @@ void client_on_backend_greeting(struct client *c)
 	 * raw greeting keeps it, and drivers expect to see it */
 	snprintf(version, sizeof(version), "%s", be->version);
 	client_send_greeting(c, version, caps, be->server_collation,
-			     be->status);
+			     be->status, be->nonce,
+			     be->plugin[0] ? be->plugin : "mysql_native_password");
 }
 
-/* A free-form copy of <p>[<n>] as a C string (NULL on failure). */
-static char *client_strndup(const char *p, size_t n)
+/*
+ * The admin console has no backend: it checks admin_user/admin_password
+ * itself, over its own nonce.
+ */
+static bool client_admin_check(struct client *c, const char *plugin,
+			       const uint8_t *auth, size_t auth_len)
 {
-	char *s = malloc(n + 1);
+	const char *password = ib.cfg->admin_password;
 
-	if (s) {
-		memcpy(s, p, n);
-		s[n] = '\0';
-	}
-	return s;
-}
-
-static bool client_check_password(struct client *c, const char *plugin,
-				  const uint8_t *auth, size_t auth_len,
-				  const char *password)
-{
+	/* an empty admin_password (after a reload) locks the console */
+	if (!password[0] || strcmp(c->user, ib.cfg->admin_user) != 0)
+		return false;
 	if (plugin && strcmp(plugin, "caching_sha2_password") == 0)
 		return proto_sha2_check(auth, auth_len, c->nonce, password);
 	return proto_native_check(auth, auth_len, c->nonce, password);
 }
 
-static void client_deny(struct client *c, bool used_password)
+/* 1045 as the server words it, naming the host the server would name. */
+static void client_deny(struct client *c, const char *host)
 {
 	IB_STAT_INC(auth_failures);
 	client_send_err(c, 1045, "28000",
 			"Access denied for user '%s'@'%s' (using password: %s)",
-			c->user ? c->user : "", c->peer_host,
-			used_password ? "YES" : "NO");
+			c->user ? c->user : "", host,
+			c->auth_used_password ? "YES" : "NO");
 	client_close(c, "authentication failed for '%s'",
 		     c->user ? c->user : "");
 }
 
-/* Password of <user> for this listener, NULL when unknown. */
-static const char *client_password_of(struct client *c, const char *user)
+/* Verify an admin console login, switching plugin once when needed. */
+static void client_admin_verify(struct client *c, const char *plugin,
+				const uint8_t *auth, size_t auth_len,
+				bool switched)
 {
-	const struct cfg_user *u;
-
-	/* an empty admin_password (after a reload) locks the console */
-	if (c->is_admin)
-		return ib.cfg->admin_password[0] &&
-				       strcmp(user, ib.cfg->admin_user) == 0
-			       ? ib.cfg->admin_password
-			       : NULL;
-	u = cfg_find_user(ib.cfg, user, strlen(user));
-	return u ? u->password : NULL;
-}
-
-/* The client proved its password: log the backend in as the same user. */
-static void client_authenticated(struct client *c)
-{
-	const char *password = client_password_of(c, c->user);
-	bool ok;
-
-	if (c->is_admin) {
-		client_set_state(c, CLIENT_IDLE);
-		client_arm_timer(c, ib.cfg->client_idle_timeout);
-		client_send_ok(c, 0, NULL);
-		return;
-	}
-	if (!c->be || c->be->state == BACKEND_DEAD) {
-		client_send_err(c, 1105, "08S01",
-				"Lost connection to backend during login");
-		client_close(c, "backend gone during login");
-		return;
-	}
-	client_set_state(c, CLIENT_BACKEND_AUTH);
-	if (c->change_user)
-		ok = backend_change_user(c->be, c->user, password, c->db,
-					 c->collation, c->attrs, c->attrs_len);
-	else
-		ok = backend_login(c->be, c->user, password, c->db,
-				   c->collation, c->caps, c->attrs,
-				   c->attrs_len);
-	if (!ok) {
-		IB_STAT_INC(oom_errors);
-		client_send_err(c, 1041, "HY000", "Out of memory");
-		client_close(c, "backend login failed to start");
-	}
-}
-
-/* Verify <auth> from the client, switching plugin once when needed. */
-static void client_verify(struct client *c, const char *plugin,
-			  const uint8_t *auth, size_t auth_len, bool switched)
-{
-	const char *password = client_password_of(c, c->user);
+	const char *password = ib.cfg->admin_password;
 	struct pktbuf pb;
 
-	if (!password) {
-		client_deny(c, auth_len > 0);
-		return;
-	}
+	c->auth_used_password = auth_len > 0;
 	if (!switched) {
 		bool native = !plugin || !plugin[0] ||
 			      strcmp(plugin, "mysql_native_password") == 0;
@@ -455,10 +409,8 @@ static void client_verify(struct client *c, const char *plugin,
 			    strcmp(plugin, "caching_sha2_password") == 0;
 
 		/* only a reply we can check over our greeting's nonce is
-		 * verified directly; anything else gets one switch */
-		/* an empty reply under another plugin means "start the
-		 * dialog": Connector/C then waits for a switch, as MariaDB
-		 * itself would send */
+		 * verified directly; anything else (an empty reply under
+		 * another plugin means "start the dialog") gets one switch */
 		if (!((native && (auth_len == 20 ||
 				  (auth_len == 0 && !password[0]))) ||
 		      (sha2 && auth_len == 32))) {
@@ -481,9 +433,8 @@ static void client_verify(struct client *c, const char *plugin,
 			return;
 		}
 		if (sha2) {
-			if (!client_check_password(c, plugin, auth, auth_len,
-						   password)) {
-				client_deny(c, auth_len > 0);
+			if (!client_admin_check(c, plugin, auth, auth_len)) {
+				client_deny(c, c->peer_host);
 				return;
 			}
 			if (auth_len) {
@@ -492,16 +443,83 @@ static void client_verify(struct client *c, const char *plugin,
 
 				client_write(c, fast, 2);
 			}
-			client_authenticated(c);
-			return;
+			goto ok;
 		}
 	}
-	if (!client_check_password(c, "mysql_native_password", auth, auth_len,
-				   password)) {
-		client_deny(c, auth_len > 0);
+	if (!client_admin_check(c, "mysql_native_password", auth, auth_len)) {
+		client_deny(c, c->peer_host);
 		return;
 	}
-	client_authenticated(c);
+ok:
+	client_set_state(c, CLIENT_IDLE);
+	client_arm_timer(c, ib.cfg->client_idle_timeout);
+	client_send_ok(c, 0, NULL);
+}
+
+static bool client_plugin_is(const char *plugin, size_t len, const char *name)
+{
+	return plugin && len == strlen(name) && memcmp(plugin, name, len) == 0;
+}
+
+/* Plugins that put the password itself on the wire. */
+static bool client_plugin_cleartext(const char *plugin, size_t len)
+{
+	return client_plugin_is(plugin, len, "mysql_clear_password") ||
+	       client_plugin_is(plugin, len, "dialog");
+}
+
+/*
+ * May <user> log in through inbatch, as far as [users] says?  Without
+ * the section, yes: the server alone decides.  With it, the name must be
+ * listed (exactly or by a pattern); a listed password is an extra check
+ * that inbatch can make only on a mysql_native_password reply over the
+ * server's scramble <nonce>, so any other first reply fails it.  A
+ * refusal is told to the client only where the server would tell a
+ * wrong password (client_on_backend_login), so that names listed and
+ * not listed cannot be told apart.
+ */
+static bool client_allowed(const char *user, size_t user_len,
+			   const char *plugin, size_t plugin_len,
+			   const uint8_t *auth, size_t auth_len,
+			   const uint8_t nonce[20])
+{
+	const struct cfg_user *u;
+
+	if (!ib.cfg->has_users)
+		return true;
+	u = cfg_match_user(ib.cfg, user, user_len);
+	if (!u)
+		return false;
+	if (!u->password[0])
+		return true;
+	if (plugin && plugin_len &&
+	    !client_plugin_is(plugin, plugin_len, "mysql_native_password"))
+		return false;
+	return proto_native_check(auth, auth_len, nonce, u->password);
+}
+
+/*
+ * A password in clear must not cross a plaintext backend leg when the
+ * client sent it believing its own leg encrypted.  True (and the client
+ * refused) when <plugin> would do that.
+ */
+static bool client_refuse_cleartext(struct client *c, const char *plugin,
+				    size_t plugin_len)
+{
+	/* before the login, the leg is TLS exactly when backend_tls says */
+	bool backend_tls = c->be && (c->be->tls || tls_backend_enabled());
+
+	if (!c->tls || backend_tls ||
+	    !client_plugin_cleartext(plugin, plugin_len))
+		return false;
+	IB_STAT_INC(auth_failures);
+	client_send_err(c, 1251, "08004",
+			"inbatch: auth plugin %.*s sends the password in clear "
+			"and the backend connection is not encrypted; set "
+			"backend_tls to use it",
+			(int)plugin_len, plugin);
+	client_close(c, "cleartext password over a plaintext backend refused");
+	return true;
 }
 
 static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
@@ -556,29 +574,95 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 	c->caps &= h.caps;
 	c->caps |= CAP_PROTOCOL_41;
 	c->collation = h.collation;
-	c->user = client_strndup(h.user, h.user_len);
+	c->user = util_strndup(h.user, h.user_len);
 	if (h.db)
-		c->db = client_strndup(h.db, h.db_len);
-	if (h.plugin)
-		plugin = client_strndup(h.plugin, h.plugin_len);
-	if (h.attrs && h.attrs_len) {
-		c->attrs = malloc(h.attrs_len);
-		if (c->attrs) {
-			memcpy(c->attrs, h.attrs, h.attrs_len);
-			c->attrs_len = h.attrs_len;
-		}
-	}
-	if (!c->user || (h.db && !c->db) || (h.plugin && !plugin)) {
-		free(plugin);
+		c->db = util_strndup(h.db, h.db_len);
+	if (!c->user || (h.db && !c->db)) {
 		IB_STAT_INC(oom_errors);
 		client_send_err(c, 1041, "HY000", "Out of memory");
 		client_close(c, "out of memory");
 		return;
 	}
-	client_verify(c, plugin, h.auth, h.auth_len, false);
-	free(plugin);
+	c->auth_used_password = h.auth_len > 0;
+	if (c->is_admin) {
+		if (h.plugin)
+			plugin = util_strndup(h.plugin, h.plugin_len);
+		if (h.plugin && !plugin) {
+			client_close(c, "out of memory");
+			return;
+		}
+		client_admin_verify(c, plugin, h.auth, h.auth_len, false);
+		free(plugin);
+		return;
+	}
+	if (!c->be || c->be->state != BACKEND_WAIT_LOGIN) {
+		client_send_err(c, 1105, "08S01",
+				"Lost connection to backend during login");
+		client_close(c, "backend gone during login");
+		return;
+	}
+	if (h.auth_len > 0 &&
+	    client_refuse_cleartext(c, h.plugin, h.plugin_len))
+		return;
+	c->auth_deny = !client_allowed(h.user, h.user_len, h.plugin,
+				       h.plugin_len, h.auth, h.auth_len,
+				       c->be->nonce);
+	client_set_state(c, CLIENT_BACKEND_AUTH);
+	if (!backend_login(c->be, &h, c->caps)) {
+		IB_STAT_INC(oom_errors);
+		client_send_err(c, 1041, "HY000", "Out of memory");
+		client_close(c, "backend login failed to start");
+	}
 }
 
+/* One packet of the client's side of a relayed auth exchange. */
+static void client_on_auth_reply(struct client *c, const uint8_t *p,
+				 size_t len)
+{
+	if (len > 0)
+		c->auth_used_password = true;
+	if (!c->be || !backend_auth_reply(c->be, p, len)) {
+		client_send_err(c, 1105, "08S01",
+				"Lost connection to backend during login");
+		client_close(c, "cannot relay auth data to the backend");
+	}
+}
+
+void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len)
+{
+	struct proto_rd rd;
+	const char *plugin;
+	size_t plen;
+
+	if (c->state != CLIENT_BACKEND_AUTH)
+		return;
+	if (p[0] == 0xFE) {
+		proto_rd_init(&rd, p + 1, len - 1);
+		plugin = proto_rd_strnul(&rd, &plen);
+		if (!rd.failed && client_refuse_cleartext(c, plugin, plen))
+			return;
+	}
+	if (!client_write(c, p, len)) {
+		IB_STAT_INC(oom_errors);
+		client_close(c, "out of memory relaying auth");
+	}
+}
+
+void client_on_backend_auth_failed(struct client *c, const char *why)
+{
+	if (c->state == CLIENT_CLOSING)
+		return;
+	IB_STAT_INC(auth_failures);
+	client_send_err(c, 1045, "28000", "inbatch: %s", why);
+	client_close(c, "%s", why);
+}
+
+/*
+ * The server's verdict on a login or COM_CHANGE_USER.  Its ERR reaches
+ * the client as it is; its OK only once the session's trackers are set
+ * (client_track), or becomes our own 1045 when [users] refused the
+ * account: then the session, already the account's, is closed.
+ */
 void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
 {
 	struct proto_ok ok;
@@ -586,15 +670,31 @@ void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
 
 	c->change_user = false;
 	if (len > 0 && p[0] == 0xFF) {
+		IB_STAT_INC(auth_failures);
 		/* the backend refused: the client sees the server's error */
 		if (c->state == CLIENT_WAIT_BACKEND)
 			c->seq = 0;
 		client_write(c, p, len);
+		if (was_change && c->be && c->be->state == BACKEND_IDLE) {
+			/* the server keeps the session as the old account,
+			 * reset: so is ours, and its trackers are gone */
+			free(c->user);
+			c->user = c->old_user;
+			c->old_user = NULL;
+			client_track(c, false);
+			return;
+		}
 		client_close(c, "backend refused login");
 		return;
 	}
 	if (c->state != CLIENT_BACKEND_AUTH)
 		return;
+	free(c->old_user);
+	c->old_user = NULL;
+	if (c->auth_deny) {
+		client_deny(c, c->be ? c->be->local_host : c->peer_host);
+		return;
+	}
 	if (proto_parse_ok(p, len, c->be->caps, &ok))
 		c->status = ok.status & (uint16_t)~ST_SESSION_STATE_CHANGED;
 	client_release_slot(c);
@@ -913,34 +1013,55 @@ void client_on_backend_unread_state(struct client *c)
 	session_on_unknown(&c->sess, "an OK packet too large to read");
 }
 
+/*
+ * COM_CHANGE_USER: checked against [users] as a login is, then relayed
+ * to the server as the client sent it (<p>[<len>], command byte first).
+ */
 static void client_change_user(struct client *c, const uint8_t *p, size_t len)
 {
 	struct proto_chuser cu;
-	char *plugin = NULL;
+	char *user, *db;
 
 	c->seq = 1;
-	if (!proto_parse_change_user(p, len, c->caps, &cu)) {
+	if (!proto_parse_change_user(p + 1, len - 1, c->caps, &cu)) {
 		client_send_err(c, 1047, "08S01", "Malformed COM_CHANGE_USER");
 		client_close(c, "bad COM_CHANGE_USER");
 		return;
 	}
-	free(c->user);
-	free(c->db);
-	c->user = client_strndup(cu.user, cu.user_len);
-	c->db = cu.db ? client_strndup(cu.db, cu.db_len) : NULL;
-	if (cu.has_collation)
-		c->collation = (uint8_t)cu.collation;
-	if (cu.plugin)
-		plugin = client_strndup(cu.plugin, cu.plugin_len);
-	if (!c->user) {
-		free(plugin);
+	if (!c->be || c->be->state != BACKEND_IDLE) {
+		client_send_err(c, 1927, "70100",
+				"inbatch: backend connection is gone");
+		client_close(c, "no backend for change user");
+		return;
+	}
+	user = util_strndup(cu.user, cu.user_len);
+	db = cu.db ? util_strndup(cu.db, cu.db_len) : NULL;
+	if (!user || (cu.db && !db)) {
+		free(user);
+		free(db);
+		IB_STAT_INC(oom_errors);
 		client_close(c, "out of memory");
 		return;
 	}
+	free(c->old_user);
+	c->old_user = c->user;
+	c->user = user;
+	free(c->db);
+	c->db = db;
+	if (cu.has_collation)
+		c->collation = (uint8_t)cu.collation;
+	c->auth_used_password = cu.auth_len > 0;
+	c->auth_deny = !client_allowed(cu.user, cu.user_len, cu.plugin,
+				       cu.plugin_len, cu.auth, cu.auth_len,
+				       c->be->nonce);
 	c->change_user = true;
 	session_reset(&c->sess);
-	client_verify(c, plugin, cu.auth, cu.auth_len, false);
-	free(plugin);
+	client_set_state(c, CLIENT_BACKEND_AUTH);
+	if (!backend_change_user(c->be, p, len, user)) {
+		IB_STAT_INC(oom_errors);
+		client_send_err(c, 1041, "HY000", "Out of memory");
+		client_close(c, "cannot relay COM_CHANGE_USER");
+	}
 }
 
 /*
@@ -1031,7 +1152,7 @@ static void client_next_command(struct client *c)
 				return;
 			}
 			evbuffer_drain(in, nbytes);
-			client_change_user(c, head + 1, len - 1);
+			client_change_user(c, head, len);
 			return;
 		case COM_QUERY:
 			if (hlen == len &&
@@ -1112,6 +1233,7 @@ static void client_step(struct client *c)
 	switch (c->state) {
 	case CLIENT_HANDSHAKE:
 	case CLIENT_AUTH_SWITCH:
+	case CLIENT_BACKEND_AUTH:
 		pktbuf_init(&pb);
 		r = backend_read_packet(in, &pb, &seq, CLIENT_HANDSHAKE_MAX);
 		if (r < 0) {
@@ -1136,9 +1258,11 @@ static void client_step(struct client *c)
 		c->seq = seq + 1;
 		if (c->state == CLIENT_HANDSHAKE)
 			client_on_handshake(c, pb.buf, pb.len);
+		else if (c->state == CLIENT_BACKEND_AUTH)
+			client_on_auth_reply(c, pb.buf, pb.len);
 		else
-			client_verify(c, "mysql_native_password", pb.buf,
-				      pb.len, true);
+			client_admin_verify(c, "mysql_native_password",
+					    pb.buf, pb.len, true);
 		pktbuf_free(&pb);
 		break;
 	case CLIENT_IDLE:
@@ -1332,8 +1456,8 @@ void client_free_closed(void)
 		event_free(c->timer);
 		session_free(&c->sess);
 		free(c->user);
+		free(c->old_user);
 		free(c->db);
-		free(c->attrs);
 		free(c->batch_sql);
 		free(c);
 	}

@@ -35,6 +35,10 @@ void client_command_done(struct client *c);
 /* Backend events for pass-through sessions. */
 void client_on_backend_greeting(struct client *c);
 void client_on_backend_login(struct client *c, const uint8_t *p, size_t len);
+/* An AuthSwitchRequest or AuthMoreData for the client, relayed. */
+void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len);
+/* The login cannot go on for a reason of ours (<why>, for the client). */
+void client_on_backend_auth_failed(struct client *c, const char *why);
 void client_on_response_done(struct client *c);
 /* State reported by an OK (with its tracker data) or an EOF of a relayed
  * response, before the client sees the packet. */

@@ -345,6 +345,7 @@ struct cfg_parser {
 	int main_line;			/* line of the [inbatch] header */
 	int param_line[CFG_NPARAMS];	/* where each key was set; 0 = default */
 	int *user_line;			/* parallel to cfg->users */
+	int users_line;			/* line of the [users] header */
 	size_t users_cap;
 	char *errs;			/* "FILE:LINE: msg\n" ... */
 	size_t errs_len, errs_cap;
@@ -552,6 +553,9 @@ static void cfg_parse_line(struct cfg_parser *ps, char *line, int lineno)
 				ps->main_line = lineno;
 		} else if (strcmp(name, "users") == 0) {
 			ps->section = SEC_USERS;
+			if (!ps->cfg->has_users)
+				ps->users_line = lineno;
+			ps->cfg->has_users = true;
 		} else {
 			/* Its keys are not reported one by one: the header
 			 * is the mistake. */
@@ -660,8 +664,11 @@ static void cfg_validate(struct cfg_parser *ps)
 	}
 #undef LINE
 
-	if (cfg->n_users == 0)
-		cfg_error(ps, 0, "[users]: at least one user is required");
+	/* an allow-list of nobody is more likely a mistake than a wish */
+	if (cfg->has_users && cfg->n_users == 0)
+		cfg_error(ps, ps->users_line,
+			  "[users] lists no account; remove the section to let "
+			  "every account the backend accepts log in");
 }
 
 struct ib_config *cfg_load(const char *path, char **errors)
@@ -752,14 +759,21 @@ void cfg_free(struct ib_config *cfg)
 }
 
 /* Linear: the user list is short and is read once per login. */
-const struct cfg_user *cfg_find_user(const struct ib_config *cfg,
-				     const char *name, size_t name_len)
+const struct cfg_user *cfg_match_user(const struct ib_config *cfg,
+				      const char *name, size_t name_len)
 {
 	for (size_t i = 0; i < cfg->n_users; i++) {
 		const struct cfg_user *u = &cfg->users[i];
 
 		if (strlen(u->name) == name_len &&
 		    memcmp(u->name, name, name_len) == 0)
+			return u;
+	}
+	for (size_t i = 0; i < cfg->n_users; i++) {
+		const struct cfg_user *u = &cfg->users[i];
+
+		if (strchr(u->name, '*') &&
+		    util_glob_match(u->name, name, name_len))
 			return u;
 	}
 	return NULL;
@@ -878,7 +892,8 @@ void cfg_print(const struct ib_config *cfg, FILE *out)
 		cfg_put_value(out, buf);
 		fputc('\n', out);
 	}
-	fputs("\n[users]\n", out);
+	if (cfg->has_users)
+		fputs("\n[users]\n", out);
 	for (size_t i = 0; i < cfg->n_users; i++) {
 		fprintf(out, "%s =%s", cfg->users[i].name,
 			*cfg->users[i].password ? " " : "");
@@ -969,10 +984,15 @@ void cfg_print_sample(FILE *out)
 			fprintf(out, ";%s =%s%s\n", p->name, *p->def ? " " : "",
 				p->def);
 	}
-	fputs("\n[users]\n"
-	      "; name = password: the accounts applications log in with.  inbatch\n"
-	      "; logs into the backend as the same account with the same password.\n"
-	      "app = secret\n", out);
+	fputs("\n; Optional.  Without [users], every account the backend accepts may\n"
+	      "; log in: inbatch relays the authentication exchange and the server\n"
+	      "; checks the password.  With it, only the names listed (or matched by\n"
+	      "; a pattern, '*' = any characters) may; a non-empty password is an\n"
+	      "; extra check inbatch makes on mysql_native_password logins, and any\n"
+	      "; other login of that name is refused.\n"
+	      ";[users]\n"
+	      ";app = secret\n"
+	      ";report_* =\n", out);
 }
 
 /* Write <s> as roff text lines of at most about 78 bytes (mandoc's style

@@ -12,8 +12,9 @@ enum cfg_batch_mode { CFG_BATCH_OFF, CFG_BATCH_WINDOW, CFG_BATCH_ADAPTIVE };
 enum cfg_tls_mode { CFG_TLS_DISABLE, CFG_TLS_ALLOW, CFG_TLS_REQUIRE };
 enum cfg_backend_tls { CFG_BTLS_DISABLE, CFG_BTLS_REQUIRE, CFG_BTLS_VERIFY_CA };
 
-/* An account applications log in with; inbatch logs into the backend as
- * the same account with the same password. */
+/* One [users] entry: an account name, or a pattern where '*' stands for
+ * any run of characters, that may log in through inbatch; a non-empty
+ * password is an extra check inbatch makes (the server checks its own). */
 struct cfg_user {
 	char *name;
 	char *password;		/* may be "" */
@@ -54,6 +55,7 @@ struct ib_config {
 	int tls_mode;
 	struct cfg_user *users;
 	size_t n_users;
+	bool has_users;		/* a [users] section is present: an allow-list */
 };
 
 /* Parse <path> into a new config.  On failure return NULL and, if <errors>
@@ -63,9 +65,11 @@ struct ib_config {
 struct ib_config *cfg_load(const char *path, char **errors);
 void cfg_free(struct ib_config *cfg);
 
-/* The user whose name is the <name_len> bytes at <name>, or NULL. */
-const struct cfg_user *cfg_find_user(const struct ib_config *cfg,
-				     const char *name, size_t name_len);
+/* The [users] entry for the account named by the <name_len> bytes at
+ * <name>: its exact entry, else the first pattern matching it in file
+ * order; NULL if none. */
+const struct cfg_user *cfg_match_user(const struct ib_config *cfg,
+				      const char *name, size_t name_len);
 
 /* Admin SET: change a CFG_RUNTIME key to the raw text <value>.  On error
  * fill <err> and leave <cfg> unchanged.  Setting log_level also applies it

@@ -50,8 +50,8 @@ struct backend;
  *   WAIT_BACKEND  accepted; its backend is connecting (or, with no
  *                 pre-login slot free, not yet opened), no greeting yet
  *   HANDSHAKE     greeting sent, waiting for the handshake response
- *   AUTH_SWITCH   AuthSwitchRequest sent, waiting for the client's reply
- *   BACKEND_AUTH  client verified; waiting for the backend login
+ *   AUTH_SWITCH   admin console: our AuthSwitchRequest sent
+ *   BACKEND_AUTH  the auth exchange is relayed between client and server
  *   TRACK         logged in; the session's trackers are being set
  *   IDLE          between commands
  *   QUERY         a command is relayed to its backend; response streaming
@@ -95,13 +95,15 @@ struct client {
 	uint32_t caps; /* negotiated: client's & advertised */
 	uint8_t collation;
 	char *user;
+	char *old_user; /* during COM_CHANGE_USER: the account before */
 	char *db;
-	uint8_t *attrs;
-	size_t attrs_len;
 	uint16_t status; /* last server status relayed */
 	uint8_t seq;	 /* next sequence id for packets we generate */
 	uint8_t cmd;	 /* command being served */
 	bool change_user;    /* the login in progress is a COM_CHANGE_USER */
+	bool auth_deny;	     /* [users] refuses it: 1045 instead of the OK */
+	bool auth_used_password; /* the client sent auth data ("using
+				  * password: YES") */
 	bool track_login;    /* CLIENT_TRACK: the client awaits its login OK */
 
 	struct session sess;
@@ -168,12 +170,19 @@ struct backend {
 	uint32_t server_caps;
 	uint8_t server_collation;
 	uint16_t status;
-	uint8_t nonce[20];
-	char plugin[64];
+	uint8_t nonce[20];	/* the greeting's scramble: the client's too */
+	uint8_t auth_nonce[20]; /* the current auth round's scramble */
+	char plugin[64];	/* the greeting's default auth plugin */
+	char local_host[48];	/* our address, as the server sees us */
 	uint32_t caps; /* negotiated */
 	bool tls;      /* bev is a TLS filter over the socket */
-	char *user;
-	char *password;
+	char *user;    /* the account logged in (or logging in) */
+
+	/* login relay (BACKEND_AUTH) */
+	uint8_t auth_seq;    /* sequence id of the last packet either way */
+	bool full_auth;	     /* the server just asked for the password (01 04) */
+	bool user_changing;  /* the exchange is a COM_CHANGE_USER */
+	char *rsa_password;  /* a client's cleartext, until RSA-encrypted */
 
 	/* response parser */
 	enum resp_state rs;

@@ -157,3 +157,40 @@ bool util_memcasemem(const void *hay, size_t len, const char *needle)
 			return true;
 	return false;
 }
+
+char *util_strndup(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+/* Iterative, with one backtrack point: the last '*' seen.  Linear in
+ * practice, quadratic at worst, on names of at most a few hundred bytes. */
+bool util_glob_match(const char *pattern, const char *name, size_t len)
+{
+	const char *star = NULL;
+	size_t i = 0, mark = 0;
+
+	while (i < len) {
+		if (*pattern == '*') {
+			star = ++pattern;
+			mark = i;
+		} else if (*pattern != '\0' && *pattern == name[i]) {
+			pattern++;
+			i++;
+		} else if (star) {
+			pattern = star;
+			i = ++mark;
+		} else {
+			return false;
+		}
+	}
+	while (*pattern == '*')
+		pattern++;
+	return *pattern == '\0';
+}

@@ -34,4 +34,10 @@ bool util_parse_int(const char *s, long long min, long long max,
 bool util_memcasemem(const void *hay, size_t len, const char *needle);
 void util_hexdump(FILE *out, const void *buf, size_t len);
 
+/* A NUL-terminated copy of <p>[<n>] (which may hold no NUL), or NULL. */
+char *util_strndup(const char *p, size_t n);
+/* Does <name>[<len>] match <pattern>, where '*' stands for any run of
+ * bytes (possibly empty) and every other byte for itself? */
+bool util_glob_match(const char *pattern, const char *name, size_t len);
+
 #endif /* IB_UTIL_H */

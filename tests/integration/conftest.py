@@ -274,16 +274,16 @@ class ProxyRunner:
         }
         for k, v in overrides.items():
             keys[k] = str(v)
-        if users is None:
-            users = {APP_USER: APP_PASSWORD, "root": ""}
         conf = os.path.join(self.dir, "inbatch%d.ini" % n)
         with open(conf, "w") as f:
             f.write("[inbatch]\n")
             for k, v in keys.items():
                 f.write("%s = %s\n" % (k, v))
-            f.write("[users]\n")
-            for k, v in users.items():
-                f.write("%s = %s\n" % (k, v))
+            # None: no [users] section, every account may log in
+            if users is not None:
+                f.write("[users]\n")
+                for k, v in users.items():
+                    f.write("%s = %s\n" % (k, v))
         log = os.path.join(self.dir, "inbatch%d.log" % n)
         cmd = list(wrapper) + [binary, "-c", conf]
         if VALGRIND:
@@ -364,7 +364,8 @@ def mariadb():
 def inbatch_factory(mariadb):
     """Start inbatch with INI keys overridden: factory(key=value, ...).
 
-    `users={...}` replaces the [users] section; `env={...}` adds to the
+    `users={...}` writes a [users] section (an allow-list; by default
+    there is none, so every account may log in); `env={...}` adds to the
     process environment; `wrapper=[...]` runs inbatch under a command
     such as prlimit.  All processes are stopped
     when the test ends; a non-zero exit status, a hang on SIGTERM or a

@@ -72,7 +72,8 @@ def sample_conf_keys():
     with open(os.path.join(SRCDIR, "conf", "inbatch.conf")) as f:
         for line in f:
             line = line.rstrip("\n")
-            m = re.match(r"^\[(\w+)\]", line)
+            # a commented-out header (";[users]") still ends [inbatch]
+            m = re.match(r"^;?\[(\w+)\]", line)
             if m:
                 section = m.group(1)
                 continue

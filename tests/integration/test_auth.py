@@ -1,6 +1,6 @@
-"""Clients whose first auth plugin is not the greeting's log in unchanged:
-caching_sha2_password (MySQL 8 drivers' default) by fast auth or by a
-switch, others by a switch to mysql_native_password."""
+"""Clients whose first auth plugin is not the greeting's log in as they do
+directly: the server's own switch to the account's plugin is relayed
+(see test_auth_relay.py for the relay itself)."""
 import pytest
 
 

@@ -364,8 +364,13 @@ static void test_required_dup_multi(void)
 	   "missing backend reported");
 
 	cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\n");
-	ok(cfg == NULL && err_has(0, "[users]: at least one user is required"),
-	   "no users reported");
+	ok(cfg != NULL && !cfg->has_users && cfg->n_users == 0,
+	   "no [users] section: every account may log in");
+	cfg_free(cfg);
+
+	cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\n[users]\n");
+	ok(cfg == NULL && err_has(3, "[users] lists no account"),
+	   "an empty [users] section is reported at its header");
 
 	cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\nmax_client_conn = 4\n"
 		   "max_client_conn = 5\n[users]\napp =\n");
@@ -391,7 +396,7 @@ static void test_required_dup_multi(void)
 	ok(err_has(4, "batch_mode: 'sometimes'"), "error 3 of 6 reported");
 	ok(err_has(5, "unknown section [other]"), "error 4 of 6 reported");
 	ok(err_has(1, "backend: required key is missing"), "error 5 of 6 reported");
-	ok(err_has(0, "[users]: at least one user"), "error 6 of 6 reported");
+	ok(err_has(6, "[users] lists no account"), "error 6 of 6 reported");
 	ok(count_lines(last_errs) == 6, "exactly 6 error lines (got %d)",
 	   count_lines(last_errs));
 }
@@ -523,26 +528,48 @@ static void test_keep_no_reload(void)
 	cfg_free(newc);
 }
 
-static void test_find_user(void)
+static void test_match_user(void)
 {
 	struct ib_config *cfg = load("[inbatch]\nbackend = 127.0.0.1:3306\n"
-				     "[users]\napp = secret\nroot =\nApp2 = x\n");
+				     "[users]\napp_* = star\napp = secret\n"
+				     "root =\nApp2 = x\n*_ro = ro\n"
+				     "app_x = exact\n");
 	const struct cfg_user *u;
 
 	if (cfg == NULL) {
 		ok(0, "users config loads");
 		return;
 	}
-	u = cfg_find_user(cfg, "app", 3);
+	ok(cfg->has_users, "[users] present");
+	u = cfg_match_user(cfg, "app", 3);
 	ok(u != NULL && strcmp(u->password, "secret") == 0, "find app");
-	u = cfg_find_user(cfg, "appx", 3);
+	u = cfg_match_user(cfg, "appx", 3);
 	ok(u != NULL && strcmp(u->name, "app") == 0, "name_len bounds the name");
-	ok(cfg_find_user(cfg, "ap", 2) == NULL, "prefix does not match");
-	ok(cfg_find_user(cfg, "apps", 4) == NULL, "longer name does not match");
-	ok(cfg_find_user(cfg, "app2", 4) == NULL, "user names are case-sensitive");
-	u = cfg_find_user(cfg, "root", 4);
+	ok(cfg_match_user(cfg, "ap", 2) == NULL, "prefix does not match");
+	ok(cfg_match_user(cfg, "apps", 4) == NULL, "longer name does not match");
+	ok(cfg_match_user(cfg, "app2", 4) == NULL, "user names are case-sensitive");
+	u = cfg_match_user(cfg, "root", 4);
 	ok(u != NULL && u->password[0] == '\0', "root has empty password");
+	u = cfg_match_user(cfg, "app_report", 10);
+	ok(u != NULL && strcmp(u->password, "star") == 0, "pattern app_*");
+	u = cfg_match_user(cfg, "app_", 4);
+	ok(u != NULL && strcmp(u->password, "star") == 0, "'*' matches nothing");
+	u = cfg_match_user(cfg, "app_x", 5);
+	ok(u != NULL && strcmp(u->password, "exact") == 0,
+	   "an exact entry wins over an earlier pattern");
+	u = cfg_match_user(cfg, "app_ro", 6);
+	ok(u != NULL && strcmp(u->password, "star") == 0,
+	   "patterns: the first in file order wins");
+	u = cfg_match_user(cfg, "sales_ro", 8);
+	ok(u != NULL && strcmp(u->password, "ro") == 0, "pattern *_ro");
+	ok(cfg_match_user(cfg, "sales_rw", 8) == NULL, "unlisted name");
 	cfg_free(cfg);
+
+	ok(util_glob_match("a*b*c", "axxbyyc", 7), "glob: two stars");
+	ok(!util_glob_match("a*b*c", "axxbyy", 6), "glob: missing tail");
+	ok(util_glob_match("*", "", 0), "glob: star matches empty");
+	ok(!util_glob_match("a?", "ab", 2), "glob: '?' is literal");
+	ok(util_glob_match("a**", "a", 1), "glob: stars collapse");
 }
 
 struct rows {
@@ -658,9 +685,8 @@ static void test_docs(void)
 	free(last_errs);
 	last_errs = NULL;
 	cfg = cfg_load(path, &last_errs);
-	ok(cfg != NULL && cfg->n_users == 1 && cfg->batch_max_keys == 256 &&
-		   cfg->users[0].password[0] != '\0',
-	   "conf/inbatch.conf loads with defaults and one user, with a password");
+	ok(cfg != NULL && !cfg->has_users && cfg->batch_max_keys == 256,
+	   "conf/inbatch.conf loads with defaults and no [users] section");
 	if (cfg == NULL)
 		diag("%s", last_errs);
 	cfg_free(cfg);
@@ -795,7 +821,7 @@ int main(void)
 	test_cross();
 	test_set();
 	test_keep_no_reload();
-	test_find_user();
+	test_match_user();
 	test_foreach_print();
 	test_docs();
 	test_log();
