@@ -128,15 +128,20 @@ def test_check_config_warns_admin_without_password(tmp_path):
 
 
 def test_sample_conf_has_no_passwordless_account():
+    """The shipped configuration names no account: without a [users]
+    section the server checks every login, and no root entry with an
+    empty password lets anyone in by name."""
     with open(os.path.join(SRCDIR, "conf", "inbatch.conf")) as f:
-        text = f.read()
-    users = text.split("[users]", 1)[1]
-    for line in users.splitlines():
-        line = line.strip()
-        if not line or line[0] in ";#":
+        lines = [line.strip() for line in f]
+    section = None
+    for line in lines:
+        if line.startswith("["):
+            section = line
             continue
-        name, _, password = line.partition("=")
-        assert password.strip(), "account %r without a password" % name
+        if section == "[users]" and line and line[0] not in ";#":
+            name, _, password = line.partition("=")
+            assert name.strip() != "root", "root listed: %r" % line
+            assert password.strip(), "account %r without a password" % name
 
 
 def test_admin_console_takes_tls(inbatch_factory, certs):
