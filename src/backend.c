@@ -17,6 +17,7 @@
 #include <openssl/rsa.h>
 
 #include "client.h"
+#include "prefetch.h"
 #include "tls.h"
 
 #include <event2/bufferevent_ssl.h>
@@ -603,6 +604,7 @@ static void backend_relay_input(struct backend *be)
 	uint32_t len;
 	size_t avail, need, n;
 	bool ok_pkt, eof_pkt;
+	enum resp_state was;
 
 	if (!c) {
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -645,10 +647,17 @@ static void backend_relay_input(struct backend *be)
 			 be->cmd != COM_STMT_PREPARE;
 		eof_pkt = need == len && len > 0 && len < 9 && head[4] == 0xFE &&
 			  be->rs != RESP_INFILE && be->rs != RESP_AUTH;
+		was = be->rs;
 		if (!backend_resp_step(be, head + 4, need, len)) {
 			backend_lost(be, "unexpected packet from backend");
 			return;
 		}
+		/* prefetch remembers what the session was sent: a result
+		 * set's start and its rows, when inspected whole */
+		if (need == len && be->cmd == COM_QUERY &&
+		    ((was == RESP_FIRST && be->rs == RESP_COLDEFS) ||
+		     (was == RESP_ROWS && be->rs == RESP_ROWS)))
+			prefetch_on_relay(c, was == RESP_FIRST, head + 4, len);
 		be->in_multi = (len == PROTO_MAX_PAYLOAD);
 		n = 4 + need;
 		if ((be->caps & CAP_SESSION_TRACK) && (ok_pkt || eof_pkt)) {
