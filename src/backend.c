@@ -599,12 +599,12 @@ static void backend_relay_input(struct backend *be)
 	struct evbuffer *in = bufferevent_get_input(be->bev);
 	struct client *c = be->client;
 	struct evbuffer *out;
+	enum resp_state was;
 	uint8_t head[BACKEND_INSPECT_MAX];
 	uint8_t hdr[4];
 	uint32_t len;
 	size_t avail, need, n;
 	bool ok_pkt, eof_pkt;
-	enum resp_state was;
 
 	if (!c) {
 		evbuffer_drain(in, evbuffer_get_length(in));
