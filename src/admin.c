@@ -13,6 +13,7 @@
 #include "admin.h"
 #include "backend.h"
 #include "client.h"
+#include "prefetch.h"
 
 /* ---- result-set writer ---- */
 
@@ -274,6 +275,28 @@ static void admin_show_batches(struct client *c, const char *args)
 	admin_rs_end(&rs);
 }
 
+static void admin_prefetch_row(void *arg, const struct prefetch_stat *s)
+{
+	admin_rs_row(arg, s->text, s->predictions, s->keys, s->hits, s->misses,
+		     s->wasted);
+}
+
+/* SHOW PREFETCH: per lookup shape, what prefetching it did. */
+static void admin_show_prefetch(struct client *c, const char *args)
+{
+	static const struct admin_col cols[] = {
+		{ "shape", ADMIN_TEXT },       { "predictions", ADMIN_NUM },
+		{ "keys", ADMIN_NUM },	       { "hits", ADMIN_NUM },
+		{ "misses", ADMIN_NUM },       { "wasted_keys", ADMIN_NUM },
+	};
+	struct admin_rs rs;
+
+	(void)args;
+	admin_rs_begin(&rs, c, cols, 6);
+	prefetch_stat_foreach(admin_prefetch_row, &rs);
+	admin_rs_end(&rs);
+}
+
 static void admin_show_clients(struct client *c, const char *args)
 {
 	static const struct admin_col cols[] = {
@@ -487,6 +510,7 @@ static const struct admin_cmd {
 } admin_cmds[] = {
 	{ "show stats", true, admin_show_stats },
 	{ "show batches", true, admin_show_batches },
+	{ "show prefetch", true, admin_show_prefetch },
 	{ "show clients", true, admin_show_clients },
 	{ "show servers", true, admin_show_servers },
 	{ "show backends", true, admin_show_servers },
@@ -566,7 +590,7 @@ static void admin_query(struct client *c, const uint8_t *p, size_t len)
 		}
 	}
 	client_send_err(c, 1064, "42000",
-			"Unknown admin command, try SHOW STATS|BATCHES|CLIENTS|"
+			"Unknown admin command, try SHOW STATS|BATCHES|PREFETCH|CLIENTS|"
 			"SERVERS|CONFIG|VERSION, SET, RELOAD, SHUTDOWN");
 	free(sql);
 }

@@ -19,6 +19,7 @@
 #include <openssl/rsa.h>
 
 #include "client.h"
+#include "prefetch.h"
 #include "tls.h"
 
 #include <event2/bufferevent_ssl.h>
@@ -614,6 +615,7 @@ static void backend_relay_input(struct backend *be)
 	struct evbuffer *in = bufferevent_get_input(be->bev);
 	struct client *c = be->client;
 	struct evbuffer *out;
+	enum resp_state was;
 	uint8_t head[BACKEND_INSPECT_MAX];
 	uint8_t hdr[4];
 	uint32_t len;
@@ -662,10 +664,17 @@ static void backend_relay_input(struct backend *be)
 			 be->cmd != COM_STMT_PREPARE;
 		eof_pkt = need == len && len > 0 && len < 9 && head[4] == 0xFE &&
 			  be->rs != RESP_INFILE && be->rs != RESP_AUTH;
+		was = be->rs;
 		if (!backend_resp_step(be, head + 4, need, len)) {
 			backend_lost(be, "unexpected packet from backend");
 			return;
 		}
+		/* prefetch remembers what the session was sent: a result
+		 * set's start and its rows, when inspected whole */
+		if (need == len && be->cmd == COM_QUERY &&
+		    ((was == RESP_FIRST && be->rs == RESP_COLDEFS) ||
+		     (was == RESP_ROWS && be->rs == RESP_ROWS)))
+			prefetch_on_relay(c, was == RESP_FIRST, head + 4, len);
 		be->in_multi = (len == PROTO_MAX_PAYLOAD);
 		n = 4 + need;
 		/* an OK too big to inspect may carry state we cannot read */

@@ -25,11 +25,6 @@
 /* Integer keys longer than this could be widened by the keys union. */
 #define BATCH_INT_KEY_DIGITS 18
 
-struct batch_key {
-	char *sql; /* the key as it is written into the coalesced query */
-	size_t len;
-};
-
 /*
  * One batch: clients waiting for one shape in one context.  It runs on
  * the first client's session (the runner): the coalesced query for the
@@ -215,40 +210,32 @@ static struct batch *batch_new(struct batch_group *g)
 }
 
 /*
- * The key of <c>'s lookup as the coalesced query writes it: an integer as
- * it is; a string as its decoded value in hex under the client character
- * set's introducer, so nothing a client wrote is ever read as SQL by
- * another session, under any lexing rules.
+ * A key value <val> of <n> bytes as the coalesced query writes it: an
+ * integer as it is; a string in hex under the client character set's
+ * introducer <charset>, so nothing a client wrote is ever read as SQL by
+ * another session, under any lexing rules.  Returns a malloc'ed string.
  */
-static char *batch_encode_key(const struct batch_group *g, const char *lit,
-			      size_t lit_len, size_t *out_len)
+char *batch_encode_value(enum classify_key_type kt, const char *charset,
+			 const char *val, size_t n, size_t *out_len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	char *val, *out, *o;
-	size_t n, i, cs = strlen(g->charset);
+	size_t i, cs = strlen(charset);
+	char *out, *o;
 
-	if (g->cr.key_type == CLASSIFY_KEY_INT) {
-		out = malloc(lit_len);
+	if (kt == CLASSIFY_KEY_INT) {
+		out = malloc(n ? n : 1);
 		if (out)
-			memcpy(out, lit, lit_len);
-		*out_len = lit_len;
+			memcpy(out, val, n);
+		*out_len = n;
 		return out;
-	}
-	val = malloc(lit_len ? lit_len : 1);
-	if (!val || !classify_key_value(lit, lit_len, g->lex_flags, val,
-					lit_len, &n)) {
-		free(val);
-		return NULL;
 	}
 	/* _cs X'..', or _cs '' for an empty value */
 	out = malloc(1 + cs + 3 + 2 * n + 1 + 1);
-	if (!out) {
-		free(val);
+	if (!out)
 		return NULL;
-	}
 	o = out;
 	*o++ = '_';
-	memcpy(o, g->charset, cs);
+	memcpy(o, charset, cs);
 	o += cs;
 	if (n == 0) {
 		memcpy(o, " ''", 3);
@@ -263,8 +250,33 @@ static char *batch_encode_key(const struct batch_group *g, const char *lit,
 		*o++ = '\'';
 	}
 	*out_len = (size_t)(o - out);
+	return out;
+}
+
+char *batch_encode_literal(enum classify_key_type kt, const char *charset,
+			   unsigned lex_flags, const char *lit, size_t lit_len,
+			   size_t *out_len)
+{
+	char *val, *out;
+	size_t n;
+
+	if (kt == CLASSIFY_KEY_INT)
+		return batch_encode_value(kt, charset, lit, lit_len, out_len);
+	val = malloc(lit_len ? lit_len : 1);
+	if (!val || !classify_key_value(lit, lit_len, lex_flags, val, lit_len, &n)) {
+		free(val);
+		return NULL;
+	}
+	out = batch_encode_value(kt, charset, val, n, out_len);
 	free(val);
 	return out;
+}
+
+static char *batch_encode_key(const struct batch_group *g, const char *lit,
+			      size_t lit_len, size_t *out_len)
+{
+	return batch_encode_literal(g->cr.key_type, g->charset, g->lex_flags,
+				    lit, lit_len, out_len);
 }
 
 /* Add client <c> (its lookup text in c->batch_sql) to <b>. */
@@ -314,30 +326,30 @@ static void batch_put_span(struct pktbuf *pb, const char *base,
 	pktbuf_put_bytes(pb, base + s.off, s.len);
 }
 
-/* "<table> [AS <alias>]" of the group's template. */
-static void batch_put_table(struct pktbuf *pb, const struct batch_group *g)
+/* "<table> [AS <alias>]" of a template. */
+static void batch_put_table_of(struct pktbuf *pb, const char *t,
+			       const struct classify_result *cr)
 {
-	batch_put_span(pb, g->tmpl, g->cr.table);
-	if (g->cr.alias.len) {
+	batch_put_span(pb, t, cr->table);
+	if (cr->alias.len) {
 		pktbuf_put_bytes(pb, " AS ", 4);
-		batch_put_span(pb, g->tmpl, g->cr.alias);
+		batch_put_span(pb, t, cr->alias);
 	}
 }
 
 /*
- * The coalesced query for every key but the runner's: a derived table of
+ * The coalesced query for keys[0..n) but <skip>: a derived table of
  * (index, key) joined to the looked-up table, so the server compares each
  * key under the column's own rules and tags every row with its key:
  *   SELECT __ib_d.__ib_i, <list> FROM (SELECT 1 AS __ib_i, <k1> AS __ib_k
  *   UNION ALL ...) AS __ib_d STRAIGHT_JOIN <t> ON <col> = __ib_d.__ib_k
  *   [AND (<rest>)] [ORDER BY __ib_d.__ib_i, <order>]
  */
-static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
+bool batch_keys_sql(struct pktbuf *pb, const char *t,
+		    const struct classify_result *cr,
+		    const struct batch_key *keys, unsigned n, unsigned skip)
 {
-	const struct batch_group *g = b->g;
-	const struct classify_result *cr = &g->cr;
-	const char *t = g->tmpl;
-	unsigned i, skip = b->runner->batch_idx;
+	unsigned i;
 	bool first = true;
 	char num[48];
 
@@ -350,12 +362,12 @@ static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 		batch_put_span(pb, t, cr->select_list);
 	}
 	pktbuf_put_bytes(pb, " FROM (", 7);
-	for (i = 0; i < b->n_keys; i++) {
+	for (i = 0; i < n; i++) {
 		if (i == skip)
 			continue;
 		snprintf(num, sizeof(num), first ? "SELECT %u AS __ib_i, " : " UNION ALL SELECT %u, ", i);
 		pktbuf_put_bytes(pb, num, strlen(num));
-		pktbuf_put_bytes(pb, b->keys[i].sql, b->keys[i].len);
+		pktbuf_put_bytes(pb, keys[i].sql, keys[i].len);
 		if (first)
 			pktbuf_put_bytes(pb, " AS __ib_k", 10);
 		first = false;
@@ -364,7 +376,7 @@ static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 	 * clause is evaluated on the rows each lookup would evaluate it on,
 	 * after the key matched, so it warns where the lookup would */
 	pktbuf_put_bytes(pb, ") AS __ib_d STRAIGHT_JOIN ", 26);
-	batch_put_table(pb, g);
+	batch_put_table_of(pb, t, cr);
 	pktbuf_put_bytes(pb, " ON ", 4);
 	batch_put_span(pb, t, cr->key_col);
 	pktbuf_put_bytes(pb, " = __ib_d.__ib_k", 16);
@@ -379,13 +391,19 @@ static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 		pktbuf_put_bytes(pb, " ORDER BY __ib_d.__ib_i, ", 25);
 		batch_put_span(pb, t, cr->order_by);
 	}
-	return !pb->failed;
+	return !first && !pb->failed;
+}
+
+static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
+{
+	return batch_keys_sql(pb, b->g->tmpl, &b->g->cr, b->keys, b->n_keys,
+			      b->runner->batch_idx);
 }
 
 /* Is <c>'s own answer, <rows> rows for its key, one it may receive from a
  * batch?  More rows than its LIMIT, or several without ORDER BY, are not
  * provably its own. */
-static bool batch_rows_ok(const struct classify_result *cr, unsigned rows)
+bool batch_rows_ok(const struct classify_result *cr, unsigned rows)
 {
 	if (cr->limit > 0 && rows > (unsigned long long)cr->limit)
 		return false;
@@ -588,7 +606,7 @@ static void batch_coalesced(struct batch *b)
  * column.  YEAR, BIT, ENUM and SET read literals their own way, decimals,
  * dates and floats convert; none of them is batched.
  */
-static bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd)
+bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd)
 {
 	if (cd->flags & (0x0100 | 0x0800)) /* ENUM, SET */
 		return false;
@@ -614,35 +632,49 @@ static void batch_probe_failed(struct batch *b)
 	batch_own(b);
 }
 
-/* The probe's answer: the key column's definition and the table type. */
+/*
+ * The probe's answer (see batch_probe_sql): the key column's definition
+ * and the table type, with <engine> its storage engine too.  True when the
+ * table is a base table (of a transactional engine, with <engine>) whose
+ * key column compares in a join as a lookup of <kt> does.
+ */
+bool batch_probe_check(const struct backend_result *res,
+		       enum classify_key_type kt, bool engine)
+{
+	struct fanout_rs rs;
+	struct proto_coldef cd;
+	struct proto_rd rd;
+	const uint8_t *v = NULL;
+	size_t vlen = 0, want = engine ? 17 : 10;
+	bool ok = false, null = true;
+
+	if (!fanout_rs_parse(res, false, 1, &rs))
+		return false;
+	if (rs.ncols == 2 && rs.nrows == 1 &&
+	    proto_parse_coldef(rs.defs[0], rs.def_lens[0], &cd)) {
+		proto_rd_init(&rd, rs.rows[0], rs.row_lens[0]);
+		proto_rd_lenenc_str(&rd, &vlen, &null);
+		v = proto_rd_lenenc_str(&rd, &vlen, &null);
+		ok = !rd.failed && !null && vlen == want &&
+		     memcmp(v, "BASE TABLE/InnoDB", want) == 0 &&
+		     batch_key_type_ok(kt, &cd);
+	}
+	fanout_rs_free(&rs);
+	return ok;
+}
+
 static void batch_probe_cb(struct backend *be, void *arg,
 			   struct backend_result *res)
 {
 	struct batch *b = arg;
 	struct batch_group *g = b->g;
-	struct fanout_rs rs;
-	struct proto_coldef cd;
-	struct proto_rd rd;
-	const uint8_t *v = NULL;
-	size_t vlen = 0;
-	bool ok = false, null = true;
+	bool ok;
 
 	if (!res || !b->runner) {
 		batch_own_cb(be, b, res);
 		return;
 	}
-	if (fanout_rs_parse(res, false, 1, &rs)) {
-		if (rs.ncols == 2 && rs.nrows == 1 &&
-		    proto_parse_coldef(rs.defs[0], rs.def_lens[0], &cd)) {
-			proto_rd_init(&rd, rs.rows[0], rs.row_lens[0]);
-			proto_rd_lenenc_str(&rd, &vlen, &null);
-			v = proto_rd_lenenc_str(&rd, &vlen, &null);
-			ok = !rd.failed && !null && vlen == 10 &&
-			     memcmp(v, "BASE TABLE", 10) == 0 &&
-			     batch_key_type_ok(g->cr.key_type, &cd);
-		}
-		fanout_rs_free(&rs);
-	}
+	ok = batch_probe_check(res, g->cr.key_type, false);
 	g->probe_ok = ok;
 	/* a probe that failed (no privilege, no such table) proves nothing
 	 * about the next session: only a proven answer is kept */
@@ -665,48 +697,64 @@ static bool batch_probe_fresh(const struct batch_group *g)
 }
 
 /*
- * Learn, on the runner's session, the key column's type and whether the
- * table is a base table (views, system tables, sequences and versioned
- * tables can depend on the session), in one statement.
+ * The probe for the lookup <cr> of template <t>: the key column's type
+ * and whether the table is a base table (views, system tables, sequences
+ * and versioned tables can depend on the session), in one statement;
+ * with <engine>, "BASE TABLE/<engine>".
  */
+bool batch_probe_sql(struct pktbuf *pb, const char *t,
+		     const struct classify_result *cr, unsigned lex_flags,
+		     bool engine)
+{
+	char schema[256], name[256];
+	size_t slen, nlen, i;
+	char hx[3];
+
+	pktbuf_init(pb);
+	if (!classify_split_table(t + cr->table.off, cr->table.len, lex_flags,
+				  schema, &slen, name, &nlen, sizeof(schema)))
+		return false;
+	pktbuf_put_bytes(pb, "SELECT ", 7);
+	batch_put_span(pb, t, cr->key_col);
+	{
+		const char *sub = engine
+			? ", (SELECT CONCAT(TABLE_TYPE, 0x2f, IFNULL(ENGINE, '')) "
+			  "FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+			: ", (SELECT TABLE_TYPE FROM information_schema.TABLES "
+			  "WHERE TABLE_SCHEMA = ";
+
+		pktbuf_put_bytes(pb, sub, strlen(sub));
+	}
+	if (slen) {
+		pktbuf_put_bytes(pb, "CONVERT(X'", 10);
+		for (i = 0; i < slen; i++) {
+			snprintf(hx, sizeof(hx), "%02X", (uint8_t)schema[i]);
+			pktbuf_put_bytes(pb, hx, 2);
+		}
+		pktbuf_put_bytes(pb, "' USING utf8mb4)", 16);
+	} else {
+		pktbuf_put_bytes(pb, "DATABASE()", 10);
+	}
+	pktbuf_put_bytes(pb, " AND TABLE_NAME = CONVERT(X'", 28);
+	for (i = 0; i < nlen; i++) {
+		snprintf(hx, sizeof(hx), "%02X", (uint8_t)name[i]);
+		pktbuf_put_bytes(pb, hx, 2);
+	}
+	pktbuf_put_bytes(pb, "' USING utf8mb4)) FROM (SELECT 1) AS __ib_one LEFT JOIN ", 56);
+	batch_put_table_of(pb, t, cr);
+	pktbuf_put_bytes(pb, " ON 0", 5);
+	return !pb->failed;
+}
+
 static bool batch_probe(struct batch *b)
 {
 	const struct batch_group *g = b->g;
-	char schema[256], name[256];
-	size_t slen, nlen, i;
 	struct pktbuf pb;
-	char hx[3];
 	bool ok;
 
-	if (!classify_split_table(g->tmpl + g->cr.table.off, g->cr.table.len,
-				  g->lex_flags, schema, &slen, name, &nlen,
-				  sizeof(schema)))
-		return false;
-	pktbuf_init(&pb);
-	pktbuf_put_bytes(&pb, "SELECT ", 7);
-	batch_put_span(&pb, g->tmpl, g->cr.key_col);
-	pktbuf_put_bytes(&pb, ", (SELECT TABLE_TYPE FROM information_schema.TABLES "
-			 "WHERE TABLE_SCHEMA = ", 72);
-	if (slen) {
-		pktbuf_put_bytes(&pb, "CONVERT(X'", 10);
-		for (i = 0; i < slen; i++) {
-			snprintf(hx, sizeof(hx), "%02X", (uint8_t)schema[i]);
-			pktbuf_put_bytes(&pb, hx, 2);
-		}
-		pktbuf_put_bytes(&pb, "' USING utf8mb4)", 16);
-	} else {
-		pktbuf_put_bytes(&pb, "DATABASE()", 10);
-	}
-	pktbuf_put_bytes(&pb, " AND TABLE_NAME = CONVERT(X'", 28);
-	for (i = 0; i < nlen; i++) {
-		snprintf(hx, sizeof(hx), "%02X", (uint8_t)name[i]);
-		pktbuf_put_bytes(&pb, hx, 2);
-	}
-	pktbuf_put_bytes(&pb, "' USING utf8mb4)) FROM (SELECT 1) AS __ib_one LEFT JOIN ", 56);
-	batch_put_table(&pb, g);
-	pktbuf_put_bytes(&pb, " ON 0", 5);
-	ok = !pb.failed && backend_query(b->runner->be, (const char *)pb.buf,
-					 pb.len, batch_probe_cb, b);
+	ok = batch_probe_sql(&pb, g->tmpl, &g->cr, g->lex_flags, false) &&
+	     backend_query(b->runner->be, (const char *)pb.buf, pb.len,
+			   batch_probe_cb, b);
 	pktbuf_free(&pb);
 	return ok;
 }

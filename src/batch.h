@@ -6,6 +6,15 @@
 #define IB_BATCH_H
 
 #include "inbatch.h"
+#include "classify.h"
+
+struct backend_result;
+struct proto_coldef;
+
+struct batch_key {
+	char *sql; /* the key as it is written into the coalesced query */
+	size_t len;
+};
 
 /* Take COM_QUERY <sql> of idle client <c> into a batch.  Returns false
  * when it is not batchable now; the caller then passes it through. */
@@ -18,5 +27,32 @@ void batch_solo_done(struct client *c);
 void batch_note_ddl(void);
 /* Free batches that finished during this loop iteration. */
 void batch_free_done(void);
+
+/*
+ * Pieces of the batcher other modules reuse (prefetch.c): they run the
+ * same keys join under the same exactness rules.
+ */
+/* Key value <val>[<n>] (decoded) as the keys join writes it; malloc'ed. */
+char *batch_encode_value(enum classify_key_type kt, const char *charset,
+			 const char *val, size_t n, size_t *out_len);
+/* The same for a key literal as written in a lookup, lexed per <lex_flags>. */
+char *batch_encode_literal(enum classify_key_type kt, const char *charset,
+			   unsigned lex_flags, const char *lit, size_t lit_len,
+			   size_t *out_len);
+/* The keys join of lookup <cr> of template <t> for keys[0..n) but <skip>
+ * (row tags are the key indexes).  <pb> is initialised here. */
+bool batch_keys_sql(struct pktbuf *pb, const char *t,
+		    const struct classify_result *cr,
+		    const struct batch_key *keys, unsigned n, unsigned skip);
+/* The probe statement and its verdict; with <engine> the table must also
+ * be an InnoDB table. <pb> is initialised here. */
+bool batch_probe_sql(struct pktbuf *pb, const char *t,
+		     const struct classify_result *cr, unsigned lex_flags,
+		     bool engine);
+bool batch_probe_check(const struct backend_result *res,
+		       enum classify_key_type kt, bool engine);
+bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd);
+/* May a key with <rows> rows in a keys join be answered from it? */
+bool batch_rows_ok(const struct classify_result *cr, unsigned rows);
 
 #endif /* IB_BATCH_H */

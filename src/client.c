@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "classify.h"
+#include "prefetch.h"
 #include "session.h"
 #include "tls.h"
 
@@ -990,6 +991,7 @@ void client_on_response_done(struct client *c)
 		c->status = c->be->status & (uint16_t)~ST_SESSION_STATE_CHANGED;
 	if (c->solo_group)
 		batch_solo_done(c);
+	prefetch_on_response_done(c);
 	/* a reset session lost its trackers with everything else */
 	if (c->cmd == COM_RESET_CONNECTION && c->be) {
 		client_track(c, false);
@@ -1138,6 +1140,8 @@ static void client_next_command(struct client *c)
 			continue;
 		}
 
+		if (head[0] != COM_QUERY)
+			prefetch_on_command(c, head[0]);
 		switch (head[0]) {
 		case COM_QUIT:
 			evbuffer_drain(in, nbytes);
@@ -1155,6 +1159,14 @@ static void client_next_command(struct client *c)
 			client_change_user(c, head, len);
 			return;
 		case COM_QUERY:
+			/* a lookup of a loop inside a transaction */
+			if (prefetch_submit(c, (const char *)head + 1, len - 1,
+					    hlen == len)) {
+				evbuffer_drain(in, nbytes);
+				IB_STAT_ADD(bytes_in, nbytes);
+				prefetch_run(c);
+				return;
+			}
 			if (hlen == len &&
 			    batch_submit(c, (const char *)head + 1, len - 1)) {
 				evbuffer_drain(in, nbytes);
@@ -1455,6 +1467,7 @@ void client_free_closed(void)
 		bufferevent_free(c->bev);
 		event_free(c->timer);
 		session_free(&c->sess);
+		prefetch_free(c);
 		free(c->user);
 		free(c->old_user);
 		free(c->db);

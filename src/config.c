@@ -67,6 +67,8 @@ struct cfg_param {
 	{ #f, CFG_FIELD(f, int), CFG_T_INT, "seconds", def, NULL, lo, hi, NULL, fl, desc }
 #define CFG_USEC(f, def, lo, hi, fl, desc) \
 	{ #f, CFG_FIELD(f, int), CFG_T_INT, "microseconds", def, NULL, lo, hi, NULL, fl, desc }
+#define CFG_MSEC(f, def, lo, hi, fl, desc) \
+	{ #f, CFG_FIELD(f, int), CFG_T_INT, "milliseconds", def, NULL, lo, hi, NULL, fl, desc }
 #define CFG_BYTES(f, def, lo, hi, fl, desc) \
 	{ #f, CFG_FIELD(f, int), CFG_T_INT, "bytes", def, NULL, lo, hi, NULL, fl, desc }
 #define CFG_BOOL(f, def, fl, desc) \
@@ -144,6 +146,16 @@ static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG orde
 		 "Address of the Prometheus HTTP metrics endpoint; empty disables it."),
 	CFG_SECS(net_read_timeout, "30", 1, 86400, CFG_RUNTIME,
 		 "Time a client may leave a command packet incomplete, or a LOAD DATA LOCAL file unsent, between two reads before it is disconnected, as MariaDB's net_read_timeout."),
+	CFG_BOOL(prefetch, "on", CFG_RUNTIME,
+		 "Predict the keys of a loop of lookups inside one session from the rows it was sent, and fetch them in one keys join on the session's own connection; only inside a REPEATABLE READ transaction (exact), or as prefetch_autocommit_max_age_ms allows."),
+	CFG_MSEC(prefetch_autocommit_max_age_ms, "0", 0, 60000, CFG_RUNTIME,
+		 "Outside a transaction under autocommit, answer predicted lookups from a keys join at most this old. Not exact: such an answer may miss commits made since the join ran. 0 turns it off."),
+	CFG_INT(prefetch_max_keys, "256", 1, 1000, CFG_RUNTIME,
+		"Most predicted keys fetched by one prefetch query."),
+	CFG_BYTES(prefetch_memory, "262144", 4096, 67108864, CFG_RUNTIME,
+		  "Per session: most bytes kept of recently sent rows (to predict keys from) and of prefetched answers."),
+	CFG_INT(prefetch_min_matches, "2", 1, 100, CFG_RUNTIME,
+		"Consecutive lookups of one shape whose keys must follow one remembered column (or an integer progression) before the rest is prefetched."),
 	CFG_SECS(query_timeout, "30", 0, 86400, CFG_RUNTIME,
 		 "How long the lookups of a batch wait for the session that runs it; then they run alone. 0 disables the limit."),
 	CFG_SECS(stats_period, "10", 1, 3600, 0,

@@ -48,6 +48,11 @@ struct ib_config {
 	int max_pending_logins;
 	char *metrics_listen;
 	int net_read_timeout;
+	bool prefetch;
+	int prefetch_autocommit_max_age_ms;
+	int prefetch_max_keys;
+	int prefetch_memory;
+	int prefetch_min_matches;
 	int query_timeout;
 	int stats_period;
 	char *tls_cert;

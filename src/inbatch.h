@@ -44,6 +44,7 @@ struct batch;
 struct batch_group;
 struct listener;
 struct backend;
+struct prefetch;
 
 /*
  * A client session.  States, in order of a normal life:
@@ -119,6 +120,7 @@ struct client {
 	unsigned diag_rows;
 	TAILQ_ENTRY(client) batch_entry;
 	unsigned batch_idx;  /* index of its key in the batch */
+	struct prefetch *pf; /* keys this session may ask next (prefetch.c) */
 	uint64_t query_start_us;
 
 	uint64_t queries;

@@ -19,6 +19,7 @@
 #include "client.h"
 #include "listener.h"
 #include "metrics.h"
+#include "prefetch.h"
 #include "tls.h"
 
 struct ib_server ib;
@@ -291,6 +292,7 @@ int main(int argc, char **argv)
 		batch_free_done();
 		backend_free_dead();
 		stats_free();
+		prefetch_stats_free();
 		tls_free();
 	}
 	event_free(ib.sig_int);

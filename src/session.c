@@ -78,6 +78,7 @@ static const char *const session_charsets[] = { "utf8mb4", "utf8mb3", "utf8",
 
 static void session_taint(struct session *s, const char *why)
 {
+	s->var_changes++;
 	if (!s->tainted)
 		log_debug("session tainted: %s", why);
 	s->tainted = true;
@@ -121,7 +122,10 @@ void session_on_ok(struct session *s, const struct proto_ok *ok)
 	const uint8_t *v;
 	size_t n, vn;
 	uint8_t type;
+	unsigned before = s->var_changes;
 
+	if (!(ok->status & ST_IN_TRANS))
+		s->tx_vars_changed = false;
 	if (!(ok->status & ST_SESSION_STATE_CHANGED))
 		return;
 	if (!ok->state) {
@@ -153,10 +157,12 @@ void session_on_ok(struct session *s, const struct proto_ok *ok)
 			if (vn == 9 && strncasecmp((const char *)v, "timestamp", 9) == 0)
 				session_taint(s, "timestamp is set");
 			s->ctx_known = false;
+			s->var_changes++;
 			described = true;
 			break;
 		case 1: /* SCHEMA */
 			s->ctx_known = false;
+			s->var_changes++;
 			described = true;
 			break;
 		case 2: /* STATE_CHANGE: raw "1" */
@@ -179,10 +185,16 @@ void session_on_ok(struct session *s, const struct proto_ok *ok)
 	 * server says something changed, not what */
 	if (changed && !described)
 		session_taint(s, "session state the trackers do not describe");
+	/* SET SESSION tx_isolation inside a transaction changes the next
+	 * one's level, not this one's */
+	if (s->var_changes != before && (ok->status & ST_IN_TRANS))
+		s->tx_vars_changed = true;
 }
 
 void session_on_eof(struct session *s, uint16_t status)
 {
+	if (!(status & ST_IN_TRANS))
+		s->tx_vars_changed = false;
 	if (!(status & ST_SESSION_STATE_CHANGED))
 		return;
 	/* an EOF carries the flag, never the data: inside a transaction the
@@ -252,6 +264,7 @@ static void session_ctx_check(struct session *s)
 	size_t n;
 
 	s->ctx_ok = false;
+	s->ctx_base_ok = false;
 	s->lex_flags = 0;
 	if (!session_ctx_field(s, SESSION_CTX_CHECKED, &n)) {
 		s->why = "short context row";
@@ -287,14 +300,6 @@ static void session_ctx_check(struct session *s)
 		s->why = "sql_select_limit is set";
 		return;
 	}
-	/* under autocommit off only READ COMMITTED reads the same from
-	 * another session's transaction as from its own */
-	s->rc_autocommit_off = !session_field_on(s, SCTX_AUTOCOMMIT);
-	if (s->rc_autocommit_off &&
-	    !session_field_is(s, SCTX_ISOLATION, "READ-COMMITTED")) {
-		s->why = "autocommit off under REPEATABLE READ or SERIALIZABLE";
-		return;
-	}
 	if (!session_field_is(s, SCTX_TRACK_VARS, "*") ||
 	    !session_field_on(s, SCTX_TRACK_STATE) ||
 	    !session_field_is(s, SCTX_TRACK_TRX, "CHARACTERISTICS")) {
@@ -305,6 +310,16 @@ static void session_ctx_check(struct session *s)
 	 * last insert id */
 	if (session_field_on(s, SCTX_AUTO_IS_NULL)) {
 		s->why = "sql_auto_is_null is on";
+		return;
+	}
+	/* the session's own reads may be prefetched from here on */
+	s->ctx_base_ok = true;
+	/* under autocommit off only READ COMMITTED reads the same from
+	 * another session's transaction as from its own */
+	s->rc_autocommit_off = !session_field_on(s, SCTX_AUTOCOMMIT);
+	if (s->rc_autocommit_off &&
+	    !session_field_is(s, SCTX_ISOLATION, "READ-COMMITTED")) {
+		s->why = "autocommit off under REPEATABLE READ or SERIALIZABLE";
 		return;
 	}
 	s->ctx_ok = true;
@@ -324,6 +339,7 @@ bool session_ctx_set(struct session *s, const struct backend_result *res)
 	s->ctx_len = 0;
 	s->ctx_known = false;
 	s->ctx_ok = false;
+	s->ctx_base_ok = false;
 	s->why = "context query failed";
 	if (!res || res->err)
 		return false;
@@ -382,6 +398,39 @@ bool session_batchable(struct session *s, uint16_t status, bool autocommit_off,
 		return false;
 	}
 	return true;
+}
+
+enum session_pf session_prefetchable(const struct session *s, uint16_t status,
+				     bool stale_ok)
+{
+	if (!s->tracking || s->tainted || s->locked || s->trx_chars ||
+	    s->tx_vars_changed)
+		return SESSION_PF_NO;
+	if (!(status & ST_IN_TRANS) && !(stale_ok && (status & ST_AUTOCOMMIT)))
+		return SESSION_PF_NO;
+	if (!s->ctx_known)
+		return SESSION_PF_NEED_CTX;
+	if (!s->ctx_base_ok)
+		return SESSION_PF_NO;
+	if (!(status & ST_ANSI_QUOTES) != !(s->lex_flags & CLASSIFY_ANSI_QUOTES) ||
+	    !(status & ST_NO_BACKSLASH_ESCAPES) != !(s->lex_flags & CLASSIFY_NO_BACKSLASH_ESC))
+		return SESSION_PF_NO;
+	if (!(status & ST_IN_TRANS))
+		return SESSION_PF_STALE;
+	/* READ COMMITTED and READ UNCOMMITTED read newer commits; at
+	 * SERIALIZABLE the keys join would lock rows the session may never
+	 * ask for (see prefetch.c) */
+	return session_field_is(s, SCTX_ISOLATION, "REPEATABLE-READ")
+		       ? SESSION_PF_SNAPSHOT
+		       : SESSION_PF_NO;
+}
+
+size_t session_isolation(const struct session *s, const char **name)
+{
+	size_t n = 0;
+
+	*name = s->ctx_known ? session_ctx_field(s, SCTX_ISOLATION, &n) : NULL;
+	return *name ? n : 0;
 }
 
 const char *session_ctx_key(const struct session *s, size_t *len)

@@ -27,7 +27,13 @@ struct session {
 	bool locked;	  /* LOCK TABLES in force (transaction state tracker) */
 	bool trx_chars;	  /* SET TRANSACTION pending for the next transaction */
 	bool rc_autocommit_off; /* context: autocommit off, READ COMMITTED */
+	bool ctx_base_ok; /* ctx_ok but for the autocommit/isolation rule */
 	unsigned lex_flags; /* classify flags from the context's sql_mode */
+	bool tx_vars_changed; /* a variable changed inside the running
+			       * transaction: its isolation may not be the
+			       * context's */
+	unsigned var_changes; /* variable, schema or undescribed state changes
+			       * reported so far (prefetch compares it) */
 	const char *why;  /* why not batchable, for SHOW CLIENTS and logs */
 	char *ctx;	  /* account, role, schema and semantic variables */
 	size_t ctx_len;
@@ -63,6 +69,20 @@ bool session_ctx_set(struct session *s, const struct backend_result *res);
  */
 bool session_batchable(struct session *s, uint16_t status, bool autocommit_off,
 		       bool *need_ctx);
+
+/*
+ * May a lookup of this session be answered from the session's own earlier
+ * keys join (prefetch.c)?  SESSION_PF_SNAPSHOT: in a transaction at
+ * REPEATABLE READ, whose snapshot every read of it sees; SESSION_PF_STALE:
+ * outside a transaction under autocommit, when <stale_ok>; NEED_CTX: the
+ * context must be read first.
+ */
+enum session_pf { SESSION_PF_NO, SESSION_PF_SNAPSHOT, SESSION_PF_STALE,
+		  SESSION_PF_NEED_CTX };
+enum session_pf session_prefetchable(const struct session *s, uint16_t status,
+				     bool stale_ok);
+/* The context's isolation level (tx_isolation), not NUL-terminated. */
+size_t session_isolation(const struct session *s, const char **name);
 
 /* The context string (valid while ctx_known), for grouping lookups. */
 const char *session_ctx_key(const struct session *s, size_t *len);

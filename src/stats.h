@@ -27,6 +27,12 @@
 	X(fallback_warnings, "fall-backs: the coalesced query raised warnings") \
 	X(fallback_rows, "fall-backs: a key had more rows than exactness allows") \
 	X(fallback_metadata, "fall-backs: column metadata differed from the lookup's") \
+	X(prefetch_queries, "prefetch keys joins run on a session's own connection") \
+	X(prefetch_keys, "predicted keys fetched by prefetch queries")     \
+	X(prefetch_hits, "lookups answered from a session's prefetched answers") \
+	X(prefetch_misses, "lookups of a prefetched shape whose key was not fetched") \
+	X(prefetch_wasted_keys, "prefetched keys dropped without being asked for") \
+	X(prefetch_drops, "times a session's prefetched answers were dropped (write, state change, end of transaction)") \
 	X(backend_connect_errors, "backend connections that failed")        \
 	X(backend_lost, "backend connections lost while in use")            \
 	X(client_errors, "clients closed for protocol errors")              \

@@ -1,0 +1,1243 @@
+/* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+ * prefetch.c: the N+1 loop inside one session.  The keys of its lookups
+ * come from rows it was sent (a parent query's column, maybe with a
+ * constant prefix or suffix) or follow an integer step; once a shape's
+ * keys follow, the rest is fetched in one keys join on the session's own
+ * connection, and later lookups of those keys are answered from it.
+ *
+ * Why this is exact: inside one REPEATABLE READ transaction every
+ * consistent read of InnoDB tables sees the snapshot taken at the first
+ * read, so the keys join returns what each later lookup would, as long as
+ * the session changes nothing meanwhile.  Kept answers are therefore
+ * dropped on any statement that is not a plain lookup (writes, DDL,
+ * locking reads, savepoints, COMMIT/ROLLBACK, other SELECTs), any other
+ * command (COM_RESET_CONNECTION included), any change of session state
+ * the server reports, and the end of the transaction.  Only base InnoDB
+ * tables and key types the batcher allows are prefetched, with the
+ * batcher's own keys join, row rules and metadata check.  SERIALIZABLE is
+ * not prefetched: there every read locks, and a join over predicted keys
+ * would lock rows the session may never ask for, so it could wait for or
+ * deadlock with other sessions where the loop itself would not.
+ */
+/* memmem: _GNU_SOURCE comes from config.h */
+#include "prefetch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "batch.h"
+#include "classify.h"
+#include "client.h"
+#include "fanout.h"
+#include "session.h"
+
+#define PF_SETS	     8	/* result sets remembered per session */
+#define PF_SHAPES    8	/* lookup shapes followed per session */
+#define PF_CANDS     16 /* columns a shape's keys may be following */
+#define PF_AFFIX     64 /* longest constant prefix or suffix of a key */
+#define PF_SKIP	     4	/* rows a loop may skip between two lookups */
+#define PF_SCAN_MAX  20000 /* values looked at to place one key */
+#define PF_KEY_MAX   1024  /* longest predicted key value */
+#define PF_INT_DIGITS 18   /* as the batcher: wider integers are not keys */
+#define PF_STATS_HASH 256
+
+/*
+ * One remembered result set: its rows as relayed, back to back.
+ *
+ *   buf: | row 0 payload | row 1 payload | ... |      (len bytes)
+ *          ^row_off[0]     ^row_off[1]
+ */
+struct pf_set {
+	uint32_t gen; /* 0: empty slot; newer sets have larger numbers */
+	unsigned ncols;
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t *row_off;
+	unsigned nrows, cap_rows;
+	bool full; /* recording stopped at the memory bound */
+};
+
+/* A column a shape's keys may follow: key = pre + value + suf. */
+struct pf_cand {
+	unsigned set;
+	uint32_t gen;
+	unsigned col, row; /* the row of the last key that matched */
+	uint8_t pre_len, suf_len;
+	char pre[PF_AFFIX], suf[PF_AFFIX];
+};
+
+/* Answers of one keys join: rows tagged by key index. */
+struct pf_kept {
+	struct backend_result co;
+	struct fanout_rs rs; /* definitions point at the shape's solo run */
+	struct batch_key *keys;
+	unsigned n_keys;
+	unsigned *rows; /* per key */
+	bool *hit;
+	unsigned n_hit;
+	unsigned hint; /* where the next key is likely to be */
+	size_t mem;
+};
+
+/* One lookup shape of this session: its text around the key. */
+struct pf_shape {
+	char *key; /* text before the key, NUL, text after it, key type */
+	size_t key_len;
+	char *tmpl; /* the first lookup's text; cr's spans point into it */
+	size_t tmpl_len;
+	struct classify_result cr;
+	struct prefetch_stat *st;
+	uint64_t used;
+	/* the column detector */
+	struct pf_cand cand[PF_CANDS];
+	unsigned n_cand, matches;
+	/* the integer progression detector */
+	bool int_have, int_step_set;
+	long long int_last, int_step;
+	unsigned int_matches;
+	/* valid with the kept answers only */
+	bool probed, probe_ok;
+	bool have_solo;
+	struct backend_result own; /* a run of the lookup alone */
+	struct fanout_rs solo;
+	uint16_t status;
+	struct pf_kept *kept;
+};
+
+/* What prefetch_submit() decided, for prefetch_run(). */
+enum pf_plan { PF_PLAN_NONE, PF_PLAN_ANSWER, PF_PLAN_FETCH };
+
+struct prefetch {
+	struct pf_set sets[PF_SETS];
+	uint32_t next_gen;
+	int cur; /* set being recorded, or -1 */
+	struct pf_shape *shapes[PF_SHAPES];
+	uint64_t tick;
+	size_t mem; /* recorded rows and kept answers */
+	/* kept answers are valid while these hold */
+	bool have_kept;
+	enum session_pf mode;
+	unsigned changes_at;
+	uint64_t kept_us;
+	/* the command in progress */
+	enum pf_plan plan;
+	struct pf_shape *run;
+	unsigned answer_key;
+	char *sql;
+	size_t sql_len;
+	char *trig; /* the lookup's own key, decoded */
+	size_t trig_len;
+	char **pvals; /* predicted key values, decoded */
+	size_t *pval_lens;
+	unsigned n_pvals;
+	struct batch_key *pkeys; /* encoded, the lookup's own first */
+	unsigned n_pkeys;
+	bool trig_in_co; /* the keys join fetches the lookup's own key too */
+	struct backend_result co_res; /* the keys join, until the own run */
+};
+
+static struct prefetch_stat *pf_stats[PF_STATS_HASH];
+
+/* ---- statistics per shape ---- */
+
+static struct prefetch_stat *pf_stat_get(const char *text, size_t len)
+{
+	uint32_t h = 2166136261u;
+	struct prefetch_stat *s;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (uint8_t)text[i]) * 16777619u;
+	h %= PF_STATS_HASH;
+	for (s = pf_stats[h]; s; s = s->next)
+		if (strlen(s->text) == len && memcmp(s->text, text, len) == 0)
+			return s;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->text = malloc(len + 1))) {
+		free(s);
+		return NULL;
+	}
+	memcpy(s->text, text, len);
+	s->text[len] = '\0';
+	s->next = pf_stats[h];
+	pf_stats[h] = s;
+	return s;
+}
+
+void prefetch_stat_foreach(void (*fn)(void *arg, const struct prefetch_stat *s),
+			   void *arg)
+{
+	struct prefetch_stat *s;
+	unsigned i;
+
+	for (i = 0; i < PF_STATS_HASH; i++)
+		for (s = pf_stats[i]; s; s = s->next)
+			fn(arg, s);
+}
+
+void prefetch_stats_free(void)
+{
+	struct prefetch_stat *s;
+	unsigned i;
+
+	for (i = 0; i < PF_STATS_HASH; i++) {
+		while ((s = pf_stats[i]) != NULL) {
+			pf_stats[i] = s->next;
+			free(s->text);
+			free(s);
+		}
+	}
+}
+
+/* ---- kept answers ---- */
+
+static void pf_kept_free(struct prefetch *pf, struct pf_shape *sh)
+{
+	struct pf_kept *k = sh->kept;
+	unsigned i, wasted;
+
+	if (!k)
+		return;
+	wasted = k->n_keys - k->n_hit;
+	IB_STAT_ADD(prefetch_wasted_keys, wasted);
+	if (sh->st)
+		sh->st->wasted += wasted;
+	for (i = 0; i < k->n_keys; i++)
+		free(k->keys[i].sql);
+	free(k->keys);
+	free(k->rows);
+	free(k->hit);
+	fanout_rs_free(&k->rs);
+	backend_result_free(&k->co);
+	pf->mem -= k->mem;
+	free(k);
+	sh->kept = NULL;
+}
+
+/* Everything that holds only within the snapshot goes: kept answers, the
+ * lookup's own definitions and status, the probe. */
+static void pf_drop(struct prefetch *pf)
+{
+	struct pf_shape *sh;
+	unsigned i;
+
+	if (!pf)
+		return;
+	if (pf->have_kept)
+		IB_STAT_INC(prefetch_drops);
+	pf->have_kept = false;
+	for (i = 0; i < PF_SHAPES; i++) {
+		sh = pf->shapes[i];
+		if (!sh)
+			continue;
+		pf_kept_free(pf, sh);
+		if (sh->have_solo) {
+			fanout_rs_free(&sh->solo);
+			backend_result_free(&sh->own);
+			sh->have_solo = false;
+		}
+		sh->probed = false;
+	}
+}
+
+/* ---- remembered result sets ---- */
+
+static void pf_set_clear(struct prefetch *pf, struct pf_set *s)
+{
+	pf->mem -= s->len;
+	free(s->buf);
+	free(s->row_off);
+	memset(s, 0, sizeof(*s));
+}
+
+static bool pf_set_pinned(const struct prefetch *pf, unsigned i)
+{
+	unsigned j, k;
+
+	for (j = 0; j < PF_SHAPES; j++) {
+		const struct pf_shape *sh = pf->shapes[j];
+
+		for (k = 0; sh && k < sh->n_cand; k++)
+			if (sh->cand[k].set == i &&
+			    sh->cand[k].gen == pf->sets[i].gen)
+				return true;
+	}
+	return false;
+}
+
+/* The oldest set neither pinned by a detector nor <keep>; -1 if none. */
+static int pf_set_victim(const struct prefetch *pf, int keep)
+{
+	int i, best = -1;
+
+	for (i = 0; i < PF_SETS; i++) {
+		if (i == keep || pf->sets[i].gen == 0 || pf_set_pinned(pf, (unsigned)i))
+			continue;
+		if (best < 0 || pf->sets[i].gen < pf->sets[best].gen)
+			best = i;
+	}
+	return best;
+}
+
+/* Value of column <col> in row <row> of <s>; NULL for SQL NULL or a
+ * malformed row. */
+static const uint8_t *pf_value(const struct pf_set *s, unsigned row,
+			       unsigned col, size_t *n)
+{
+	size_t end = row + 1 < s->nrows ? s->row_off[row + 1] : s->len;
+	struct proto_rd rd;
+	const uint8_t *v = NULL;
+	bool null = true;
+	unsigned i;
+
+	proto_rd_init(&rd, s->buf + s->row_off[row], end - s->row_off[row]);
+	for (i = 0; i <= col; i++)
+		v = proto_rd_lenenc_str(&rd, n, &null);
+	return rd.failed || null ? NULL : v;
+}
+
+static struct prefetch *pf_get(struct client *c)
+{
+	if (!c->pf) {
+		c->pf = calloc(1, sizeof(*c->pf));
+		if (c->pf)
+			c->pf->cur = -1;
+	}
+	return c->pf;
+}
+
+void prefetch_on_relay(struct client *c, bool start, const uint8_t *p,
+		       size_t len)
+{
+	struct prefetch *pf = c->pf;
+	struct pf_set *s;
+	struct proto_rd rd;
+	uint64_t ncols;
+	int i, slot = -1;
+
+	if (!ib.cfg->prefetch)
+		return;
+	if (start) {
+		/* sessions that cannot prefetch keep nothing: outside a
+		 * transaction under autocommit, unless stale answers may be */
+		if ((c->status & ST_AUTOCOMMIT) && !(c->status & ST_IN_TRANS) &&
+		    ib.cfg->prefetch_autocommit_max_age_ms == 0) {
+			if (pf)
+				pf->cur = -1;
+			return;
+		}
+		pf = pf_get(c);
+		if (!pf)
+			return;
+		proto_rd_init(&rd, p, len);
+		ncols = proto_rd_lenenc(&rd, NULL);
+		pf->cur = -1;
+		if (rd.failed || ncols == 0 || ncols > 4096)
+			return;
+		for (i = 0; i < PF_SETS && slot < 0; i++)
+			if (pf->sets[i].gen == 0 ||
+			    (pf->sets[i].nrows == 0 && !pf_set_pinned(pf, (unsigned)i)))
+				slot = i;
+		if (slot < 0)
+			slot = pf_set_victim(pf, -1);
+		if (slot < 0)
+			return;
+		pf_set_clear(pf, &pf->sets[slot]);
+		pf->sets[slot].gen = ++pf->next_gen;
+		pf->sets[slot].ncols = (unsigned)ncols;
+		pf->cur = slot;
+		return;
+	}
+	if (!pf || pf->cur < 0)
+		return;
+	s = &pf->sets[pf->cur];
+	if (s->full)
+		return;
+	/* within the bound: older unpinned sets make room first */
+	while (pf->mem + len > (size_t)ib.cfg->prefetch_memory) {
+		i = pf_set_victim(pf, pf->cur);
+		if (i < 0) {
+			s->full = true;
+			return;
+		}
+		pf_set_clear(pf, &pf->sets[i]);
+	}
+	if (s->nrows == s->cap_rows) {
+		unsigned cap = s->cap_rows ? s->cap_rows * 2 : 64;
+		uint32_t *r = realloc(s->row_off, cap * sizeof(*r));
+
+		if (!r) {
+			s->full = true;
+			return;
+		}
+		s->row_off = r;
+		s->cap_rows = cap;
+	}
+	if (s->len + len > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4096;
+		uint8_t *b;
+
+		while (cap < s->len + len)
+			cap *= 2;
+		b = realloc(s->buf, cap);
+		if (!b) {
+			s->full = true;
+			return;
+		}
+		s->buf = b;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, p, len);
+	s->row_off[s->nrows++] = (uint32_t)s->len;
+	s->len += len;
+	pf->mem += len;
+}
+
+/* ---- key detection ---- */
+
+static bool pf_cand_value_is(const struct pf_cand *cd, const uint8_t *v,
+			     size_t vn, const char *key, size_t kn)
+{
+	return kn == (size_t)cd->pre_len + vn + cd->suf_len &&
+	       memcmp(key, cd->pre, cd->pre_len) == 0 &&
+	       memcmp(key + cd->pre_len, v, vn) == 0 &&
+	       memcmp(key + cd->pre_len + vn, cd->suf, cd->suf_len) == 0;
+}
+
+/* Every place in the remembered sets the key <key> could come from. */
+static void pf_scan(struct prefetch *pf, struct pf_shape *sh, const char *key,
+		    size_t kn, bool int_key)
+{
+	unsigned i, row, col, seen = 0;
+	const uint8_t *v, *at;
+	size_t vn;
+
+	sh->n_cand = 0;
+	for (i = 0; i < PF_SETS && sh->n_cand < PF_CANDS; i++) {
+		struct pf_set *s = &pf->sets[i];
+
+		if (s->gen == 0)
+			continue;
+		for (row = 0; row < s->nrows && sh->n_cand < PF_CANDS; row++) {
+			for (col = 0; col < s->ncols && sh->n_cand < PF_CANDS; col++) {
+				if (++seen > PF_SCAN_MAX)
+					return;
+				v = pf_value(s, row, col, &vn);
+				if (!v || vn == 0 || vn > kn)
+					continue;
+				at = memmem(key, kn, v, vn);
+				if (!at)
+					continue;
+				{
+					size_t pre = (size_t)(at - (const uint8_t *)key);
+					size_t suf = kn - pre - vn;
+					struct pf_cand *cd = &sh->cand[sh->n_cand];
+
+					if (pre >= PF_AFFIX || suf >= PF_AFFIX ||
+					    (int_key && (pre || suf)))
+						continue;
+					cd->set = i;
+					cd->gen = s->gen;
+					cd->col = col;
+					cd->row = row;
+					cd->pre_len = (uint8_t)pre;
+					cd->suf_len = (uint8_t)suf;
+					memcpy(cd->pre, key, pre);
+					memcpy(cd->suf, key + pre + vn, suf);
+					sh->n_cand++;
+				}
+			}
+		}
+	}
+}
+
+/* An integer key literal's value; false when it is not a plain one. */
+static bool pf_int_of(const char *p, size_t n, long long *out)
+{
+	long long v = 0;
+	size_t i = 0, digits = 0;
+	bool neg = false;
+
+	if (n && (p[0] == '-' || p[0] == '+')) {
+		neg = p[0] == '-';
+		i++;
+	}
+	for (; i < n; i++, digits++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (p[i] - '0');
+	}
+	if (digits == 0 || digits > PF_INT_DIGITS)
+		return false;
+	*out = neg ? -v : v;
+	return true;
+}
+
+/*
+ * Feed the detectors of <sh> with the key value <key>: does it continue
+ * the column (or step) the last ones followed?  Unmatched, the column
+ * detector looks for the key in the remembered sets afresh.
+ */
+static void pf_detect(struct prefetch *pf, struct pf_shape *sh, const char *key,
+		      size_t kn)
+{
+	bool int_key = sh->cr.key_type == CLASSIFY_KEY_INT;
+	unsigned i, j, r, kept = 0;
+	const uint8_t *v;
+	size_t vn;
+	long long x;
+
+	for (i = 0; i < sh->n_cand; i++) {
+		struct pf_cand cd = sh->cand[i];
+		struct pf_set *s = &pf->sets[cd.set];
+		bool hit = false;
+
+		if (s->gen != cd.gen)
+			continue;
+		/* the same row again (a repeated key), or one of the next */
+		for (j = 0; j <= PF_SKIP && !hit; j++) {
+			r = cd.row + j;
+			if (r >= s->nrows)
+				break;
+			v = pf_value(s, r, cd.col, &vn);
+			if (v && pf_cand_value_is(&cd, v, vn, key, kn)) {
+				cd.row = r;
+				hit = true;
+			}
+		}
+		if (hit)
+			sh->cand[kept++] = cd;
+	}
+	sh->n_cand = kept;
+	if (kept) {
+		sh->matches++;
+	} else {
+		pf_scan(pf, sh, key, kn, int_key);
+		sh->matches = sh->n_cand ? 1 : 0;
+	}
+	if (!int_key)
+		return;
+	if (!pf_int_of(key, kn, &x)) {
+		sh->int_have = sh->int_step_set = false;
+		sh->int_matches = 0;
+		return;
+	}
+	if (sh->int_have && sh->int_step_set && x - sh->int_last == sh->int_step &&
+	    sh->int_step != 0) {
+		sh->int_matches++;
+	} else if (sh->int_have && x != sh->int_last) {
+		sh->int_step = x - sh->int_last;
+		sh->int_step_set = true;
+		sh->int_matches = 1;
+	} else if (!sh->int_have || x != sh->int_last) {
+		sh->int_step_set = false;
+		sh->int_matches = 0;
+	}
+	sh->int_have = true;
+	sh->int_last = x;
+}
+
+static bool pf_add_pval(struct prefetch *pf, const char *p, size_t n)
+{
+	char *v = malloc(n ? n : 1);
+
+	if (!v)
+		return false;
+	memcpy(v, p, n);
+	pf->pvals[pf->n_pvals] = v;
+	pf->pval_lens[pf->n_pvals++] = n;
+	return true;
+}
+
+/* The keys the shape's detectors predict after the current one, in
+ * order; false when none do. */
+static bool pf_predict(struct prefetch *pf, struct pf_shape *sh)
+{
+	unsigned max = (unsigned)ib.cfg->prefetch_max_keys, min =
+		(unsigned)ib.cfg->prefetch_min_matches;
+	bool int_key = sh->cr.key_type == CLASSIFY_KEY_INT;
+	char buf[PF_AFFIX * 2 + PF_KEY_MAX];
+	const uint8_t *v;
+	size_t vn, n;
+	unsigned r;
+	long long x;
+
+	pf->pvals = calloc(max, sizeof(*pf->pvals));
+	pf->pval_lens = calloc(max, sizeof(*pf->pval_lens));
+	pf->n_pvals = 0;
+	if (!pf->pvals || !pf->pval_lens)
+		return false;
+	if (sh->n_cand && sh->matches >= min) {
+		const struct pf_cand *cd = &sh->cand[0];
+		const struct pf_set *s = &pf->sets[cd->set];
+
+		for (r = cd->row + 1; r < s->nrows && pf->n_pvals < max; r++) {
+			v = pf_value(s, r, cd->col, &vn);
+			if (!v || vn > PF_KEY_MAX)
+				continue;
+			n = 0;
+			memcpy(buf, cd->pre, cd->pre_len);
+			n += cd->pre_len;
+			memcpy(buf + n, v, vn);
+			n += vn;
+			memcpy(buf + n, cd->suf, cd->suf_len);
+			n += cd->suf_len;
+			if (int_key && !pf_int_of(buf, n, &x))
+				continue;
+			if (!pf_add_pval(pf, buf, n))
+				return false;
+		}
+	} else if (int_key && sh->int_step_set && sh->int_matches >= min) {
+		x = sh->int_last;
+		while (pf->n_pvals < max) {
+			if ((sh->int_step > 0 && x > 999999999999999999LL - sh->int_step) ||
+			    (sh->int_step < 0 && x < -999999999999999999LL - sh->int_step))
+				break;
+			x += sh->int_step;
+			n = (size_t)snprintf(buf, sizeof(buf), "%lld", x);
+			if (!pf_add_pval(pf, buf, n))
+				return false;
+		}
+	}
+	return pf->n_pvals > 0;
+}
+
+/* ---- shapes ---- */
+
+static void pf_shape_free(struct prefetch *pf, struct pf_shape *sh)
+{
+	pf_kept_free(pf, sh);
+	if (sh->have_solo) {
+		fanout_rs_free(&sh->solo);
+		backend_result_free(&sh->own);
+	}
+	free(sh->key);
+	free(sh->tmpl);
+	free(sh);
+}
+
+/* The shape of lookup <sql> classified as <cr>, made if new (the least
+ * recently used one gives way). */
+static struct pf_shape *pf_shape_get(struct prefetch *pf, const char *sql,
+				     size_t len, const struct classify_result *cr)
+{
+	size_t tail = len - cr->key.off - cr->key.len, n = cr->key.off + 2 + tail;
+	struct pf_shape *sh;
+	unsigned i, victim = 0;
+	char *key = malloc(n);
+
+	if (!key)
+		return NULL;
+	memcpy(key, sql, cr->key.off);
+	key[cr->key.off] = '\0';
+	memcpy(key + cr->key.off + 1, sql + cr->key.off + cr->key.len, tail);
+	key[n - 1] = (char)('0' + cr->key_type);
+	for (i = 0; i < PF_SHAPES; i++) {
+		sh = pf->shapes[i];
+		if (sh && sh->key_len == n && memcmp(sh->key, key, n) == 0) {
+			free(key);
+			sh->used = ++pf->tick;
+			return sh;
+		}
+		if (!sh || (pf->shapes[victim] && sh->used < pf->shapes[victim]->used))
+			victim = i;
+	}
+	sh = calloc(1, sizeof(*sh));
+	if (!sh || !(sh->tmpl = malloc(len))) {
+		free(sh);
+		free(key);
+		return NULL;
+	}
+	sh->key = key;
+	sh->key_len = n;
+	memcpy(sh->tmpl, sql, len);
+	sh->tmpl_len = len;
+	sh->cr = *cr;
+	sh->used = ++pf->tick;
+	{
+		char shape[CLASSIFY_MAX_LEN + 2];
+
+		memcpy(shape, sql, cr->key.off);
+		shape[cr->key.off] = '?';
+		memcpy(shape + cr->key.off + 1, sql + cr->key.off + cr->key.len, tail);
+		sh->st = pf_stat_get(shape, cr->key.off + 1 + tail);
+	}
+	if (pf->shapes[victim])
+		pf_shape_free(pf, pf->shapes[victim]);
+	pf->shapes[victim] = sh;
+	return sh;
+}
+
+/* ---- the command in progress ---- */
+
+static void pf_plan_clear(struct prefetch *pf)
+{
+	unsigned i;
+
+	for (i = 0; i < pf->n_pvals; i++)
+		free(pf->pvals[i]);
+	free(pf->pvals);
+	free(pf->pval_lens);
+	pf->pvals = NULL;
+	pf->pval_lens = NULL;
+	pf->n_pvals = 0;
+	for (i = 0; i < pf->n_pkeys; i++)
+		free(pf->pkeys[i].sql);
+	free(pf->pkeys);
+	pf->pkeys = NULL;
+	pf->n_pkeys = 0;
+	free(pf->sql);
+	pf->sql = NULL;
+	free(pf->trig);
+	pf->trig = NULL;
+	pf->plan = PF_PLAN_NONE;
+	pf->run = NULL;
+}
+
+/* Are the kept answers still what the session's lookups would read? */
+static bool pf_kept_valid(struct client *c, struct prefetch *pf)
+{
+	enum session_pf m;
+
+	if (!pf->have_kept)
+		return false;
+	m = session_prefetchable(&c->sess, c->status,
+				 ib.cfg->prefetch_autocommit_max_age_ms > 0);
+	if (m != pf->mode || c->sess.var_changes != pf->changes_at)
+		return false;
+	if (m == SESSION_PF_STALE &&
+	    util_now_us() - pf->kept_us >
+		    (uint64_t)ib.cfg->prefetch_autocommit_max_age_ms * 1000)
+		return false;
+	return true;
+}
+
+/* The index of encoded key <enc> among the kept keys, or -1. */
+static int pf_kept_find(struct pf_kept *k, const char *enc, size_t n)
+{
+	unsigned i, j;
+
+	for (j = 0; j < k->n_keys; j++) {
+		i = (k->hint + j) % k->n_keys;
+		if (k->keys[i].len == n && memcmp(k->keys[i].sql, enc, n) == 0) {
+			k->hint = i + 1;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+void prefetch_on_command(struct client *c, uint8_t cmd)
+{
+	struct prefetch *pf = c->pf;
+	unsigned i;
+
+	if (!pf)
+		return;
+	pf_drop(pf);
+	/* a reset or another user: nothing seen before counts */
+	if (cmd == COM_RESET_CONNECTION || cmd == COM_CHANGE_USER) {
+		for (i = 0; i < PF_SETS; i++)
+			pf_set_clear(pf, &pf->sets[i]);
+		pf->cur = -1;
+		for (i = 0; i < PF_SHAPES; i++) {
+			if (pf->shapes[i])
+				pf_shape_free(pf, pf->shapes[i]);
+			pf->shapes[i] = NULL;
+		}
+	}
+}
+
+bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
+{
+	struct prefetch *pf = c->pf;
+	struct classify_result cr;
+	struct pf_shape *sh;
+	enum session_pf mode;
+	unsigned flags = 0;
+	char *val = NULL, *enc;
+	size_t vn = 0, en;
+	const char *cs;
+	size_t cs_len;
+	int k;
+
+	if (!ib.cfg->prefetch || !whole) {
+		pf_drop(pf);
+		return false;
+	}
+	/* sessions that cannot prefetch allocate nothing */
+	if (!pf && (c->status & ST_AUTOCOMMIT) && !(c->status & ST_IN_TRANS) &&
+	    ib.cfg->prefetch_autocommit_max_age_ms == 0)
+		return false;
+	/* the live flags lex the text; the context's character set too */
+	if (c->status & ST_ANSI_QUOTES)
+		flags |= CLASSIFY_ANSI_QUOTES;
+	if (c->status & ST_NO_BACKSLASH_ESCAPES)
+		flags |= CLASSIFY_NO_BACKSLASH_ESC;
+	flags |= session_lex_flags(&c->sess) & CLASSIFY_ASCII_NAMES;
+	if (!classify_query(sql, len, flags, &cr) ||
+	    (cr.key_type != CLASSIFY_KEY_INT && cr.key_type != CLASSIFY_KEY_STRING)) {
+		/* not a plain lookup: it may change what the kept answers see */
+		pf_drop(pf);
+		return false;
+	}
+	pf = pf_get(c);
+	if (!pf)
+		return false;
+	if (pf->have_kept && !pf_kept_valid(c, pf))
+		pf_drop(pf);
+	sh = pf_shape_get(pf, sql, len, &cr);
+	if (!sh)
+		return false;
+	val = malloc(cr.key.len ? cr.key.len : 1);
+	if (!val || !classify_key_value(sql + cr.key.off, cr.key.len, flags, val,
+					cr.key.len, &vn)) {
+		free(val);
+		return false;
+	}
+	pf_detect(pf, sh, val, vn);
+
+	if (sh->kept) {
+		cs_len = session_charset(&c->sess, &cs);
+		enc = NULL;
+		if (cs_len && cs_len < 32) {
+			char csn[32];
+
+			memcpy(csn, cs, cs_len);
+			csn[cs_len] = '\0';
+			enc = batch_encode_literal(cr.key_type, csn,
+						   session_lex_flags(&c->sess),
+						   sql + cr.key.off, cr.key.len, &en);
+		}
+		k = enc ? pf_kept_find(sh->kept, enc, en) : -1;
+		free(enc);
+		if (k >= 0 && batch_rows_ok(&sh->cr, sh->kept->rows[k])) {
+			free(val);
+			pf->plan = PF_PLAN_ANSWER;
+			pf->run = sh;
+			pf->answer_key = (unsigned)k;
+			return true;
+		}
+		IB_STAT_INC(prefetch_misses);
+		if (sh->st)
+			sh->st->misses++;
+	}
+	mode = session_prefetchable(&c->sess, c->status,
+				    ib.cfg->prefetch_autocommit_max_age_ms > 0);
+	if (mode == SESSION_PF_NO || (sh->probed && !sh->probe_ok) || !c->be ||
+	    c->be->state != BACKEND_IDLE || !pf_predict(pf, sh)) {
+		free(val);
+		pf_plan_clear(pf);
+		return false;
+	}
+	pf->sql = malloc(len);
+	if (!pf->sql) {
+		free(val);
+		pf_plan_clear(pf);
+		return false;
+	}
+	memcpy(pf->sql, sql, len);
+	pf->sql_len = len;
+	pf->trig = val;
+	pf->trig_len = vn;
+	pf->plan = PF_PLAN_FETCH;
+	pf->run = sh;
+	return true;
+}
+
+/* ---- answering ---- */
+
+/* Send kept answer <k> of the running shape; the session last ran the
+ * keys join or the lookup's own run, so its diagnostics are restored
+ * before anything reads them, as for a batched lookup. */
+static void pf_answer(struct client *c, struct pf_shape *sh, unsigned k)
+{
+	struct pf_kept *kept = sh->kept;
+	unsigned rows = sh->cr.limit == 0 ? 0 : kept->rows[k];
+
+	if (!kept->hit[k]) {
+		kept->hit[k] = true;
+		kept->n_hit++;
+	}
+	IB_STAT_INC(prefetch_hits);
+	IB_STAT_INC(backend_statements_saved);
+	if (sh->st)
+		sh->st->hits++;
+	if (!fanout_send(c, &kept->rs, k, rows, sh->status)) {
+		IB_STAT_INC(oom_errors);
+		client_close(c, "out of memory sending a prefetched result");
+		return;
+	}
+	stats_record_latency(util_now_us() - c->query_start_us);
+	c->diag_pending = true;
+	c->diag_rows = rows;
+	client_command_done(c);
+}
+
+/* Prefetch gives up on the command: the lookup runs as its own. */
+static void pf_fallback(struct client *c)
+{
+	struct prefetch *pf = c->pf;
+	char *sql = pf->sql;
+	size_t len = pf->sql_len;
+
+	pf->sql = NULL;
+	pf_plan_clear(pf);
+	c->state = CLIENT_IDLE;
+	if (!sql || !client_run_own(c, sql, len)) {
+		c->seq = 1;
+		client_send_err(c, 1927, "70100",
+				"inbatch: backend connection is gone");
+		client_close(c, "no backend for a lookup");
+	}
+	free(sql);
+}
+
+/* Make the kept answers of the running shape from the keys join <co>
+ * (taken over), under the shape's solo definitions. */
+static void pf_keep(struct client *c, struct pf_shape *sh, struct backend_result *co)
+{
+	struct prefetch *pf = c->pf;
+	struct pf_kept *k;
+	unsigned i;
+
+	pf_kept_free(pf, sh);
+	if (co->pkts.len > (size_t)ib.cfg->prefetch_memory)
+		return;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return;
+	k->co = *co;
+	pktbuf_init(&co->pkts);
+	co->count = 0;
+	if (!fanout_rs_parse(&k->co, true, pf->n_pkeys, &k->rs) ||
+	    k->rs.warnings || !fanout_compatible_defs(&k->rs, &sh->solo)) {
+		if (k->rs.defs)
+			fanout_rs_free(&k->rs);
+		backend_result_free(&k->co);
+		free(k);
+		return;
+	}
+	fanout_use_defs(&k->rs, &sh->solo);
+	k->rows = calloc(pf->n_pkeys, sizeof(*k->rows));
+	k->hit = calloc(pf->n_pkeys, sizeof(*k->hit));
+	if (!k->rows || !k->hit) {
+		free(k->rows);
+		free(k->hit);
+		fanout_rs_free(&k->rs);
+		backend_result_free(&k->co);
+		free(k);
+		return;
+	}
+	for (i = 0; i < k->rs.nrows; i++)
+		k->rows[k->rs.row_key[i]]++;
+	k->keys = pf->pkeys;
+	k->n_keys = pf->n_pkeys;
+	pf->pkeys = NULL;
+	pf->n_pkeys = 0;
+	if (!pf->trig_in_co) {
+		/* the lookup's own key ran alone: not among the answers */
+		free(k->keys[0].sql);
+		k->keys[0].sql = NULL;
+		k->keys[0].len = 0;
+		k->hit[0] = true;
+		k->n_hit = 1;
+	}
+	k->mem = k->co.pkts.len + k->n_keys * (sizeof(*k->keys) + 16);
+	pf->mem += k->mem;
+	sh->kept = k;
+	pf->have_kept = true;
+	pf->mode = session_prefetchable(&c->sess, c->status,
+					ib.cfg->prefetch_autocommit_max_age_ms > 0);
+	pf->changes_at = c->sess.var_changes;
+	pf->kept_us = util_now_us();
+	/* recorded rows give way to answers */
+	while (pf->mem > (size_t)ib.cfg->prefetch_memory) {
+		int v = pf_set_victim(pf, -1);
+
+		if (v < 0)
+			break;
+		pf_set_clear(pf, &pf->sets[v]);
+	}
+}
+
+/* The lookup's own run, after the keys join: the client gets it as it
+ * is, and its definitions and status are what kept answers are sent
+ * with. */
+static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
+{
+	struct client *c = arg;
+	struct prefetch *pf = c->pf;
+	struct pf_shape *sh = pf ? pf->run : NULL;
+	struct backend_result co;
+
+	(void)be;
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (!res || !sh) {
+		client_close(c, "backend lost during a prefetch");
+		return;
+	}
+	co = pf->co_res;
+	pktbuf_init(&pf->co_res.pkts);
+	pf->co_res.count = 0;
+	if (fanout_rs_parse(res, false, 1, &sh->solo)) {
+		if (sh->solo.warnings == 0) {
+			sh->own = *res;
+			pktbuf_init(&res->pkts);
+			res->count = 0;
+			/* the definitions point into <res>: re-parse the copy */
+			fanout_rs_free(&sh->solo);
+			sh->have_solo = fanout_rs_parse(&sh->own, false, 1, &sh->solo);
+			if (!sh->have_solo)
+				backend_result_free(&sh->own);
+			sh->status = sh->solo.status &
+				     (uint16_t)~(ST_SESSION_STATE_CHANGED | ST_MORE_RESULTS);
+		} else {
+			fanout_rs_free(&sh->solo);
+		}
+	}
+	if (!fanout_send_own(c, sh->have_solo ? &sh->own : res)) {
+		backend_result_free(&co);
+		IB_STAT_INC(oom_errors);
+		client_close(c, "out of memory sending a result");
+		return;
+	}
+	if (sh->have_solo && co.count)
+		pf_keep(c, sh, &co);
+	backend_result_free(&co);
+	pf_plan_clear(pf);
+	stats_record_latency(util_now_us() - c->query_start_us);
+	/* its session ran its own lookup last */
+	c->diag_pending = false;
+	client_command_done(c);
+}
+
+/* ---- the keys join ---- */
+
+static void pf_co_cb(struct backend *be, void *arg, struct backend_result *res)
+{
+	struct client *c = arg;
+	struct prefetch *pf = c->pf;
+	struct pf_shape *sh = pf ? pf->run : NULL;
+
+	(void)be;
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (!res || !sh) {
+		client_close(c, "backend lost during a prefetch");
+		return;
+	}
+	backend_result_free(&pf->co_res);
+	pf->co_res = *res;
+	pktbuf_init(&res->pkts);
+	res->count = 0;
+	if (pf->trig_in_co) {
+		/* the definitions and status of an earlier own run hold for
+		 * the lookup's key as for the others */
+		pf_keep(c, sh, &pf->co_res);
+		backend_result_free(&pf->co_res);
+		if (sh->kept && batch_rows_ok(&sh->cr, sh->kept->rows[0])) {
+			pf_plan_clear(pf);
+			pf_answer(c, sh, 0);
+		} else {
+			pf_fallback(c);
+		}
+		return;
+	}
+	if (!backend_query(c->be, pf->sql, pf->sql_len, pf_own_cb, c))
+		pf_fallback(c);
+}
+
+static void pf_send_co(struct client *c)
+{
+	struct prefetch *pf = c->pf;
+	struct pf_shape *sh = pf->run;
+	struct pktbuf pb;
+	bool ok;
+
+	pf->trig_in_co = sh->have_solo;
+	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, pf->pkeys, pf->n_pkeys,
+			    pf->trig_in_co ? pf->n_pkeys : 0) &&
+	     backend_query(c->be, (const char *)pb.buf, pb.len, pf_co_cb, c);
+	pktbuf_free(&pb);
+	if (!ok) {
+		pf_fallback(c);
+		return;
+	}
+	IB_STAT_INC(prefetch_queries);
+	IB_STAT_ADD(prefetch_keys, pf->n_pkeys - 1);
+	if (sh->st) {
+		sh->st->predictions++;
+		sh->st->keys += pf->n_pkeys - 1;
+	}
+}
+
+static void pf_probe_cb(struct backend *be, void *arg, struct backend_result *res)
+{
+	struct client *c = arg;
+	struct prefetch *pf = c->pf;
+	struct pf_shape *sh = pf ? pf->run : NULL;
+
+	(void)be;
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (!res || !sh) {
+		client_close(c, "backend lost during a prefetch");
+		return;
+	}
+	sh->probed = !res->err;
+	sh->probe_ok = batch_probe_check(res, sh->cr.key_type, true);
+	if (!sh->probe_ok) {
+		log_debug("prefetch: shape %s is not an InnoDB base table keyed "
+			  "as a join compares", sh->st ? sh->st->text : "?");
+		pf_fallback(c);
+		return;
+	}
+	pf_send_co(c);
+}
+
+/* Encode the lookup's own key and the predicted ones (without repeats)
+ * as the keys join writes them. */
+static bool pf_encode_keys(struct client *c)
+{
+	struct prefetch *pf = c->pf;
+	struct pf_shape *sh = pf->run;
+	char csn[32];
+	const char *cs;
+	size_t cs_len = session_charset(&c->sess, &cs), n;
+	unsigned i, j;
+	char *e;
+
+	if (cs_len == 0 || cs_len >= sizeof(csn))
+		return false;
+	memcpy(csn, cs, cs_len);
+	csn[cs_len] = '\0';
+	pf->pkeys = calloc(pf->n_pvals + 1, sizeof(*pf->pkeys));
+	if (!pf->pkeys)
+		return false;
+	for (i = 0; i <= pf->n_pvals; i++) {
+		e = i == 0 ? batch_encode_value(sh->cr.key_type, csn, pf->trig,
+						pf->trig_len, &n)
+			   : batch_encode_value(sh->cr.key_type, csn,
+						pf->pvals[i - 1],
+						pf->pval_lens[i - 1], &n);
+		if (!e)
+			return false;
+		for (j = 0; j < pf->n_pkeys; j++)
+			if (pf->pkeys[j].len == n && memcmp(pf->pkeys[j].sql, e, n) == 0)
+				break;
+		if (j < pf->n_pkeys) {
+			free(e);
+			continue;
+		}
+		pf->pkeys[pf->n_pkeys].sql = e;
+		pf->pkeys[pf->n_pkeys++].len = n;
+	}
+	return pf->n_pkeys > 1;
+}
+
+static void pf_after_ctx(struct client *c)
+{
+	struct prefetch *pf = c->pf;
+	struct pf_shape *sh = pf->run;
+	struct pktbuf pb;
+	bool ok;
+
+	if (!pf_encode_keys(c)) {
+		pf_fallback(c);
+		return;
+	}
+	if (sh->probed) {
+		if (sh->probe_ok)
+			pf_send_co(c);
+		else
+			pf_fallback(c);
+		return;
+	}
+	/* an InnoDB base table: only its reads come from the snapshot */
+	ok = batch_probe_sql(&pb, sh->tmpl, &sh->cr, session_lex_flags(&c->sess),
+			     true) &&
+	     backend_query(c->be, (const char *)pb.buf, pb.len, pf_probe_cb, c);
+	pktbuf_free(&pb);
+	if (!ok)
+		pf_fallback(c);
+}
+
+static bool pf_mode_ok(struct client *c)
+{
+	enum session_pf m = session_prefetchable(&c->sess, c->status,
+						 ib.cfg->prefetch_autocommit_max_age_ms > 0);
+
+	return m == SESSION_PF_SNAPSHOT || m == SESSION_PF_STALE;
+}
+
+static void pf_ctx_cb(struct backend *be, void *arg, struct backend_result *res)
+{
+	struct client *c = arg;
+
+	(void)be;
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (!res) {
+		client_close(c, "backend lost while reading the session");
+		return;
+	}
+	session_ctx_set(&c->sess, res);
+	if (!pf_mode_ok(c)) {
+		pf_fallback(c);
+		return;
+	}
+	pf_after_ctx(c);
+}
+
+void prefetch_run(struct client *c)
+{
+	struct prefetch *pf = c->pf;
+	struct pf_shape *sh = pf->run;
+	unsigned k = pf->answer_key;
+
+	if (pf->plan == PF_PLAN_ANSWER) {
+		pf_plan_clear(pf);
+		pf_answer(c, sh, k);
+		return;
+	}
+	/* the lookup waits for the statements below, as a batched one */
+	c->state = CLIENT_BATCHED;
+	if (session_prefetchable(&c->sess, c->status,
+				 ib.cfg->prefetch_autocommit_max_age_ms > 0) ==
+	    SESSION_PF_NEED_CTX) {
+		if (!backend_query(c->be, session_ctx_sql, session_ctx_sql_len,
+				   pf_ctx_cb, c))
+			pf_fallback(c);
+		return;
+	}
+	if (!pf_mode_ok(c)) {
+		pf_fallback(c);
+		return;
+	}
+	pf_after_ctx(c);
+}
+
+void prefetch_on_response_done(struct client *c)
+{
+	if (c->pf)
+		c->pf->cur = -1;
+}
+
+void prefetch_free(struct client *c)
+{
+	struct prefetch *pf = c->pf;
+	unsigned i;
+
+	if (!pf)
+		return;
+	prefetch_on_command(c, COM_RESET_CONNECTION);
+	pf_plan_clear(pf);
+	backend_result_free(&pf->co_res);
+	for (i = 0; i < PF_SETS; i++)
+		pf_set_clear(pf, &pf->sets[i]);
+	free(pf);
+	c->pf = NULL;
+}

@@ -1,0 +1,422 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# Prefetch: the N+1 loop inside one session.  Every answer through inbatch is
+# compared with the same session run directly against MariaDB (definitions,
+# rows, warnings, status flags), and SHOW STATS shows where prefetch answered.
+
+import random
+import re
+import threading
+
+import pymysql
+import pytest
+
+from conftest import ADMIN_PASSWORD, ADMIN_USER, DB, HOST, wait_port
+
+N_PARENTS = 120
+
+
+def admin_query(ep, sql):
+    assert wait_port(ep.admin_port, 10, ep.proc), "admin port not listening"
+    conn = pymysql.connect(host=HOST, port=ep.admin_port, user=ADMIN_USER,
+                           password=ADMIN_PASSWORD, connect_timeout=10,
+                           autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def stats(ep):
+    out = {}
+    for r in admin_query(ep, "SHOW STATS"):
+        try:
+            out[r[0]] = int(r[1])
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def outcome(conn, sql):
+    """What a client sees of <sql>: comparable between endpoints."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            rows = cur.fetchall()
+            return ("ok", cur.description, tuple(rows),
+                    cur._result.warning_count if cur._result else 0,
+                    conn.server_status & ~0x4000)
+    except pymysql.err.MySQLError as e:
+        return ("error", e.args[0])
+
+
+@pytest.fixture
+def tables(mariadb, table_name):
+    """parent rows (id, gid, author), settings keyed 'proj:<gid>', authors
+    and comments (several per parent); all InnoDB."""
+    t = {k: table_name(k) for k in ("parent", "setting", "author", "comment",
+                                    "myi")}
+    conn = mariadb.connect(autocommit=True, database=DB)
+    rng = random.Random(13)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, gid VARCHAR(20),"
+                    " author_id INT) ENGINE=InnoDB" % t["parent"])
+        cur.execute("CREATE TABLE `%s` (id INT AUTO_INCREMENT PRIMARY KEY,"
+                    " name VARCHAR(64) NOT NULL UNIQUE, value VARCHAR(64))"
+                    " ENGINE=InnoDB" % t["setting"])
+        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, name"
+                    " VARCHAR(40)) ENGINE=InnoDB" % t["author"])
+        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, parent_id INT,"
+                    " body VARCHAR(40), KEY (parent_id)) ENGINE=InnoDB"
+                    % t["comment"])
+        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, v VARCHAR(20))"
+                    " ENGINE=MyISAM" % t["myi"])
+        for i in range(1, N_PARENTS + 1):
+            gid = "g%04d" % rng.randint(0, 9999)
+            cur.execute("INSERT INTO `%s` VALUES (%d, '%s-%d', %d)"
+                        % (t["parent"], i, gid, i, rng.randint(1, 40)))
+            # a few parents have no setting: misses of a followed loop
+            if i % 17:
+                cur.execute("INSERT INTO `%s` (name, value) VALUES "
+                            "('proj:%s-%d', 'v%d')" % (t["setting"], gid, i, i))
+            for j in range(i % 3):
+                cur.execute("INSERT INTO `%s` VALUES (%d, %d, 'c%d')"
+                            % (t["comment"], i * 10 + j, i, j))
+            cur.execute("INSERT INTO `%s` VALUES (%d, 'm%d')" % (t["myi"], i, i))
+        for a in range(1, 41):
+            cur.execute("INSERT INTO `%s` VALUES (%d, 'author %d')"
+                        % (t["author"], a, a))
+    conn.close()
+    return t
+
+
+def settings_loop(conn, t, between=None, order=None, limit=None):
+    """The seed loop: a parent query, then one settings lookup per row."""
+    out = [outcome(conn, "SELECT id, gid FROM `%s` ORDER BY id" % t["parent"])]
+    gids = [r[1] for r in out[0][2]]
+    if order is not None:
+        gids = order(gids)
+    if limit is not None:
+        gids = gids[:limit]
+    for i, gid in enumerate(gids):
+        out.append(outcome(conn, "SELECT id, name, value FROM `%s` WHERE name"
+                           " = 'proj:%s' LIMIT 1" % (t["setting"], gid)))
+        if between:
+            r = between(conn, i)
+            if r is not None:
+                out.append(r)
+    return out
+
+
+def settings_loop_on(ep, t):
+    conn = ep.connect(autocommit=False)
+    try:
+        out = settings_loop(conn, t)
+        conn.rollback()
+        return out
+    finally:
+        conn.close()
+
+
+def both(proxy, direct, fn, **kw):
+    """Run <fn>(conn) on a fresh autocommit-off session of each endpoint."""
+    res = []
+    for ep in (direct, proxy):
+        conn = ep.connect(autocommit=False, **kw)
+        try:
+            res.append(fn(conn))
+            conn.rollback()
+        finally:
+            conn.close()
+    return res
+
+
+def assert_same(d, p):
+    assert len(d) == len(p)
+    bad = [(i, a, b) for i, (a, b) in enumerate(zip(d, p)) if a != b]
+    assert not bad, "first differences: %r" % bad[:3]
+
+
+def test_prefetch_settings_loop(proxy, direct, mariadb, tables):
+    before = stats(proxy)
+    sel0 = mariadb.com_select()
+    d = settings_loop_on(direct, tables)
+    sel1 = mariadb.com_select()
+    p = settings_loop_on(proxy, tables)
+    sel2 = mariadb.com_select()
+    assert_same(d, p)
+    after = stats(proxy)
+    hits = after["prefetch_hits"] - before["prefetch_hits"]
+    assert hits >= N_PARENTS - 10, hits
+    assert after["prefetch_queries"] > before["prefetch_queries"]
+    rows = admin_query(proxy, "SHOW PREFETCH")
+    assert any(tables["setting"] in r[0] and r[3] > 0 for r in rows), rows
+    # the backend ran a handful of statements instead of the loop
+    assert sel2 - sel1 <= (sel1 - sel0) / 10, (sel1 - sel0, sel2 - sel1)
+
+
+def test_prefetch_sqlalchemy_loop(proxy, direct, tables):
+    sa = pytest.importorskip("sqlalchemy")
+    from sqlalchemy.orm import Session, declarative_base
+
+    Base = declarative_base()
+
+    class Setting(Base):
+        __tablename__ = tables["setting"]
+        id = sa.Column(sa.Integer, primary_key=True)
+        name = sa.Column(sa.String(64))
+        value = sa.Column(sa.String(64))
+
+    class Parent(Base):
+        __tablename__ = tables["parent"]
+        id = sa.Column(sa.Integer, primary_key=True)
+        gid = sa.Column(sa.String(20))
+        author_id = sa.Column(sa.Integer)
+
+    def run(ep):
+        eng = sa.create_engine("mysql+pymysql://app:secret@%s:%d/ibtest"
+                               "?charset=utf8mb4" % (ep.host, ep.port))
+        out = []
+        with Session(eng) as session:
+            gids = [p.gid for p in session.query(Parent).order_by(Parent.id)]
+            for gid in gids:
+                s = session.query(Setting).filter(
+                    Setting.name == "proj" + ":" + gid).first()
+                out.append(None if s is None else (s.id, s.name, s.value))
+        eng.dispose()
+        return out
+
+    before = stats(proxy)
+    assert run(direct) == run(proxy)
+    after = stats(proxy)
+    assert after["prefetch_hits"] - before["prefetch_hits"] >= N_PARENTS - 10
+
+
+def test_prefetch_django_and_activerecord_loops(proxy, direct, tables):
+    t = tables
+
+    def django(conn):
+        out = [outcome(conn, "SELECT `%s`.`id`, `%s`.`author_id` FROM `%s`"
+                       " ORDER BY `%s`.`id` ASC" % ((t["parent"],) * 4))]
+        for pid, aid in out[0][2]:
+            out.append(outcome(conn, "SELECT `%s`.`id`, `%s`.`name` FROM `%s`"
+                               " WHERE `%s`.`id` = %d LIMIT 21"
+                               % (t["author"], t["author"], t["author"],
+                                  t["author"], aid)))
+        return out
+
+    def activerecord(conn):
+        out = [outcome(conn, "SELECT `%s`.* FROM `%s` WHERE `%s`.`author_id`"
+                       " > 0 ORDER BY id" % ((t["parent"],) * 3))]
+        for row in out[0][2]:
+            out.append(outcome(conn, "SELECT `%s`.* FROM `%s` WHERE `%s`."
+                               "`parent_id` = %d ORDER BY `%s`.`id` ASC"
+                               % (t["comment"], t["comment"], t["comment"],
+                                  row[0], t["comment"])))
+        return out
+
+    before = stats(proxy)
+    d, p = both(proxy, direct, django)
+    assert_same(d, p)
+    mid = stats(proxy)
+    assert mid["prefetch_hits"] - before["prefetch_hits"] >= N_PARENTS - 10
+    d, p = both(proxy, direct, activerecord)
+    assert_same(d, p)
+    after = stats(proxy)
+    assert after["prefetch_hits"] - mid["prefetch_hits"] >= N_PARENTS - 10
+
+
+def test_prefetch_integer_progression(proxy, direct, tables):
+    def loop(conn):
+        return [outcome(conn, "SELECT * FROM `%s` WHERE id = %d"
+                        % (tables["author"], i)) for i in range(1, 45)]
+    before = stats(proxy)
+    d, p = both(proxy, direct, loop)
+    assert_same(d, p)
+    assert stats(proxy)["prefetch_hits"] - before["prefetch_hits"] >= 30
+
+
+def test_prefetch_writes_rollback_isolation(proxy, direct, mariadb, tables):
+    t = tables
+
+    def writes(conn, i):
+        # the session changes a setting it will look up later, and some
+        # it already looked up; kept answers must not survive that
+        if i % 10 == 3:
+            return outcome(conn, "UPDATE `%s` SET value = CONCAT(value, 'x')"
+                           " WHERE id %% 7 = %d" % (t["setting"], i % 7))
+        if i == 50:
+            return outcome(conn, "SAVEPOINT sp1")
+        if i == 60:
+            outcome(conn, "DELETE FROM `%s` WHERE id > 70" % t["setting"])
+            return outcome(conn, "ROLLBACK TO SAVEPOINT sp1")
+        if i == 80:
+            return outcome(conn, "ROLLBACK")
+        if i == 90:
+            return outcome(conn, "SELECT value FROM `%s` WHERE id = 5 FOR"
+                           " UPDATE" % t["setting"])
+        if i == 100:
+            # a COMMIT, of nothing: the direct run must not change the
+            # rows the proxied run reads
+            outcome(conn, "ROLLBACK")
+            return outcome(conn, "COMMIT")
+        return None
+
+    d, p = both(proxy, direct, lambda c: settings_loop(c, t, writes))
+    assert_same(d, p)
+
+    def isolation(conn):
+        out = []
+        for level in ("READ COMMITTED", "SERIALIZABLE", "READ UNCOMMITTED",
+                      "REPEATABLE READ"):
+            outcome(conn, "ROLLBACK")
+            out.append(outcome(conn, "SET SESSION TRANSACTION ISOLATION"
+                               " LEVEL " + level))
+            out += settings_loop(conn, t)
+        # inside a transaction: the next transaction's level, not this one
+        outcome(conn, "ROLLBACK")
+        out.append(outcome(conn, "SET SESSION TRANSACTION ISOLATION LEVEL"
+                           " READ COMMITTED"))
+        out.append(outcome(conn, "BEGIN"))
+        out.append(outcome(conn, "SET SESSION TRANSACTION ISOLATION LEVEL"
+                           " REPEATABLE READ"))
+        out += settings_loop(conn, t)
+        return out
+
+    before = stats(proxy)
+    d, p = both(proxy, direct, isolation)
+    assert_same(d, p)
+    after = stats(proxy)
+    # only the REPEATABLE READ round is prefetched
+    hits = after["prefetch_hits"] - before["prefetch_hits"]
+    assert N_PARENTS - 10 <= hits <= N_PARENTS, hits
+
+
+def test_prefetch_keys_not_following(proxy, direct, tables):
+    rng = random.Random(5)
+
+    def shuffled(g):
+        g = list(g)
+        rng.seed(5)
+        rng.shuffle(g)
+        return g
+
+    def skewed(g):
+        # follows for a while, then jumps about
+        return g[:30] + g[90:60:-1] + g[30:40] + ["nope-%d" % i for i in
+                                                   range(5)] + g[40:]
+
+    for order in (shuffled, skewed, lambda g: g[::-1]):
+        d, p = both(proxy, direct, lambda c: settings_loop(c, tables,
+                                                           order=order))
+        assert_same(d, p)
+
+
+def test_prefetch_diagnostics_and_non_innodb(proxy, direct, tables):
+    t = tables
+
+    def loop(conn):
+        out = settings_loop(conn, t, limit=20)
+        out.append(outcome(conn, "SHOW WARNINGS"))
+        out.append(outcome(conn, "SELECT FOUND_ROWS()"))
+        out.append(outcome(conn, "SELECT ROW_COUNT()"))
+        # a MyISAM table reads the latest rows, not the snapshot
+        out += [outcome(conn, "SELECT * FROM `%s` WHERE id = %d"
+                        % (t["myi"], i)) for i in range(1, 30)]
+        return out
+
+    before = stats(proxy)
+    d, p = both(proxy, direct, loop)
+    assert_same(d, p)
+    after = stats(proxy)
+    assert after["prefetch_hits"] - before["prefetch_hits"] <= 20
+
+
+def test_prefetch_concurrent_writers(proxy, mariadb, tables):
+    """Another session updates and commits rows during the loop: inside
+    REPEATABLE READ the loop must see the snapshot, with 0 differences."""
+    t = tables
+    oracle = {}
+    conn = mariadb.connect(autocommit=True, database=DB)
+    with conn.cursor() as cur:
+        cur.execute("SELECT name, id, value FROM `%s`" % t["setting"])
+        for name, i, v in cur.fetchall():
+            oracle[name] = (i, name, v)
+    conn.close()
+    writer = mariadb.connect(autocommit=True, database=DB)
+    stop = threading.Event()
+    errors = []
+
+    def write():
+        n = 0
+        try:
+            with writer.cursor() as cur:
+                while not stop.is_set():
+                    n += 1
+                    cur.execute("UPDATE `%s` SET value = 'w%d' WHERE id %% 5"
+                                " = %d" % (t["setting"], n, n % 5))
+                    cur.execute("DELETE FROM `%s` WHERE id = %d"
+                                % (t["setting"], 1 + n % 100))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    before = stats(proxy)
+    reader = proxy.connect(autocommit=False)
+    diffs = 0
+    th = threading.Thread(target=write)
+    try:
+        with reader.cursor() as cur:
+            cur.execute("SELECT id, gid FROM `%s` ORDER BY id" % t["parent"])
+            gids = [r[1] for r in cur.fetchall()]
+            th.start()
+            for rnd in range(3):
+                for gid in gids:
+                    name = "proj:" + gid
+                    cur.execute("SELECT id, name, value FROM `%s` WHERE name"
+                                " = '%s' LIMIT 1" % (t["setting"], name))
+                    got = cur.fetchone()
+                    if got != oracle.get(name):
+                        diffs += 1
+    finally:
+        stop.set()
+        if th.is_alive():
+            th.join()
+        reader.rollback()
+        reader.close()
+        writer.close()
+    assert not errors, errors
+    assert diffs == 0
+    hits = stats(proxy)["prefetch_hits"] - before["prefetch_hits"]
+    assert hits >= 3 * (N_PARENTS - 10), hits
+
+
+def test_prefetch_cclient(proxy, direct, cclient, tables):
+    t = tables
+    conn = direct.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT gid FROM `%s` ORDER BY id LIMIT 50" % t["parent"])
+        gids = [r[0] for r in cur.fetchall()]
+    conn.close()
+    args = ["-e", "SET autocommit = 0",
+            "-e", "SELECT id, gid FROM `%s` ORDER BY id" % t["parent"]]
+    for gid in gids:
+        args += ["-e", "SELECT * FROM `%s` WHERE name = 'proj:%s'"
+                 % (t["setting"], gid)]
+    args += ["-e", "SHOW WARNINGS", "-e", "ROLLBACK"]
+    before = stats(proxy)
+    rd, od = cclient(direct, *args)
+    rp, op = cclient(proxy, *args)
+    # the client asked for session tracking, which inbatch does not offer:
+    # only MariaDB itself sets SESSION_STATE_CHANGED for it
+    od = re.sub(r"status=0x([0-9a-f]+)",
+                lambda m: "status=0x%x" % (int(m.group(1), 16) & ~0x4000), od)
+    assert (rd, od) == (rp, op)
+    assert stats(proxy)["prefetch_hits"] - before["prefetch_hits"] >= 40
+
+
+def test_prefetch_off(inbatch_factory, direct, tables):
+    ep = inbatch_factory(prefetch="off")
+    d, p = both(ep, direct, lambda c: settings_loop(c, tables))
+    assert_same(d, p)
+    assert stats(ep)["prefetch_hits"] == 0
