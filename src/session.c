@@ -280,11 +280,11 @@ static void session_ctx_check(struct session *s)
 	/* keys are re-encoded in the client set; the server would convert
 	 * a literal to the connection set first */
 	{
-		size_t a, b;
+		size_t a = 0, b = 0;
 		const char *x = session_ctx_field(s, SCTX_CS_CLIENT, &a);
 		const char *y = session_ctx_field(s, SCTX_CS_CONN, &b);
 
-		if (a != b || strncasecmp(x, y, a) != 0) {
+		if (!x || !y || a != b || strncasecmp(x, y, a) != 0) {
 			s->why = "client and connection character sets differ";
 			return;
 		}
