@@ -93,6 +93,7 @@ struct client {
 
 	uint8_t nonce[20];
 	uint32_t caps; /* negotiated: client's & advertised */
+	uint32_t ext_caps; /* MariaDB ext caps: offered, then negotiated */
 	uint8_t collation;
 	char *user;
 	char *db;
@@ -171,6 +172,8 @@ struct backend {
 	uint8_t nonce[20];
 	char plugin[64];
 	uint32_t caps; /* negotiated */
+	uint32_t server_ext_caps; /* MariaDB ext caps the greeting offered */
+	uint32_t ext_caps;	  /* MariaDB ext caps negotiated */
 	bool tls;      /* bev is a TLS filter over the socket */
 	char *user;
 	char *password;
