@@ -9,6 +9,9 @@
 #
 # The server has root without a password and app@'%' / app@localhost with
 # password 'secret' and all privileges, plus an empty database `demo`.
+# Its tmpdir is private: a starting mariadbd deletes the #sql* files in its
+# tmpdir, which would include other running servers' temporary tables.
+# Extra mariadbd options go in the array MDB_EXTRA_ARGS.
 
 PATH="$PATH:/usr/sbin:/sbin"
 
@@ -50,7 +53,7 @@ mdb_start()
 	local user_opt=() i
 
 	MDB_DIR=${1:-$(mktemp -d "${TMPDIR:-/tmp}/inbatch-mdb.XXXXXX")}
-	mkdir -p "$MDB_DIR/data"
+	mkdir -p "$MDB_DIR/data" "$MDB_DIR/tmp"
 	MDB_SOCK=$MDB_DIR/sock
 	MDB_PORT=$(ib_free_port)
 	if [ "$(id -u)" -eq 0 ]; then
@@ -67,10 +70,12 @@ mdb_start()
 
 	mariadbd --no-defaults --datadir="$MDB_DIR/data" --port="$MDB_PORT" \
 		--bind-address=127.0.0.1 --socket="$MDB_SOCK" \
+		--tmpdir="$MDB_DIR/tmp" \
 		--pid-file="$MDB_DIR/mariadbd.pid" --log-error="$MDB_DIR/error.log" \
 		--character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
 		--skip-name-resolve --innodb-buffer-pool-size=128M \
-		--max-connections=2000 "${user_opt[@]}" >/dev/null 2>&1 &
+		--max-connections=2000 "${user_opt[@]}" \
+		${MDB_EXTRA_ARGS[@]+"${MDB_EXTRA_ARGS[@]}"} >/dev/null 2>&1 &
 	MDB_PID=$!
 
 	for ((i = 0; i < 600; i++)); do

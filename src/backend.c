@@ -180,14 +180,20 @@ bool backend_login(struct backend *be, const struct proto_hsresp *h,
 
 	IB_ASSERT(be->state == BACKEND_WAIT_LOGIN);
 	caps &= be->server_caps;
-	caps |= CAP_LONG_PASSWORD | CAP_PROTOCOL_41 | CAP_SECURE_CONNECTION |
+	caps |= CAP_PROTOCOL_41 | CAP_SECURE_CONNECTION |
 		CAP_PLUGIN_AUTH | CAP_TRANSACTIONS;
 	caps |= be->server_caps & (CAP_PLUGIN_AUTH_LENENC | CAP_MULTI_RESULTS |
 				   CAP_PS_MULTI_RESULTS);
 	caps &= ~(CAP_COMPRESS | CAP_SESSION_TRACK |
-		  CAP_DEPRECATE_EOF | CAP_CONNECT_WITH_DB | (1u << 25) |
+		  CAP_CONNECT_WITH_DB | (1u << 25) |
 		  (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29) |
 		  (1u << 30));
+	/* the client's MariaDB extensions, which need bit 0 clear */
+	be->ext_caps = be->client ? be->client->ext_caps & be->server_ext_caps : 0;
+	if (!be->ext_caps)
+		caps |= CAP_LONG_PASSWORD;
+	else
+		caps &= ~CAP_LONG_PASSWORD;
 	caps &= ~CAP_SSL;
 	/* the server tells us every change of session state; clients that
 	 * did not ask for it get OK packets without it (backend_untrack) */
@@ -226,7 +232,8 @@ bool backend_login(struct backend *be, const struct proto_hsresp *h,
 		pktbuf_put_u32(&pb, caps);
 		pktbuf_put_u32(&pb, 1u << 30);
 		pktbuf_put_u8(&pb, h->collation);
-		pktbuf_put_zero(&pb, 23);
+		pktbuf_put_zero(&pb, 19);
+		pktbuf_put_u32(&pb, be->ext_caps);
 		ok = !pb.failed && backend_write_packet(be, 1, pb.buf, pb.len);
 		tb = ok ? tls_connect(be->bev) : NULL;
 		if (!tb) {
@@ -242,7 +249,7 @@ bool backend_login(struct backend *be, const struct proto_hsresp *h,
 		seq = 2;
 	}
 	if (ok) {
-		ok = proto_build_hsresp(&pb, caps, 1u << 30, h->collation, user,
+		ok = proto_build_hsresp(&pb, caps, be->ext_caps, 1u << 30, h->collation, user,
 					h->auth, h->auth_len, db, plugin,
 					h->attrs, h->attrs_len) &&
 		     backend_write_packet(be, seq, pb.buf, pb.len);
@@ -397,6 +404,7 @@ bool backend_query(struct backend *be, const char *sql, size_t len,
 	col->cb = cb;
 	col->arg = arg;
 	pktbuf_init(&col->res.pkts);
+	col->res.ext_caps = be->ext_caps;
 	pktbuf_init(&pb);
 	pktbuf_put_u8(&pb, COM_QUERY);
 	pktbuf_put_bytes(&pb, sql, len);
@@ -436,6 +444,37 @@ void backend_result_free(struct backend_result *res)
 }
 
 /*
+ * Does <p> end a result (or answer COM_SET_OPTION / COM_FIELD_LIST)?  An
+ * EOF is shorter than 9 bytes.  Under DEPRECATE_EOF it is an OK with the
+ * header 0xFE, as long as its info and session state make it; a row that
+ * starts with 0xFE holds a field of 16 MiB or more, so the length still
+ * tells them apart.
+ */
+static bool backend_is_end(const struct backend *be, const uint8_t *p,
+			   size_t n, size_t len)
+{
+	if (n == 0 || p[0] != 0xFE)
+		return false;
+	if (be->caps & CAP_DEPRECATE_EOF)
+		return len < PROTO_MAX_PAYLOAD;
+	return len < 9;
+}
+
+/* Status flags of an end packet (see backend_is_end); 0 if unreadable. */
+static uint16_t backend_end_status(const struct backend *be, const uint8_t *p,
+				   size_t n, size_t len)
+{
+	struct proto_ok ok;
+	uint16_t warnings, status;
+
+	if (be->caps & CAP_DEPRECATE_EOF)
+		return n == len && proto_parse_ok(p, len, be->caps, &ok)
+			       ? ok.status
+			       : 0;
+	return proto_parse_eof(p, len, &warnings, &status) ? status : 0;
+}
+
+/*
  * Advance the response parser over one logical packet.  <p> holds the
  * first <n> bytes of its <len>-byte payload (all of it when small).
  * Returns false on a packet that cannot occur here.
@@ -444,12 +483,18 @@ static bool backend_resp_step(struct backend *be, const uint8_t *p, size_t n,
 			      size_t len)
 {
 	uint8_t h = n ? p[0] : 0;
-	bool eof = len > 0 && h == 0xFE && len < 9;
-	uint16_t warnings, status;
+	bool end = backend_is_end(be, p, n, len);
+	bool deof = (be->caps & CAP_DEPRECATE_EOF) != 0;
+	uint16_t status;
 	struct proto_ok ok;
 	struct proto_rd rd;
 	uint64_t count;
 
+	/* a progress report (the client asked for them) changes nothing:
+	 * the response proper follows */
+	if ((be->ext_caps & EXT_PROGRESS) && proto_is_progress(p, n) &&
+	    be->rs != RESP_INFILE && be->rs != RESP_AUTH)
+		return true;
 	switch (be->rs) {
 	case RESP_FIRST:
 		if (len == 0)
@@ -474,10 +519,9 @@ static bool backend_resp_step(struct backend *be, const uint8_t *p, size_t n,
 							       : RESP_DONE;
 		} else if (h == 0xFF) {
 			be->rs = RESP_DONE;
-		} else if (eof) {
+		} else if (end) {
 			/* COM_SET_OPTION answers with a bare EOF */
-			if (proto_parse_eof(p, len, &warnings, &status))
-				be->status = status;
+			be->status = backend_end_status(be, p, n, len);
 			be->rs = RESP_DONE;
 		} else if (h == 0xFB && be->cmd == COM_QUERY) {
 			be->rs = RESP_INFILE;
@@ -488,17 +532,24 @@ static bool backend_resp_step(struct backend *be, const uint8_t *p, size_t n,
 				return false;
 			be->left = count;
 			be->rs = RESP_COLDEFS;
+			/* CACHE_METADATA: a byte says whether definitions
+			 * follow; an EXECUTE whose metadata did not change
+			 * goes on with the EOF (if any) and the rows */
+			if ((be->ext_caps & EXT_CACHE_METADATA) &&
+			    proto_rd_left(&rd) > 0 && proto_rd_u8(&rd) == 0)
+				be->rs = deof ? RESP_ROWS : RESP_COLDEFS_EOF;
 		}
 		return true;
 	case RESP_COLDEFS:
 		if (h == 0xFF)
 			be->rs = RESP_DONE;
 		else if (--be->left == 0)
-			be->rs = RESP_COLDEFS_EOF;
+			be->rs = deof ? RESP_ROWS : RESP_COLDEFS_EOF;
 		return true;
 	case RESP_COLDEFS_EOF:
-		if (!eof || !proto_parse_eof(p, len, &warnings, &status))
+		if (!end)
 			return false;
+		status = backend_end_status(be, p, n, len);
 		be->status = status;
 		if (be->cursor && (status & ST_CURSOR_EXISTS))
 			be->rs = (status & ST_MORE_RESULTS) ? RESP_FIRST
@@ -507,9 +558,9 @@ static bool backend_resp_step(struct backend *be, const uint8_t *p, size_t n,
 			be->rs = RESP_ROWS;
 		return true;
 	case RESP_ROWS:
-		if (eof) {
-			if (proto_parse_eof(p, len, &warnings, &status))
-				be->status = status;
+		if (end) {
+			status = backend_end_status(be, p, n, len);
+			be->status = status;
 			be->rs = (status & ST_MORE_RESULTS) ? RESP_FIRST
 							    : RESP_DONE;
 		} else if (h == 0xFF && len > 0) {
@@ -517,11 +568,16 @@ static bool backend_resp_step(struct backend *be, const uint8_t *p, size_t n,
 		}
 		return true;
 	case RESP_PREP_PARAMS:
-		if (--be->left == 0)
-			be->rs = RESP_PREP_PEOF;
+		if (--be->left == 0) {
+			be->left = be->prep_cols;
+			if (!deof)
+				be->rs = RESP_PREP_PEOF;
+			else
+				be->rs = be->prep_cols ? RESP_PREP_COLS : RESP_DONE;
+		}
 		return true;
 	case RESP_PREP_PEOF:
-		if (!eof)
+		if (!end)
 			return false;
 		if (be->prep_cols) {
 			be->left = be->prep_cols;
@@ -531,15 +587,15 @@ static bool backend_resp_step(struct backend *be, const uint8_t *p, size_t n,
 		return true;
 	case RESP_PREP_COLS:
 		if (--be->left == 0)
-			be->rs = RESP_PREP_CEOF;
+			be->rs = deof ? RESP_DONE : RESP_PREP_CEOF;
 		return true;
 	case RESP_PREP_CEOF:
-		if (!eof)
+		if (!end)
 			return false;
 		be->rs = RESP_DONE;
 		return true;
 	case RESP_FIELDS:
-		if (eof || (h == 0xFF && len > 0))
+		if (end || (h == 0xFF && len > 0))
 			be->rs = RESP_DONE;
 		return true;
 	case RESP_SINGLE:
@@ -570,16 +626,21 @@ static void backend_response_done(struct backend *be)
 }
 
 /*
- * A session-tracked OK or EOF (whole, in <p>) goes to a client that did not
- * negotiate SESSION_TRACK in the form the server would have sent it: no
- * state block, no SESSION_STATE_CHANGED flag.  The client hears of the
- * state first.  Written to <out> with sequence id <seq>.
+ * A session-tracked OK or EOF (whole, in <p>) goes to the client in the
+ * form the server would have sent it under the client's own settings.
+ * A client without SESSION_TRACK gets no state block and no
+ * SESSION_STATE_CHANGED flag; one with it gets the entries its own
+ * trackers would produce (session_client_state).  An OK with the header
+ * 0xFE (DEPRECATE_EOF) keeps it.  EOFs never carry the state, and lose
+ * the flag: our state-change tracker is the one that sets it there.  The
+ * client hears of the state first.  Written to <out> with sequence id <seq>.
  */
 static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t seq,
 			    const uint8_t *p, size_t len, bool is_ok)
 {
+	struct client *c = be->client;
 	struct proto_ok ok;
-	struct pktbuf pb;
+	struct pktbuf pb, st;
 	uint8_t eof[5];
 	uint16_t warnings, status;
 	bool done;
@@ -597,10 +658,20 @@ static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t se
 	}
 	if (!proto_parse_ok(p, len, be->caps, &ok))
 		return proto_write_packet(out, &seq, p, len);
-	if (be->client)
-		client_on_backend_ok(be->client, &ok);
+	if (c)
+		client_on_backend_ok(c, &ok);
 	pktbuf_init(&pb);
-	done = proto_build_ok_plain(&pb, &ok) && proto_write_packet(out, &seq, pb.buf, pb.len);
+	pktbuf_init(&st);
+	if (c && (c->caps & CAP_SESSION_TRACK))
+		done = session_client_state(&c->sess, ok.state,
+					    ok.state ? ok.state_len : 0, &st) &&
+		       proto_build_ok_tracked(&pb, &ok, st.buf, st.len);
+	else
+		done = proto_build_ok_plain(&pb, &ok);
+	if (done)
+		pb.buf[0] = p[0];
+	done = done && proto_write_packet(out, &seq, pb.buf, pb.len);
+	pktbuf_free(&st);
 	pktbuf_free(&pb);
 	return done;
 }
@@ -662,8 +733,13 @@ static void backend_relay_input(struct backend *be)
 		was_first = be->rs == RESP_FIRST;
 		ok_pkt = need == len && len > 0 && head[4] == 0x00 && was_first &&
 			 be->cmd != COM_STMT_PREPARE;
-		eof_pkt = need == len && len > 0 && len < 9 && head[4] == 0xFE &&
+		eof_pkt = need == len && backend_is_end(be, head + 4, need, len) &&
 			  be->rs != RESP_INFILE && be->rs != RESP_AUTH;
+		/* under DEPRECATE_EOF the end of a result is an OK */
+		if (eof_pkt && (be->caps & CAP_DEPRECATE_EOF)) {
+			ok_pkt = true;
+			eof_pkt = false;
+		}
 		was = be->rs;
 		if (!backend_resp_step(be, head + 4, need, len)) {
 			backend_lost(be, "unexpected packet from backend");
@@ -724,7 +800,8 @@ static void backend_note_state(struct backend *be, enum resp_state was,
 
 	if (!be->client || len == 0)
 		return;
-	if (p[0] == 0x00 && was == RESP_FIRST &&
+	if (((p[0] == 0x00 && was == RESP_FIRST) ||
+	     ((be->caps & CAP_DEPRECATE_EOF) && backend_is_end(be, p, len, len))) &&
 	    proto_parse_ok(p, len, be->caps, &ok))
 		client_on_backend_ok(be->client, &ok);
 	else if (p[0] == 0xFE && len < 9 &&
@@ -748,6 +825,10 @@ static void backend_collect_input(struct backend *be)
 		r = backend_read_packet(in, &pb, &seq, (size_t)1 << 30);
 		if (r == 0)
 			break;
+		/* progress reports are for a client, not for us */
+		if (r > 0 && (be->ext_caps & EXT_PROGRESS) &&
+		    proto_is_progress(pb.buf, pb.len))
+			continue;
 		was = be->rs;
 		if (r < 0 || !backend_resp_step(be, pb.buf, pb.len, pb.len) ||
 		    be->rs == RESP_INFILE) {
@@ -806,6 +887,7 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 	be->version[vlen] = '\0';
 	be->thread_id = g.thread_id;
 	be->server_caps = g.caps;
+	be->server_ext_caps = g.ext_caps;
 	be->server_collation = g.collation;
 	be->status = g.status;
 	memcpy(be->nonce, g.scramble, 20);

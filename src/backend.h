@@ -14,6 +14,8 @@ struct backend_result {
 	struct pktbuf pkts;
 	unsigned count;
 	bool err; /* the response ended with an ERR packet */
+	uint32_t ext_caps; /* the session's MariaDB ext caps: the layout of
+			    * column counts and definitions in <pkts> */
 };
 
 typedef void (*backend_result_fn)(struct backend *be, void *arg,

@@ -651,7 +651,7 @@ bool batch_probe_check(const struct backend_result *res,
 	if (!fanout_rs_parse(res, false, 1, &rs))
 		return false;
 	if (rs.ncols == 2 && rs.nrows == 1 &&
-	    proto_parse_coldef(rs.defs[0], rs.def_lens[0], &cd)) {
+	    proto_parse_coldef(rs.defs[0], rs.def_lens[0], rs.ext_meta, &cd)) {
 		proto_rd_init(&rd, rs.rows[0], rs.row_lens[0]);
 		proto_rd_lenenc_str(&rd, &vlen, &null);
 		v = proto_rd_lenenc_str(&rd, &vlen, &null);
@@ -930,17 +930,21 @@ static struct batch_group *batch_group_get(struct client *c,
 	cs_len = session_charset(&c->sess, &cs);
 	if (!ctx || cs_len == 0 || cs_len >= sizeof(g->charset))
 		return NULL;
-	/* context, key type, the text before and after the key */
-	n = ctx_len + 3 + cr->key.off + tail;
+	/* context, key type, the layout of column counts and definitions
+	 * the client negotiated (its members share result packets), the text
+	 * before and after the key */
+	n = ctx_len + 4 + cr->key.off + tail;
 	key = malloc(n);
 	if (!key)
 		return NULL;
 	memcpy(key, ctx, ctx_len);
 	key[ctx_len] = '\0';
 	key[ctx_len + 1] = (char)('0' + cr->key_type);
-	memcpy(key + ctx_len + 2, sql, cr->key.off);
-	key[ctx_len + 2 + cr->key.off] = '\0';
-	memcpy(key + ctx_len + 3 + cr->key.off, sql + cr->key.off + cr->key.len,
+	key[ctx_len + 2] = (char)('0' + (c->ext_caps & (EXT_METADATA |
+							EXT_CACHE_METADATA)));
+	memcpy(key + ctx_len + 3, sql, cr->key.off);
+	key[ctx_len + 3 + cr->key.off] = '\0';
+	memcpy(key + ctx_len + 4 + cr->key.off, sql + cr->key.off + cr->key.len,
 	       tail);
 	h = batch_hash(key, n) % BATCH_GROUPS_HASH;
 	for (g = batch_groups[h]; g; g = g->next) {
@@ -1071,6 +1075,10 @@ bool batch_submit(struct client *c, const char *sql, size_t len)
 
 	if (ib.cfg->batch_mode == CFG_BATCH_OFF || !c->be ||
 	    c->be->state != BACKEND_IDLE)
+		return false;
+	/* results without the EOF after definitions: what the batcher reads
+	 * and writes has EOFs, so such sessions run their own lookups */
+	if (c->caps & CAP_DEPRECATE_EOF)
 		return false;
 	if (!session_batchable(&c->sess, c->status,
 			       ib.cfg->batch_autocommit_off, &need_ctx) && !need_ctx)

@@ -30,6 +30,18 @@
 	 CAP_PS_MULTI_RESULTS | CAP_PLUGIN_AUTH | CAP_CONNECT_ATTRS |          \
 	 CAP_PLUGIN_AUTH_LENENC | CAP_CAN_HANDLE_EXPIRED | CAP_REMEMBER_OPTIONS)
 
+/*
+ * Offered only on relayed sessions, when the backend offers them: the
+ * backend session then negotiates what the client chose, and the relay
+ * rewrites or filters what differs (session tracking, see backend.c).
+ */
+#define CLIENT_RELAY_CAPS (CAP_SESSION_TRACK | CAP_DEPRECATE_EOF)
+
+/* MariaDB extensions relayed as they are: progress reports, bulk execute,
+ * type info in column definitions, metadata skipped on EXECUTE. */
+#define CLIENT_EXT_CAPS                                                        \
+	(EXT_PROGRESS | EXT_STMT_BULK | EXT_METADATA | EXT_CACHE_METADATA)
+
 /* Handshake packets are small; anything bigger is an attack or junk. */
 #define CLIENT_HANDSHAKE_MAX 65536
 /* The head of a command we copy out to dispatch and classify. */
@@ -189,8 +201,8 @@ static void client_send_greeting(struct client *c, const char *version,
 
 	c->seq = 0;
 	pktbuf_init(&pb);
-	proto_build_greeting(&pb, version, c->id, nonce, caps, collation,
-			     status, plugin);
+	proto_build_greeting(&pb, version, c->id, nonce, caps, c->ext_caps,
+			     collation, status, plugin);
 	if (pb.failed || !client_write(c, pb.buf, pb.len)) {
 		pktbuf_free(&pb);
 		IB_STAT_INC(oom_errors);
@@ -354,7 +366,12 @@ void client_on_backend_greeting(struct client *c)
 	if (c->state != CLIENT_WAIT_BACKEND)
 		return;
 	c->id = be->thread_id;
-	caps = (be->server_caps & CLIENT_FRONT_CAPS) | CAP_LONG_PASSWORD;
+	/* a MariaDB backend clears bit 0 (CLIENT_MYSQL) and offers its
+	 * extensions in the filler; so do we, for what we can relay */
+	caps = be->server_caps & (CLIENT_FRONT_CAPS | CLIENT_RELAY_CAPS);
+	c->ext_caps = (caps & CAP_LONG_PASSWORD)
+			      ? 0
+			      : be->server_ext_caps & CLIENT_EXT_CAPS;
 	if (tls_enabled())
 		caps |= CAP_SSL;
 	/* Connector/C strips MariaDB's "5.5.5-" from what it reports; the
@@ -574,6 +591,7 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 	}
 	c->caps &= h.caps;
 	c->caps |= CAP_PROTOCOL_41;
+	c->ext_caps &= h.ext_caps;
 	c->collation = h.collation;
 	c->user = util_strndup(h.user, h.user_len);
 	if (h.db)
@@ -726,10 +744,43 @@ static void client_track_cb(struct backend *be, void *arg,
 	client_track_done(c);
 }
 
+/*
+ * The OK that ends a login.  The server tells a client with SESSION_TRACK
+ * which schema it logged in to; our trackers' own SET ran since, so that
+ * entry is rebuilt here.
+ */
+static void client_send_login_ok(struct client *c)
+{
+	struct proto_ok ok;
+	struct pktbuf pb, st;
+	size_t n = c->db ? strlen(c->db) : 0;
+	bool done;
+
+	if (!(c->caps & CAP_SESSION_TRACK) || n == 0) {
+		client_send_ok(c, 0, NULL);
+		return;
+	}
+	memset(&ok, 0, sizeof(ok));
+	ok.status = c->status;
+	pktbuf_init(&pb);
+	pktbuf_init(&st);
+	pktbuf_put_u8(&st, 1); /* SCHEMA */
+	pktbuf_put_lenenc(&st, proto_lenenc_size(n) + n);
+	pktbuf_put_lenenc_str(&st, c->db, n);
+	done = !st.failed && proto_build_ok_tracked(&pb, &ok, st.buf, st.len) &&
+	       client_write(c, pb.buf, pb.len);
+	pktbuf_free(&st);
+	pktbuf_free(&pb);
+	if (!done) {
+		IB_STAT_INC(oom_errors);
+		client_close(c, "out of memory");
+	}
+}
+
 static void client_track_done(struct client *c)
 {
 	if (c->track_login)
-		client_send_ok(c, 0, NULL);
+		client_send_login_ok(c);
 	client_set_state(c, CLIENT_IDLE);
 	client_arm_timer(c, ib.cfg->client_idle_timeout);
 	client_step(c);
@@ -1185,6 +1236,7 @@ static void client_next_command(struct client *c)
 			client_forward(c, nbytes, head, hlen);
 			break;
 		case COM_STMT_EXECUTE:
+		case COM_STMT_BULK_EXECUTE:
 			if (client_restore_diag(c, NULL, 0))
 				return;
 			client_forward(c, nbytes, head, hlen);

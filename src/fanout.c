@@ -35,6 +35,7 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 	uint16_t w, st;
 
 	memset(rs, 0, sizeof(*rs));
+	rs->ext_meta = (res->ext_caps & EXT_METADATA) != 0;
 	if (res->err || !backend_result_next(res, &pos, &p, &len) || len == 0 ||
 	    p[0] == 0x00 || p[0] == 0xFF)
 		return false;
@@ -118,6 +119,10 @@ bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
 	c->seq = 1;
 	pktbuf_init(&pb);
 	pktbuf_put_lenenc(&pb, rs->ncols);
+	/* CACHE_METADATA: "metadata follows", always so in a text result;
+	 * the definitions are in the client's layout (one per batch group) */
+	if (c->ext_caps & EXT_CACHE_METADATA)
+		pktbuf_put_u8(&pb, 1);
 	ok = !pb.failed && client_write(c, pb.buf, pb.len);
 	pktbuf_free(&pb);
 	for (i = 0; ok && i < rs->ncols; i++)
@@ -185,8 +190,9 @@ bool fanout_compatible_defs(const struct fanout_rs *co,
 	if (co->ncols != solo->ncols)
 		return false;
 	for (i = 0; i < co->ncols; i++) {
-		if (!proto_parse_coldef(co->defs[i], co->def_lens[i], &a) ||
-		    !proto_parse_coldef(solo->defs[i], solo->def_lens[i], &b))
+		if (!proto_parse_coldef(co->defs[i], co->def_lens[i], co->ext_meta, &a) ||
+		    !proto_parse_coldef(solo->defs[i], solo->def_lens[i],
+					solo->ext_meta, &b))
 			return false;
 #define FANOUT_SAME(f) (a.f##_len == b.f##_len && memcmp(a.f, b.f, a.f##_len) == 0)
 		/* an expression has no original name in the lookup's own

@@ -19,6 +19,7 @@ struct fanout_rs {
 	size_t *row_lens;
 	unsigned *row_key;
 	unsigned nrows;
+	bool ext_meta; /* definitions carry an EXTENDED_METADATA blob */
 };
 
 /*

@@ -94,6 +94,7 @@ struct client {
 
 	uint8_t nonce[20];
 	uint32_t caps; /* negotiated: client's & advertised */
+	uint32_t ext_caps; /* MariaDB ext caps: offered, then negotiated */
 	uint8_t collation;
 	char *user;
 	char *old_user; /* during COM_CHANGE_USER: the account before */
@@ -177,6 +178,8 @@ struct backend {
 	char plugin[64];	/* the greeting's default auth plugin */
 	char local_host[48];	/* our address, as the server sees us */
 	uint32_t caps; /* negotiated */
+	uint32_t server_ext_caps; /* MariaDB ext caps the greeting offered */
+	uint32_t ext_caps;	  /* MariaDB ext caps negotiated */
 	bool tls;      /* bev is a TLS filter over the socket */
 	char *user;    /* the account logged in (or logging in) */
 

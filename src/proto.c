@@ -564,6 +564,25 @@ bool proto_build_ok_plain(struct pktbuf *pb, const struct proto_ok *ok)
 	return !pb->failed;
 }
 
+bool proto_build_ok_tracked(struct pktbuf *pb, const struct proto_ok *ok,
+			    const uint8_t *state, size_t state_len)
+{
+	uint16_t status = (uint16_t)(ok->status & ~ST_SESSION_STATE_CHANGED);
+
+	if (state_len > 0)
+		status |= ST_SESSION_STATE_CHANGED;
+	pktbuf_put_u8(pb, 0x00);
+	pktbuf_put_lenenc(pb, ok->affected);
+	pktbuf_put_lenenc(pb, ok->insert_id);
+	pktbuf_put_u16(pb, status);
+	pktbuf_put_u16(pb, ok->warnings);
+	if ((ok->info && ok->info_len > 0) || state_len > 0)
+		pktbuf_put_lenenc_str(pb, ok->info, ok->info ? ok->info_len : 0);
+	if (state_len > 0)
+		pktbuf_put_lenenc_str(pb, state, state_len);
+	return !pb->failed;
+}
+
 /* The '#sqlstate' marker is optional (pre-4.1 and the greeting-time ERR). */
 bool proto_parse_err(const uint8_t *p, size_t len, struct proto_err *err)
 {
@@ -585,6 +604,11 @@ bool proto_parse_err(const uint8_t *p, size_t len, struct proto_err *err)
 	}
 	err->msg = proto_rd_rest(&r, &err->msg_len);
 	return !r.failed;
+}
+
+bool proto_is_progress(const uint8_t *p, size_t len)
+{
+	return len >= 3 && p[0] == 0xFF && p[1] == 0xFF && p[2] == 0xFF;
 }
 
 bool proto_is_eof(const uint8_t *p, size_t len)
@@ -666,8 +690,8 @@ bool proto_parse_greeting(const uint8_t *p, size_t len, struct proto_greeting *g
 }
 
 bool proto_build_greeting(struct pktbuf *pb, const char *version, uint32_t thread_id,
-			  const uint8_t scramble[20], uint32_t caps, uint8_t collation,
-			  uint16_t status, const char *plugin)
+			  const uint8_t scramble[20], uint32_t caps, uint32_t ext_caps,
+			  uint8_t collation, uint16_t status, const char *plugin)
 {
 	pktbuf_put_u8(pb, 10);
 	pktbuf_put_strnul(pb, version);
@@ -679,7 +703,9 @@ bool proto_build_greeting(struct pktbuf *pb, const char *version, uint32_t threa
 	pktbuf_put_u16(pb, status);
 	pktbuf_put_u16(pb, (uint16_t)(caps >> 16));
 	pktbuf_put_u8(pb, 21);
-	pktbuf_put_zero(pb, 10); /* 6 reserved + 4 ext caps we don't offer */
+	pktbuf_put_zero(pb, 6);
+	/* MariaDB ext caps, or zero filler toward MySQL clients */
+	pktbuf_put_u32(pb, (caps & CAP_LONG_PASSWORD) ? 0 : ext_caps);
 	pktbuf_put_bytes(pb, scramble + 8, 12);
 	pktbuf_put_u8(pb, 0);
 	pktbuf_put_strnul(pb, plugin);
@@ -729,6 +755,8 @@ bool proto_parse_hsresp(const uint8_t *p, size_t len, struct proto_hsresp *h)
 	h->ext_caps = proto_rd_u32(&r);
 	if (r.failed)
 		return false;
+	if (h->caps & CAP_LONG_PASSWORD)
+		h->ext_caps = 0; /* a MySQL-style client: reserved bytes */
 	if (len == 32 && (h->caps & CAP_SSL)) {
 		h->ssl_request = true;
 		return true;
@@ -762,14 +790,16 @@ bool proto_parse_hsresp(const uint8_t *p, size_t len, struct proto_hsresp *h)
  * database.  Without PLUGIN_AUTH_LENENC an auth blob over 255 bytes
  * cannot be encoded and fails.
  */
-bool proto_build_hsresp(struct pktbuf *pb, uint32_t caps, uint32_t max_packet, uint8_t collation,
-			const char *user, const uint8_t *auth, size_t auth_len, const char *db,
+bool proto_build_hsresp(struct pktbuf *pb, uint32_t caps, uint32_t ext_caps,
+			uint32_t max_packet, uint8_t collation, const char *user,
+			const uint8_t *auth, size_t auth_len, const char *db,
 			const char *plugin, const uint8_t *attrs, size_t attrs_len)
 {
 	pktbuf_put_u32(pb, caps);
 	pktbuf_put_u32(pb, max_packet);
 	pktbuf_put_u8(pb, collation);
-	pktbuf_put_zero(pb, 23);
+	pktbuf_put_zero(pb, 19);
+	pktbuf_put_u32(pb, (caps & CAP_LONG_PASSWORD) ? 0 : ext_caps);
 	pktbuf_put_strnul(pb, user);
 	if (caps & CAP_PLUGIN_AUTH_LENENC) {
 		pktbuf_put_lenenc_str(pb, auth, auth_len);
@@ -827,12 +857,14 @@ bool proto_parse_change_user(const uint8_t *p, size_t len, uint32_t caps, struct
 /* ------------------------------------------------------------------ */
 
 /*
- * Column definition 41.  A MariaDB EXTENDED_METADATA blob between
- * org_name and the 0x0C marker is skipped (not kept).  The 2-byte filler
- * may be missing, and anything after it (the default value that
- * COM_FIELD_LIST appends) is ignored.
+ * Column definition 41.  Under <ext_meta> the MariaDB EXTENDED_METADATA
+ * blob between org_name and the 0x0C marker is skipped (not kept); it is
+ * always there then, and may itself be 12 bytes long, so the marker alone
+ * cannot tell.  The 2-byte filler may be missing, and anything after it
+ * (the default value that COM_FIELD_LIST appends) is ignored.
  */
-bool proto_parse_coldef(const uint8_t *p, size_t len, struct proto_coldef *cd)
+bool proto_parse_coldef(const uint8_t *p, size_t len, bool ext_meta,
+			struct proto_coldef *cd)
 {
 	struct proto_rd r;
 	size_t n;
@@ -847,7 +879,7 @@ bool proto_parse_coldef(const uint8_t *p, size_t len, struct proto_coldef *cd)
 	cd->org_name = proto_rd_lenenc_str(&r, &cd->org_name_len, NULL);
 	if (r.failed)
 		return false;
-	if (proto_rd_left(&r) > 0 && r.buf[r.pos] != 0x0C)
+	if (ext_meta)
 		proto_rd_lenenc_str(&r, &n, NULL);
 	if (proto_rd_u8(&r) != 0x0C)
 		return false;

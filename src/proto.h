@@ -41,6 +41,20 @@ struct evbuffer;
 #define CAP_DEPRECATE_EOF	(1u << 24)
 #define CAP_REMEMBER_OPTIONS	(1u << 31)
 
+/*
+ * MariaDB extended capabilities: the last 4 of the greeting's reserved
+ * bytes and of the handshake response's, meaningful only when bit 0
+ * (CAP_LONG_PASSWORD, "CLIENT_MYSQL" to MariaDB) is clear on both sides.
+ */
+#define EXT_PROGRESS		(1u << 0) /* ERR 0xFFFF progress reports */
+#define EXT_COM_MULTI		(1u << 1) /* obsolete */
+#define EXT_STMT_BULK		(1u << 2) /* COM_STMT_BULK_EXECUTE */
+#define EXT_METADATA		(1u << 3) /* type info blob in column definitions */
+#define EXT_CACHE_METADATA	(1u << 4) /* "metadata follows" byte; EXECUTE may skip them */
+
+/* The progress report's ERR code: not an error, nor the end of a response. */
+#define PROTO_PROGRESS_CODE	0xFFFF
+
 /* server status bits */
 #define ST_IN_TRANS		0x0001
 #define ST_AUTOCOMMIT		0x0002
@@ -65,6 +79,7 @@ enum proto_cmd {
 	COM_STMT_SEND_LONG_DATA = 0x18, COM_STMT_CLOSE = 0x19,
 	COM_STMT_RESET = 0x1A, COM_SET_OPTION = 0x1B, COM_STMT_FETCH = 0x1C,
 	COM_RESET_CONNECTION = 0x1F,
+	COM_STMT_BULK_EXECUTE = 0xFA,
 };
 
 /*
@@ -168,6 +183,13 @@ bool proto_parse_ok(const uint8_t *p, size_t len, uint32_t caps, struct proto_ok
  * kept only when non-empty, as the server itself would have encoded it.
  */
 bool proto_build_ok_plain(struct pktbuf *pb, const struct proto_ok *ok);
+/*
+ * Rebuild an OK for a client with SESSION_TRACK whose state block is
+ * <state>[<state_len>] (without its length): SESSION_STATE_CHANGED set
+ * exactly when the block is not empty, info written as the server does.
+ */
+bool proto_build_ok_tracked(struct pktbuf *pb, const struct proto_ok *ok,
+			    const uint8_t *state, size_t state_len);
 
 struct proto_err {
 	uint16_t code;
@@ -176,6 +198,9 @@ struct proto_err {
 	size_t msg_len;
 };
 bool proto_parse_err(const uint8_t *p, size_t len, struct proto_err *err);
+/* A MariaDB progress report (ERR with code 0xFFFF): it precedes the real
+ * response, which goes on after it. */
+bool proto_is_progress(const uint8_t *p, size_t len);
 
 /* EOF packet (0xFE and len < 9) */
 bool proto_is_eof(const uint8_t *p, size_t len);
@@ -197,10 +222,11 @@ struct proto_greeting {
 	size_t plugin_len;
 };
 bool proto_parse_greeting(const uint8_t *p, size_t len, struct proto_greeting *g);
-/* Build HandshakeV10 (auth data len 21, part 2 = 12 bytes + NUL, ext caps 0). */
+/* Build HandshakeV10 (auth data len 21, part 2 = 12 bytes + NUL); <ext_caps>
+ * fills the 4 MariaDB bytes only when CAP_LONG_PASSWORD is clear. */
 bool proto_build_greeting(struct pktbuf *pb, const char *version, uint32_t thread_id,
-			  const uint8_t scramble[20], uint32_t caps, uint8_t collation,
-			  uint16_t status, const char *plugin);
+			  const uint8_t scramble[20], uint32_t caps, uint32_t ext_caps,
+			  uint8_t collation, uint16_t status, const char *plugin);
 
 /* HandshakeResponse41 from a client, or the 32-byte SSLRequest prefix. */
 struct proto_hsresp {
@@ -221,9 +247,11 @@ struct proto_hsresp {
 	size_t attrs_len;
 };
 bool proto_parse_hsresp(const uint8_t *p, size_t len, struct proto_hsresp *h);
-/* Build HandshakeResponse41 (what we send to a backend). <attrs> may be NULL. */
-bool proto_build_hsresp(struct pktbuf *pb, uint32_t caps, uint32_t max_packet,
-			uint8_t collation, const char *user, const uint8_t *auth,
+/* Build HandshakeResponse41 (what we send to a backend). <attrs> may be NULL;
+ * <ext_caps> as in proto_build_greeting. */
+bool proto_build_hsresp(struct pktbuf *pb, uint32_t caps, uint32_t ext_caps,
+			uint32_t max_packet, uint8_t collation, const char *user,
+			const uint8_t *auth,
 			size_t auth_len, const char *db, const char *plugin,
 			const uint8_t *attrs, size_t attrs_len);
 
@@ -255,7 +283,10 @@ struct proto_coldef {
 	uint16_t flags;
 	uint8_t decimals;
 };
-bool proto_parse_coldef(const uint8_t *p, size_t len, struct proto_coldef *cd);
+/* <ext_meta>: the session negotiated EXT_METADATA, so a type info blob
+ * (possibly empty) sits between org_name and the fixed fields. */
+bool proto_parse_coldef(const uint8_t *p, size_t len, bool ext_meta,
+			struct proto_coldef *cd);
 bool proto_build_coldef(struct pktbuf *pb, const struct proto_coldef *cd);
 
 /*

@@ -88,6 +88,7 @@ static void session_taint(struct session *s, const char *why)
 void session_reset(struct session *s)
 {
 	free(s->ctx);
+	free(s->cvars);
 	memset(s, 0, sizeof(*s));
 	s->why = "trackers not set";
 }
@@ -96,6 +97,8 @@ void session_free(struct session *s)
 {
 	free(s->ctx);
 	s->ctx = NULL;
+	free(s->cvars);
+	s->cvars = NULL;
 }
 
 void session_set_tracking(struct session *s, bool on)
@@ -191,6 +194,119 @@ void session_on_ok(struct session *s, const struct proto_ok *ok)
 		s->tx_vars_changed = true;
 }
 
+/* The variables MariaDB 10.11 tracks by default. */
+static const char session_default_vars[] =
+	"autocommit,character_set_client,character_set_connection,"
+	"character_set_results,time_zone";
+
+/* Is <name>[<n>] in the comma-separated list <list> ("*" = all)? */
+static bool session_var_listed(const char *list, const uint8_t *name, size_t n)
+{
+	const char *p = list, *e;
+	size_t l;
+
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		e = p;
+		while (*e && *e != ',')
+			e++;
+		l = (size_t)(e - p);
+		while (l > 0 && p[l - 1] == ' ')
+			l--;
+		if ((l == 1 && *p == '*') ||
+		    (l == n && strncasecmp(p, (const char *)name, n) == 0))
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+static bool session_is(const uint8_t *v, size_t n, const char *word)
+{
+	return n == strlen(word) && strncasecmp((const char *)v, word, n) == 0;
+}
+
+/* A tracker setting of the client's changed to <v>[<vn>]. */
+static void session_client_setting(struct session *s, const uint8_t *name,
+				   size_t n, const uint8_t *v, size_t vn)
+{
+	char *list;
+
+	if (session_is(name, n, "session_track_system_variables")) {
+		list = malloc(vn + 1);
+		if (!list)
+			return; /* keeps the old list: at worst too much */
+		memcpy(list, v, vn);
+		list[vn] = '\0';
+		free(s->cvars);
+		s->cvars = list;
+	} else if (session_is(name, n, "session_track_schema")) {
+		s->cno_schema = !session_is(v, vn, "ON") && !session_is(v, vn, "1");
+	} else if (session_is(name, n, "session_track_state_change")) {
+		s->cstate = session_is(v, vn, "ON") || session_is(v, vn, "1");
+	} else if (session_is(name, n, "session_track_transaction_info")) {
+		s->ctrx = session_is(v, vn, "STATE")		  ? 1
+			  : session_is(v, vn, "CHARACTERISTICS") ? 2
+								  : 0;
+	}
+}
+
+bool session_client_state(struct session *s, const uint8_t *state, size_t len,
+			  struct pktbuf *out)
+{
+	struct proto_rd rd, e;
+	const uint8_t *v, *name, *val;
+	size_t n, nn, vn;
+	uint8_t type;
+	bool keep;
+
+	if (s->cunknown) {
+		pktbuf_put_bytes(out, state, len);
+		return !out->failed;
+	}
+	proto_rd_init(&rd, state, len);
+	while (proto_rd_left(&rd) > 0) {
+		type = proto_rd_u8(&rd);
+		v = session_rd_str(&rd, &n);
+		if (!v)
+			break;
+		switch (type) {
+		case 0: /* SYSTEM_VARIABLES */
+			proto_rd_init(&e, v, n);
+			name = session_rd_str(&e, &nn);
+			val = session_rd_str(&e, &vn);
+			keep = name && val &&
+			       session_var_listed(s->cvars ? s->cvars
+							   : session_default_vars,
+						  name, nn);
+			if (name && val)
+				session_client_setting(s, name, nn, val, vn);
+			break;
+		case 1: /* SCHEMA */
+			keep = !s->cno_schema;
+			break;
+		case 2: /* STATE_CHANGE */
+			keep = s->cstate;
+			break;
+		case 4: /* TRANSACTION_CHARACTERISTICS */
+			keep = s->ctrx == 2;
+			break;
+		case 5: /* TRANSACTION_STATE */
+			keep = s->ctrx >= 1;
+			break;
+		default:
+			keep = false;
+			break;
+		}
+		if (keep) {
+			pktbuf_put_u8(out, type);
+			pktbuf_put_lenenc_str(out, v, n);
+		}
+	}
+	return !out->failed;
+}
+
 void session_on_eof(struct session *s, uint16_t status)
 {
 	if (!(status & ST_IN_TRANS))
@@ -213,6 +329,25 @@ void session_on_unknown(struct session *s, const char *why)
 
 void session_on_statement(struct session *s, const char *sql, size_t len)
 {
+	char *all;
+
+	/*
+	 * The client sets its own trackers.  The server does not report that,
+	 * and its list of variables replaces our '*': from now on what it
+	 * reports of variables is what the client asked for.  The others we
+	 * cannot know from here: its entries pass unfiltered.
+	 */
+	if (sql && util_memcasemem(sql, len, "session_track_")) {
+		if (util_memcasemem(sql, len, "session_track_system_variables") &&
+		    (all = strdup("*")) != NULL) {
+			free(s->cvars);
+			s->cvars = all;
+		}
+		if (util_memcasemem(sql, len, "session_track_schema") ||
+		    util_memcasemem(sql, len, "session_track_state_change") ||
+		    util_memcasemem(sql, len, "session_track_transaction_info"))
+			s->cunknown = true;
+	}
 	if (!sql)
 		session_taint(s, "statement too long to read");
 	else if (classify_stmt_kind(sql, len) & STMT_HIDDEN)

@@ -10,6 +10,7 @@
 
 struct proto_ok;
 struct backend_result;
+struct pktbuf;
 
 /*
  * The server is the source of truth: every backend session runs with
@@ -37,6 +38,15 @@ struct session {
 	const char *why;  /* why not batchable, for SHOW CLIENTS and logs */
 	char *ctx;	  /* account, role, schema and semantic variables */
 	size_t ctx_len;
+	/* The client's own tracker settings, for a client with SESSION_TRACK
+	 * (zero: the server's defaults).  <cvars>: a comma-separated list of
+	 * variables, NULL for the default five. */
+	char *cvars;
+	bool cno_schema;  /* session_track_schema = OFF */
+	bool cstate;	  /* session_track_state_change = ON */
+	uint8_t ctrx;	  /* session_track_transaction_info: 0 OFF, 1 STATE,
+			   * 2 CHARACTERISTICS */
+	bool cunknown;	  /* the client set other trackers: pass everything */
 };
 
 /* Statements run on a backend session to turn its trackers on. */
@@ -55,6 +65,14 @@ void session_set_tracking(struct session *s, bool on);
 void session_on_ok(struct session *s, const struct proto_ok *ok);
 /* A result set ended with <status> (EOF packets carry no state block). */
 void session_on_eof(struct session *s, uint16_t status);
+/*
+ * The session-state block a client that negotiated SESSION_TRACK gets
+ * from <state> (what our trackers reported): only the entries its own
+ * tracker settings produce, appended to <out> without a length.  Notes
+ * changes of those settings.  False on allocation failure.
+ */
+bool session_client_state(struct session *s, const uint8_t *state, size_t len,
+			  struct pktbuf *out);
 /* The client sends <sql> (COM_QUERY or COM_STMT_PREPARE text); NULL when
  * the text is too long to have been read whole. */
 void session_on_statement(struct session *s, const char *sql, size_t len);

@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_touch(err.msg, err.msg_len);
 	if (proto_parse_eof(copy, size, &w, &st))
 		fuzz_sink ^= (uint8_t)(w ^ st);
-	if (proto_parse_coldef(copy, size, &cd)) {
+	if (proto_parse_coldef(copy, size, size & 1, &cd)) {
 		fuzz_touch(cd.catalog, cd.catalog_len);
 		fuzz_touch(cd.org_name, cd.org_name_len);
 		pktbuf_reset(&pb);

@@ -24,6 +24,7 @@ enum action_kind {
 	ACT_SET_OPTION,
 	ACT_PING,
 	ACT_SELECT_DB,
+	ACT_BULK,
 };
 
 struct action {
@@ -42,6 +43,10 @@ static bool opt_force;
 static unsigned long long opt_long_data;
 static int opt_repeat = 1;
 static int opt_prepare_many;
+static bool opt_track;
+static bool opt_progress;
+static unsigned progress_calls;
+static unsigned progress_max_stage;
 static int failures;
 
 static void usage(void)
@@ -53,7 +58,9 @@ static void usage(void)
 		"       ACTION...\n"
 		"actions: -e SQL | --reset | --change-user USER PASS | --stat\n"
 		"         --list-fields TABLE | --set-option on|off | --ping\n"
-		"         --select-db DB\n");
+		"         --select-db DB | --bulk SQL ROWS\n"
+		"options: --track (print session-tracker data after each OK)\n"
+		"         --progress (install a progress callback; print its calls)\n");
 	exit(2);
 }
 
@@ -151,6 +158,107 @@ static void print_result(MYSQL_RES *res)
 	mysql_free_result(res);
 }
 
+/* Session-tracker entries of the last OK, schema and variables. */
+static void print_track(MYSQL *m)
+{
+	static const struct {
+		enum enum_session_state_type type;
+		const char *name;
+	} types[] = { { SESSION_TRACK_SYSTEM_VARIABLES, "VAR" },
+		      { SESSION_TRACK_SCHEMA, "SCHEMA" },
+		      { SESSION_TRACK_STATE_CHANGE, "STATE" },
+		      { SESSION_TRACK_TRANSACTION_CHARACTERISTICS, "TRXCHARS" },
+		      { SESSION_TRACK_TRANSACTION_TYPE, "TRXSTATE" } };
+	const char *d;
+	size_t len, i;
+
+	if (!opt_track)
+		return;
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (mysql_session_track_get_first(m, types[i].type, &d, &len))
+			continue;
+		do {
+			printf("TRACK %s %.*s\n", types[i].name, (int)len, d);
+		} while (!mysql_session_track_get_next(m, types[i].type, &d, &len));
+	}
+}
+
+static void progress_cb(const MYSQL *m, unsigned int stage,
+			unsigned int max_stage, double progress,
+			const char *proc_info, unsigned int proc_info_length)
+{
+	(void)m;
+	(void)stage;
+	(void)progress;
+	(void)proc_info;
+	(void)proc_info_length;
+	progress_calls++;
+	if (max_stage > progress_max_stage)
+		progress_max_stage = max_stage;
+}
+
+/*
+ * Execute <sql>, which takes an INT and a VARCHAR parameter, once for
+ * <rows> rows bound as arrays (STMT_ATTR_ARRAY_SIZE): Connector/C sends
+ * one COM_STMT_BULK_EXECUTE when the server offers bulk operations.
+ */
+static bool run_bulk(MYSQL *m, const char *sql, const char *rows_s)
+{
+	unsigned int rows = (unsigned int)atoi(rows_s), i;
+	MYSQL_STMT *st = mysql_stmt_init(m);
+	MYSQL_BIND b[2];
+	int *ids = NULL;
+	char (*names)[16] = NULL;
+	char **ptrs = NULL;
+	unsigned long *lens = NULL;
+	unsigned long ext = 0;
+	bool ok = false;
+
+	if (!st || rows == 0)
+		return false;
+	ids = calloc(rows, sizeof(*ids));
+	names = calloc(rows, sizeof(*names));
+	lens = calloc(rows, sizeof(*lens));
+	ptrs = calloc(rows, sizeof(*ptrs));
+	if (!ids || !names || !lens || !ptrs)
+		goto out;
+	for (i = 0; i < rows; i++) {
+		ids[i] = (int)i + 1;
+		lens[i] = (unsigned long)snprintf(names[i], sizeof(names[i]),
+						  "name%u", i + 1);
+		ptrs[i] = names[i];
+	}
+	if (mysql_stmt_prepare(st, sql, strlen(sql))) {
+		print_stmt_error(st);
+		goto out;
+	}
+	memset(b, 0, sizeof(b));
+	b[0].buffer_type = MYSQL_TYPE_LONG;
+	b[0].buffer = ids;
+	b[1].buffer_type = MYSQL_TYPE_STRING;
+	b[1].buffer = ptrs; /* column-wise strings: an array of pointers */
+	b[1].length = lens;
+	/* column-wise arrays: STMT_ATTR_ROW_SIZE stays 0 */
+	mysql_stmt_attr_set(st, STMT_ATTR_ARRAY_SIZE, &rows);
+	if (mysql_stmt_bind_param(st, b) || mysql_stmt_execute(st)) {
+		print_stmt_error(st);
+		goto out;
+	}
+	mariadb_get_infov(m, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &ext);
+	printf("BULK affected=%llu server_bulk=%s status=0x%x\n",
+	       (unsigned long long)mysql_stmt_affected_rows(st),
+	       (ext & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32)) ? "yes" : "no",
+	       m->server_status);
+	ok = true;
+out:
+	free(ids);
+	free(names);
+	free(ptrs);
+	free(lens);
+	mysql_stmt_close(st);
+	return ok;
+}
+
 /* Run <sql> as COM_QUERY and print every result of it. */
 static bool run_text(MYSQL *m, const char *sql)
 {
@@ -170,6 +278,7 @@ static bool run_text(MYSQL *m, const char *sql)
 			return false;
 		}
 		print_status(m);
+		print_track(m);
 		rc = mysql_next_result(m);
 		if (rc > 0) {
 			print_mysql_error(m);
@@ -465,6 +574,8 @@ static bool run_action(MYSQL *m, const struct action *a)
 		}
 		printf("SELECT DB ok\n");
 		return true;
+	case ACT_BULK:
+		return run_bulk(m, a->a, a->b);
 	}
 	return false;
 }
@@ -538,6 +649,13 @@ int main(int argc, char **argv)
 			add_action(ACT_PING, NULL, NULL);
 		else if (strcmp(o, "--select-db") == 0 && has1)
 			add_action(ACT_SELECT_DB, argv[++i], NULL);
+		else if (strcmp(o, "--bulk") == 0 && has2) {
+			add_action(ACT_BULK, argv[i + 1], argv[i + 2]);
+			i += 2;
+		} else if (strcmp(o, "--track") == 0)
+			opt_track = true;
+		else if (strcmp(o, "--progress") == 0)
+			opt_progress = true;
 		else
 			usage();
 	}
@@ -553,14 +671,24 @@ int main(int argc, char **argv)
 	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	if (opt_multi)
 		flags |= CLIENT_MULTI_STATEMENTS;
+	if (opt_progress)
+		mysql_options(m, MYSQL_PROGRESS_CALLBACK, (const void *)progress_cb);
 	if (!mysql_real_connect(m, host, user, pass, db, port, NULL, flags)) {
 		print_mysql_error(m);
 		mysql_close(m);
 		return 1;
 	}
+	if (opt_track) {
+		/* what the login OK said */
+		printf("LOGIN\n");
+		print_track(m);
+	}
 	for (i = 0; i < n_actions; i++)
 		if (!run_action(m, &actions[i]) && !opt_force)
 			break;
+	if (opt_progress)
+		printf("PROGRESS calls=%s max_stage=%u\n",
+		       progress_calls ? ">0" : "0", progress_max_stage);
 	mysql_close(m);
 	fflush(stdout);
 	return failures ? 1 : 0;

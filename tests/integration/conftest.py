@@ -98,6 +98,9 @@ class MariaDB:
         self.dir = tempfile.mkdtemp(prefix="ib-mariadb-")
         self.datadir = os.path.join(self.dir, "data")
         os.mkdir(self.datadir)
+        # a starting mariadbd deletes #sql* files in its tmpdir: other
+        # servers' temporary tables must not live in a shared one
+        os.mkdir(os.path.join(self.dir, "tmp"))
         user = getpass.getuser()
         r = subprocess.run(
             ["mariadb-install-db", "--no-defaults",
@@ -151,6 +154,7 @@ class MariaDB:
                "--port=%d" % self.port, "--bind-address=127.0.0.1",
                "--socket=" + os.path.join(self.dir, "sock"),
                "--pid-file=" + os.path.join(self.dir, "pid"),
+               "--tmpdir=" + os.path.join(self.dir, "tmp"),
                "--log-error=" + self.err_log,
                "--character-set-server=utf8mb4",
                "--collation-server=utf8mb4_general_ci",

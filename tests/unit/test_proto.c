@@ -474,7 +474,7 @@ static const char greeting_hex[] = "0a352e352e352d31302e31312e31392d4d6172696144
 static void test_greeting(void)
 {
 	static const char scr_hex[] = "7b5a2f7a3e614e45 4c2e40362f28774634715f66";
-	uint8_t g[128], scr[20], copy[128];
+	uint8_t g[128], scr[20];
 	struct proto_greeting gr;
 	struct pktbuf pb;
 	size_t n, i;
@@ -495,12 +495,17 @@ static void test_greeting(void)
 
 	/* our builder writes the same bytes, ext caps aside */
 	pktbuf_init(&pb);
-	ok(proto_build_greeting(&pb, "5.5.5-10.11.19-MariaDB-0+deb12u1", 4, scr, 0x81fff7feu, 8, 2,
-				"mysql_native_password"),
+	ok(proto_build_greeting(&pb, "5.5.5-10.11.19-MariaDB-0+deb12u1", 4, scr, 0x81fff7feu, 0x1d,
+				8, 2, "mysql_native_password"),
 	   "build greeting");
-	memcpy(copy, g, n);
-	memset(copy + 1 + 33 + 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 6, 0, 4);
-	ok(mem_eq(pb.buf, pb.len, copy, n), "built greeting equals the server's layout");
+	ok(mem_eq(pb.buf, pb.len, g, n), "built greeting equals the server's bytes, ext caps too");
+	pktbuf_reset(&pb);
+	proto_build_greeting(&pb, "5.5.5-10.11.19-MariaDB-0+deb12u1", 4, scr,
+			     0x81fff7feu | CAP_LONG_PASSWORD, 0x1d, 8, 2, "mysql_native_password");
+	ok(proto_parse_greeting(pb.buf, pb.len, &gr) && gr.ext_caps == 0 &&
+		   pb.buf[1 + 33 + 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 6] == 0,
+	   "no ext caps beside CAP_LONG_PASSWORD");
+	pktbuf_reset(&pb);
 
 	/* round trip with different values, CAP_LONG_PASSWORD set */
 	pktbuf_reset(&pb);
@@ -509,7 +514,7 @@ static void test_greeting(void)
 	proto_build_greeting(&pb, "11.0-test", 0xDEADBEEF, scr,
 			     CAP_LONG_PASSWORD | CAP_PROTOCOL_41 | CAP_SECURE_CONNECTION |
 				     CAP_PLUGIN_AUTH | CAP_DEPRECATE_EOF,
-			     45, ST_AUTOCOMMIT | ST_IN_TRANS, "caching_sha2_password");
+			     0x1d, 45, ST_AUTOCOMMIT | ST_IN_TRANS, "caching_sha2_password");
 	ok(proto_parse_greeting(pb.buf, pb.len, &gr) && gr.thread_id == 0xDEADBEEF &&
 		   gr.caps == (CAP_LONG_PASSWORD | CAP_PROTOCOL_41 | CAP_SECURE_CONNECTION |
 			       CAP_PLUGIN_AUTH | CAP_DEPRECATE_EOF) &&
@@ -571,7 +576,7 @@ static void test_hsresp(void)
 			const char *d = k ? NULL : db;
 
 			pktbuf_reset(&pb);
-			good = proto_build_hsresp(&pb, caps, 0x1000000, 45, "app", auth,
+			good = proto_build_hsresp(&pb, caps, 0, 0x1000000, 45, "app", auth,
 						  sizeof(auth), d, "mysql_native_password", attrs,
 						  sizeof(attrs));
 			good = good && proto_parse_hsresp(pb.buf, pb.len, &h);
@@ -603,16 +608,16 @@ static void test_hsresp(void)
 
 		memset(big, 0x5A, sizeof(big));
 		pktbuf_reset(&pb);
-		ok(proto_build_hsresp(&pb, base | CAP_PLUGIN_AUTH_LENENC, 0, 8, "u", big,
+		ok(proto_build_hsresp(&pb, base | CAP_PLUGIN_AUTH_LENENC, 0, 0, 8, "u", big,
 				      sizeof(big), NULL, NULL, NULL, 0) &&
 			   proto_parse_hsresp(pb.buf, pb.len, &h) &&
 			   mem_eq(h.auth, h.auth_len, big, sizeof(big)),
 		   "300-byte auth under PLUGIN_AUTH_LENENC");
 		pktbuf_reset(&pb);
-		ok(!proto_build_hsresp(&pb, base, 0, 8, "u", big, sizeof(big), NULL, NULL, NULL, 0),
+		ok(!proto_build_hsresp(&pb, base, 0, 0, 8, "u", big, sizeof(big), NULL, NULL, NULL, 0),
 		   "300-byte auth without LENENC cannot be built");
 		pktbuf_reset(&pb);
-		ok(proto_build_hsresp(&pb, base, 0, 8, "", NULL, 0, NULL, NULL, NULL, 0) &&
+		ok(proto_build_hsresp(&pb, base, 0, 0, 8, "", NULL, 0, NULL, NULL, NULL, 0) &&
 			   proto_parse_hsresp(pb.buf, pb.len, &h) && h.user_len == 0 &&
 			   h.auth_len == 0,
 		   "empty user and auth");
@@ -645,7 +650,7 @@ static void test_hsresp(void)
 		bool good = true;
 
 		pktbuf_reset(&pb);
-		proto_build_hsresp(&pb, caps, 0, 45, "app", auth, sizeof(auth), "shop",
+		proto_build_hsresp(&pb, caps, 0, 0, 45, "app", auth, sizeof(auth), "shop",
 				   "mysql_native_password", attrs, sizeof(attrs));
 		for (k = 0; k <= pb.len; k++) {
 			uint8_t *cut = malloc(k ? k : 1);
@@ -740,20 +745,20 @@ static void test_coldef(void)
 	size_t n;
 
 	n = unhex(live_hex, b, sizeof(b));
-	ok(proto_parse_coldef(b, n, &out) && str_eq(out.catalog, out.catalog_len, "def") &&
+	ok(proto_parse_coldef(b, n, false, &out) && str_eq(out.catalog, out.catalog_len, "def") &&
 		   out.schema_len == 0 && str_eq(out.name, out.name_len, "a") &&
 		   out.charset == 63 && out.length == 1 && out.type == 3 && out.flags == 0x81 &&
 		   out.decimals == 0,
 	   "column definition for SELECT 1 AS a");
-	ok(proto_parse_coldef(b, n - 2, &out) && out.decimals == 0 && out.flags == 0x81,
+	ok(proto_parse_coldef(b, n - 2, false, &out) && out.decimals == 0 && out.flags == 0x81,
 	   "missing filler tolerated");
-	ok(!proto_parse_coldef(b, n - 3, &out), "missing decimals rejected");
+	ok(!proto_parse_coldef(b, n - 3, false, &out), "missing decimals rejected");
 
 	/* JSON column with a MariaDB EXTENDED_METADATA blob (01 04 "json") */
 	n = unhex("03 64 65 66 00 00 00 01 6a 00 06 01 04 6a 73 6f 6e 0c 2d 00 ff ff ff ff"
 		  "fc 90 00 27 00 00",
 		  b, sizeof(b));
-	ok(proto_parse_coldef(b, n, &out) && str_eq(out.name, out.name_len, "j") &&
+	ok(proto_parse_coldef(b, n, true, &out) && str_eq(out.name, out.name_len, "j") &&
 		   out.type == 0xFC && out.length == 0xFFFFFFFF && out.charset == 45 &&
 		   out.flags == 0x90 && out.decimals == 0x27,
 	   "extended metadata blob skipped");
@@ -781,7 +786,7 @@ static void test_coldef(void)
 	   "build column definition");
 	ok(pb.buf[pb.len - 1] == 0 && pb.buf[pb.len - 2] == 0 && pb.buf[pb.len - 13] == 0x0C,
 	   "standard tail: 0x0C ... 00 00");
-	ok(proto_parse_coldef(pb.buf, pb.len, &out) &&
+	ok(proto_parse_coldef(pb.buf, pb.len, false, &out) &&
 		   mem_eq(out.schema, out.schema_len, "shop", 4) &&
 		   mem_eq(out.table, out.table_len, "u", 1) &&
 		   mem_eq(out.org_table, out.org_table_len, "users", 5) &&

@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# Protocol features MariaDB offers its own clients, relayed by inbatch: the
+# MariaDB extended capabilities (bulk execute, progress reports, extended
+# and cached metadata), session tracking for clients that ask for it, and
+# CLIENT_DEPRECATE_EOF.  Each is compared with the same client run directly.
+
+import pytest
+
+import rawmy
+from conftest import APP_PASSWORD, APP_USER, DB, HOST
+
+EXT_RELAYED = (rawmy.MARIADB_PROGRESS | rawmy.MARIADB_STMT_BULK |
+               rawmy.MARIADB_EXTENDED_METADATA |
+               rawmy.MARIADB_CACHE_METADATA)
+
+
+def raw(ep, **kw):
+    return rawmy.Conn(HOST, ep.port, APP_USER, APP_PASSWORD, db=DB, **kw)
+
+
+def test_greeting_offers_mariadb_extensions(proxy, direct):
+    """Bit 0 (CLIENT_MYSQL) clear toward a MariaDB backend's clients, and
+    the extensions inbatch relays offered in the greeting's filler."""
+    d = raw(direct)
+    p = raw(proxy)
+    try:
+        assert not d.server_caps & rawmy.CLIENT_MYSQL
+        assert not p.server_caps & rawmy.CLIENT_MYSQL
+        assert p.server_ext == d.server_ext & EXT_RELAYED
+        assert p.server_ext & rawmy.MARIADB_STMT_BULK
+        for cap in (rawmy.CLIENT_SESSION_TRACK, rawmy.CLIENT_DEPRECATE_EOF):
+            assert p.server_caps & cap
+        assert not p.server_caps & rawmy.CLIENT_COMPRESS
+    finally:
+        d.close()
+        p.close()
+
+
+def test_bulk_insert(cclient, proxy, direct, table_name, mariadb):
+    """An array-bound INSERT through Connector/C is one bulk execute."""
+    outs = []
+    for ep in (direct, proxy):
+        t = table_name("bulk")
+        mariadb.query("CREATE TABLE ibtest.%s (id INT PRIMARY KEY, "
+                      "name VARCHAR(20))" % t)
+        rc, out = cclient(ep, "--bulk", "INSERT INTO %s VALUES (?, ?)" % t,
+                          "50", "-e", "SELECT COUNT(*), MAX(name) FROM %s" % t)
+        assert rc == 0, out
+        assert "BULK affected=50 server_bulk=yes" in out
+        outs.append(out)
+    assert outs[0] == outs[1]
+
+
+def test_bulk_error_then_more(cclient, proxy, direct, table_name, mariadb):
+    """A bulk execute that fails is answered with its ERR; the session goes
+    on, as directly."""
+    outs = []
+    for ep in (direct, proxy):
+        t = table_name("bulkerr")
+        mariadb.query("CREATE TABLE ibtest.%s (id INT PRIMARY KEY, "
+                      "name VARCHAR(20))" % t)
+        mariadb.query("INSERT INTO ibtest.%s VALUES (3, 'x')" % t)
+        rc, out = cclient(ep, "--force", "--bulk",
+                          "INSERT INTO %s VALUES (?, ?)" % t, "5",
+                          "-e", "SELECT COUNT(*) FROM %s" % t)
+        assert "ERROR 1062" in out
+        outs.append(out)
+    assert outs[0] == outs[1]
+
+
+def test_progress_reports(cclient, proxy, direct, table_name, mariadb):
+    """ALTER TABLE ... ALGORITHM=COPY reports its progress to a client that
+    installed a progress callback; the statement's answer follows."""
+    t = table_name("progress")
+    mariadb.query("CREATE TABLE ibtest.%s (id INT PRIMARY KEY, "
+                  "v VARCHAR(100)) ENGINE=InnoDB" % t)
+    mariadb.query("INSERT INTO ibtest.%s SELECT seq, REPEAT('x', 100) "
+                  "FROM ibtest.seq_1_to_400000" % t)
+    for i, ep in enumerate((direct, proxy)):
+        rc, out = cclient(ep, "--progress", "-e",
+                          "SET SESSION progress_report_time = 1",
+                          "-e", "ALTER TABLE %s ADD COLUMN w%d INT, "
+                          "ALGORITHM=COPY" % (t, i), timeout=300)
+        assert rc == 0, out
+        assert "PROGRESS calls=>0" in out, (ep, out)
+        assert "OK affected=400000" in out
+
+
+def test_session_track_for_client_that_asked(cclient, proxy, direct):
+    """A Connector/C client (which always asks for session tracking) sees
+    what its own trackers report: the schema at login and after USE, the
+    five default variables, nothing of inbatch's own trackers."""
+    args = ["--track", "-e", "USE mysql", "-e", "SET time_zone = '+02:00'",
+            "-e", "SET sql_mode = 'ANSI'", "-e", "SET @u = 1",
+            "-e", "SET NAMES latin1", "-e", "SET autocommit = 0",
+            "-e", "CREATE TEMPORARY TABLE ibtest.tt (a INT)",
+            "-e", "BEGIN", "-e", "SELECT 1", "-e", "COMMIT",
+            "-e", "SET session_track_system_variables = 'sql_mode'",
+            "-e", "SET sql_mode = ''", "-e", "SET time_zone = '+03:00'",
+            "-e", "SET session_track_state_change = ON", "-e", "SET @v = 2"]
+    outs = [cclient(ep, *args) for ep in (direct, proxy)]
+    assert outs[0] == outs[1]
+    out = outs[1][1]
+    assert "TRACK SCHEMA ibtest" in out
+    assert "TRACK SCHEMA mysql" in out
+    assert "TRACK VAR time_zone\nTRACK VAR +02:00" in out
+    assert "TRACK STATE" in out
+    # inbatch's trackers report every variable; this client's do not
+    assert "TRACK VAR sql_mode\nTRACK VAR ANSI" not in out
+
+
+def test_session_track_raw(proxy, direct):
+    """Byte for byte: OK packets of a raw client with SESSION_TRACK."""
+    sqls = ["USE mysql", "SET time_zone = '+01:00'", "SET @a = 1",
+            "SET sql_mode = 'ANSI'", "SELECT 1", "USE ibtest",
+            "SET NAMES utf8mb4"]
+    got = []
+    for ep in (direct, proxy):
+        c = raw(ep, caps=rawmy.BASE_CAPS | rawmy.CLIENT_SESSION_TRACK)
+        try:
+            got.append([c.login_ok.raw] + [c.query(s) for s in sqls])
+        finally:
+            c.close()
+    assert got[0] == got[1]
+
+
+def _deof_session(ep, caps, ext):
+    c = raw(ep, caps=caps, ext=ext)
+    out = []
+    try:
+        for s in ["SELECT 1 AS a, 'x' AS b", "SELECT 1 FROM DUAL WHERE 0",
+                  "SELECT 1; SELECT 2, 3", "DO 1", "SELECT nosuchcol",
+                  "CREATE TEMPORARY TABLE tj (id INT, j JSON, p POINT)",
+                  "INSERT INTO tj VALUES (1, '[1]', POINT(1, 2))",
+                  "SELECT * FROM tj", "SET autocommit = 0",
+                  "SELECT @@autocommit", "SET autocommit = 1"]:
+            out.append(c.query(s))
+        pk = c.command(b"\x16SELECT id, j FROM tj WHERE id = ?")
+        sid = pk[0][1:5]
+        # statement ids are the server's own, per connection
+        out.append([pk[0][:1] + b"ID" + pk[0][5:]] + pk[1:])
+        ex = (b"\x17" + sid + b"\x00\x01\x00\x00\x00" + b"\x00\x01\x03\x00"
+              + b"\x01\x00\x00\x00")
+        out.append(c.command(ex))
+        out.append(c.command(ex))
+        out.append(c.command(b"\x1b\x00\x00"))  # COM_SET_OPTION on
+        out.append(c.command(b"\x04tj\x00"))  # COM_FIELD_LIST
+        out.append(c.command(b"\x0e"))  # COM_PING
+    finally:
+        c.close()
+    return out
+
+
+@pytest.mark.parametrize("caps,ext", [
+    (rawmy.BASE_CAPS | rawmy.CLIENT_DEPRECATE_EOF, 0),
+    (rawmy.BASE_CAPS | rawmy.CLIENT_DEPRECATE_EOF
+     | rawmy.CLIENT_SESSION_TRACK, EXT_RELAYED),
+    (rawmy.BASE_CAPS, EXT_RELAYED),
+    (rawmy.BASE_CAPS | rawmy.CLIENT_SESSION_TRACK, 0),
+], ids=["deof", "deof-track-ext", "ext", "track"])
+@pytest.mark.parametrize("mode", ["adaptive", "off"])
+def test_layouts_byte_for_byte(inbatch_factory, direct, caps, ext, mode):
+    """Results under DEPRECATE_EOF, extended and cached metadata and
+    session tracking: every packet as MariaDB sends it."""
+    proxy = inbatch_factory(batch_mode=mode)
+    assert _deof_session(proxy, caps, ext) == _deof_session(direct, caps, ext)
+
+
+def test_batched_lookups_with_extensions(inbatch_factory, direct, mariadb,
+                                         table_name):
+    """Clients with extended and cached metadata are still batched, each
+    with definitions in its own layout."""
+    t = table_name("ext")
+    mariadb.query("CREATE TABLE ibtest.%s (id INT PRIMARY KEY, j JSON, "
+                  "name VARCHAR(20))" % t)
+    mariadb.query("INSERT INTO ibtest.%s SELECT seq, '{}', CONCAT('n', seq) "
+                  "FROM ibtest.seq_1_to_50" % t)
+    proxy = inbatch_factory(batch_mode="window", batch_window_us=20000)
+    layouts = [0, rawmy.MARIADB_EXTENDED_METADATA,
+               rawmy.MARIADB_CACHE_METADATA, EXT_RELAYED]
+    conns = []
+    try:
+        for i in range(16):
+            conns.append((raw(proxy, ext=layouts[i % 4]),
+                          raw(direct, ext=layouts[i % 4])))
+        for rnd in range(3):
+            sqls = ["SELECT id, j, name FROM %s WHERE id = %d"
+                    % (t, (i * 7 + rnd) % 60) for i in range(len(conns))]
+            for (p, _), s in zip(conns, sqls):
+                p.write_packet(b"\x03" + s.encode(), 0)
+            got = [p.read_response(3) for p, _ in conns]
+            want = [d.query(s) for (_, d), s in zip(conns, sqls)]
+            assert got == want
+    finally:
+        for p, d in conns:
+            p.close()
+            d.close()
