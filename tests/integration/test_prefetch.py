@@ -4,7 +4,6 @@
 # rows, warnings, status flags), and SHOW STATS shows where prefetch answered.
 
 import random
-import re
 import threading
 
 import pymysql
