@@ -25,6 +25,9 @@
 #   THREADS      sysbench thread counts (default "1 16 64")
 #   MODES        statement modes, any of "text prepared" (default both)
 #   TARGETS      any of "direct haproxy off adaptive" (default all four)
+#   BASELINE     a second inbatch binary (say, a build of the main branch):
+#                adds targets base-off and base-adaptive, run with it right
+#                after off and adaptive, for before/after in one run
 #   TABLES, TABLE_SIZE   sysbench data set (default 4 x 25000 = 100k rows)
 #   SEED_REPEAT  rounds of the seed scenario, 0 to skip it (default 7)
 #   OUT          output directory (default ./cpu-<date>-<time>)
@@ -56,6 +59,18 @@ for t in $TARGETS; do
 	*) echo "cpu.sh: TARGETS: unknown target $t" >&2; exit 2 ;;
 	esac
 done
+if [ -n "${BASELINE:-}" ]; then
+	if [ ! -x "$BASELINE" ]; then
+		echo "cpu.sh: BASELINE: no binary at $BASELINE" >&2
+		exit 2
+	fi
+	t2=""
+	for t in $TARGETS; do
+		t2="$t2 $t"
+		case $t in off | adaptive) t2="$t2 base-$t" ;; esac
+	done
+	TARGETS=${t2# }
+fi
 
 # shellcheck source-path=SCRIPTDIR/..
 # shellcheck source=scripts/mariadb-throwaway.sh
@@ -185,13 +200,15 @@ EOF
 	port_of[haproxy]=$port
 }
 
-# start_inbatch <batch_mode>: one inbatch, target name = the mode.
+# start_inbatch <target>: one inbatch; the target names its batch mode,
+# base-<mode> runs $BASELINE.
 start_inbatch()
 {
-	local mode=$1 p a
+	local target=$1 mode=${1#base-} bin=$INBATCH p a
+	[ "$target" != "$mode" ] && bin=$BASELINE
 	p=$(ib_free_port)
 	a=$(ib_free_port)
-	cat >"$WORK/inbatch-$mode.conf" <<EOF
+	cat >"$WORK/inbatch-$target.conf" <<EOF
 [inbatch]
 listen = 127.0.0.1:$p
 backend = 127.0.0.1:$MDB_PORT
@@ -206,22 +223,22 @@ max_client_conn = 4096
 [users]
 app = secret
 EOF
-	echo "# starting inbatch batch_mode=$mode ($INBATCH)" >&2
-	"$INBATCH" -c "$WORK/inbatch-$mode.conf" >"$WORK/inbatch-$mode.out" 2>&1 &
+	echo "# starting inbatch batch_mode=$mode ($bin)" >&2
+	"$bin" -c "$WORK/inbatch-$target.conf" >"$WORK/inbatch-$target.out" 2>&1 &
 	PIDS+=($!)
-	pid_of[$mode]=$!
+	pid_of[$target]=$!
 	if ! ib_wait_port "$p" 30; then
-		echo "cpu.sh: inbatch ($mode) did not start:" >&2
-		cat "$WORK/inbatch-$mode.out" >&2
+		echo "cpu.sh: inbatch ($target) did not start:" >&2
+		cat "$WORK/inbatch-$target.out" >&2
 		exit 1
 	fi
-	port_of[$mode]=$p
+	port_of[$target]=$p
 }
 
 for t in $TARGETS; do
 	case $t in
 	haproxy) start_haproxy ;;
-	off | adaptive) start_inbatch "$t" ;;
+	off | adaptive | base-*) start_inbatch "$t" ;;
 	esac
 done
 
@@ -375,13 +392,13 @@ fi
 {
 	echo "sysbench oltp_point_select, $TABLES tables x $TABLE_SIZE rows," \
 	     "${BENCH_TIME}s per run, $(nproc) CPUs, CPU from /proc/PID/stat" \
-	     "(1/$HZ s ticks); inbatch: $INBATCH"
-	printf '%7s %-8s %-8s %8s %7s %9s %9s %10s %10s %6s %5s\n' threads mode \
+	     "(1/$HZ s ticks); inbatch: $INBATCH${BASELINE:+, base-*: $BASELINE}"
+	printf '%7s %-8s %-13s %8s %7s %9s %9s %10s %10s %6s %5s\n' threads mode \
 		target qps "p95 ms" "proxy" "MariaDB" "Com_select" "Com_stmt" \
 		errors load
-	printf '%7s %-8s %-8s %8s %7s %9s %9s %10s %10s %6s %5s\n' "" "" "" "" "" \
+	printf '%7s %-8s %-13s %8s %7s %9s %9s %10s %10s %6s %5s\n' "" "" "" "" "" \
 		"µs/query" "µs/query" "delta" "_execute" "" avg
-	awk '!/^#/ { printf "%7s %-8s %-8s %8s %7s %9s %9s %10s %10s %6s %5s\n",
+	awk '!/^#/ { printf "%7s %-8s %-13s %8s %7s %9s %9s %10s %10s %6s %5s\n",
 		$1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12 }' "$RESULTS"
 
 	echo
@@ -409,14 +426,38 @@ fi
 			}
 		}' "$RESULTS"
 
+	if [ -n "${BASELINE:-}" ]; then
+		echo
+		echo "this build against BASELINE (side by side, this run):"
+		awk '!/^#/ && $4 != "FAIL" { k = $1 " " $2; q[k, $3] = $4
+			c[k, $3] = $6; if (!(k in seen)) { seen[k] = 1; ks[++n] = k } }
+			function r(a, b) { return (a != "" && b != "" && b > 0) ?
+				sprintf("%.2f", a / b) : "n/a" }
+			END {
+				printf "%7s %-8s %14s %14s %14s %14s\n", "threads",
+				       "mode", "off/base-off", "off/base-off",
+				       "adaptive/base", "adaptive/base"
+				printf "%7s %-8s %14s %14s %14s %14s\n", "", "",
+				       "qps", "proxy CPU", "qps", "proxy CPU"
+				for (i = 1; i <= n; i++) {
+					k = ks[i]; split(k, kk, " ")
+					printf "%7s %-8s %14s %14s %14s %14s\n", kk[1],
+					       kk[2], r(q[k, "off"], q[k, "base-off"]),
+					       r(c[k, "off"], c[k, "base-off"]),
+					       r(q[k, "adaptive"], q[k, "base-adaptive"]),
+					       r(c[k, "adaptive"], c[k, "base-adaptive"])
+				}
+			}' "$RESULTS"
+	fi
+
 	if [ -s "$SEED" ]; then
 		echo
 		echo "seed scenario: 1,000 lookups from 64 connections," \
 		     "median of $SEED_REPEAT rounds"
-		printf '%-8s %9s %11s %15s %12s\n' target "page ms" "Com_select" \
+		printf '%-13s %9s %11s %15s %12s\n' target "page ms" "Com_select" \
 			"proxy µs/query" "direct/this"
 		d=$(awk '$1 == "direct" { print $2 }' "$SEED")
-		awk -v d="${d:-}" '{ printf "%-8s %9s %11s %15s %12s\n", $1, $2,
+		awk -v d="${d:-}" '{ printf "%-13s %9s %11s %15s %12s\n", $1, $2,
 			$3, $4, (d != "" && $2 > 0) ? sprintf("%.2f", d / $2) : "n/a" }' \
 			"$SEED"
 	fi
@@ -511,7 +552,7 @@ matplotlib) plot_matplotlib && echo "plot: $OUT/cpu.png" ;;
 esac
 echo "results: $OUT/results.txt, table: $OUT/table.txt"
 
-for target in off adaptive; do
+for target in $TARGETS; do
 	if [ -s "$WORK/inbatch-$target.out" ]; then
 		echo
 		echo "inbatch-$target log (last lines):"
