@@ -805,6 +805,28 @@ static struct client *batch_pick_runner(struct batch *b)
 	return NULL;
 }
 
+/*
+ * Adaptive: a batch of one lookup, or of two with different keys, costs
+ * the server as many statements as running them alone (the coalesced
+ * query plus the runner's own), one after the other on one session, and
+ * a join in place of a point lookup.  Alone they run side by side on
+ * their own sessions; what gathers meanwhile waits for both, so under
+ * load the next batch is larger.  Not a fall-back: nothing failed.
+ */
+static void batch_run_alone(struct batch *b)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&b->clients)) != NULL) {
+		TAILQ_REMOVE(&b->clients, c, batch_entry);
+		b->n_clients--;
+		batch_run_solo(c, b->g);
+	}
+	/* batch_finish() releases the slot a sent batch holds */
+	b->g->inflight++;
+	batch_finish(b);
+}
+
 /* Send a gathered batch: close it to newcomers and run it. */
 static void batch_flush(struct batch *b)
 {
@@ -817,6 +839,11 @@ static void batch_flush(struct batch *b)
 	evtimer_del(b->timer);
 	if (g->gathering == b)
 		g->gathering = NULL;
+	if (ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE && b->n_clients <= 2 &&
+	    b->n_keys == b->n_clients) {
+		batch_run_alone(b);
+		return;
+	}
 	b->runner = batch_pick_runner(b);
 	if (!b->runner) {
 		batch_finish(b);
