@@ -48,12 +48,18 @@ struct batch {
 	uint64_t sent_us;
 };
 
-/* One statement shape in one session context. */
+/*
+ * One statement shape in one session context.  <key> holds the context,
+ * a NUL, the key type, the text before the key, a NUL and the text after
+ * it; <ctx_len> and <head_len> say where the parts meet, so two keys are
+ * equal only part by part.
+ */
 struct batch_group {
 	struct batch_group *next; /* hash chain */
 	TAILQ_ENTRY(batch_group) lru; /* least recently used first */
+	uint64_t hash;
 	char *key;
-	size_t key_len;
+	size_t key_len, ctx_len, head_len;
 	struct stats_shape *st;
 	struct batch *gathering;
 	unsigned inflight;
@@ -83,13 +89,35 @@ void batch_note_ddl(void)
 	batch_ddl_epoch++;
 }
 
-static uint32_t batch_hash(const char *p, size_t n)
+/*
+ * Mix <n> bytes at <p> into <h>, eight at a time: a lookup's group key
+ * is mostly its session context, several hundred bytes that a byte-wise
+ * hash would walk on every lookup.  The seed (batch_hash_seed()) keeps a
+ * client from choosing texts that share a chain.
+ */
+static uint64_t batch_hash(uint64_t h, const char *p, size_t n)
 {
-	uint32_t h = 2166136261u;
+	const uint64_t k = 0x9E3779B97F4A7C15ull;
+	uint64_t w;
 
-	while (n--)
-		h = (h ^ (uint8_t)*p++) * 16777619u;
-	return h;
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * k;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w ^ ((uint64_t)n << 59)) * k;
+	return h ^ (h >> 32);
+}
+
+static uint64_t batch_hash_seed(void)
+{
+	static uint64_t seed;
+
+	if (!seed)
+		seed = (util_now_us() * 0x9E3779B97F4A7C15ull) | 1;
+	return seed;
 }
 
 static void batch_client_reply_done(struct client *c, unsigned rows)
@@ -257,18 +285,19 @@ char *batch_encode_literal(enum classify_key_type kt, const char *charset,
 			   unsigned lex_flags, const char *lit, size_t lit_len,
 			   size_t *out_len)
 {
-	char *val, *out;
+	/* a classified lookup is at most CLASSIFY_MAX_LEN long, so its
+	 * literal decodes on the stack; only a longer one allocates */
+	char buf[CLASSIFY_MAX_LEN], *val = buf, *out = NULL;
 	size_t n;
 
 	if (kt == CLASSIFY_KEY_INT)
 		return batch_encode_value(kt, charset, lit, lit_len, out_len);
-	val = malloc(lit_len ? lit_len : 1);
-	if (!val || !classify_key_value(lit, lit_len, lex_flags, val, lit_len, &n)) {
-		free(val);
+	if (lit_len > sizeof(buf) && !(val = malloc(lit_len)))
 		return NULL;
-	}
-	out = batch_encode_value(kt, charset, val, n, out_len);
-	free(val);
+	if (classify_key_value(lit, lit_len, lex_flags, val, lit_len, &n))
+		out = batch_encode_value(kt, charset, val, n, out_len);
+	if (val != buf)
+		free(val);
 	return out;
 }
 
@@ -776,6 +805,28 @@ static struct client *batch_pick_runner(struct batch *b)
 	return NULL;
 }
 
+/*
+ * Adaptive: a batch of one lookup, or of two with different keys, costs
+ * the server as many statements as running them alone (the coalesced
+ * query plus the runner's own), one after the other on one session, and
+ * a join in place of a point lookup.  Alone they run side by side on
+ * their own sessions; what gathers meanwhile waits for both, so under
+ * load the next batch is larger.  Not a fall-back: nothing failed.
+ */
+static void batch_run_alone(struct batch *b)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&b->clients)) != NULL) {
+		TAILQ_REMOVE(&b->clients, c, batch_entry);
+		b->n_clients--;
+		batch_run_solo(c, b->g);
+	}
+	/* batch_finish() releases the slot a sent batch holds */
+	b->g->inflight++;
+	batch_finish(b);
+}
+
 /* Send a gathered batch: close it to newcomers and run it. */
 static void batch_flush(struct batch *b)
 {
@@ -788,6 +839,11 @@ static void batch_flush(struct batch *b)
 	evtimer_del(b->timer);
 	if (g->gathering == b)
 		g->gathering = NULL;
+	if (ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE && b->n_clients <= 2 &&
+	    b->n_keys == b->n_clients) {
+		batch_run_alone(b);
+		return;
+	}
 	b->runner = batch_pick_runner(b);
 	if (!b->runner) {
 		batch_finish(b);
@@ -901,7 +957,7 @@ static bool batch_group_make_room(void)
 			return false;
 		if (g->gathering || g->inflight)
 			continue;
-		for (pp = &batch_groups[batch_hash(g->key, g->key_len) % BATCH_GROUPS_HASH];
+		for (pp = &batch_groups[g->hash % BATCH_GROUPS_HASH];
 		     *pp != g; pp = &(*pp)->next)
 			;
 		*pp = g->next;
@@ -914,7 +970,26 @@ static bool batch_group_make_room(void)
 	return false;
 }
 
-/* Look up or create the group for <c>'s lookup classified as <cr>. */
+/* Is <g> the group of context <ctx>, key type <kt>, and text <sql>
+ * around the key span <k> (<tail> bytes after it)? */
+static bool batch_group_is(const struct batch_group *g, const char *ctx,
+			   size_t ctx_len, char kt, const char *sql,
+			   struct classify_span k, size_t tail)
+{
+	const char *p = g->key;
+
+	return g->ctx_len == ctx_len && g->head_len == k.off &&
+	       g->key_len == ctx_len + 3 + k.off + tail &&
+	       memcmp(p, ctx, ctx_len) == 0 && p[ctx_len + 1] == kt &&
+	       memcmp(p + ctx_len + 2, sql, k.off) == 0 &&
+	       memcmp(p + ctx_len + 3 + k.off, sql + k.off + k.len, tail) == 0;
+}
+
+/*
+ * Look up or create the group for <c>'s lookup classified as <cr>.  The
+ * key is hashed and compared where it lies (context and text), so finding
+ * an existing group allocates nothing.
+ */
 static struct batch_group *batch_group_get(struct client *c,
 					   const struct classify_result *cr)
 {
@@ -923,50 +998,54 @@ static struct batch_group *batch_group_get(struct client *c,
 	size_t tail = c->batch_sql_len - cr->key.off - cr->key.len;
 	size_t n, slen;
 	struct batch_group *g;
-	char *key;
+	/* the key type, and the layout of column counts and definitions
+	 * the client negotiated: a group's members share result packets */
+	char *key, kt = (char)('0' + cr->key_type +
+			       4 * (((c->ext_caps & EXT_METADATA) ? 1 : 0) +
+				    ((c->ext_caps & EXT_CACHE_METADATA) ? 2 : 0)));
+	uint64_t hash;
 	uint32_t h;
 
 	ctx = session_ctx_key(&c->sess, &ctx_len);
 	cs_len = session_charset(&c->sess, &cs);
 	if (!ctx || cs_len == 0 || cs_len >= sizeof(g->charset))
 		return NULL;
-	/* context, key type, the layout of column counts and definitions
-	 * the client negotiated (its members share result packets), the text
-	 * before and after the key */
-	n = ctx_len + 4 + cr->key.off + tail;
-	key = malloc(n);
-	if (!key)
-		return NULL;
-	memcpy(key, ctx, ctx_len);
-	key[ctx_len] = '\0';
-	key[ctx_len + 1] = (char)('0' + cr->key_type);
-	key[ctx_len + 2] = (char)('0' + (c->ext_caps & (EXT_METADATA |
-							EXT_CACHE_METADATA)));
-	memcpy(key + ctx_len + 3, sql, cr->key.off);
-	key[ctx_len + 3 + cr->key.off] = '\0';
-	memcpy(key + ctx_len + 4 + cr->key.off, sql + cr->key.off + cr->key.len,
-	       tail);
-	h = batch_hash(key, n) % BATCH_GROUPS_HASH;
+	/* context, key type, the text before and after the key */
+	hash = batch_hash(batch_hash_seed(), ctx, ctx_len);
+	hash = batch_hash(hash, &kt, 1);
+	hash = batch_hash(hash, sql, cr->key.off);
+	hash = batch_hash(hash, sql + cr->key.off + cr->key.len, tail);
+	h = (uint32_t)(hash % BATCH_GROUPS_HASH);
 	for (g = batch_groups[h]; g; g = g->next) {
-		if (g->key_len == n && memcmp(g->key, key, n) == 0) {
-			free(key);
+		if (g->hash == hash &&
+		    batch_group_is(g, ctx, ctx_len, kt, sql, cr->key, tail)) {
 			TAILQ_REMOVE(&batch_lru, g, lru);
 			TAILQ_INSERT_TAIL(&batch_lru, g, lru);
 			return g;
 		}
 	}
-	if (!batch_group_make_room()) {
-		free(key);
+	if (!batch_group_make_room())
 		return NULL;
-	}
+	n = ctx_len + 3 + cr->key.off + tail;
+	key = malloc(n);
 	g = calloc(1, sizeof(*g));
-	if (!g || !(g->tmpl = malloc(c->batch_sql_len))) {
+	if (!key || !g || !(g->tmpl = malloc(c->batch_sql_len))) {
 		free(g);
 		free(key);
 		return NULL;
 	}
+	memcpy(key, ctx, ctx_len);
+	key[ctx_len] = '\0';
+	key[ctx_len + 1] = kt;
+	memcpy(key + ctx_len + 2, sql, cr->key.off);
+	key[ctx_len + 2 + cr->key.off] = '\0';
+	memcpy(key + ctx_len + 3 + cr->key.off, sql + cr->key.off + cr->key.len,
+	       tail);
+	g->hash = hash;
 	g->key = key;
 	g->key_len = n;
+	g->ctx_len = ctx_len;
+	g->head_len = cr->key.off;
 	memcpy(g->tmpl, sql, c->batch_sql_len);
 	g->tmpl_len = c->batch_sql_len;
 	g->cr = *cr;

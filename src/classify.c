@@ -1293,9 +1293,29 @@ static size_t stmt_word(struct stmt_scan *sc, size_t *off)
 	return 0;
 }
 
-static bool stmt_is(const struct stmt_scan *sc, size_t off, size_t len, const char *w)
+/* A keyword and its length, so that words of another length, most of
+ * them, are told apart without reading them. */
+struct stmt_kw {
+	const char *name;
+	size_t len;
+};
+#define STMT_KW(w) { w, sizeof(w) - 1 }
+
+static bool stmt_is_kw(const struct stmt_scan *sc, size_t off, size_t len, const struct stmt_kw *kw)
 {
-	return kw_cmp(sc->s + off, len, w) == 0;
+	return len == kw->len && kw_cmp(sc->s + off, len, kw->name) == 0;
+}
+
+/* The word at <off> of <len> bytes is keyword <w> (a string literal). */
+#define STMT_IS(sc, off, len, w) ((len) == sizeof(w) - 1 && kw_cmp((sc)->s + (off), (len), (w)) == 0)
+
+/* Is the word one of <kws> (ended by a NULL name)? */
+static bool stmt_is_any(const struct stmt_scan *sc, size_t off, size_t len, const struct stmt_kw *kws)
+{
+	for (; kws->name; kws++)
+		if (stmt_is_kw(sc, off, len, kws))
+			return true;
+	return false;
 }
 
 /* Kind of the statement starting at sc->p; leaves sc->p at its end. */
@@ -1304,60 +1324,66 @@ static unsigned stmt_one(struct stmt_scan *sc)
 	/* first words of statements whose effect on the session the
 	 * trackers may not describe, or describe only in part: compound
 	 * blocks and routines can do several things in one statement */
-	static const char *const hidden[] = { "LOCK",	 "UNLOCK",  "HANDLER", "CALL",
-					      "PREPARE", "EXECUTE", "DEALLOCATE", "DECLARE",
-					      "IF",	 "CASE",    "LOOP",	"REPEAT",
-					      "WHILE",	 "FOR",	    NULL };
-	static const char *const ddl[] = { "CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", NULL };
-	size_t off, len, i, first_off = 0, first_len;
+	static const struct stmt_kw hidden[] = {
+		STMT_KW("LOCK"),    STMT_KW("UNLOCK"),	   STMT_KW("HANDLER"), STMT_KW("CALL"),
+		STMT_KW("PREPARE"), STMT_KW("EXECUTE"),	   STMT_KW("DEALLOCATE"),
+		STMT_KW("DECLARE"), STMT_KW("IF"),	   STMT_KW("CASE"),    STMT_KW("LOOP"),
+		STMT_KW("REPEAT"),  STMT_KW("WHILE"),	   STMT_KW("FOR"),     { NULL, 0 }
+	};
+	static const struct stmt_kw ddl[] = { STMT_KW("CREATE"), STMT_KW("ALTER"), STMT_KW("DROP"),
+					      STMT_KW("RENAME"), STMT_KW("TRUNCATE"), { NULL, 0 } };
+	/* words that mark a statement anywhere in it */
+	static const struct stmt_kw body_hidden[] = {
+		STMT_KW("TEMPORARY"), STMT_KW("SESSION_TRACK_STATE_CHANGE"),
+		STMT_KW("SESSION_TRACK_SYSTEM_VARIABLES"), STMT_KW("SESSION_TRACK_SCHEMA"),
+		STMT_KW("SESSION_TRACK_TRANSACTION_INFO"), { NULL, 0 }
+	};
+	static const struct stmt_kw body_diag[] = {
+		STMT_KW("WARNINGS"),	  STMT_KW("ERRORS"),	  STMT_KW("FOUND_ROWS"),
+		STMT_KW("ROW_COUNT"),	  STMT_KW("WARNING_COUNT"), STMT_KW("ERROR_COUNT"),
+		STMT_KW("DIAGNOSTICS"), { NULL, 0 }
+	};
+	size_t off, len, first_off = 0, first_len;
 	unsigned kind = 0;
 
 	first_len = stmt_word(sc, &first_off);
 	if (first_len == 0)
 		return 0;
 	/* SET STATEMENT v=x[, ...] FOR <statement> */
-	if (stmt_is(sc, first_off, first_len, "SET")) {
+	if (STMT_IS(sc, first_off, first_len, "SET")) {
 		size_t save = sc->p;
 
 		len = stmt_word(sc, &off);
-		if (len && stmt_is(sc, off, len, "STATEMENT")) {
-			while ((len = stmt_word(sc, &off)) != 0 && !stmt_is(sc, off, len, "FOR"))
+		if (len && STMT_IS(sc, off, len, "STATEMENT")) {
+			while ((len = stmt_word(sc, &off)) != 0 && !STMT_IS(sc, off, len, "FOR"))
 				;
 			if (len)
 				return stmt_one(sc);
 			return 0;
 		}
-		if (len && stmt_is(sc, off, len, "ROLE"))
+		if (len && STMT_IS(sc, off, len, "ROLE"))
 			kind |= STMT_HIDDEN;
 		sc->p = save;
 	}
-	for (i = 0; hidden[i]; i++)
-		if (stmt_is(sc, first_off, first_len, hidden[i]))
-			kind |= STMT_HIDDEN;
+	if (stmt_is_any(sc, first_off, first_len, hidden))
+		kind |= STMT_HIDDEN;
 	/* BEGIN starts a transaction; BEGIN NOT ATOMIC a compound block */
-	if (stmt_is(sc, first_off, first_len, "BEGIN")) {
+	if (STMT_IS(sc, first_off, first_len, "BEGIN")) {
 		size_t save = sc->p;
 
 		len = stmt_word(sc, &off);
-		if (len && stmt_is(sc, off, len, "NOT"))
+		if (len && STMT_IS(sc, off, len, "NOT"))
 			kind |= STMT_HIDDEN;
 		sc->p = save;
 	}
-	for (i = 0; ddl[i]; i++)
-		if (stmt_is(sc, first_off, first_len, ddl[i]))
-			kind |= STMT_DDL;
-	if (stmt_is(sc, first_off, first_len, "GET"))
+	if (stmt_is_any(sc, first_off, first_len, ddl))
+		kind |= STMT_DDL;
+	if (STMT_IS(sc, first_off, first_len, "GET"))
 		kind |= STMT_DIAG;
 	while ((len = stmt_word(sc, &off)) != 0) {
-		if (stmt_is(sc, off, len, "TEMPORARY") || stmt_is(sc, off, len, "SESSION_TRACK_STATE_CHANGE") ||
-		    stmt_is(sc, off, len, "SESSION_TRACK_SYSTEM_VARIABLES") ||
-		    stmt_is(sc, off, len, "SESSION_TRACK_SCHEMA") ||
-		    stmt_is(sc, off, len, "SESSION_TRACK_TRANSACTION_INFO"))
+		if (stmt_is_any(sc, off, len, body_hidden))
 			kind |= STMT_HIDDEN;
-		if (stmt_is(sc, off, len, "WARNINGS") || stmt_is(sc, off, len, "ERRORS") ||
-		    stmt_is(sc, off, len, "FOUND_ROWS") || stmt_is(sc, off, len, "ROW_COUNT") ||
-		    stmt_is(sc, off, len, "WARNING_COUNT") || stmt_is(sc, off, len, "ERROR_COUNT") ||
-		    stmt_is(sc, off, len, "DIAGNOSTICS"))
+		if (stmt_is_any(sc, off, len, body_diag))
 			kind |= STMT_DIAG;
 	}
 	return kind;

@@ -10,14 +10,50 @@
 #include "backend.h"
 #include "client.h"
 
+/* The arrays of a parsed result set share one allocation, at rs->defs. */
 void fanout_rs_free(struct fanout_rs *rs)
 {
 	free(rs->defs);
-	free(rs->def_lens);
-	free(rs->rows);
-	free(rs->row_lens);
-	free(rs->row_key);
 	memset(rs, 0, sizeof(*rs));
+}
+
+/*
+ * One block for <rs>'s arrays: <ncols> definitions, <nrows> rows and,
+ * for an indexed result, the first row of each of <n_keys> keys.  Pointer
+ * arrays first, so every array is aligned.
+ */
+static bool fanout_rs_alloc(struct fanout_rs *rs, size_t ncols, size_t nrows,
+			    size_t n_keys)
+{
+	size_t ptrs = ncols + nrows, sizes = ncols + nrows;
+	size_t uns = 2 * nrows + n_keys;
+	char *m = malloc(ptrs * sizeof(void *) + sizes * sizeof(size_t) +
+			 uns * sizeof(unsigned));
+
+	if (!m)
+		return false;
+	rs->defs = (const uint8_t **)(void *)m;
+	rs->rows = rs->defs + ncols;
+	rs->def_lens = (size_t *)(void *)(rs->rows + nrows);
+	rs->row_lens = rs->def_lens + ncols;
+	rs->row_key = (unsigned *)(void *)(rs->row_lens + nrows);
+	rs->row_next = rs->row_key + nrows;
+	rs->key_first = rs->row_next + nrows;
+	rs->n_keys = (unsigned)n_keys;
+	return true;
+}
+
+/* Chain each key's rows in result order: key_first[k], then row_next[]. */
+static void fanout_rs_index(struct fanout_rs *rs)
+{
+	unsigned i;
+
+	for (i = 0; i < rs->n_keys; i++)
+		rs->key_first[i] = FANOUT_NO_ROW;
+	for (i = rs->nrows; i-- > 0;) {
+		rs->row_next[i] = rs->key_first[rs->row_key[i]];
+		rs->key_first[rs->row_key[i]] = i;
+	}
 }
 
 /*
@@ -44,13 +80,7 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 	if (rd.failed || ncols <= skip || ncols > 4096)
 		return false;
 	rs->ncols = (unsigned)ncols - skip;
-	rs->defs = calloc(rs->ncols, sizeof(*rs->defs));
-	rs->def_lens = calloc(rs->ncols, sizeof(*rs->def_lens));
-	rs->rows = calloc(res->count, sizeof(*rs->rows));
-	rs->row_lens = calloc(res->count, sizeof(*rs->row_lens));
-	rs->row_key = calloc(res->count, sizeof(*rs->row_key));
-	if (!rs->defs || !rs->def_lens || !rs->rows || !rs->row_lens ||
-	    !rs->row_key)
+	if (!fanout_rs_alloc(rs, rs->ncols, res->count, indexed ? n_keys : 1))
 		goto bad;
 	for (i = 0; i < ncols; i++) {
 		if (!backend_result_next(res, &pos, &p, &len))
@@ -68,8 +98,11 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 			if (!proto_parse_eof(p, len, &rs->warnings, &rs->status))
 				goto bad;
 			/* exactly one result set, nothing after it */
-			return !(rs->status & ST_MORE_RESULTS) &&
-			       !backend_result_next(res, &pos, &p, &len);
+			if (rs->status & ST_MORE_RESULTS ||
+			    backend_result_next(res, &pos, &p, &len))
+				goto bad;
+			fanout_rs_index(rs);
+			return true;
 		}
 		if (len && p[0] == 0xFF)
 			goto bad;
@@ -105,6 +138,40 @@ bad:
 	return false;
 }
 
+/*
+ * A client's answer is gathered here and added to its output in one
+ * piece: one evbuffer_add instead of three libevent calls per packet.
+ * Reused from call to call (one thread); a large answer goes out in
+ * pieces of about FANOUT_FLUSH bytes, and a large packet directly.
+ */
+#define FANOUT_FLUSH 65536
+static struct pktbuf fanout_out;
+
+static bool fanout_flush(struct evbuffer *out)
+{
+	bool ok = !fanout_out.failed &&
+		  (fanout_out.len == 0 ||
+		   evbuffer_add(out, fanout_out.buf, fanout_out.len) == 0);
+
+	pktbuf_reset(&fanout_out);
+	fanout_out.failed = false;
+	return ok;
+}
+
+/* Queue one packet of <len> bytes at <p> for <c>, sequence c->seq. */
+static bool fanout_put(struct client *c, struct evbuffer *out, const void *p,
+		       size_t len)
+{
+	if (len >= FANOUT_FLUSH)
+		return fanout_flush(out) && client_write(c, p, len);
+	pktbuf_put_u24(&fanout_out, (uint32_t)len);
+	pktbuf_put_u8(&fanout_out, c->seq++);
+	pktbuf_put_bytes(&fanout_out, p, len);
+	if (fanout_out.len >= FANOUT_FLUSH)
+		return fanout_flush(out);
+	return !fanout_out.failed;
+}
+
 /* Send client <c> the result set for key <k> out of <rs>: <count> rows,
  * definitions as set by fanout_use_defs(), status <st>. */
 bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
@@ -112,29 +179,41 @@ bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t before = evbuffer_get_length(out);
-	struct pktbuf pb;
+	uint8_t hdr[4], eof[5];
 	unsigned i, sent = 0;
+	size_t n = 0;
 	bool ok;
 
 	c->seq = 1;
-	pktbuf_init(&pb);
-	pktbuf_put_lenenc(&pb, rs->ncols);
-	/* CACHE_METADATA: "metadata follows", always so in a text result;
+	pktbuf_reset(&fanout_out);
+	/* the column count as lenenc (fanout_rs_parse() allows at most 4096);
+	 * under CACHE_METADATA "metadata follows", always so in a text result:
 	 * the definitions are in the client's layout (one per batch group) */
-	if (c->ext_caps & EXT_CACHE_METADATA)
-		pktbuf_put_u8(&pb, 1);
-	ok = !pb.failed && client_write(c, pb.buf, pb.len);
-	pktbuf_free(&pb);
-	for (i = 0; ok && i < rs->ncols; i++)
-		ok = client_write(c, rs->defs[i], rs->def_lens[i]);
-	ok = ok && proto_send_eof(out, &c->seq, 0, st);
-	for (i = 0; ok && i < rs->nrows && sent < count; i++) {
-		if (rs->row_key[i] != k)
-			continue;
-		ok = client_write(c, rs->rows[i], rs->row_lens[i]);
-		sent++;
+	if (rs->ncols < 251) {
+		hdr[n++] = (uint8_t)rs->ncols;
+	} else {
+		hdr[n++] = 0xFC;
+		hdr[n++] = (uint8_t)rs->ncols;
+		hdr[n++] = (uint8_t)(rs->ncols >> 8);
 	}
-	ok = ok && proto_send_eof(out, &c->seq, 0, st);
+	if (c->ext_caps & EXT_CACHE_METADATA)
+		hdr[n++] = 1;
+	ok = fanout_put(c, out, hdr, n);
+	for (i = 0; ok && i < rs->ncols; i++)
+		ok = fanout_put(c, out, rs->defs[i], rs->def_lens[i]);
+	eof[0] = 0xFE;
+	eof[1] = 0;
+	eof[2] = 0;
+	eof[3] = (uint8_t)st;
+	eof[4] = (uint8_t)(st >> 8);
+	ok = ok && fanout_put(c, out, eof, sizeof(eof));
+	if (k < rs->n_keys) {
+		for (i = rs->key_first[k]; ok && i != FANOUT_NO_ROW &&
+		     sent < count; i = rs->row_next[i], sent++)
+			ok = fanout_put(c, out, rs->rows[i], rs->row_lens[i]);
+	}
+	ok = ok && fanout_put(c, out, eof, sizeof(eof));
+	ok = fanout_flush(out) && ok;
 	c->status = st;
 	IB_STAT_ADD(bytes_out, evbuffer_get_length(out) - before);
 	return ok;
@@ -150,6 +229,7 @@ bool fanout_send_own(struct client *c, const struct backend_result *res)
 	bool ok = true;
 
 	c->seq = 1;
+	pktbuf_reset(&fanout_out);
 	while (ok && backend_result_next(res, &pos, &p, &len)) {
 		if (len == 5 && proto_parse_eof(p, len, &w, &st)) {
 			/* a client without session tracking never sees it */
@@ -158,11 +238,12 @@ bool fanout_send_own(struct client *c, const struct backend_result *res)
 			eof[3] = (uint8_t)st;
 			eof[4] = (uint8_t)(st >> 8);
 			c->status = st;
-			ok = client_write(c, eof, 5);
+			ok = fanout_put(c, out, eof, 5);
 		} else {
-			ok = client_write(c, p, len);
+			ok = fanout_put(c, out, p, len);
 		}
 	}
+	ok = fanout_flush(out) && ok;
 	IB_STAT_ADD(bytes_out, evbuffer_get_length(out) - before);
 	return ok;
 }

@@ -20,7 +20,12 @@ struct fanout_rs {
 	unsigned *row_key;
 	unsigned nrows;
 	bool ext_meta; /* definitions carry an EXTENDED_METADATA blob */
+	/* each key's rows in order: key_first[k], row_next[that], ... up to
+	 * FANOUT_NO_ROW; n_keys is 1 for a result without a key index */
+	unsigned *key_first, *row_next;
+	unsigned n_keys;
 };
+#define FANOUT_NO_ROW (~0u)
 
 /*
  * Parse <res> (an internal query's collected packets) as exactly one text

@@ -1,0 +1,563 @@
+#!/usr/bin/env bash
+# inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+#
+# bench/cpu.sh: what each query costs the proxy and the server in CPU, side
+# by side in one run.  sysbench oltp_point_select against
+#
+#   direct     the throwaway MariaDB itself
+#   haproxy    HAProxy, TCP mode, one thread (the cost of a bare hop)
+#   off        inbatch, batch_mode = off (pass-through)
+#   adaptive   inbatch, batch_mode = adaptive
+#
+# for each thread count and for text (--db-ps-mode=disable) and prepared
+# (--db-ps-mode=auto) statements, runs interleaved so that the drift of a
+# shared machine hits every target alike.  For each run: qps, p95, the
+# proxy's and MariaDB's CPU time (utime + stime of /proc/PID/stat, all
+# threads) per query served, and the server's Com_select delta.  Then the
+# seed scenario (1,000 lookups from 64 connections, bench/lookups.c) against
+# the same targets.  Prints a table and writes results.txt, table.txt and
+# cpu.png (qps and proxy CPU per query) into $OUT.
+#
+# Environment:
+#   INBATCH      proxy binary (default: ./src/inbatch, $IB_BUILDDIR/src/inbatch,
+#                build-test/src/inbatch, first that exists)
+#   BENCH_TIME   seconds per run (default 8)
+#   THREADS      sysbench thread counts (default "1 16 64")
+#   MODES        statement modes, any of "text prepared" (default both)
+#   TARGETS      any of "direct haproxy off adaptive" (default all four)
+#   BASELINE     a second inbatch binary (say, a build of the main branch):
+#                adds targets base-off and base-adaptive, run with it right
+#                after off and adaptive, for before/after in one run
+#   TABLES, TABLE_SIZE   sysbench data set (default 4 x 25000 = 100k rows)
+#   SEED_REPEAT  rounds of the seed scenario, 0 to skip it (default 7)
+#   OUT          output directory (default ./cpu-<date>-<time>)
+#   BATCH_WINDOW_US, BATCH_MAX_KEYS   inbatch settings (default 500, 256)
+
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+
+BENCH_TIME=${BENCH_TIME:-8}
+THREADS=${THREADS:-"1 16 64"}
+MODES=${MODES:-"text prepared"}
+TARGETS=${TARGETS:-"direct haproxy off adaptive"}
+TABLES=${TABLES:-4}
+TABLE_SIZE=${TABLE_SIZE:-25000}
+SEED_REPEAT=${SEED_REPEAT:-7}
+OUT=${OUT:-$PWD/cpu-$(date +%Y%m%d-%H%M%S)}
+
+for m in $MODES; do
+	case $m in
+	text | prepared) ;;
+	*) echo "cpu.sh: MODES: unknown mode $m (text, prepared)" >&2; exit 2 ;;
+	esac
+done
+for t in $TARGETS; do
+	case $t in
+	direct | haproxy | off | adaptive) ;;
+	*) echo "cpu.sh: TARGETS: unknown target $t" >&2; exit 2 ;;
+	esac
+done
+if [ -n "${BASELINE:-}" ]; then
+	if [ ! -x "$BASELINE" ]; then
+		echo "cpu.sh: BASELINE: no binary at $BASELINE" >&2
+		exit 2
+	fi
+	t2=""
+	for t in $TARGETS; do
+		t2="$t2 $t"
+		case $t in off | adaptive) t2="$t2 base-$t" ;; esac
+	done
+	TARGETS=${t2# }
+fi
+
+# shellcheck source-path=SCRIPTDIR/..
+# shellcheck source=scripts/mariadb-throwaway.sh
+. "$top/scripts/mariadb-throwaway.sh"
+
+INBATCH=$(ib_find_inbatch "$top")
+if [ ! -x "$INBATCH" ]; then
+	echo "cpu.sh: no inbatch binary at $INBATCH (set INBATCH)" >&2
+	exit 1
+fi
+for tool in sysbench haproxy; do
+	if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
+		echo "cpu.sh: $tool is not installed" >&2
+		exit 1
+	fi
+done
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+
+# The plot: gnuplot, else Debian's matplotlib; as root, install gnuplot-nox
+# if neither is there (as scripts/deps.sh installs what is missing).
+PLOTTER=""
+if command -v gnuplot >/dev/null; then
+	PLOTTER=gnuplot
+elif /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+	PLOTTER=matplotlib
+elif [ "$(id -u)" -eq 0 ]; then
+	echo "# installing gnuplot-nox for the plot" >&2
+	if DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		--no-install-recommends gnuplot-nox >/dev/null 2>&1 ||
+	   { apt-get update >/dev/null 2>&1 &&
+	     DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		--no-install-recommends gnuplot-nox >/dev/null 2>&1; }; then
+		PLOTTER=gnuplot
+	fi
+fi
+if [ -z "$PLOTTER" ]; then
+	echo "cpu.sh: neither gnuplot nor python3-matplotlib: no plot" \
+	     "(apt-get install gnuplot-nox)" >&2
+fi
+
+mkdir -p "$OUT"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-cpu.XXXXXX")
+PIDS=()
+
+# shellcheck disable=SC2317  # reached through the EXIT trap
+cleanup()
+{
+	local pid
+	for pid in "${PIDS[@]}"; do
+		ib_stop_pid "$pid"
+	done
+	PIDS=()
+	mdb_stop
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+HZ=$(getconf CLK_TCK)
+
+# cpu_ticks <pid>: utime + stime of every thread of <pid>, in clock ticks.
+# The command name (field 2) may hold spaces: count from after its ')'.
+cpu_ticks()
+{
+	local s
+	s=$(cat "/proc/$1/stat") || { echo 0; return; }
+	s=${s##*) }
+	# after "comm": state is field 1, utime field 12, stime field 13
+	awk '{ print $12 + $13 }' <<<"$s"
+}
+
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+
+echo "# starting MariaDB" >&2
+mdb_start "$WORK/mdb"
+mdb_sql "SET GLOBAL max_connections = 3000; CREATE DATABASE sbtest"
+
+SB_COMMON=(oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1
+	   --mysql-user=app --mysql-password=secret --mysql-db=sbtest
+	   --tables="$TABLES" --table-size="$TABLE_SIZE")
+
+echo "# sysbench prepare ($TABLES tables x $TABLE_SIZE rows)" >&2
+if ! sysbench "${SB_COMMON[@]}" --mysql-port="$MDB_PORT" --threads="$TABLES" \
+	prepare >"$WORK/prepare.log" 2>&1; then
+	cat "$WORK/prepare.log" >&2
+	exit 1
+fi
+
+declare -A port_of pid_of
+port_of[direct]=$MDB_PORT
+pid_of[direct]=""
+
+# HAProxy in plain TCP forwarding, one thread, as bench/sysbench.sh runs it.
+start_haproxy()
+{
+	local port
+	port=$(ib_free_port)
+	cat >"$WORK/haproxy.cfg" <<EOF
+global
+	maxconn 8192
+	nbthread 1
+
+defaults
+	mode tcp
+	timeout connect 1m
+	timeout client 1m
+	timeout server 1m
+
+frontend mysql_in
+	bind 127.0.0.1:$port
+	maxconn 4096
+	default_backend mysql_out
+
+backend mysql_out
+	server db 127.0.0.1:$MDB_PORT maxconn 4096
+EOF
+	echo "# starting haproxy" >&2
+	"$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.out" 2>&1 &
+	PIDS+=($!)
+	pid_of[haproxy]=$!
+	if ! ib_wait_port "$port" 30; then
+		echo "cpu.sh: haproxy did not start:" >&2
+		cat "$WORK/haproxy.out" >&2
+		exit 1
+	fi
+	port_of[haproxy]=$port
+}
+
+# start_inbatch <target>: one inbatch; the target names its batch mode,
+# base-<mode> runs $BASELINE.
+start_inbatch()
+{
+	local target=$1 mode=${1#base-} bin=$INBATCH p a
+	[ "$target" != "$mode" ] && bin=$BASELINE
+	p=$(ib_free_port)
+	a=$(ib_free_port)
+	cat >"$WORK/inbatch-$target.conf" <<EOF
+[inbatch]
+listen = 127.0.0.1:$p
+backend = 127.0.0.1:$MDB_PORT
+admin_listen = 127.0.0.1:$a
+admin_user = admin
+admin_password = admin
+log_level = warn
+batch_mode = $mode
+batch_window_us = ${BATCH_WINDOW_US:-500}
+batch_max_keys = ${BATCH_MAX_KEYS:-256}
+max_client_conn = 4096
+[users]
+app = secret
+EOF
+	echo "# starting inbatch batch_mode=$mode ($bin)" >&2
+	"$bin" -c "$WORK/inbatch-$target.conf" >"$WORK/inbatch-$target.out" 2>&1 &
+	PIDS+=($!)
+	pid_of[$target]=$!
+	if ! ib_wait_port "$p" 30; then
+		echo "cpu.sh: inbatch ($target) did not start:" >&2
+		cat "$WORK/inbatch-$target.out" >&2
+		exit 1
+	fi
+	port_of[$target]=$p
+}
+
+for t in $TARGETS; do
+	case $t in
+	haproxy) start_haproxy ;;
+	off | adaptive | base-*) start_inbatch "$t" ;;
+	esac
+done
+
+# backend_counts: prints "<Com_select> <Com_stmt_execute>".
+backend_counts()
+{
+	mdb_sql "SHOW GLOBAL STATUS WHERE Variable_name IN
+		 ('Com_select', 'Com_stmt_execute')" -N |
+		awk '$1 == "Com_select" { s = $2 }
+		     $1 == "Com_stmt_execute" { e = $2 }
+		     END { print s + 0, e + 0 }'
+}
+
+# Warm every target once (connections, buffer pool, the batcher's probe).
+echo "# warm-up" >&2
+for target in $TARGETS; do
+	sysbench "${SB_COMMON[@]}" --mysql-port="${port_of[$target]}" \
+		--db-ps-mode=disable --threads=16 --time=1 \
+		--report-interval=0 run >"$WORK/warmup-$target.log" 2>&1 || {
+		echo "cpu.sh: warm-up against $target failed:" >&2
+		tail -n 20 "$WORK/warmup-$target.log" >&2
+		exit 1
+	}
+done
+
+RESULTS=$OUT/results.txt
+echo "# threads mode target qps p95_ms proxy_us_per_q mariadb_us_per_q" \
+     "com_select com_stmt_execute queries errors loadavg" >"$RESULTS"
+FAILED=0
+ntargets=$(wc -w <<<"$TARGETS")
+nruns=$(($(wc -w <<<"$THREADS") * $(wc -w <<<"$MODES") * ntargets))
+echo "# $nruns runs of ${BENCH_TIME}s; loadavg now $(cat /proc/loadavg)" >&2
+
+i=0
+for t in $THREADS; do
+	for mode in $MODES; do
+		ps=disable
+		[ "$mode" = prepared ] && ps=auto
+		for target in $TARGETS; do
+			i=$((i + 1))
+			la=$(loadavg)
+			echo "# [$i/$nruns] $target $mode threads=$t (loadavg $la)" >&2
+			log=$WORK/run-$target-$mode-$t.log
+			ppid=${pid_of[$target]}
+			read -r s0 e0 < <(backend_counts)
+			m0=$(cpu_ticks "$MDB_PID")
+			p0=0
+			[ -n "$ppid" ] && p0=$(cpu_ticks "$ppid")
+			rc=0
+			sysbench "${SB_COMMON[@]}" --mysql-port="${port_of[$target]}" \
+				--db-ps-mode="$ps" --threads="$t" \
+				--time="$BENCH_TIME" --percentile=95 \
+				--report-interval=0 run >"$log" 2>&1 || rc=$?
+			m1=$(cpu_ticks "$MDB_PID")
+			p1=0
+			[ -n "$ppid" ] && p1=$(cpu_ticks "$ppid")
+			read -r s1 e1 < <(backend_counts)
+			if [ "$rc" -ne 0 ] || ! grep -q 'queries:' "$log"; then
+				echo "cpu.sh: run failed ($target $mode threads=$t," \
+				     "exit $rc):" >&2
+				tail -n 20 "$log" >&2
+				FAILED=1
+				echo "$t $mode $target FAIL FAIL FAIL FAIL" \
+				     "$((s1 - s0)) $((e1 - e0)) 0 FAIL $la" >>"$RESULTS"
+				continue
+			fi
+			# "queries: 123456 (15432.10 per sec.)"
+			read -r nq qps < <(awk '/queries:/ { gsub(/[()]/, "", $3);
+				print $2, $3; exit }' "$log")
+			p95=$(awk '/95th percentile:/ { print $3; exit }' "$log")
+			errs=$(awk '/ignored errors:/ { print $3; exit }' "$log")
+			awk -v t="$t" -v m="$mode" -v g="$target" -v q="$qps" \
+			    -v p95="$p95" -v dp=$((p1 - p0)) -v dm=$((m1 - m0)) \
+			    -v hz="$HZ" -v n="$nq" -v s=$((s1 - s0)) \
+			    -v e=$((e1 - e0)) -v err="${errs:-0}" -v la="$la" \
+			    -v proxied="$ppid" 'BEGIN {
+				pc = proxied == "" ? "-" : sprintf("%.2f", dp * 1e6 / hz / n)
+				printf "%s %s %s %.0f %s %s %.2f %d %d %d %s %s\n",
+				       t, m, g, q, p95, pc, dm * 1e6 / hz / n,
+				       s, e, n, err, la }' >>"$RESULTS"
+		done
+	done
+done
+
+# The seed scenario: a page of 1,000 lookups from 64 connections.
+SEED=$OUT/seed.txt
+: >"$SEED"
+if [ "$SEED_REPEAT" -gt 0 ]; then
+	KEYS=10000
+	LK=$WORK/lookups
+	# shellcheck disable=SC2046
+	gcc -O2 -Wall -Wextra -Werror $(mariadb_config --cflags) \
+		"$here/lookups.c" $(mariadb_config --libs) -lpthread -o "$LK"
+	mdb_sql "CREATE TABLE projects (
+			id INT AUTO_INCREMENT PRIMARY KEY,
+			name VARCHAR(64) NOT NULL UNIQUE,
+			owner VARCHAR(64)
+		 ) ENGINE = InnoDB;
+		 INSERT INTO projects (name, owner)
+			SELECT CONCAT('proj:', seq), CONCAT('owner', seq % 10)
+			FROM seq_1_to_$KEYS;
+		 ANALYZE TABLE projects;" demo >/dev/null
+	declare -A seed_ms seed_sel seed_pt seed_n
+	echo "# seed scenario: $SEED_REPEAT rounds (loadavg $(loadavg))" >&2
+	for ((r = 0; r <= SEED_REPEAT; r++)); do
+		for target in $TARGETS; do
+			ppid=${pid_of[$target]}
+			read -r s0 _ < <(backend_counts)
+			p0=0
+			[ -n "$ppid" ] && p0=$(cpu_ticks "$ppid")
+			if ! o=$("$LK" -h 127.0.0.1 -P "${port_of[$target]}" -u app \
+				-p secret -D demo --keys "$KEYS" -n 1000 -c 64 \
+				--mode parallel 2>"$WORK/lookups.err"); then
+				echo "cpu.sh: seed scenario against $target failed:" >&2
+				cat "$WORK/lookups.err" >&2
+				FAILED=1
+				break 2
+			fi
+			p1=0
+			[ -n "$ppid" ] && p1=$(cpu_ticks "$ppid")
+			read -r s1 _ < <(backend_counts)
+			[ "$r" -eq 0 ] && continue	# round 0 warms up
+			secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$o")
+			seed_ms[$target]="${seed_ms[$target]:-} $secs"
+			seed_sel[$target]="${seed_sel[$target]:-} $((s1 - s0))"
+			seed_pt[$target]=$((${seed_pt[$target]:-0} + p1 - p0))
+			seed_n[$target]=$((${seed_n[$target]:-0} + 1000))
+		done
+	done
+	median()
+	{
+		tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 }
+			END { if (NR % 2) print v[(NR + 1) / 2];
+			      else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	}
+	for target in $TARGETS; do
+		[ -n "${seed_ms[$target]:-}" ] || continue
+		ms=$(median <<<"${seed_ms[$target]}" | awk '{ printf "%.2f", $1 * 1000 }')
+		sel=$(median <<<"${seed_sel[$target]}")
+		if [ -n "${pid_of[$target]}" ]; then
+			pc=$(awk -v p="${seed_pt[$target]}" -v n="${seed_n[$target]}" \
+				-v hz="$HZ" 'BEGIN { printf "%.1f", p * 1e6 / hz / n }')
+		else
+			pc=-
+		fi
+		echo "$target $ms $sel $pc" >>"$SEED"
+	done
+fi
+
+# The table.
+{
+	echo "sysbench oltp_point_select, $TABLES tables x $TABLE_SIZE rows," \
+	     "${BENCH_TIME}s per run, $(nproc) CPUs, CPU from /proc/PID/stat" \
+	     "(1/$HZ s ticks); inbatch: $INBATCH${BASELINE:+, base-*: $BASELINE}"
+	printf '%7s %-8s %-13s %8s %7s %9s %9s %10s %10s %6s %5s\n' threads mode \
+		target qps "p95 ms" "proxy" "MariaDB" "Com_select" "Com_stmt" \
+		errors load
+	printf '%7s %-8s %-13s %8s %7s %9s %9s %10s %10s %6s %5s\n' "" "" "" "" "" \
+		"µs/query" "µs/query" "delta" "_execute" "" avg
+	awk '!/^#/ { printf "%7s %-8s %-13s %8s %7s %9s %9s %10s %10s %6s %5s\n",
+		$1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12 }' "$RESULTS"
+
+	echo
+	echo "ratios (side by side, this run):"
+	awk '!/^#/ && $4 != "FAIL" { k = $1 " " $2; q[k, $3] = $4; p[k, $3] = $5
+		c[k, $3] = $6; if (!(k in seen)) { seen[k] = 1; ks[++n] = k } }
+		function r(a, b) { return (a != "" && b != "" && b > 0) ?
+			sprintf("%.2f", a / b) : "n/a" }
+		END {
+			printf "%7s %-8s %14s %14s %14s %14s %16s\n", "threads",
+			       "mode", "off/haproxy", "off/haproxy", "adaptive/",
+			       "adaptive/off", "adaptive-off"
+			printf "%7s %-8s %14s %14s %14s %14s %16s\n", "", "",
+			       "qps", "proxy CPU", "direct qps", "proxy CPU",
+			       "p95 ms"
+			for (i = 1; i <= n; i++) {
+				k = ks[i]; split(k, kk, " ")
+				d = (p[k, "adaptive"] != "" && p[k, "off"] != "") ?
+				    sprintf("%+.2f", p[k, "adaptive"] - p[k, "off"]) : "n/a"
+				printf "%7s %-8s %14s %14s %14s %14s %16s\n", kk[1],
+				       kk[2], r(q[k, "off"], q[k, "haproxy"]),
+				       r(c[k, "off"], c[k, "haproxy"]),
+				       r(q[k, "adaptive"], q[k, "direct"]),
+				       r(c[k, "adaptive"], c[k, "off"]), d
+			}
+		}' "$RESULTS"
+
+	if [ -n "${BASELINE:-}" ]; then
+		echo
+		echo "this build against BASELINE (side by side, this run):"
+		awk '!/^#/ && $4 != "FAIL" { k = $1 " " $2; q[k, $3] = $4
+			c[k, $3] = $6; if (!(k in seen)) { seen[k] = 1; ks[++n] = k } }
+			function r(a, b) { return (a != "" && b != "" && b > 0) ?
+				sprintf("%.2f", a / b) : "n/a" }
+			END {
+				printf "%7s %-8s %14s %14s %14s %14s\n", "threads",
+				       "mode", "off/base-off", "off/base-off",
+				       "adaptive/base", "adaptive/base"
+				printf "%7s %-8s %14s %14s %14s %14s\n", "", "",
+				       "qps", "proxy CPU", "qps", "proxy CPU"
+				for (i = 1; i <= n; i++) {
+					k = ks[i]; split(k, kk, " ")
+					printf "%7s %-8s %14s %14s %14s %14s\n", kk[1],
+					       kk[2], r(q[k, "off"], q[k, "base-off"]),
+					       r(c[k, "off"], c[k, "base-off"]),
+					       r(q[k, "adaptive"], q[k, "base-adaptive"]),
+					       r(c[k, "adaptive"], c[k, "base-adaptive"])
+				}
+			}' "$RESULTS"
+	fi
+
+	if [ -s "$SEED" ]; then
+		echo
+		echo "seed scenario: 1,000 lookups from 64 connections," \
+		     "median of $SEED_REPEAT rounds"
+		printf '%-13s %9s %11s %15s %12s\n' target "page ms" "Com_select" \
+			"proxy µs/query" "direct/this"
+		d=$(awk '$1 == "direct" { print $2 }' "$SEED")
+		awk -v d="${d:-}" '{ printf "%-13s %9s %11s %15s %12s\n", $1, $2,
+			$3, $4, (d != "" && $2 > 0) ? sprintf("%.2f", d / $2) : "n/a" }' \
+			"$SEED"
+	fi
+} | tee "$OUT/table.txt"
+
+# The plot: qps and proxy CPU per query against threads, one line per
+# target, text and prepared side by side.
+plot_gnuplot()
+{
+	local m f col cmd="" i=0 lt nm
+	nm=$(wc -w <<<"$MODES")
+	for m in $MODES; do
+		for t in $TARGETS; do
+			awk -v m="$m" -v g="$t" '!/^#/ && $2 == m && $3 == g &&
+				$4 != "FAIL" { print $1, $4, ($6 == "-" ? "NaN" : $6) }' \
+				"$RESULTS" >"$WORK/plot-$m-$t.dat"
+		done
+	done
+	{
+		echo "set terminal pngcairo size $((nm * 640)),900 noenhanced" 2>/dev/null
+		echo "set output '$OUT/cpu.png'"
+		echo "set multiplot layout 2,$nm title 'oltp_point_select, ${BENCH_TIME}s runs, $(nproc) CPUs'"
+		echo "set logscale x 2; set xlabel 'sysbench threads'; set grid"
+		echo "set key top left"
+		for col in 2 3; do
+			for m in $MODES; do
+				if [ "$col" = 2 ]; then
+					echo "set ylabel 'queries per second'; set title '$m: qps'"
+				else
+					echo "set ylabel 'proxy CPU µs per query'; set title '$m: proxy CPU per query'"
+				fi
+				cmd="plot"
+				i=0
+				lt=0
+				for t in $TARGETS; do
+					lt=$((lt + 1))	# one colour per target
+					[ "$col" = 3 ] && [ "$t" = direct ] && continue
+					f=$WORK/plot-$m-$t.dat
+					[ $i -gt 0 ] && cmd="$cmd,"
+					cmd="$cmd '$f' using 1:$col with linespoints lt $lt lw 2 title '$t'"
+					i=$((i + 1))
+				done
+				echo "$cmd"
+			done
+		done
+		echo "unset multiplot"
+	} >"$WORK/plot.gp"
+	gnuplot "$WORK/plot.gp" 2>"$WORK/plot.err" || {
+		# no cairo: the plain png terminal
+		sed -i 's/^set terminal pngcairo/set terminal png/' "$WORK/plot.gp"
+		gnuplot "$WORK/plot.gp"
+	}
+}
+
+plot_matplotlib()
+{
+	/usr/bin/python3 - "$RESULTS" "$OUT/cpu.png" "$MODES" "$TARGETS" <<'EOF'
+import sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+res, png, modes, targets = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+rows = [l.split() for l in open(res) if not l.startswith("#")]
+fig, ax = plt.subplots(2, len(modes), figsize=(6.4 * len(modes), 9), squeeze=False)
+for j, m in enumerate(modes):
+    for t in targets:
+        pts = [(int(r[0]), r[3], r[5]) for r in rows if r[1] == m and r[2] == t and r[3] != "FAIL"]
+        if not pts:
+            continue
+        colour = "C%d" % targets.index(t)
+        ax[0][j].plot([p[0] for p in pts], [float(p[1]) for p in pts], "o-", color=colour, label=t)
+        if t != "direct":
+            ax[1][j].plot([p[0] for p in pts], [float(p[2]) for p in pts], "o-", color=colour, label=t)
+    ax[0][j].set_title(m + ": qps")
+    ax[1][j].set_title(m + ": proxy CPU per query")
+    ax[0][j].set_ylabel("queries per second")
+    ax[1][j].set_ylabel("proxy CPU µs per query")
+    for a in (ax[0][j], ax[1][j]):
+        a.set_xscale("log", base=2)
+        a.set_xlabel("sysbench threads")
+        a.grid(True)
+        a.legend()
+fig.tight_layout()
+fig.savefig(png)
+EOF
+}
+
+case $PLOTTER in
+gnuplot) plot_gnuplot && echo "plot: $OUT/cpu.png" ;;
+matplotlib) plot_matplotlib && echo "plot: $OUT/cpu.png" ;;
+esac
+echo "results: $OUT/results.txt, table: $OUT/table.txt"
+
+for target in $TARGETS; do
+	if [ -s "$WORK/inbatch-$target.out" ]; then
+		echo
+		echo "inbatch-$target log (last lines):"
+		tail -n 10 "$WORK/inbatch-$target.out"
+	fi
+done
+
+exit "$FAILED"
