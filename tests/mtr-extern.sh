@@ -78,6 +78,7 @@ WORK=$(mktemp -d /tmp/ib-mtr.XXXXXX)
 SRV_VARDIR=
 MDB_PID=
 IB_PID=
+MTR_PID=
 
 # Stop the server mtr started for us.  mtr has exited by then, so the
 # server is no child of ours: take its pid from the pid file in our own
@@ -109,6 +110,9 @@ stop_inbatch()
 
 cleanup()
 {
+	# timeout(1) runs mtr in a process group of its own and passes a
+	# TERM on to it, so an interrupted run stops its mtr too
+	[ -n "$MTR_PID" ] && kill "$MTR_PID" 2>/dev/null && wait "$MTR_PID"
 	stop_inbatch
 	stop_server
 	[ "${IB_MTR_KEEP:-}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"
@@ -206,17 +210,23 @@ EOF
 # through the endpoint too.  Writes $WORK/<name>.res: "test outcome".
 run_mtr()
 {
-	local name=$1 port=$2
+	local name=$1 port=$2 rc
 
 	touch "$WORK/$name.stamp"
-	(cd "$MTR_DIR" && timeout "$RUN_TIMEOUT" ./mtr \
+	cd "$MTR_DIR" || return 1
+	timeout "$RUN_TIMEOUT" ./mtr \
 		--extern host=127.0.0.1 --extern port="$port" \
 		--extern user=root --extern protocol=tcp \
 		--vardir="$SRV_VARDIR" --tmpdir="$WORK/$name/tmp" \
 		--build-thread=$((BT + 1)) --noreorder \
 		--force --max-test-fail=0 --retry=0 --testcase-timeout=2 \
-		--parallel=1 "${TESTS[@]}") >"$WORK/$name.log" 2>&1
-	[ $? = 124 ] && echo "$name: mtr stopped after ${RUN_TIMEOUT}s" >&2
+		--parallel=1 "${TESTS[@]}" >"$WORK/$name.log" 2>&1 &
+	MTR_PID=$!
+	cd - >/dev/null
+	wait "$MTR_PID"
+	rc=$?
+	MTR_PID=
+	[ $rc = 124 ] && echo "$name: mtr stopped after ${RUN_TIMEOUT}s" >&2
 	mkdir -p "$WORK/$name/rejects"
 	find "$MTR_DIR" -name '*.reject' -newer "$WORK/$name.stamp" \
 		-exec mv -t "$WORK/$name/rejects" {} + 2>/dev/null
