@@ -27,8 +27,7 @@ top=$(cd "$here/.." && pwd)
 # Tests that pass directly and fail through inbatch for a reason that is
 # inbatch's design, one per line with the reason.  Keep this list short.
 KNOWN="
-test_change_user	# a failed COM_CHANGE_USER closes the session (issue 14)
-test_bug31669		# the same: change user is retried on that session
+test_bug31669		# a COM_CHANGE_USER over 16 KiB (a 1 MiB user name) closes the session; the server refuses it and keeps the session
 "
 
 per_test=120
