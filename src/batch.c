@@ -505,7 +505,10 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 			}
 			rows = solo.nrows;
 			if (c == b->runner) {
-				/* its session ran its own lookup last */
+				/* its session ran its own lookup last: its
+				 * diagnostics are its own, whatever an earlier
+				 * batched answer left pending */
+				c->diag_pending = false;
 				IB_STAT_INC(queries_batched);
 				free(c->batch_sql);
 				c->batch_sql = NULL;

@@ -12,7 +12,8 @@ import time
 import pymysql
 import pytest
 
-from conftest import APP_PASSWORD, APP_USER, DB, DIRECT, HOST, wait_port
+from conftest import (APP_PASSWORD, APP_USER, DB, DIRECT, HOST,
+                      admin_connect, admin_stats, wait_port)
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="batching exists only in the proxy")
@@ -47,28 +48,7 @@ NUM_KEYS = ["5", "'5'", "5.00", "'5.00'", "7", "'7'", "-3", "0", "12",
 
 # --- helpers -----------------------------------------------------------------
 
-def admin_connect(ep):
-    assert wait_port(ep.admin_port, 10, ep.proc), "admin port not listening"
-    return pymysql.connect(host=HOST, port=ep.admin_port, user=ADMIN_USER,
-                           password=ADMIN_PASSWORD, connect_timeout=10,
-                           autocommit=True)
-
-
-def stats(ep):
-    """SHOW STATS of <ep> as {name: int}."""
-    conn = admin_connect(ep)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SHOW STATS")
-            out = {}
-            for r in cur.fetchall():
-                try:
-                    out[r[0]] = int(r[1])
-                except (TypeError, ValueError):
-                    pass
-            return out
-    finally:
-        conn.close()
+stats = admin_stats
 
 
 def delta(before, after, name):
@@ -964,4 +944,25 @@ def test_session_state_after_batched_lookup(inbatch_factory, direct, tables):
             assert g == want, (g, want)
     finally:
         d.close()
+        close_all(conns)
+
+
+def test_runner_diagnostics_after_batched_answer(inbatch_factory, tables):
+    """A session answered from another's batch, then running a batch
+    itself, reads the diagnostics of its own last lookup: the restore
+    owed by the first answer is not replayed over the second."""
+    proxy = inbatch_factory(**WINDOW)
+    conns = open_conns(proxy, 3)
+    try:
+        # conns[2] is answered from conns[0]'s batch: one row
+        got = burst_first(conns, [
+            "SELECT note FROM bt_gen_m WHERE name = 'bob' ORDER BY id"] * 3)
+        assert all(g[0] == "ok" for g in got), got
+        # now conns[2] runs the batch: its own lookup has two rows
+        order = [conns[2], conns[0], conns[1]]
+        got = burst_first(order, [
+            "SELECT note FROM bt_gen_m WHERE name = 'dave' ORDER BY id"] * 3)
+        assert len(got[0][2]) == 2, got
+        assert run_one(conns[2], "SELECT FOUND_ROWS()")[2] == ((2,),)
+    finally:
         close_all(conns)
