@@ -495,3 +495,35 @@ def table_name(request, mariadb):
                     "ibtest.`%s`" % n for n in names))
         finally:
             conn.close()
+
+
+# --- the admin console, for tests that read the proxy's counters ------------
+
+def admin_connect(ep):
+    """A pymysql connection to <ep>'s admin console."""
+    assert wait_port(ep.admin_port, 10, ep.proc), "admin port not listening"
+    return pymysql.connect(host=HOST, port=ep.admin_port, user=ADMIN_USER,
+                           password=ADMIN_PASSWORD, connect_timeout=10,
+                           autocommit=True)
+
+
+def admin_query(ep, sql):
+    """All rows of admin command <sql> on <ep>."""
+    conn = admin_connect(ep)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def admin_stats(ep):
+    """SHOW STATS of <ep> as {name: int}."""
+    out = {}
+    for r in admin_query(ep, "SHOW STATS"):
+        try:
+            out[r[0]] = int(r[1])
+        except (TypeError, ValueError):
+            pass
+    return out

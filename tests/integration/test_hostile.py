@@ -14,6 +14,7 @@ import pymysql
 import pytest
 
 from conftest import (ADMIN_PASSWORD, ADMIN_USER, DIRECT, HOST, SRCDIR,
+                      admin_stats,
                       free_port, inbatch_binary, wait_port)
 
 pytestmark = pytest.mark.skipif(
@@ -392,23 +393,6 @@ def test_pipelined_input_not_buffered(inbatch_factory):
 
 # ---- answers a client does not read; half-closed clients; shape churn ----
 
-def stats_of(ep):
-    conn = pymysql.connect(host=HOST, port=ep.admin_port, user=ADMIN_USER,
-                           password=ADMIN_PASSWORD, connect_timeout=10)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SHOW STATS")
-            out = {}
-            for r in cur.fetchall():
-                try:
-                    out[r[0]] = int(r[1])
-                except (TypeError, ValueError):
-                    pass
-            return out
-    finally:
-        conn.close()
-
-
 @pytest.fixture
 def wide_table(mariadb, table_name):
     """A table whose rows are 16 KiB wide, looked up by name."""
@@ -511,7 +495,7 @@ def test_shape_groups_bounded(inbatch_factory, mariadb, table_name):
                 assert cur.fetchall() == ((2, i),)
     finally:
         conn.close()
-    st = stats_of(ep)
+    st = admin_stats(ep)
     assert st["batch_groups_evicted"] >= 200 - 16 - 1, st
 
 

@@ -9,32 +9,12 @@ import threading
 import pymysql
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, DB, HOST, wait_port
+from conftest import DB, admin_query, admin_stats
 
 N_PARENTS = 120
 
 
-def admin_query(ep, sql):
-    assert wait_port(ep.admin_port, 10, ep.proc), "admin port not listening"
-    conn = pymysql.connect(host=HOST, port=ep.admin_port, user=ADMIN_USER,
-                           password=ADMIN_PASSWORD, connect_timeout=10,
-                           autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
-def stats(ep):
-    out = {}
-    for r in admin_query(ep, "SHOW STATS"):
-        try:
-            out[r[0]] = int(r[1])
-        except (TypeError, ValueError):
-            pass
-    return out
+stats = admin_stats
 
 
 def outcome(conn, sql):
