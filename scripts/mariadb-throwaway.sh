@@ -9,8 +9,9 @@
 #
 # The server has root without a password and app@'%' / app@localhost with
 # password 'secret' and all privileges, plus an empty database `demo`.
-# Its tmpdir is private: a starting mariadbd deletes the #sql* files in its
-# tmpdir, which would include other running servers' temporary tables.
+# Its tmpdir is private, for mariadb-install-db too: a starting mariadbd
+# deletes the #sql* files in its tmpdir, which would include other running
+# servers' (and a concurrent install's) temporary tables.
 # Extra mariadbd options go in the array MDB_EXTRA_ARGS.
 
 PATH="$PATH:/usr/sbin:/sbin"
@@ -61,8 +62,8 @@ mdb_start()
 	fi
 
 	if ! mariadb-install-db --no-defaults --auth-root-authentication-method=normal \
-		--skip-test-db --datadir="$MDB_DIR/data" --user="$(id -un)" \
-		>"$MDB_DIR/install.log" 2>&1; then
+		--skip-test-db --datadir="$MDB_DIR/data" --tmpdir="$MDB_DIR/tmp" \
+		--user="$(id -un)" >"$MDB_DIR/install.log" 2>&1; then
 		echo "mariadb-install-db failed:" >&2
 		cat "$MDB_DIR/install.log" >&2
 		return 1

@@ -105,7 +105,11 @@ class MariaDB:
         r = subprocess.run(
             ["mariadb-install-db", "--no-defaults",
              "--auth-root-authentication-method=normal", "--skip-test-db",
-             "--datadir=" + self.datadir, "--user=" + user],
+             "--datadir=" + self.datadir,
+             # its bootstrap server must not share /tmp with others
+             # (see command())
+             "--tmpdir=" + os.path.join(self.dir, "tmp"),
+             "--user=" + user],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
         if r.returncode != 0:
             pytest.fail("mariadb-install-db failed:\n"
