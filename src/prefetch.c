@@ -965,20 +965,35 @@ static void pf_keep(struct client *c, struct pf_shape *sh, struct backend_result
 /* The lookup's own run, after the keys join: the client gets it as it
  * is, and its definitions and status are what kept answers are sent
  * with. */
+/*
+ * The shape a prefetch query of <c> ran for, as its answer <res> arrives;
+ * NULL when there is nothing left to do (the client is closing, or its
+ * backend was lost, which closes it).
+ */
+static struct pf_shape *pf_running(struct client *c,
+				   const struct backend_result *res)
+{
+	struct pf_shape *sh = c->pf ? c->pf->run : NULL;
+
+	if (c->state == CLIENT_CLOSING)
+		return NULL;
+	if (!res || !sh) {
+		client_close(c, "backend lost during a prefetch");
+		return NULL;
+	}
+	return sh;
+}
+
 static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
 	struct prefetch *pf = c->pf;
-	struct pf_shape *sh = pf ? pf->run : NULL;
+	struct pf_shape *sh = pf_running(c, res);
 	struct backend_result co;
 
 	(void)be;
-	if (c->state == CLIENT_CLOSING)
+	if (!sh)
 		return;
-	if (!res || !sh) {
-		client_close(c, "backend lost during a prefetch");
-		return;
-	}
 	co = pf->co_res;
 	pktbuf_init(&pf->co_res.pkts);
 	pf->co_res.count = 0;
@@ -1020,15 +1035,11 @@ static void pf_co_cb(struct backend *be, void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
 	struct prefetch *pf = c->pf;
-	struct pf_shape *sh = pf ? pf->run : NULL;
+	struct pf_shape *sh = pf_running(c, res);
 
 	(void)be;
-	if (c->state == CLIENT_CLOSING)
+	if (!sh)
 		return;
-	if (!res || !sh) {
-		client_close(c, "backend lost during a prefetch");
-		return;
-	}
 	backend_result_free(&pf->co_res);
 	pf->co_res = *res;
 	pktbuf_init(&res->pkts);
@@ -1077,16 +1088,11 @@ static void pf_send_co(struct client *c)
 static void pf_probe_cb(struct backend *be, void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
-	struct prefetch *pf = c->pf;
-	struct pf_shape *sh = pf ? pf->run : NULL;
+	struct pf_shape *sh = pf_running(c, res);
 
 	(void)be;
-	if (c->state == CLIENT_CLOSING)
+	if (!sh)
 		return;
-	if (!res || !sh) {
-		client_close(c, "backend lost during a prefetch");
-		return;
-	}
 	sh->probed = !res->err;
 	sh->probe_ok = batch_probe_check(res, sh->cr.key_type, true);
 	if (!sh->probe_ok) {
