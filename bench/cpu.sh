@@ -204,17 +204,11 @@ EOF
 # base-<mode> runs $BASELINE.
 start_inbatch()
 {
-	local target=$1 mode=${1#base-} bin=$INBATCH p a
+	local target=$1 mode=${1#base-} bin=$INBATCH rc=0
 	[ "$target" != "$mode" ] && bin=$BASELINE
-	p=$(ib_free_port)
-	a=$(ib_free_port)
-	cat >"$WORK/inbatch-$target.conf" <<EOF
-[inbatch]
-listen = 127.0.0.1:$p
-backend = 127.0.0.1:$MDB_PORT
-admin_listen = 127.0.0.1:$a
-admin_user = admin
-admin_password = admin
+	echo "# starting inbatch batch_mode=$mode ($bin)" >&2
+	ib_start_inbatch "$bin" "$WORK/inbatch-$target.conf" \
+		"$WORK/inbatch-$target.out" <<EOF || rc=$?
 log_level = warn
 batch_mode = $mode
 batch_window_us = ${BATCH_WINDOW_US:-500}
@@ -223,16 +217,10 @@ max_client_conn = 4096
 [users]
 app = secret
 EOF
-	echo "# starting inbatch batch_mode=$mode ($bin)" >&2
-	"$bin" -c "$WORK/inbatch-$target.conf" >"$WORK/inbatch-$target.out" 2>&1 &
-	PIDS+=($!)
-	pid_of[$target]=$!
-	if ! ib_wait_port "$p" 30; then
-		echo "cpu.sh: inbatch ($target) did not start:" >&2
-		cat "$WORK/inbatch-$target.out" >&2
-		exit 1
-	fi
-	port_of[$target]=$p
+	PIDS+=("$IB_PID")
+	[ "$rc" -eq 0 ] || exit 1
+	pid_of[$target]=$IB_PID
+	port_of[$target]=$IB_PORT
 }
 
 for t in $TARGETS; do

@@ -38,11 +38,11 @@ if [ ! -x "$INBATCH" ]; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-hostile.XXXXXX")
-INB_PID=""
+IB_PID=""
 cleanup()
 {
-	[ -n "$INB_PID" ] && ib_stop_pid "$INB_PID"
-	INB_PID=""
+	[ -n "$IB_PID" ] && ib_stop_pid "$IB_PID"
+	IB_PID=""
 	mdb_stop
 	rm -rf "$WORK"
 }
@@ -66,17 +66,9 @@ mdb_sql "CREATE TABLE projects (
 	 INSERT INTO wide SELECT seq, CONCAT('w', seq), REPEAT('x', 16384)
 		FROM seq_1_to_64;" demo >/dev/null
 
-IB_PORT=$(ib_free_port)
-IB_ADMIN=$(ib_free_port)
 IB_METRICS=$(ib_free_port)
-cat >"$WORK/inbatch.conf" <<CONF
-[inbatch]
-listen = 127.0.0.1:$IB_PORT
-backend = 127.0.0.1:$MDB_PORT
-admin_listen = 127.0.0.1:$IB_ADMIN
+ib_start_inbatch "$INBATCH" "$WORK/inbatch.conf" "$WORK/inbatch.out" <<CONF || exit 1
 metrics_listen = 127.0.0.1:$IB_METRICS
-admin_user = admin
-admin_password = admin
 log_level = error
 max_client_conn = $MAX_CLIENT_CONN
 max_packet_size = $MAX_PACKET
@@ -86,13 +78,6 @@ batch_max_groups = 1024
 [users]
 app = secret
 CONF
-"$INBATCH" -c "$WORK/inbatch.conf" >"$WORK/inbatch.out" 2>&1 &
-INB_PID=$!
-if ! ib_wait_port "$IB_PORT" 30; then
-	echo "hostile: inbatch did not start:" >&2
-	cat "$WORK/inbatch.out" >&2
-	exit 1
-fi
 sleep 1
 
 # What the limits allow: per client, its unread answers (4 MiB before the
@@ -103,10 +88,10 @@ RSS_BOUND_KB=$(( 65536 + MAX_CLIENT_CONN * (4096 + 2 * MAX_PACKET / 1024) ))
 rc=0
 "$PY" "$here/hostile.py" --port "$IB_PORT" --admin-port "$IB_ADMIN" \
 	--metrics-port "$IB_METRICS" --db-port "$MDB_PORT" \
-	--proxy-pid "$INB_PID" --seconds "$SECONDS_RUN" --honest "$HONEST" \
+	--proxy-pid "$IB_PID" --seconds "$SECONDS_RUN" --honest "$HONEST" \
 	--keys "$KEYS" --wide-table wide --rss-bound-kb "$RSS_BOUND_KB" \
 	--backend-bound "$MAX_CLIENT_CONN" || rc=$?
-if ! kill -0 "$INB_PID" 2>/dev/null; then
+if ! kill -0 "$IB_PID" 2>/dev/null; then
 	echo "hostile: inbatch exited; the end of its output:" >&2
 	tail -n 50 "$WORK/inbatch.out" >&2
 	rc=1

@@ -52,12 +52,12 @@ if [ ! -x "$INBATCH" ]; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-bench.XXXXXX")
-INB_PID=""
+IB_PID=""
 
 cleanup()
 {
-	[ -n "$INB_PID" ] && ib_stop_pid "$INB_PID"
-	INB_PID=""
+	[ -n "$IB_PID" ] && ib_stop_pid "$IB_PID"
+	IB_PID=""
 	mdb_stop
 	rm -rf "$WORK"
 }
@@ -94,15 +94,7 @@ mdb_sql "CREATE TABLE projects (
 	 ANALYZE TABLE projects;" demo >/dev/null
 
 echo "# starting inbatch ($INBATCH)" >&2
-IB_PORT=$(ib_free_port)
-IB_ADMIN=$(ib_free_port)
-cat >"$WORK/inbatch.conf" <<EOF
-[inbatch]
-listen = 127.0.0.1:$IB_PORT
-backend = 127.0.0.1:$MDB_PORT
-admin_listen = 127.0.0.1:$IB_ADMIN
-admin_user = admin
-admin_password = admin
+ib_start_inbatch "$INBATCH" "$WORK/inbatch.conf" "$WORK/inbatch.out" <<EOF || exit 1
 log_level = warn
 batch_mode = adaptive
 batch_window_us = $BATCH_WINDOW_US
@@ -111,13 +103,6 @@ max_client_conn = $((FANOUT * 4 + 100))
 [users]
 app = secret
 EOF
-"$INBATCH" -c "$WORK/inbatch.conf" >"$WORK/inbatch.out" 2>&1 &
-INB_PID=$!
-if ! ib_wait_port "$IB_PORT" 30; then
-	echo "settings-page: inbatch did not start:" >&2
-	cat "$WORK/inbatch.out" >&2
-	exit 1
-fi
 
 com_select()
 {
@@ -135,7 +120,7 @@ run()
 		echo "settings-page: lookups $* on port $port failed:" >&2
 		echo "$out" >&2
 		cat "$WORK/lookups.err" >&2
-		if ! kill -0 "$INB_PID" 2>/dev/null; then
+		if ! kill -0 "$IB_PID" 2>/dev/null; then
 			echo "inbatch exited; its output:" >&2
 			tail -n 50 "$WORK/inbatch.out" >&2
 		fi

@@ -53,12 +53,12 @@ if ! "$PY" -c 'import pymysql' 2>/dev/null; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-soak.XXXXXX")
-INB_PID=""
+IB_PID=""
 
 cleanup()
 {
-	[ -n "$INB_PID" ] && ib_stop_pid "$INB_PID"
-	INB_PID=""
+	[ -n "$IB_PID" ] && ib_stop_pid "$IB_PID"
+	IB_PID=""
 	if [ -n "${SOAK_KEEP_LOG:-}" ] && [ -f "$WORK/inbatch.out" ]; then
 		cp "$WORK/inbatch.out" "$SOAK_KEEP_LOG" || true
 	fi
@@ -95,15 +95,7 @@ mdb_sql "CREATE TABLE projects (
 	 ANALYZE TABLE projects;" demo >/dev/null
 
 echo "# starting inbatch ($INBATCH)" >&2
-IB_PORT=$(ib_free_port)
-IB_ADMIN=$(ib_free_port)
-cat >"$WORK/inbatch.conf" <<EOF
-[inbatch]
-listen = 127.0.0.1:$IB_PORT
-backend = 127.0.0.1:$MDB_PORT
-admin_listen = 127.0.0.1:$IB_ADMIN
-admin_user = admin
-admin_password = admin
+ib_start_inbatch "$INBATCH" "$WORK/inbatch.conf" "$WORK/inbatch.out" <<EOF || exit 1
 log_level = warn
 batch_mode = $BATCH_MODE
 batch_window_us = $BATCH_WINDOW_US
@@ -112,24 +104,17 @@ max_client_conn = $((SOAK_CLIENTS * 2))
 [users]
 app = secret
 EOF
-"$INBATCH" -c "$WORK/inbatch.conf" >"$WORK/inbatch.out" 2>&1 &
-INB_PID=$!
-if ! ib_wait_port "$IB_PORT" 30 || ! ib_wait_port "$IB_ADMIN" 30; then
-	echo "soak: inbatch did not start:" >&2
-	cat "$WORK/inbatch.out" >&2
-	exit 1
-fi
 # ib_wait_port's probe connections must be gone before the baseline.
 sleep 1
 
 rc=0
 "$PY" "$here/soak.py" --port "$IB_PORT" --admin-port "$IB_ADMIN" \
-	--db-port "$MDB_PORT" --proxy-pid "$INB_PID" \
+	--db-port "$MDB_PORT" --proxy-pid "$IB_PID" \
 	--clients "$SOAK_CLIENTS" --procs "$SOAK_PROCS" \
 	--seconds "$SOAK_SECONDS" --warmup "$SOAK_WARMUP" \
 	--keys "$KEYS" --think-ms "$SOAK_THINK_MS" || rc=$?
 
-if ! kill -0 "$INB_PID" 2>/dev/null; then
+if ! kill -0 "$IB_PID" 2>/dev/null; then
 	echo "soak: inbatch exited; the end of its output:" >&2
 	tail -n 50 "$WORK/inbatch.out" >&2
 	rc=1

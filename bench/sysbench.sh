@@ -135,15 +135,10 @@ port_of[haproxy]=$HA_PORT
 
 # One inbatch per batch mode.
 for mode in $MODES; do
-	p=$(ib_free_port)
-	a=$(ib_free_port)
-	cat >"$WORK/inbatch-$mode.conf" <<EOF
-[inbatch]
-listen = 127.0.0.1:$p
-backend = 127.0.0.1:$MDB_PORT
-admin_listen = 127.0.0.1:$a
-admin_user = admin
-admin_password = admin
+	rc=0
+	echo "# starting inbatch batch_mode=$mode ($INBATCH)" >&2
+	ib_start_inbatch "$INBATCH" "$WORK/inbatch-$mode.conf" \
+		"$WORK/inbatch-$mode.out" <<EOF || rc=$?
 log_level = warn
 batch_mode = $mode
 batch_window_us = ${BATCH_WINDOW_US:-500}
@@ -152,15 +147,9 @@ max_client_conn = 4096
 [users]
 app = secret
 EOF
-	echo "# starting inbatch batch_mode=$mode ($INBATCH)" >&2
-	"$INBATCH" -c "$WORK/inbatch-$mode.conf" >"$WORK/inbatch-$mode.out" 2>&1 &
-	PIDS+=($!)
-	if ! ib_wait_port "$p" 30; then
-		echo "sysbench.sh: inbatch ($mode) did not start:" >&2
-		cat "$WORK/inbatch-$mode.out" >&2
-		exit 1
-	fi
-	port_of[inbatch-$mode]=$p
+	PIDS+=("$IB_PID")
+	[ "$rc" -eq 0 ] || exit 1
+	port_of[inbatch-$mode]=$IB_PORT
 	TARGETS+=("inbatch-$mode")
 done
 

@@ -6,6 +6,7 @@
 #   mdb_start            # sets MDB_DIR MDB_PORT MDB_SOCK MDB_PID
 #   mdb_sql 'SELECT 1'   # runs SQL as root over the socket
 #   mdb_stop             # kills that server only and removes MDB_DIR
+#   ib_start_inbatch BIN CONF OUT <<EOF ... EOF   # see below
 #
 # The server has root without a password and app@'%' / app@localhost with
 # password 'secret' and all privileges, plus an empty database `demo`.
@@ -20,6 +21,9 @@ MDB_DIR=""
 MDB_PORT=""
 MDB_SOCK=""
 MDB_PID=""
+IB_PID=""
+IB_PORT=""
+IB_ADMIN=""
 
 # ib_free_port: print a TCP port that is free on 127.0.0.1 right now.
 ib_free_port()
@@ -156,4 +160,31 @@ ib_find_inbatch()
 		fi
 	done
 	echo "$top/src/inbatch"
+}
+
+# ib_start_inbatch BIN CONF OUT: write CONF with an [inbatch] section that
+# listens on a free port, points at the server mdb_start started, has an
+# admin port (admin/admin), followed by the lines read from standard input
+# (the other keys, which must not repeat these, and sections); start BIN on
+# it with its output in OUT and wait for its ports.  Sets IB_PID, IB_PORT and IB_ADMIN.  Returns non-zero, with OUT
+# printed, if it does not start.  The caller stops it: ib_stop_pid "$IB_PID".
+ib_start_inbatch()
+{
+	local bin=$1 conf=$2 out=$3
+	IB_PORT=$(ib_free_port)
+	IB_ADMIN=$(ib_free_port)
+	{
+		printf '[inbatch]\nlisten = 127.0.0.1:%s\n' "$IB_PORT"
+		printf 'backend = 127.0.0.1:%s\n' "$MDB_PORT"
+		printf 'admin_listen = 127.0.0.1:%s\n' "$IB_ADMIN"
+		printf 'admin_user = admin\nadmin_password = admin\n'
+		cat
+	} >"$conf"
+	"$bin" -c "$conf" >"$out" 2>&1 &
+	IB_PID=$!
+	if ! ib_wait_port "$IB_PORT" 30 || ! ib_wait_port "$IB_ADMIN" 30; then
+		echo "inbatch ($bin -c $conf) did not start:" >&2
+		cat "$out" >&2
+		return 1
+	fi
 }
