@@ -454,6 +454,18 @@ def cclient(cclient_path):
     return run
 
 
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    """A throwaway self-signed certificate and key for 127.0.0.1."""
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=127.0.0.1"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
 @pytest.fixture
 def mariadb_cli():
     """Run the mariadb command-line client: returns CompletedProcess."""

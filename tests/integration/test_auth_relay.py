@@ -9,13 +9,13 @@ import random
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 
 import pymysql
 import pytest
 
 from conftest import DB, DIRECT, HOST
+from rawmy import native_scramble
 
 import test_batching as tb
 
@@ -43,15 +43,6 @@ def _write_packet(sock, seq, payload):
     sock.sendall(struct.pack("<I", len(payload))[:3] + bytes([seq]) + payload)
 
 
-def _native(password, nonce):
-    if not password:
-        return b""
-    h1 = hashlib.sha1(password.encode()).digest()
-    h2 = hashlib.sha1(h1).digest()
-    h3 = hashlib.sha1(nonce + h2).digest()
-    return bytes(a ^ b for a, b in zip(h1, h3))
-
-
 def _greeting_nonce(g):
     i = g.index(b"\0", 1)
     p = i + 1 + 4
@@ -69,7 +60,7 @@ def raw_login(ep, user, password, plugin="mysql_native_password"):
     with socket.create_connection((ep.host, ep.port), timeout=10) as s:
         _, g = _read_packet(s)
         nonce = _greeting_nonce(g)
-        auth = _native(password, nonce)
+        auth = native_scramble(password, nonce)
         resp = (struct.pack("<IIB", CAPS, 1 << 24, 45) + b"\0" * 23
                 + user.encode() + b"\0" + bytes([len(auth)]) + auth
                 + plugin.encode() + b"\0")
@@ -77,7 +68,7 @@ def raw_login(ep, user, password, plugin="mysql_native_password"):
         seq, p = _read_packet(s)
         if p[:1] == b"\xfe":
             i = p.index(b"\0", 1)
-            _write_packet(s, seq + 1, _native(password, p[i + 1:i + 21]))
+            _write_packet(s, seq + 1, native_scramble(password, p[i + 1:i + 21]))
             seq, p = _read_packet(s)
         return seq, p
 
@@ -505,17 +496,6 @@ def sha2_server():
     s = FakeSha2Server()
     yield s
     s.close()
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("authtls")
-    cert, key = str(d / "cert.pem"), str(d / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-                    "-subj", "/CN=127.0.0.1"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return cert, key
 
 
 def _sha2_ping(ep, user, password, tls):

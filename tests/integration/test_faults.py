@@ -7,7 +7,6 @@
 # Tests that kill the backend use a MariaDB of their own (module scope), so
 # the session's server is never disturbed.
 
-import hashlib
 import os
 import random
 import signal
@@ -22,7 +21,8 @@ import pymysql.cursors
 import pytest
 
 from conftest import (APP_PASSWORD, APP_USER, DB, DIRECT, HOST, MariaDB,
-                      ProxyRunner, tail, wait_port)
+                      ProxyRunner, admin_query, tail, wait_port)
+from rawmy import native_scramble
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="faults are injected between the proxy and its peers")
@@ -45,15 +45,6 @@ KV_ROWS = 200
 
 
 # --- a raw protocol client ---------------------------------------------------
-
-def native_scramble(password, nonce):
-    if not password:
-        return b""
-    h1 = hashlib.sha1(password.encode()).digest()
-    h2 = hashlib.sha1(h1).digest()
-    h3 = hashlib.sha1(nonce + h2).digest()
-    return bytes(a ^ b for a, b in zip(h1, h3))
-
 
 def err_of(payload):
     """(code, message) of an ERR packet payload, None for anything else."""
@@ -195,22 +186,9 @@ class Raw:
 
 # --- helpers -----------------------------------------------------------------
 
-def admin_rows(ep, sql):
-    assert wait_port(ep.admin_port, 10, ep.proc)
-    conn = pymysql.connect(host=HOST, port=ep.admin_port, user=ADMIN_USER,
-                           password=ADMIN_PASSWORD, connect_timeout=10,
-                           autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 def client_peers(ep):
     """Peers listed by SHOW CLIENTS (id, peer, user, db, state, queries)."""
-    return {r[1] for r in admin_rows(ep, "SHOW CLIENTS")}
+    return {r[1] for r in admin_query(ep, "SHOW CLIENTS")}
 
 
 def wait_not_listed(ep, peers, timeout=2.5):
@@ -628,7 +606,7 @@ def test_max_client_conn_admin_sessions_not_counted(inbatch_factory):
         with pytest.raises(pymysql.err.OperationalError) as ei:
             ep.connect(read_timeout=10)
         assert ei.value.args[0] == 1040
-        assert len(admin_rows(ep, "SHOW CLIENTS")) >= 3
+        assert len(admin_query(ep, "SHOW CLIENTS")) >= 3
         for c in conns:
             c.close()
     finally:
@@ -1048,11 +1026,11 @@ def test_random_fuzz(fproxy):
             r.close()
         assert fproxy.proc.poll() is None, "died at iteration %d" % i
     healthy(fproxy)
-    rows = admin_rows(fproxy, "SHOW CLIENTS")
+    rows = admin_query(fproxy, "SHOW CLIENTS")
     deadline = time.monotonic() + 5
     while len(rows) > 1 and time.monotonic() < deadline:
         time.sleep(0.2)
-        rows = admin_rows(fproxy, "SHOW CLIENTS")
+        rows = admin_query(fproxy, "SHOW CLIENTS")
     assert len(rows) <= 1, rows
 
 

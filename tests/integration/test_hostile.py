@@ -83,18 +83,6 @@ def test_prelogin_flood_does_not_exhaust_backend(inbatch_factory, mariadb,
 
 # ---- the admin console: off unless configured, TLS like the client port ----
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    """A throwaway self-signed certificate and key."""
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = str(d / "cert.pem"), str(d / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-                    "-subj", "/CN=127.0.0.1"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return cert, key
-
-
 def refused(port):
     try:
         socket.create_connection((HOST, port), timeout=2).close()

@@ -1,7 +1,5 @@
 """Frontend TLS: the in-band SSLRequest upgrade, tls_mode=allow|require."""
-import os
 import ssl
-import subprocess
 
 import pymysql
 import pymysql.constants.CLIENT
@@ -11,18 +9,6 @@ from conftest import DIRECT
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="TLS settings belong to the proxy; MariaDB here has none")
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    """A throwaway self-signed certificate and key."""
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = str(d / "cert.pem"), str(d / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-                    "-subj", "/CN=127.0.0.1"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return cert, key
 
 
 def _tls_ctx(cafile=None):
