@@ -112,24 +112,7 @@ if [ -z "$PLOTTER" ]; then
 fi
 
 mkdir -p "$OUT"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-cpu.XXXXXX")
-PIDS=()
-
-# shellcheck disable=SC2317  # reached through the EXIT trap
-cleanup()
-{
-	local pid
-	for pid in "${PIDS[@]}"; do
-		ib_stop_pid "$pid"
-	done
-	PIDS=()
-	mdb_stop
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ib_bench_begin cpu
 HZ=$(getconf CLK_TCK)
 
 # cpu_ticks <pid>: utime + stime of every thread of <pid>, in clock ticks.
@@ -190,7 +173,7 @@ backend mysql_out
 EOF
 	echo "# starting haproxy" >&2
 	"$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.out" 2>&1 &
-	PIDS+=($!)
+	IB_PIDS+=($!)
 	pid_of[haproxy]=$!
 	if ! ib_wait_port "$port" 30; then
 		echo "cpu.sh: haproxy did not start:" >&2
@@ -217,7 +200,6 @@ max_client_conn = 4096
 [users]
 app = secret
 EOF
-	PIDS+=("$IB_PID")
 	[ "$rc" -eq 0 ] || exit 1
 	pid_of[$target]=$IB_PID
 	port_of[$target]=$IB_PORT
@@ -317,18 +299,8 @@ SEED=$OUT/seed.txt
 if [ "$SEED_REPEAT" -gt 0 ]; then
 	KEYS=10000
 	LK=$WORK/lookups
-	# shellcheck disable=SC2046
-	gcc -O2 -Wall -Wextra -Werror $(mariadb_config --cflags) \
-		"$here/lookups.c" $(mariadb_config --libs) -lpthread -o "$LK"
-	mdb_sql "CREATE TABLE projects (
-			id INT AUTO_INCREMENT PRIMARY KEY,
-			name VARCHAR(64) NOT NULL UNIQUE,
-			owner VARCHAR(64)
-		 ) ENGINE = InnoDB;
-		 INSERT INTO projects (name, owner)
-			SELECT CONCAT('proj:', seq), CONCAT('owner', seq % 10)
-			FROM seq_1_to_$KEYS;
-		 ANALYZE TABLE projects;" demo >/dev/null
+	ib_build_lookups "$top" "$LK"
+	mdb_create_projects "$KEYS"
 	declare -A seed_ms seed_sel seed_pt seed_n
 	echo "# seed scenario: $SEED_REPEAT rounds (loadavg $(loadavg))" >&2
 	for ((r = 0; r <= SEED_REPEAT; r++)); do

@@ -37,31 +37,13 @@ if [ ! -x "$INBATCH" ]; then
 	exit 2
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-hostile.XXXXXX")
-IB_PID=""
-cleanup()
-{
-	[ -n "$IB_PID" ] && ib_stop_pid "$IB_PID"
-	IB_PID=""
-	mdb_stop
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ib_bench_begin hostile
 
 echo "# starting MariaDB" >&2
 mdb_start "$WORK/mdb"
 mdb_sql "SET GLOBAL max_connections = 1000"
-mdb_sql "CREATE TABLE projects (
-		id INT AUTO_INCREMENT PRIMARY KEY,
-		name VARCHAR(64) NOT NULL UNIQUE,
-		owner VARCHAR(64)
-	 ) ENGINE = InnoDB;
-	 INSERT INTO projects (name, owner)
-		SELECT CONCAT('proj:', seq), CONCAT('owner', seq % 10)
-		FROM seq_1_to_$KEYS;
-	 CREATE TABLE wide (id INT PRIMARY KEY, name VARCHAR(20), pad MEDIUMTEXT,
+mdb_create_projects "$KEYS"
+mdb_sql "CREATE TABLE wide (id INT PRIMARY KEY, name VARCHAR(20), pad MEDIUMTEXT,
 		KEY (name)) ENGINE = InnoDB;
 	 INSERT INTO wide SELECT seq, CONCAT('w', seq), REPEAT('x', 16384)
 		FROM seq_1_to_64;" demo >/dev/null

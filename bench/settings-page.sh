@@ -51,21 +51,7 @@ if [ ! -x "$INBATCH" ]; then
 	exit 1
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-bench.XXXXXX")
-IB_PID=""
-
-cleanup()
-{
-	[ -n "$IB_PID" ] && ib_stop_pid "$IB_PID"
-	IB_PID=""
-	mdb_stop
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# 1,000 client connections plus as many on the server side need descriptors.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ib_bench_begin settings-page
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((FANOUT * 3 + 100)) ]; then
 	echo "settings-page: warning: open files limit $(ulimit -n) may be too low" >&2
 fi
@@ -75,23 +61,13 @@ if [ -n "${LOOKUPS:-}" ]; then
 	LK=$LOOKUPS
 else
 	LK=$WORK/lookups
-	# shellcheck disable=SC2046
-	gcc -O2 -Wall -Wextra -Werror $(mariadb_config --cflags) \
-		"$here/lookups.c" $(mariadb_config --libs) -lpthread -o "$LK"
+	ib_build_lookups "$top" "$LK"
 fi
 
 echo "# starting MariaDB" >&2
 mdb_start "$WORK/mdb"
 mdb_sql "SET GLOBAL max_connections = 3000"
-mdb_sql "CREATE TABLE projects (
-		id INT AUTO_INCREMENT PRIMARY KEY,
-		name VARCHAR(64) NOT NULL UNIQUE,
-		owner VARCHAR(64)
-	 ) ENGINE = InnoDB;
-	 INSERT INTO projects (name, owner)
-		SELECT CONCAT('proj:', seq), CONCAT('owner', seq % 10)
-		FROM seq_1_to_$KEYS;
-	 ANALYZE TABLE projects;" demo >/dev/null
+mdb_create_projects "$KEYS"
 
 echo "# starting inbatch ($INBATCH)" >&2
 ib_start_inbatch "$INBATCH" "$WORK/inbatch.conf" "$WORK/inbatch.out" <<EOF || exit 1

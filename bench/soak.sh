@@ -52,25 +52,14 @@ if ! "$PY" -c 'import pymysql' 2>/dev/null; then
 	exit 2
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-soak.XXXXXX")
-IB_PID=""
-
-cleanup()
+# shellcheck disable=SC2317  # reached through the EXIT trap
+bench_on_exit()
 {
-	[ -n "$IB_PID" ] && ib_stop_pid "$IB_PID"
-	IB_PID=""
 	if [ -n "${SOAK_KEEP_LOG:-}" ] && [ -f "$WORK/inbatch.out" ]; then
 		cp "$WORK/inbatch.out" "$SOAK_KEEP_LOG" || true
 	fi
-	mdb_stop
-	rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Each client is a socket in the client, two in the proxy (client side and
-# its own backend connection) and one in MariaDB.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ib_bench_begin soak
 if [ "$(ulimit -n)" != unlimited ] &&
    [ "$(ulimit -n)" -lt $((SOAK_CLIENTS * 2 + 200)) ]; then
 	echo "soak: warning: open files limit $(ulimit -n) may be too low" >&2
@@ -79,20 +68,12 @@ fi
 echo "# starting MariaDB" >&2
 mdb_start "$WORK/mdb"
 mdb_sql "SET GLOBAL max_connections = 3000"
-mdb_sql "CREATE TABLE projects (
-		id INT AUTO_INCREMENT PRIMARY KEY,
-		name VARCHAR(64) NOT NULL UNIQUE,
-		owner VARCHAR(64)
-	 ) ENGINE = InnoDB;
-	 INSERT INTO projects (name, owner)
-		SELECT CONCAT('proj:', seq), CONCAT('owner', seq % 10)
-		FROM seq_1_to_$KEYS;
-	 CREATE TABLE counters (
+mdb_create_projects "$KEYS"
+mdb_sql "CREATE TABLE counters (
 		id INT PRIMARY KEY,
 		owner INT NOT NULL,
 		n BIGINT NOT NULL
-	 ) ENGINE = InnoDB;
-	 ANALYZE TABLE projects;" demo >/dev/null
+	 ) ENGINE = InnoDB;" demo >/dev/null
 
 echo "# starting inbatch ($INBATCH)" >&2
 ib_start_inbatch "$INBATCH" "$WORK/inbatch.conf" "$WORK/inbatch.out" <<EOF || exit 1

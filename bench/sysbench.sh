@@ -65,24 +65,7 @@ for tool in sysbench haproxy; do
 done
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-sysbench.XXXXXX")
-PIDS=()
-
-# shellcheck disable=SC2317  # reached through the EXIT trap
-cleanup()
-{
-	local pid
-	for pid in "${PIDS[@]}"; do
-		ib_stop_pid "$pid"
-	done
-	PIDS=()
-	mdb_stop
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ib_bench_begin sysbench
 
 echo "# starting MariaDB" >&2
 mdb_start "$WORK/mdb"
@@ -125,7 +108,7 @@ backend mysql_out
 EOF
 echo "# starting haproxy" >&2
 "$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.out" 2>&1 &
-PIDS+=($!)
+IB_PIDS+=($!)
 if ! ib_wait_port "$HA_PORT" 30; then
 	echo "sysbench.sh: haproxy did not start:" >&2
 	cat "$WORK/haproxy.out" >&2
@@ -147,7 +130,6 @@ max_client_conn = 4096
 [users]
 app = secret
 EOF
-	PIDS+=("$IB_PID")
 	[ "$rc" -eq 0 ] || exit 1
 	port_of[inbatch-$mode]=$IB_PORT
 	TARGETS+=("inbatch-$mode")

@@ -1,4 +1,5 @@
 # inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+# shellcheck shell=bash
 # scripts/mariadb-throwaway.sh: bash functions that start and stop a private
 # mariadbd (temp datadir, free loopback port).  Source it; do not run it.
 #
@@ -6,7 +7,10 @@
 #   mdb_start            # sets MDB_DIR MDB_PORT MDB_SOCK MDB_PID
 #   mdb_sql 'SELECT 1'   # runs SQL as root over the socket
 #   mdb_stop             # kills that server only and removes MDB_DIR
-#   ib_start_inbatch BIN CONF OUT <<EOF ... EOF   # see below
+#
+# and for benchmark scripts (see each below): ib_bench_begin NAME,
+# ib_start_inbatch BIN CONF OUT <<EOF ... EOF, mdb_create_projects KEYS,
+# ib_build_lookups SRCDIR OUT.
 #
 # The server has root without a password and app@'%' / app@localhost with
 # password 'secret' and all privileges, plus an empty database `demo`.
@@ -166,8 +170,9 @@ ib_find_inbatch()
 # listens on a free port, points at the server mdb_start started, has an
 # admin port (admin/admin), followed by the lines read from standard input
 # (the other keys, which must not repeat these, and sections); start BIN on
-# it with its output in OUT and wait for its ports.  Sets IB_PID, IB_PORT and IB_ADMIN.  Returns non-zero, with OUT
-# printed, if it does not start.  The caller stops it: ib_stop_pid "$IB_PID".
+# it with its output in OUT and wait for its ports.  Sets IB_PID, IB_PORT
+# and IB_ADMIN and adds IB_PID to IB_PIDS (ib_bench_end stops it).  Returns
+# non-zero, with OUT printed, if it does not start.
 ib_start_inbatch()
 {
 	local bin=$1 conf=$2 out=$3
@@ -182,9 +187,66 @@ ib_start_inbatch()
 	} >"$conf"
 	"$bin" -c "$conf" >"$out" 2>&1 &
 	IB_PID=$!
+	IB_PIDS+=("$IB_PID")
 	if ! ib_wait_port "$IB_PORT" 30 || ! ib_wait_port "$IB_ADMIN" 30; then
 		echo "inbatch ($bin -c $conf) did not start:" >&2
 		cat "$out" >&2
 		return 1
 	fi
+}
+
+# ib_bench_begin NAME: what every benchmark script starts with: a work dir
+# WORK, as many open files as the hard limit allows, and an EXIT trap
+# (ib_bench_end) that stops every process in IB_PIDS (ib_start_inbatch adds
+# its own; add yours), runs bench_on_exit first if the script defines it,
+# stops the server and removes WORK.
+IB_PIDS=()
+ib_bench_begin()
+{
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-$1.XXXXXX")
+	trap ib_bench_end EXIT
+	trap 'exit 130' INT TERM
+	ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317  # reached through the EXIT trap
+ib_bench_end()
+{
+	local pid
+	if declare -F bench_on_exit >/dev/null; then
+		bench_on_exit || true
+	fi
+	for pid in "${IB_PIDS[@]}"; do
+		ib_stop_pid "$pid"
+	done
+	IB_PIDS=()
+	IB_PID=""
+	mdb_stop
+	if [ -n "${WORK:-}" ]; then
+		rm -rf "$WORK"
+	fi
+}
+
+# mdb_create_projects KEYS: the table of the lookup benchmarks, in database
+# demo: projects(id, name 'proj:<n>' unique, owner 'owner<n % 10>'), KEYS
+# rows, analysed.
+mdb_create_projects()
+{
+	mdb_sql "CREATE TABLE projects (
+			id INT AUTO_INCREMENT PRIMARY KEY,
+			name VARCHAR(64) NOT NULL UNIQUE,
+			owner VARCHAR(64)
+		 ) ENGINE = InnoDB;
+		 INSERT INTO projects (name, owner)
+			SELECT CONCAT('proj:', seq), CONCAT('owner', seq % 10)
+			FROM seq_1_to_$1;
+		 ANALYZE TABLE projects;" demo >/dev/null
+}
+
+# ib_build_lookups SRCDIR OUT: compile the C load generator bench/lookups.c.
+ib_build_lookups()
+{
+	# shellcheck disable=SC2046
+	gcc -O2 -Wall -Wextra -Werror $(mariadb_config --cflags) \
+		"$1/bench/lookups.c" $(mariadb_config --libs) -lpthread -o "$2"
 }
