@@ -87,7 +87,6 @@ for tool in sysbench haproxy; do
 		exit 1
 	fi
 done
-HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
 # The plot: gnuplot, else Debian's matplotlib; as root, install gnuplot-nox
 # if neither is there (as scripts/deps.sh installs what is missing).
@@ -147,40 +146,12 @@ declare -A port_of pid_of
 port_of[direct]=$MDB_PORT
 pid_of[direct]=""
 
-# HAProxy in plain TCP forwarding, one thread, as bench/sysbench.sh runs it.
 start_haproxy()
 {
-	local port
-	port=$(ib_free_port)
-	cat >"$WORK/haproxy.cfg" <<EOF
-global
-	maxconn 8192
-	nbthread 1
-
-defaults
-	mode tcp
-	timeout connect 1m
-	timeout client 1m
-	timeout server 1m
-
-frontend mysql_in
-	bind 127.0.0.1:$port
-	maxconn 4096
-	default_backend mysql_out
-
-backend mysql_out
-	server db 127.0.0.1:$MDB_PORT maxconn 4096
-EOF
 	echo "# starting haproxy" >&2
-	"$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.out" 2>&1 &
-	IB_PIDS+=($!)
-	pid_of[haproxy]=$!
-	if ! ib_wait_port "$port" 30; then
-		echo "cpu.sh: haproxy did not start:" >&2
-		cat "$WORK/haproxy.out" >&2
-		exit 1
-	fi
-	port_of[haproxy]=$port
+	ib_start_haproxy || exit 1
+	pid_of[haproxy]=$HA_PID
+	port_of[haproxy]=$HA_PORT
 }
 
 # start_inbatch <target>: one inbatch; the target names its batch mode,

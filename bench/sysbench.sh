@@ -63,7 +63,6 @@ for tool in sysbench haproxy; do
 		exit 1
 	fi
 done
-HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
 ib_bench_begin sysbench
 
@@ -86,34 +85,8 @@ declare -A port_of
 port_of[direct]=$MDB_PORT
 TARGETS=(direct haproxy)
 
-# HAProxy, plain TCP forwarding.
-HA_PORT=$(ib_free_port)
-cat >"$WORK/haproxy.cfg" <<EOF
-global
-	maxconn 8192
-
-defaults
-	mode tcp
-	timeout connect 1m
-	timeout client 1m
-	timeout server 1m
-
-frontend mysql_in
-	bind 127.0.0.1:$HA_PORT
-	maxconn 4096
-	default_backend mysql_out
-
-backend mysql_out
-	server db 127.0.0.1:$MDB_PORT maxconn 4096
-EOF
 echo "# starting haproxy" >&2
-"$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.out" 2>&1 &
-IB_PIDS+=($!)
-if ! ib_wait_port "$HA_PORT" 30; then
-	echo "sysbench.sh: haproxy did not start:" >&2
-	cat "$WORK/haproxy.out" >&2
-	exit 1
-fi
+ib_start_haproxy || exit 1
 port_of[haproxy]=$HA_PORT
 
 # One inbatch per batch mode.

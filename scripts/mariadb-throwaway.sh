@@ -250,3 +250,41 @@ ib_build_lookups()
 	gcc -O2 -Wall -Wextra -Werror $(mariadb_config --cflags) \
 		"$1/bench/lookups.c" $(mariadb_config --libs) -lpthread -o "$2"
 }
+
+# ib_start_haproxy: HAProxy in plain TCP forwarding to the server, one
+# thread (the cost of a bare hop, beside inbatch's one event loop), on a free
+# port; config and output in WORK.  Sets HA_PID and HA_PORT and adds HA_PID
+# to IB_PIDS.  Returns non-zero, with its output printed, if it won't start.
+ib_start_haproxy()
+{
+	local bin
+	bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+	HA_PORT=$(ib_free_port)
+	cat >"$WORK/haproxy.cfg" <<HAEOF
+global
+	maxconn 8192
+	nbthread 1
+
+defaults
+	mode tcp
+	timeout connect 1m
+	timeout client 1m
+	timeout server 1m
+
+frontend mysql_in
+	bind 127.0.0.1:$HA_PORT
+	maxconn 4096
+	default_backend mysql_out
+
+backend mysql_out
+	server db 127.0.0.1:$MDB_PORT maxconn 4096
+HAEOF
+	"$bin" -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.out" 2>&1 &
+	HA_PID=$!
+	IB_PIDS+=("$HA_PID")
+	if ! ib_wait_port "$HA_PORT" 30; then
+		echo "haproxy did not start:" >&2
+		cat "$WORK/haproxy.out" >&2
+		return 1
+	fi
+}
