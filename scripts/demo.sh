@@ -20,6 +20,7 @@ section()
 
 WORK=""
 IB_PID=""
+# shellcheck disable=SC2317  # reached through the EXIT trap
 cleanup()
 {
 	local rc=$?
