@@ -18,6 +18,8 @@
 #   SOAK_CLIENTS   client connections (default 1000)
 #   SOAK_PROCS     client processes they are spread over (default 4)
 #   SOAK_THINK_MS  random pause of up to this long between operations (0)
+#   SOAK_RSS_SLACK_MB  RSS growth allowed over the run, at least (16; a
+#                  sanitizer build keeps freed memory in quarantine)
 #   BATCH_MODE, BATCH_WINDOW_US, BATCH_MAX_KEYS   proxy settings
 #                  (default adaptive, 500, 256, 8)
 #   SOAK_KEEP_LOG  if set, copy the proxy's log to this file
@@ -32,6 +34,7 @@ SOAK_WARMUP=${SOAK_WARMUP:-15}
 SOAK_CLIENTS=${SOAK_CLIENTS:-1000}
 SOAK_PROCS=${SOAK_PROCS:-4}
 SOAK_THINK_MS=${SOAK_THINK_MS:-0}
+SOAK_RSS_SLACK_MB=${SOAK_RSS_SLACK_MB:-16}
 BATCH_MODE=${BATCH_MODE:-adaptive}
 BATCH_WINDOW_US=${BATCH_WINDOW_US:-500}
 BATCH_MAX_KEYS=${BATCH_MAX_KEYS:-256}
@@ -93,7 +96,8 @@ rc=0
 	--db-port "$MDB_PORT" --proxy-pid "$IB_PID" \
 	--clients "$SOAK_CLIENTS" --procs "$SOAK_PROCS" \
 	--seconds "$SOAK_SECONDS" --warmup "$SOAK_WARMUP" \
-	--keys "$KEYS" --think-ms "$SOAK_THINK_MS" || rc=$?
+	--keys "$KEYS" --think-ms "$SOAK_THINK_MS" \
+	--rss-slack-mb "$SOAK_RSS_SLACK_MB" || rc=$?
 
 if ! kill -0 "$IB_PID" 2>/dev/null; then
 	echo "soak: inbatch exited; the end of its output:" >&2

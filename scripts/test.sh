@@ -2,9 +2,11 @@
 # inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
 # scripts/test.sh: the whole test suite.  Installs packages, builds with
 # --enable-debug --enable-asan --enable-werror in build-test/, runs
-# make check, a libFuzzer smoke run (build-fuzz/, clang) and make distcheck.
-# Knobs: IB_SKIP_FUZZ=1, IB_SKIP_DISTCHECK=1, IB_FUZZ_SECONDS=N, IB_JOBS=N,
-# IB_TIMEOUT=N (seconds allowed for make check and for make distcheck).
+# make check, every benchmark script once at toy sizes (bench/smoke.sh), a
+# libFuzzer smoke run (build-fuzz/, clang) and make distcheck.
+# Knobs: IB_SKIP_BENCH=1, IB_SKIP_FUZZ=1, IB_SKIP_DISTCHECK=1,
+# IB_FUZZ_SECONDS=N, IB_JOBS=N, IB_TIMEOUT=N (seconds allowed for make check
+# and for make distcheck).
 set -uo pipefail
 
 SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -112,6 +114,16 @@ if [ "$check_rc" -ne 0 ]; then
 	# make check can fail before any test runs (a test program that does
 	# not build); count that too.
 	[ "$f" -eq 0 ] && stage_fail "make check (exit $check_rc)"
+fi
+
+# ------------------------------------------------------------------
+section "bench smoke run (every benchmark script once, toy sizes)"
+if [ "${IB_SKIP_BENCH:-0}" = 1 ]; then
+	echo "skipped (IB_SKIP_BENCH=1)"
+elif INBATCH=$BUILD/src/inbatch timeout -k 30 900 bash bench/smoke.sh; then
+	echo "PASS: bench smoke run"
+else
+	stage_fail "bench smoke run"
 fi
 
 # ------------------------------------------------------------------

@@ -1,0 +1,57 @@
+#!/bin/bash
+# inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
+# bench/smoke.sh: run every benchmark script once at toy sizes, so that a
+# script that no longer starts, parses or cleans up fails the test suite
+# instead of the next person who measures.  The figures mean nothing (the
+# sizes are tiny and the binary may be a sanitizer build); what is checked is
+# each script's exit status, that it printed its result line, and that it
+# left no process or work directory of its own behind.
+#
+#   bench/smoke.sh            (INBATCH or IB_BUILDDIR find the binary)
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/mariadb-throwaway.sh
+. "$top/scripts/mariadb-throwaway.sh"
+INBATCH=$(ib_find_inbatch "$top")
+export INBATCH
+if [ ! -x "$INBATCH" ]; then
+	echo "smoke: no inbatch binary at $INBATCH (set INBATCH)" >&2
+	exit 2
+fi
+OUT=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-smoke.XXXXXX")
+trap 'rm -rf "$OUT"' EXIT
+
+# name | environment | script | a line its output must have
+SCRIPTS=(
+"cpu|BENCH_TIME=1 THREADS=2 MODES=text SEED_REPEAT=1 TABLE_SIZE=500 OUT=$OUT/cpu|cpu.sh|^plot: |^results: "
+"sysbench|BENCH_TIME=1 THREADS=2 PS_MODES=disable TABLE_SIZE=500|sysbench.sh|^inbatch-adaptive "
+"settings-page|REPEAT=1 N=50 CONNS=4|settings-page.sh|time, direct/inbatch"
+"hostile|HOSTILE_SECONDS=3 HOSTILE_HONEST=2|hostile.sh|^verdict: PASS"
+"soak|SOAK_SECONDS=3 SOAK_WARMUP=1 SOAK_CLIENTS=20 SOAK_PROCS=1 SOAK_RSS_SLACK_MB=1024|soak.sh|^verdict: PASS"
+"prefetch-loop|N=50 DELAYS=0 REPS=1|prefetch-loop.sh|backend statements"
+)
+
+rc=0
+for entry in "${SCRIPTS[@]}"; do
+	IFS='|' read -r name envs script want <<<"$entry"
+	before=$(pgrep -c -f "inbatch-$name\.|$INBATCH -c" || true)
+	# shellcheck disable=SC2086  # envs is a list of NAME=value words
+	if env $envs timeout 600 bash "$here/$script" >"$OUT/$name.log" 2>&1 &&
+	   grep -Eq "$want" "$OUT/$name.log"; then
+		status=ok
+	else
+		status=FAILED
+		rc=1
+	fi
+	after=$(pgrep -c -f "inbatch-$name\.|$INBATCH -c" || true)
+	if [ "$after" -gt "$before" ]; then
+		status="$status, left $((after - before)) process(es) behind"
+		rc=1
+	fi
+	echo "smoke: $name: $status"
+	if [ "$status" != ok ]; then
+		tail -n 30 "$OUT/$name.log" | sed "s/^/  $name: /"
+	fi
+done
+exit $rc
