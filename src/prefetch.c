@@ -889,6 +889,7 @@ bool prefetch_busy(struct client *c, const uint8_t *head, size_t hlen,
 	if (ib.cfg->prefetch && head[0] == COM_QUERY && hlen == len &&
 	    pf_classify(c, (const char *)head + 1, len - 1, &cr, &flags))
 		return false;
+	log_debug("prefetch: command %u waits for the fetch ahead", head[0]);
 	pf->bg_wait = true;
 	return true;
 }
@@ -943,8 +944,10 @@ bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
 		k = -1;
 	/* the backend is fetching ahead: what kept answers cannot answer
 	 * waits for it (its key may be among those coming) */
-	if (pf->bg && k < 0)
+	if (pf->bg && k < 0) {
+		log_debug("prefetch: lookup waits for the fetch ahead");
 		return pf_hold(pf, sql, len);
+	}
 	if (!sh)
 		return false;
 	val = malloc(cr.key.len ? cr.key.len : 1);
