@@ -780,6 +780,10 @@ static bool pf_kept_valid(struct client *c, struct prefetch *pf)
 
 	if (!pf->have_kept)
 		return false;
+	/* a fetch ahead in flight is a read of ours: the EOF after its
+	 * column definitions said no more than the one at its end will */
+	if (pf->bg)
+		session_read_done(&c->sess, pf->changes_before, pf->ctx_was_known);
 	m = session_prefetchable(&c->sess, c->status,
 				 ib.cfg->prefetch_autocommit_max_age_ms > 0);
 	if (m != pf->mode || c->sess.var_changes != pf->changes_at)
