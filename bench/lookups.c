@@ -5,16 +5,24 @@
  *   lookups -h HOST -P PORT -u USER -p PASSWORD -D DB -n LOOKUPS
  *           -c CONNECTIONS [--mode parallel|sequential|in]
  *           [--table projects] [--prefix proj:] [--keys N]
+ *           [--parent TABLE]
  *
  * All connections are opened first (not timed).  Then the clock starts:
  *
  *   parallel    LOOKUPS single-key lookups spread over CONNECTIONS threads,
  *               each thread issuing its share one after another;
  *   sequential  all LOOKUPS lookups one after another on one connection;
- *   in          one hand-written  ... WHERE name IN (all keys)  query.
+ *   in          one hand-written  ... WHERE name IN (all keys)  query;
+ *   loop        the N+1 loop of an ORM session on one connection inside a
+ *               transaction (autocommit turned off before the clock, as
+ *               ORMs do at connect): a parent query
+ *                   SELECT id, gid FROM PARENT ORDER BY id LIMIT LOOKUPS
+ *               then one lookup of PREFIX<gid> per parent row, then
+ *               ROLLBACK.
  *
- * Lookup i asks for key PREFIX<(i % KEYS) + 1>; every returned row is
- * checked (the name must equal the key asked for).  Prints one line
+ * Lookup i asks for key PREFIX<(i % KEYS) + 1> (loop: PREFIX<gid of row
+ * i>); every returned row is checked (the name must equal the key asked
+ * for).  Prints one line
  *
  *   mode=parallel conns=64 lookups=1000 seconds=0.123456 errors=0
  *
@@ -33,7 +41,7 @@
 
 #include <mysql.h>
 
-enum mode { MODE_PARALLEL, MODE_SEQUENTIAL, MODE_IN };
+enum mode { MODE_PARALLEL, MODE_SEQUENTIAL, MODE_IN, MODE_LOOP };
 
 struct opts {
 	const char *host;
@@ -47,6 +55,7 @@ struct opts {
 	const char *table;
 	const char *prefix;
 	long keys;
+	const char *parent;
 	int verbose;
 };
 
@@ -72,6 +81,7 @@ static struct opts opt = {
 	.table = "projects",
 	.prefix = "proj:",
 	.keys = 10000,
+	.parent = "parents",
 	.verbose = 0,
 };
 
@@ -109,8 +119,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: lookups -h HOST -P PORT -u USER -p PASSWORD -D DB "
 		"-n LOOKUPS -c CONNECTIONS\n"
-		"               [--mode parallel|sequential|in] "
-		"[--table NAME] [--prefix TEXT] [--keys N] [-v]\n");
+		"               [--mode parallel|sequential|in|loop] "
+		"[--table NAME] [--prefix TEXT] [--keys N]\n"
+		"               [--parent NAME] [-v]\n");
 }
 
 static long parse_long(const char *s, const char *what, long min, long max)
@@ -142,6 +153,7 @@ static void parse_args(int argc, char **argv)
 		{ "table", required_argument, NULL, 't' },
 		{ "prefix", required_argument, NULL, 'x' },
 		{ "keys", required_argument, NULL, 'k' },
+		{ "parent", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
@@ -182,6 +194,8 @@ static void parse_args(int argc, char **argv)
 				opt.mode = MODE_SEQUENTIAL;
 			else if (!strcmp(optarg, "in"))
 				opt.mode = MODE_IN;
+			else if (!strcmp(optarg, "loop"))
+				opt.mode = MODE_LOOP;
 			else {
 				fprintf(stderr, "lookups: bad mode '%s'\n",
 					optarg);
@@ -196,6 +210,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'k':
 			opt.keys = parse_long(optarg, "key count", 1, LONG_MAX);
+			break;
+		case 'T':
+			opt.parent = optarg;
 			break;
 		case 'v':
 			opt.verbose = 1;
@@ -212,7 +229,7 @@ static void parse_args(int argc, char **argv)
 		usage(stderr);
 		exit(2);
 	}
-	if (strchr(opt.table, '`')) {
+	if (strchr(opt.table, '`') || strchr(opt.parent, '`')) {
 		fprintf(stderr, "lookups: bad table name\n");
 		exit(2);
 	}
@@ -244,6 +261,14 @@ static long key_of(long i)
 	return i % opt.keys + 1;
 }
 
+/* Append <key>, escaped, to buf; returns the new length. */
+static size_t put_text(MYSQL *m, char *buf, size_t len, const char *key,
+		       size_t n)
+{
+	return len + mysql_real_escape_string(m, buf + len, key,
+					      (unsigned long)n);
+}
+
 /* Append PREFIX<k>, escaped, to buf; returns the new length. */
 static size_t put_key(MYSQL *m, char *buf, size_t len, long k)
 {
@@ -255,25 +280,28 @@ static size_t put_key(MYSQL *m, char *buf, size_t len, long k)
 		fprintf(stderr, "lookups: prefix too long\n");
 		exit(2);
 	}
-	return len + mysql_real_escape_string(m, buf + len, key,
-					      (unsigned long)n);
+	return put_text(m, buf, len, key, (size_t)n);
 }
 
-/* One single-key lookup; returns 0 when the right row came back. */
-static int lookup(MYSQL *m, long k)
+/* One single-key lookup of <want>; returns 0 when the right row came
+ * back. */
+static int lookup_text(MYSQL *m, const char *want)
 {
-	char sql[1024], want[256];
-	size_t len;
+	char sql[1024];
+	size_t len, wn = strlen(want);
 	MYSQL_RES *res;
 	MYSQL_ROW row;
 	unsigned long *lens;
 	int rc = 0;
 
-	snprintf(want, sizeof(want), "%s%ld", opt.prefix, k);
+	if (wn > 250) {
+		report("key too long");
+		return -1;
+	}
 	len = (size_t)snprintf(sql, sizeof(sql),
 			       "SELECT id, name, owner FROM `%s` WHERE name = '",
 			       opt.table);
-	len = put_key(m, sql, len, k);
+	len = put_text(m, sql, len, want, wn);
 	len += (size_t)snprintf(sql + len, sizeof(sql) - len, "' LIMIT 1");
 
 	if (mysql_real_query(m, sql, (unsigned long)len)) {
@@ -294,8 +322,8 @@ static int lookup(MYSQL *m, long k)
 	} else {
 		row = mysql_fetch_row(res);
 		lens = mysql_fetch_lengths(res);
-		if (!row || !row[1] || lens[1] != strlen(want) ||
-		    memcmp(row[1], want, lens[1])) {
+		if (!row || !row[1] || lens[1] != wn ||
+		    memcmp(row[1], want, wn)) {
 			report("'%s': got name '%s'", want,
 			       row && row[1] ? row[1] : "(null)");
 			rc = -1;
@@ -303,6 +331,52 @@ static int lookup(MYSQL *m, long k)
 	}
 	mysql_free_result(res);
 	return rc;
+}
+
+static int lookup(MYSQL *m, long k)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), "%s%ld", opt.prefix, k);
+	return lookup_text(m, want);
+}
+
+/* The loop of an ORM session: a parent query, one lookup per parent row,
+ * inside one transaction; returns the error count. */
+static long run_loop(MYSQL *m)
+{
+	char sql[256], want[256];
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	long errors = 0, rows = 0;
+
+	snprintf(sql, sizeof(sql), "SELECT id, gid FROM `%s` ORDER BY id LIMIT %ld",
+		 opt.parent, opt.lookups);
+	if (mysql_query(m, sql) || !(res = mysql_store_result(m))) {
+		report("parent query: %s", mysql_error(m));
+		return 1;
+	}
+	while ((row = mysql_fetch_row(res))) {
+		rows++;
+		if (!row[1] || (size_t)snprintf(want, sizeof(want), "%s%s",
+						opt.prefix, row[1]) >= sizeof(want)) {
+			report("parent row %ld: bad gid", rows);
+			errors++;
+			continue;
+		}
+		if (lookup_text(m, want))
+			errors++;
+	}
+	mysql_free_result(res);
+	if (rows != opt.lookups) {
+		report("parent query: %ld rows, want %ld", rows, opt.lookups);
+		errors++;
+	}
+	if (mysql_query(m, "ROLLBACK")) {
+		report("ROLLBACK: %s", mysql_error(m));
+		errors++;
+	}
+	return errors;
 }
 
 static void *worker_main(void *arg)
@@ -413,6 +487,10 @@ int main(int argc, char **argv)
 		mode_name = "sequential";
 		nconn = 1;
 		break;
+	case MODE_LOOP:
+		mode_name = "loop";
+		nconn = 1;
+		break;
 	default:
 		mode_name = "in";
 		nconn = 1;
@@ -445,6 +523,15 @@ int main(int argc, char **argv)
 		for (i = 0; i < opt.lookups; i++)
 			if (lookup(w[0].conn, key_of(i)))
 				errors++;
+		t1 = now();
+	} else if (opt.mode == MODE_LOOP) {
+		/* as ORMs do at connect: the first read opens a transaction */
+		if (mysql_query(w[0].conn, "SET autocommit = 0")) {
+			report("SET autocommit = 0: %s", mysql_error(w[0].conn));
+			return 1;
+		}
+		t0 = now();
+		errors = run_loop(w[0].conn);
 		t1 = now();
 	} else if (opt.mode == MODE_IN) {
 		t0 = now();

@@ -1,19 +1,24 @@
 #!/bin/bash
 # inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
 # bench/prefetch-loop.sh: the seed N+1 loop (issue 13): 1,000 lookups on one
-# connection inside a transaction, direct vs through inbatch, with the
-# database behind bench/delay-relay at 0 and 250 us one-way delay (both the
-# direct client and inbatch reach it through the relay).  Prints the time
-# and the backend statements (Com_select delta) of each, and the ratios.
+# connection inside a transaction, direct vs through inbatch.  Legs (DELAYS):
+#   plain  no relay at all: the client and inbatch reach MariaDB on loopback
+#   <us>   both the direct client and inbatch reach MariaDB through
+#          bench/delay-relay with that one-way delay (0 = the relay alone)
+# Each run is timed by the client and counted on the server (the
+# Com_select delta).  Prints every run, then one row per leg: the medians,
+# the spread, the time ratio and the statement ratio; draws loop.png.
 #
-#   bench/prefetch-loop.sh            (INBATCH=..., N=1000, DELAYS="0 250",
-#                                      REPS=3 to override)
+#   bench/prefetch-loop.sh     (INBATCH=..., N=1000, DELAYS="plain 0 250",
+#                               REPS=5, CLIENT=c|python, OUT=dir)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 N=${N:-1000}
-DELAYS=${DELAYS:-"0 250"}
-REPS=${REPS:-3}
+DELAYS=${DELAYS:-"plain 0 250"}
+REPS=${REPS:-5}
+CLIENT=${CLIENT:-c}
+OUT=${OUT:-./prefetch-loop-$(date +%Y%m%d-%H%M%S)}
 
 # shellcheck source=scripts/mariadb-throwaway.sh
 . "$top/scripts/mariadb-throwaway.sh"
@@ -32,33 +37,62 @@ cleanup()
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+mkdir -p "$OUT"
 
 # shellcheck disable=SC2046
 gcc -O2 -Wall -Wextra -Werror "$here/delay-relay.c" \
 	$(pkg-config --cflags --libs libevent) -o "$WORK/delay-relay"
+# shellcheck disable=SC2046
+gcc -O2 -Wall -Wextra -Werror $(mariadb_config --cflags) "$here/lookups.c" \
+	$(mariadb_config --libs) -lpthread -o "$WORK/lookups"
 mdb_start
 mdb_sql "USE demo;
 	 CREATE TABLE demo.projects (id INT PRIMARY KEY, gid VARCHAR(20))
 	 ENGINE=InnoDB;
 	 CREATE TABLE demo.projects_settings (id INT AUTO_INCREMENT PRIMARY KEY,
-	 name VARCHAR(64) NOT NULL UNIQUE, value VARCHAR(64)) ENGINE=InnoDB;
+	 name VARCHAR(64) NOT NULL UNIQUE, owner VARCHAR(64)) ENGINE=InnoDB;
 	 INSERT INTO demo.projects SELECT seq, CONCAT('g', seq * 7 % 100003)
 	 FROM seq_1_to_$N;
-	 INSERT INTO demo.projects_settings (name, value)
+	 INSERT INTO demo.projects_settings (name, owner)
 	 SELECT CONCAT('proj:', gid), CONCAT('v', id) FROM demo.projects;"
 
-run() # label port
+com_select()
 {
-	local out
-	out=$(/usr/bin/python3 "$here/prefetch-loop.py" 127.0.0.1 "$2" "$MDB_PORT" "$N")
-	echo "$1 $out"
+	mdb_sql "SHOW GLOBAL STATUS LIKE 'Com_select'" -N | awk '{print $2}'
 }
 
+# run LABEL LEG PORT: one loop; appends "LABEL LEG seconds statements".
+run()
+{
+	local before after out secs
+	before=$(com_select)
+	if [ "$CLIENT" = python ]; then
+		out=$(/usr/bin/python3 "$here/prefetch-loop.py" 127.0.0.1 "$3" "$N")
+	else
+		out=$("$WORK/lookups" -h 127.0.0.1 -P "$3" -u app -p secret \
+			-D demo -n "$N" --mode loop --parent projects \
+			--table projects_settings --prefix proj:)
+	fi
+	after=$(com_select)
+	secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")
+	case $out in
+	*errors=0* | *found=$N*) ;;
+	*) echo "prefetch-loop: wrong answers: $out" >&2; exit 1 ;;
+	esac
+	echo "$1 $2 $secs $((after - before))" | tee -a "$WORK/runs"
+}
+
+echo "# $N lookups on one connection in a transaction, $CLIENT client," \
+     "$REPS runs per target, interleaved; $INBATCH"
 for d in $DELAYS; do
-	RPORT=$(ib_free_port)
-	"$WORK/delay-relay" "$RPORT" 127.0.0.1 "$MDB_PORT" "$d" &
-	RELAY_PID=$!
-	ib_wait_port "$RPORT"
+	if [ "$d" = plain ]; then
+		RPORT=$MDB_PORT
+	else
+		RPORT=$(ib_free_port)
+		"$WORK/delay-relay" "$RPORT" 127.0.0.1 "$MDB_PORT" "$d" &
+		RELAY_PID=$!
+		ib_wait_port "$RPORT"
+	fi
 	IPORT=$(ib_free_port)
 	cat >"$WORK/inbatch.ini" <<EOT
 [inbatch]
@@ -72,19 +106,78 @@ EOT
 	"$INBATCH" -c "$WORK/inbatch.ini" &
 	INB_PID=$!
 	ib_wait_port "$IPORT"
-	echo "# delay ${d}us one way, $N lookups, $REPS runs each, interleaved"
+	# one round not counted: connections, caches, the buffer pool
+	run warmup "$d" "$RPORT" >/dev/null
+	run warmup "$d" "$IPORT" >/dev/null
 	for _ in $(seq "$REPS"); do
-		run "direct  delay=$d" "$RPORT"
-		run "inbatch delay=$d" "$IPORT"
-	done | tee "$WORK/runs"
-	awk -v d="$d" '
-		{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
-		$1 == "direct"  { dt += v["seconds"]; ds += v["com_select"]; dn++ }
-		$1 == "inbatch" { it += v["seconds"]; is += v["com_select"]; in_++ }
-		END { printf "# delay %sus: inbatch/direct time %.3f (%.1fx faster), backend statements %d vs %d (1/%.0f)\n",
-			d, (it/in_)/(dt/dn), (dt/dn)/(it/in_), is/in_, ds/dn, (ds/dn)/((is/in_) > 0 ? is/in_ : 1) }' "$WORK/runs"
+		run direct "$d" "$RPORT"
+		run inbatch "$d" "$IPORT"
+	done
 	ib_stop_pid "$INB_PID"
 	INB_PID=""
-	ib_stop_pid "$RELAY_PID"
-	RELAY_PID=""
+	if [ -n "$RELAY_PID" ]; then
+		ib_stop_pid "$RELAY_PID"
+		RELAY_PID=""
+	fi
 done
+grep -v '^warmup' "$WORK/runs" >"$OUT/runs.txt"
+
+median()
+{
+	sort -g | awk '{v[NR] = $1}
+		END { if (NR % 2) print v[(NR + 1) / 2];
+		      else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# stat TARGET LEG FIELD: "median min max" of one column
+stat()
+{
+	local vals
+	vals=$(awk -v t="$1" -v d="$2" -v f="$3" '$1 == t && $2 == d { print $f }' \
+		"$OUT/runs.txt")
+	echo "$(median <<<"$vals") $(sort -g <<<"$vals" | head -1) $(sort -g <<<"$vals" | tail -1)"
+}
+
+{
+	echo
+	echo "# delay: one way through bench/delay-relay (plain: no relay);" \
+	     "ms: median [min-max] of $REPS runs"
+	printf '%-6s | %-22s | %-22s | %-7s | %s\n' delay "direct ms" \
+		"inbatch ms" ratio "backend statements direct/inbatch"
+	for d in $DELAYS; do
+		read -r dm dlo dhi <<<"$(stat direct "$d" 3)"
+		read -r im ilo ihi <<<"$(stat inbatch "$d" 3)"
+		read -r ds _ _ <<<"$(stat direct "$d" 4)"
+		read -r is _ _ <<<"$(stat inbatch "$d" 4)"
+		awk -v d="$d" -v dm="$dm" -v dlo="$dlo" -v dhi="$dhi" -v im="$im" \
+		    -v ilo="$ilo" -v ihi="$ihi" -v ds="$ds" -v is="$is" 'BEGIN {
+			printf "%-6s | %7.1f [%5.1f-%5.1f] | %7.1f [%5.1f-%5.1f] | %5.1fx | %d/%d (1/%.0f)\n",
+				d, dm * 1000, dlo * 1000, dhi * 1000, im * 1000,
+				ilo * 1000, ihi * 1000, dm / im, ds, is,
+				ds / (is > 0 ? is : 1)
+			print d, dm * 1000, im * 1000 >"/dev/stderr" }' 2>>"$WORK/plot.dat"
+	done
+	echo "# ratio: direct time / inbatch time (above 1: inbatch is faster)"
+} | tee "$OUT/table.txt"
+
+if command -v gnuplot >/dev/null; then
+	cat >"$WORK/plot.gp" <<EOT
+set terminal pngcairo size 800,500 noenhanced
+set output '$OUT/loop.png'
+set title '$N lookups in one transaction, one connection ($CLIENT client): median of $REPS'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set ylabel 'ms (log scale)'
+set xlabel 'one-way delay to MariaDB (plain: no relay)'
+set grid ytics
+set key top left
+plot '$WORK/plot.dat' using 2:xtic(1) title 'direct', '' using 3 title 'inbatch'
+EOT
+	if gnuplot "$WORK/plot.gp" 2>"$WORK/plot.err" ||
+	   { sed -i 's/^set terminal pngcairo/set terminal png/' "$WORK/plot.gp" &&
+	     gnuplot "$WORK/plot.gp"; }; then
+		echo "plot: $OUT/loop.png"
+	fi
+fi
+echo "runs: $OUT/runs.txt, table: $OUT/table.txt"

@@ -1165,6 +1165,8 @@ static void client_next_command(struct client *c)
 			evbuffer_ptr_set(in, &ptr, 4, EVBUFFER_PTR_SET);
 			evbuffer_copyout_from(in, &ptr, head, hlen);
 		}
+		if (!c->is_admin && prefetch_busy(c, head, hlen, len))
+			return;
 		c->cmd = head[0];
 		c->seq = 1;
 		c->queries++;

@@ -67,8 +67,10 @@ struct pf_cand {
 	char pre[PF_AFFIX], suf[PF_AFFIX];
 };
 
-/* Answers of one keys join: rows tagged by key index. */
+/* Answers of one keys join: rows tagged by key index.  A shape keeps a
+ * list of them: the one fetched with a lookup, then those fetched ahead. */
 struct pf_kept {
+	struct pf_kept *next;
 	struct backend_result co;
 	struct fanout_rs rs; /* definitions point at the shape's solo run */
 	struct batch_key *keys;
@@ -96,17 +98,22 @@ struct pf_shape {
 	bool int_have, int_step_set;
 	long long int_last, int_step;
 	unsigned int_matches;
+	/* where the keys fetched so far end: the column's last row fetched,
+	 * or the progression's last value and step */
+	bool ahead_col, ahead_int;
+	struct pf_cand ahead_cd;
+	long long ahead_last, ahead_step;
 	/* valid with the kept answers only */
 	bool probed, probe_ok;
 	bool have_solo;
 	struct backend_result own; /* a run of the lookup alone */
 	struct fanout_rs solo;
 	uint16_t status;
-	struct pf_kept *kept;
+	struct pf_kept *kept, *hit_chunk; /* hit_chunk: where the last hit was */
 };
 
 /* What prefetch_submit() decided, for prefetch_run(). */
-enum pf_plan { PF_PLAN_NONE, PF_PLAN_ANSWER, PF_PLAN_FETCH };
+enum pf_plan { PF_PLAN_NONE, PF_PLAN_ANSWER, PF_PLAN_FETCH, PF_PLAN_WAIT };
 
 struct prefetch {
 	struct pf_set sets[PF_SETS];
@@ -120,9 +127,22 @@ struct prefetch {
 	enum session_pf mode;
 	unsigned changes_at;
 	uint64_t kept_us;
+	unsigned drops; /* pf_drop()s so far */
+	/* a keys join fetching ahead while the client is answered from kept
+	 * answers: the backend is busy, the client idle */
+	bool bg;
+	bool bg_wait;		 /* a command waits for it */
+	struct pf_shape *bg_shape; /* NULL once the shape is gone */
+	unsigned bg_drops;	 /* void if a drop came after it started */
+	struct batch_key *bg_keys;
+	unsigned bg_n;
+	/* the session before the own read in flight (session_read_done) */
+	unsigned changes_before;
+	bool ctx_was_known;
 	/* the command in progress */
 	enum pf_plan plan;
 	struct pf_shape *run;
+	struct pf_kept *answer_chunk;
 	unsigned answer_key;
 	char *sql;
 	size_t sql_len;
@@ -192,27 +212,42 @@ void prefetch_stats_free(void)
 
 /* ---- kept answers ---- */
 
-static void pf_kept_free(struct prefetch *pf, struct pf_shape *sh)
+static void pf_keys_free(struct batch_key *keys, unsigned n)
 {
-	struct pf_kept *k = sh->kept;
-	unsigned i, wasted;
+	unsigned i;
 
-	if (!k)
-		return;
-	wasted = k->n_keys - k->n_hit;
+	for (i = 0; i < n; i++)
+		free(keys[i].sql);
+	free(keys);
+}
+
+/* Free chunk <k> of kept answers (unlinked by the caller). */
+static void pf_chunk_free(struct prefetch *pf, struct pf_shape *sh,
+			  struct pf_kept *k)
+{
+	unsigned wasted = k->n_keys - k->n_hit;
+
 	IB_STAT_ADD(prefetch_wasted_keys, wasted);
 	if (sh->st)
 		sh->st->wasted += wasted;
-	for (i = 0; i < k->n_keys; i++)
-		free(k->keys[i].sql);
-	free(k->keys);
+	pf_keys_free(k->keys, k->n_keys);
 	free(k->rows);
 	free(k->hit);
 	fanout_rs_free(&k->rs);
 	backend_result_free(&k->co);
 	pf->mem -= k->mem;
 	free(k);
-	sh->kept = NULL;
+}
+
+static void pf_kept_free(struct prefetch *pf, struct pf_shape *sh)
+{
+	struct pf_kept *k;
+
+	while ((k = sh->kept) != NULL) {
+		sh->kept = k->next;
+		pf_chunk_free(pf, sh, k);
+	}
+	sh->hit_chunk = NULL;
 }
 
 /* Everything that holds only within the snapshot goes: kept answers, the
@@ -227,6 +262,7 @@ static void pf_drop(struct prefetch *pf)
 	if (pf->have_kept)
 		IB_STAT_INC(prefetch_drops);
 	pf->have_kept = false;
+	pf->drops++;
 	for (i = 0; i < PF_SHAPES; i++) {
 		sh = pf->shapes[i];
 		if (!sh)
@@ -550,27 +586,60 @@ static bool pf_add_pval(struct prefetch *pf, const char *p, size_t n)
 	return true;
 }
 
-/* The keys the shape's detectors predict after the current one, in
- * order; false when none do. */
-static bool pf_predict(struct prefetch *pf, struct pf_shape *sh)
+/* Does the shape's column detector still follow the column the keys
+ * fetched so far came from? */
+static bool pf_ahead_follows(const struct prefetch *pf, const struct pf_shape *sh)
+{
+	const struct pf_cand *a = &sh->ahead_cd, *cd;
+	unsigned i;
+
+	if (!sh->ahead_col || pf->sets[a->set].gen != a->gen ||
+	    sh->matches < (unsigned)ib.cfg->prefetch_min_matches)
+		return false;
+	for (i = 0; i < sh->n_cand; i++) {
+		cd = &sh->cand[i];
+		if (cd->set == a->set && cd->gen == a->gen && cd->col == a->col &&
+		    cd->pre_len == a->pre_len && cd->suf_len == a->suf_len &&
+		    memcmp(cd->pre, a->pre, a->pre_len) == 0 &&
+		    memcmp(cd->suf, a->suf, a->suf_len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The keys the shape's detectors predict, in order: after the current
+ * lookup's, or (<ahead>) after the last key fetched so far; false when
+ * none do.  Where they end is remembered for the next fetch ahead.
+ */
+static bool pf_predict(struct prefetch *pf, struct pf_shape *sh, bool ahead)
 {
 	unsigned max = (unsigned)ib.cfg->prefetch_max_keys, min =
 		(unsigned)ib.cfg->prefetch_min_matches;
 	bool int_key = sh->cr.key_type == CLASSIFY_KEY_INT;
 	char buf[PF_AFFIX * 2 + PF_KEY_MAX];
+	const struct pf_cand *cd = NULL;
 	const uint8_t *v;
 	size_t vn, n;
 	unsigned r;
 	long long x;
+	bool by_step = false;
 
 	pf->pvals = calloc(max, sizeof(*pf->pvals));
 	pf->pval_lens = calloc(max, sizeof(*pf->pval_lens));
 	pf->n_pvals = 0;
 	if (!pf->pvals || !pf->pval_lens)
 		return false;
-	if (sh->n_cand && sh->matches >= min) {
-		const struct pf_cand *cd = &sh->cand[0];
+	if (!ahead && sh->n_cand && sh->matches >= min)
+		cd = &sh->cand[0];
+	else if (ahead && pf_ahead_follows(pf, sh))
+		cd = &sh->ahead_cd;
+	else if (int_key && sh->int_step_set && sh->int_matches >= min &&
+		 (!ahead || (sh->ahead_int && sh->ahead_step == sh->int_step)))
+		by_step = true;
+	if (cd) {
 		const struct pf_set *s = &pf->sets[cd->set];
+		struct pf_cand at = *cd;
 
 		for (r = cd->row + 1; r < s->nrows && pf->n_pvals < max; r++) {
 			v = pf_value(s, r, cd->col, &vn);
@@ -588,8 +657,12 @@ static bool pf_predict(struct prefetch *pf, struct pf_shape *sh)
 			if (!pf_add_pval(pf, buf, n))
 				return false;
 		}
-	} else if (int_key && sh->int_step_set && sh->int_matches >= min) {
-		x = sh->int_last;
+		at.row = r - 1;
+		sh->ahead_cd = at;
+		sh->ahead_col = true;
+		sh->ahead_int = false;
+	} else if (by_step) {
+		x = ahead ? sh->ahead_last : sh->int_last;
 		while (pf->n_pvals < max) {
 			if ((sh->int_step > 0 && x > 999999999999999999LL - sh->int_step) ||
 			    (sh->int_step < 0 && x < -999999999999999999LL - sh->int_step))
@@ -599,6 +672,10 @@ static bool pf_predict(struct prefetch *pf, struct pf_shape *sh)
 			if (!pf_add_pval(pf, buf, n))
 				return false;
 		}
+		sh->ahead_last = x;
+		sh->ahead_step = sh->int_step;
+		sh->ahead_int = true;
+		sh->ahead_col = false;
 	}
 	return pf->n_pvals > 0;
 }
@@ -607,6 +684,8 @@ static bool pf_predict(struct prefetch *pf, struct pf_shape *sh)
 
 static void pf_shape_free(struct prefetch *pf, struct pf_shape *sh)
 {
+	if (pf->bg_shape == sh)
+		pf->bg_shape = NULL;
 	pf_kept_free(pf, sh);
 	if (sh->have_solo) {
 		fanout_rs_free(&sh->solo);
@@ -682,9 +761,7 @@ static void pf_plan_clear(struct prefetch *pf)
 	pf->pvals = NULL;
 	pf->pval_lens = NULL;
 	pf->n_pvals = 0;
-	for (i = 0; i < pf->n_pkeys; i++)
-		free(pf->pkeys[i].sql);
-	free(pf->pkeys);
+	pf_keys_free(pf->pkeys, pf->n_pkeys);
 	pf->pkeys = NULL;
 	pf->n_pkeys = 0;
 	free(pf->sql);
@@ -693,6 +770,7 @@ static void pf_plan_clear(struct prefetch *pf)
 	pf->trig = NULL;
 	pf->plan = PF_PLAN_NONE;
 	pf->run = NULL;
+	pf->answer_chunk = NULL;
 }
 
 /* Are the kept answers still what the session's lookups would read? */
@@ -702,6 +780,10 @@ static bool pf_kept_valid(struct client *c, struct prefetch *pf)
 
 	if (!pf->have_kept)
 		return false;
+	/* a fetch ahead in flight is a read of ours: the EOF after its
+	 * column definitions said no more than the one at its end will */
+	if (pf->bg)
+		session_read_done(&c->sess, pf->changes_before, pf->ctx_was_known);
 	m = session_prefetchable(&c->sess, c->status,
 				 ib.cfg->prefetch_autocommit_max_age_ms > 0);
 	if (m != pf->mode || c->sess.var_changes != pf->changes_at)
@@ -713,8 +795,8 @@ static bool pf_kept_valid(struct client *c, struct prefetch *pf)
 	return true;
 }
 
-/* The index of encoded key <enc> among the kept keys, or -1. */
-static int pf_kept_find(struct pf_kept *k, const char *enc, size_t n)
+/* The index of encoded key <enc> in chunk <k>, or -1. */
+static int pf_chunk_find(struct pf_kept *k, const char *enc, size_t n)
 {
 	unsigned i, j;
 
@@ -726,6 +808,39 @@ static int pf_kept_find(struct pf_kept *k, const char *enc, size_t n)
 		}
 	}
 	return -1;
+}
+
+/* The kept answer for the key of lookup <sql> (classified as <cr>): its
+ * index, and its chunk in <*chunk>; -1 if none. */
+static int pf_kept_find(struct client *c, struct pf_shape *sh, const char *sql,
+			const struct classify_result *cr, struct pf_kept **chunk)
+{
+	struct pf_kept *k;
+	const char *cs;
+	size_t cs_len, en;
+	char csn[32], *enc;
+	int i = -1;
+
+	if (!sh->kept || !c->sess.ctx)
+		return -1;
+	cs_len = session_charset(&c->sess, &cs);
+	if (cs_len == 0 || cs_len >= sizeof(csn))
+		return -1;
+	memcpy(csn, cs, cs_len);
+	csn[cs_len] = '\0';
+	enc = batch_encode_literal(cr->key_type, csn, session_lex_flags(&c->sess),
+				   sql + cr->key.off, cr->key.len, &en);
+	if (!enc)
+		return -1;
+	/* where the last hit was first: a loop goes through a chunk in order */
+	if (sh->hit_chunk)
+		i = pf_chunk_find(sh->hit_chunk, enc, en);
+	for (k = sh->kept; k && i < 0; k = k->next)
+		if (k != sh->hit_chunk && (i = pf_chunk_find(k, enc, en)) >= 0)
+			sh->hit_chunk = k;
+	free(enc);
+	*chunk = sh->hit_chunk;
+	return i;
 }
 
 void prefetch_on_command(struct client *c, uint8_t cmd)
@@ -749,17 +864,64 @@ void prefetch_on_command(struct client *c, uint8_t cmd)
 	}
 }
 
+/* Classify <sql> as the session lexes it; true for a plain lookup. */
+static bool pf_classify(struct client *c, const char *sql, size_t len,
+			struct classify_result *cr, unsigned *flags)
+{
+	*flags = 0;
+	/* the live flags lex the text; the context's character set too */
+	if (c->status & ST_ANSI_QUOTES)
+		*flags |= CLASSIFY_ANSI_QUOTES;
+	if (c->status & ST_NO_BACKSLASH_ESCAPES)
+		*flags |= CLASSIFY_NO_BACKSLASH_ESC;
+	*flags |= session_lex_flags(&c->sess) & CLASSIFY_ASCII_NAMES;
+	return classify_query(sql, len, *flags, cr) &&
+	       (cr->key_type == CLASSIFY_KEY_INT ||
+		cr->key_type == CLASSIFY_KEY_STRING);
+}
+
+bool prefetch_busy(struct client *c, const uint8_t *head, size_t hlen,
+		   size_t len)
+{
+	struct prefetch *pf = c->pf;
+	struct classify_result cr;
+	unsigned flags;
+
+	if (!pf || !pf->bg)
+		return false;
+	/* lookups are prefetch's own to answer or hold (prefetch_submit) */
+	if (ib.cfg->prefetch && head[0] == COM_QUERY && hlen == len &&
+	    pf_classify(c, (const char *)head + 1, len - 1, &cr, &flags))
+		return false;
+	log_debug("prefetch: command %u waits for the fetch ahead", head[0]);
+	pf->bg_wait = true;
+	return true;
+}
+
+/* Hold lookup <sql> until the fetch ahead in flight is back. */
+static bool pf_hold(struct prefetch *pf, const char *sql, size_t len)
+{
+	pf_plan_clear(pf);
+	pf->sql = malloc(len ? len : 1);
+	if (!pf->sql)
+		return false;
+	memcpy(pf->sql, sql, len);
+	pf->sql_len = len;
+	pf->plan = PF_PLAN_WAIT;
+	pf->bg_wait = true;
+	return true;
+}
+
 bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
 {
 	struct prefetch *pf = c->pf;
 	struct classify_result cr;
 	struct pf_shape *sh;
+	struct pf_kept *chunk = NULL;
 	enum session_pf mode;
-	unsigned flags = 0;
-	char *val = NULL, *enc;
-	size_t vn = 0, en;
-	const char *cs;
-	size_t cs_len;
+	unsigned flags;
+	char *val = NULL;
+	size_t vn = 0;
 	int k;
 
 	if (!ib.cfg->prefetch || !whole) {
@@ -770,14 +932,7 @@ bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
 	if (!pf && (c->status & ST_AUTOCOMMIT) && !(c->status & ST_IN_TRANS) &&
 	    ib.cfg->prefetch_autocommit_max_age_ms == 0)
 		return false;
-	/* the live flags lex the text; the context's character set too */
-	if (c->status & ST_ANSI_QUOTES)
-		flags |= CLASSIFY_ANSI_QUOTES;
-	if (c->status & ST_NO_BACKSLASH_ESCAPES)
-		flags |= CLASSIFY_NO_BACKSLASH_ESC;
-	flags |= session_lex_flags(&c->sess) & CLASSIFY_ASCII_NAMES;
-	if (!classify_query(sql, len, flags, &cr) ||
-	    (cr.key_type != CLASSIFY_KEY_INT && cr.key_type != CLASSIFY_KEY_STRING)) {
+	if (!pf_classify(c, sql, len, &cr, &flags)) {
 		/* not a plain lookup: it may change what the kept answers see */
 		pf_drop(pf);
 		return false;
@@ -788,6 +943,15 @@ bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
 	if (pf->have_kept && !pf_kept_valid(c, pf))
 		pf_drop(pf);
 	sh = pf_shape_get(pf, sql, len, &cr);
+	k = sh ? pf_kept_find(c, sh, sql, &cr, &chunk) : -1;
+	if (k >= 0 && !batch_rows_ok(&sh->cr, chunk->rows[k]))
+		k = -1;
+	/* the backend is fetching ahead: what kept answers cannot answer
+	 * waits for it (its key may be among those coming) */
+	if (pf->bg && k < 0) {
+		log_debug("prefetch: lookup waits for the fetch ahead");
+		return pf_hold(pf, sql, len);
+	}
 	if (!sh)
 		return false;
 	val = malloc(cr.key.len ? cr.key.len : 1);
@@ -797,28 +961,15 @@ bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
 		return false;
 	}
 	pf_detect(pf, sh, val, vn);
-
+	if (k >= 0) {
+		free(val);
+		pf->plan = PF_PLAN_ANSWER;
+		pf->run = sh;
+		pf->answer_chunk = chunk;
+		pf->answer_key = (unsigned)k;
+		return true;
+	}
 	if (sh->kept) {
-		cs_len = session_charset(&c->sess, &cs);
-		enc = NULL;
-		if (cs_len && cs_len < 32) {
-			char csn[32];
-
-			memcpy(csn, cs, cs_len);
-			csn[cs_len] = '\0';
-			enc = batch_encode_literal(cr.key_type, csn,
-						   session_lex_flags(&c->sess),
-						   sql + cr.key.off, cr.key.len, &en);
-		}
-		k = enc ? pf_kept_find(sh->kept, enc, en) : -1;
-		free(enc);
-		if (k >= 0 && batch_rows_ok(&sh->cr, sh->kept->rows[k])) {
-			free(val);
-			pf->plan = PF_PLAN_ANSWER;
-			pf->run = sh;
-			pf->answer_key = (unsigned)k;
-			return true;
-		}
 		IB_STAT_INC(prefetch_misses);
 		if (sh->st)
 			sh->st->misses++;
@@ -826,7 +977,7 @@ bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
 	mode = session_prefetchable(&c->sess, c->status,
 				    ib.cfg->prefetch_autocommit_max_age_ms > 0);
 	if (mode == SESSION_PF_NO || (sh->probed && !sh->probe_ok) || !c->be ||
-	    c->be->state != BACKEND_IDLE || !pf_predict(pf, sh)) {
+	    c->be->state != BACKEND_IDLE || !pf_predict(pf, sh, false)) {
 		free(val);
 		pf_plan_clear(pf);
 		return false;
@@ -846,25 +997,275 @@ bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
 	return true;
 }
 
+/* ---- the proxy's own reads on the session ---- */
+
+/* Run one of prefetch's own reads (probe, keys join, the lookup alone) on
+ * the session; they set nothing, so the session's context holds across
+ * them (session_read_done). */
+static bool pf_query(struct client *c, const char *sql, size_t len,
+		     backend_result_fn cb)
+{
+	c->pf->changes_before = c->sess.var_changes;
+	c->pf->ctx_was_known = c->sess.ctx_known;
+	return backend_query(c->be, sql, len, cb, c);
+}
+
+static void pf_read_done(struct client *c, const struct backend_result *res)
+{
+	if (!res->err)
+		session_read_done(&c->sess, c->pf->changes_before,
+				  c->pf->ctx_was_known);
+}
+
+/*
+ * The shape a prefetch query of <c> ran for, as its answer <res> arrives;
+ * NULL when there is nothing left to do (the client is closing, or its
+ * backend was lost, which closes it).
+ */
+static struct pf_shape *pf_running(struct client *c,
+				   const struct backend_result *res)
+{
+	struct pf_shape *sh = c->pf ? c->pf->run : NULL;
+
+	if (c->state == CLIENT_CLOSING)
+		return NULL;
+	if (!res || !sh) {
+		client_close(c, "backend lost during a prefetch");
+		return NULL;
+	}
+	pf_read_done(c, res);
+	return sh;
+}
+
+/* ---- kept answers from a keys join ---- */
+
+/*
+ * Kept answers from the keys join <co> (taken over) for <keys> (taken
+ * over when it succeeds), under the shape's solo definitions; NULL when
+ * they cannot be proven exact or do not fit.
+ */
+static struct pf_kept *pf_chunk_make(struct pf_shape *sh,
+				     struct backend_result *co,
+				     struct batch_key *keys, unsigned n_keys)
+{
+	struct pf_kept *k;
+	unsigned i;
+
+	if (co->pkts.len > (size_t)ib.cfg->prefetch_memory)
+		return NULL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return NULL;
+	k->co = *co;
+	pktbuf_init(&co->pkts);
+	co->count = 0;
+	if (!fanout_rs_parse(&k->co, true, n_keys, &k->rs) ||
+	    k->rs.warnings || !fanout_compatible_defs(&k->rs, &sh->solo)) {
+		if (k->rs.defs)
+			fanout_rs_free(&k->rs);
+		backend_result_free(&k->co);
+		free(k);
+		return NULL;
+	}
+	fanout_use_defs(&k->rs, &sh->solo);
+	k->rows = calloc(n_keys, sizeof(*k->rows));
+	k->hit = calloc(n_keys, sizeof(*k->hit));
+	if (!k->rows || !k->hit) {
+		free(k->rows);
+		free(k->hit);
+		fanout_rs_free(&k->rs);
+		backend_result_free(&k->co);
+		free(k);
+		return NULL;
+	}
+	for (i = 0; i < k->rs.nrows; i++)
+		k->rows[k->rs.row_key[i]]++;
+	k->keys = keys;
+	k->n_keys = n_keys;
+	k->mem = k->co.pkts.len + n_keys * (sizeof(*k->keys) + 16);
+	return k;
+}
+
+/* Append chunk <k> to the shape's kept answers. */
+static void pf_chunk_add(struct prefetch *pf, struct pf_shape *sh,
+			 struct pf_kept *k)
+{
+	struct pf_kept **at = &sh->kept;
+
+	while (*at)
+		at = &(*at)->next;
+	*at = k;
+	pf->mem += k->mem;
+	pf->have_kept = true;
+	/* recorded rows give way to answers */
+	while (pf->mem > (size_t)ib.cfg->prefetch_memory) {
+		int v = pf_set_victim(pf, -1);
+
+		if (v < 0)
+			break;
+		pf_set_clear(pf, &pf->sets[v]);
+	}
+}
+
+/* The kept answers of the running shape are the keys join <co> (taken
+ * over) of the lookup's keys, and nothing before it. */
+static void pf_keep(struct client *c, struct pf_shape *sh, struct backend_result *co)
+{
+	struct prefetch *pf = c->pf;
+	struct pf_kept *k;
+
+	pf_kept_free(pf, sh);
+	k = pf_chunk_make(sh, co, pf->pkeys, pf->n_pkeys);
+	if (!k)
+		return;
+	pf->pkeys = NULL;
+	pf->n_pkeys = 0;
+	if (!pf->trig_in_co) {
+		/* the lookup's own key ran alone: not among the answers */
+		free(k->keys[0].sql);
+		k->keys[0].sql = NULL;
+		k->keys[0].len = 0;
+		k->hit[0] = true;
+		k->n_hit = 1;
+	}
+	pf_chunk_add(pf, sh, k);
+	pf->mode = session_prefetchable(&c->sess, c->status,
+					ib.cfg->prefetch_autocommit_max_age_ms > 0);
+	pf->changes_at = c->sess.var_changes;
+	pf->kept_us = util_now_us();
+}
+
+/* ---- fetching ahead ---- */
+
+static void pf_ahead_cb(struct backend *be, void *arg, struct backend_result *res);
+
+/* Encode <n> predicted key values as the keys join writes them, without
+ * repeats, after <first> (may be NULL); NULL on failure. */
+static struct batch_key *pf_encode(struct client *c, struct pf_shape *sh,
+				   const char *first, size_t first_len,
+				   unsigned *n_out)
+{
+	struct prefetch *pf = c->pf;
+	struct batch_key *keys;
+	char csn[32];
+	const char *cs;
+	size_t cs_len = session_charset(&c->sess, &cs), n;
+	unsigned i, j, nk = 0;
+	char *e;
+
+	if (cs_len == 0 || cs_len >= sizeof(csn))
+		return NULL;
+	memcpy(csn, cs, cs_len);
+	csn[cs_len] = '\0';
+	keys = calloc(pf->n_pvals + 1, sizeof(*keys));
+	if (!keys)
+		return NULL;
+	for (i = first ? 0 : 1; i <= pf->n_pvals; i++) {
+		e = i == 0 ? batch_encode_value(sh->cr.key_type, csn, first,
+						first_len, &n)
+			   : batch_encode_value(sh->cr.key_type, csn,
+						pf->pvals[i - 1],
+						pf->pval_lens[i - 1], &n);
+		if (!e) {
+			pf_keys_free(keys, nk);
+			return NULL;
+		}
+		for (j = 0; j < nk; j++)
+			if (keys[j].len == n && memcmp(keys[j].sql, e, n) == 0)
+				break;
+		if (j < nk) {
+			free(e);
+			continue;
+		}
+		keys[nk].sql = e;
+		keys[nk++].len = n;
+	}
+	*n_out = nk;
+	return keys;
+}
+
+/*
+ * While the loop is answered from kept answers, fetch the keys predicted
+ * after those already fetched, so that they are there when it gets to
+ * them: at most prefetch_max_keys ahead of it, within half the memory
+ * bound.  The client has its answer (<rows> rows, what the session's
+ * diagnostics must say from now on); the backend runs the keys join
+ * while the client is idle, and commands other than lookups kept answers
+ * can answer wait for it (prefetch_busy).
+ */
+static void pf_ahead(struct client *c, struct pf_shape *sh, unsigned rows)
+{
+	struct prefetch *pf = c->pf;
+	struct pf_kept *k;
+	struct pktbuf pb;
+	unsigned pending = 0, n = 0;
+	struct batch_key *keys;
+	bool ok;
+
+	if (pf->bg || !sh->kept || !(sh->ahead_col || sh->ahead_int) || !c->be ||
+	    c->be->state != BACKEND_IDLE ||
+	    pf->mem >= (size_t)ib.cfg->prefetch_memory / 2)
+		return;
+	for (k = sh->kept; k; k = k->next)
+		pending += k->n_keys - k->n_hit;
+	if (pending >= (unsigned)ib.cfg->prefetch_max_keys || !pf_kept_valid(c, pf))
+		return;
+	if (!pf_predict(pf, sh, true)) {
+		/* nothing further: do not look again */
+		sh->ahead_col = sh->ahead_int = false;
+		pf_plan_clear(pf);
+		return;
+	}
+	keys = pf_encode(c, sh, NULL, 0, &n);
+	pf_plan_clear(pf);
+	if (!keys)
+		return;
+	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, keys, n, n) &&
+	     pf_query(c, (const char *)pb.buf, pb.len, pf_ahead_cb);
+	pktbuf_free(&pb);
+	if (!ok) {
+		pf_keys_free(keys, n);
+		return;
+	}
+	pf->bg = true;
+	pf->bg_shape = sh;
+	pf->bg_drops = pf->drops;
+	pf->bg_keys = keys;
+	pf->bg_n = n;
+	/* the session ran the keys join last */
+	if (!c->diag_pending) {
+		c->diag_pending = true;
+		c->diag_rows = rows;
+	}
+	IB_STAT_INC(prefetch_queries);
+	IB_STAT_ADD(prefetch_keys, n);
+	if (sh->st) {
+		sh->st->predictions++;
+		sh->st->keys += n;
+	}
+}
+
 /* ---- answering ---- */
 
-/* Send kept answer <k> of the running shape; the session last ran the
- * keys join or the lookup's own run, so its diagnostics are restored
- * before anything reads them, as for a batched lookup. */
-static void pf_answer(struct client *c, struct pf_shape *sh, unsigned k)
+/* Send kept answer <i> of chunk <k> of the running shape; the session
+ * last ran a keys join or the lookup's own run, so its diagnostics are
+ * restored before anything reads them, as for a batched lookup. */
+static void pf_answer(struct client *c, struct pf_shape *sh, struct pf_kept *k,
+		      unsigned i)
 {
-	struct pf_kept *kept = sh->kept;
-	unsigned rows = sh->cr.limit == 0 ? 0 : kept->rows[k];
+	struct prefetch *pf = c->pf;
+	unsigned rows = sh->cr.limit == 0 ? 0 : k->rows[i];
+	struct pf_kept **at;
 
-	if (!kept->hit[k]) {
-		kept->hit[k] = true;
-		kept->n_hit++;
+	if (!k->hit[i]) {
+		k->hit[i] = true;
+		k->n_hit++;
 	}
 	IB_STAT_INC(prefetch_hits);
 	IB_STAT_INC(backend_statements_saved);
 	if (sh->st)
 		sh->st->hits++;
-	if (!fanout_send(c, &kept->rs, k, rows, sh->status)) {
+	if (!fanout_send(c, &k->rs, i, rows, sh->status)) {
 		IB_STAT_INC(oom_errors);
 		client_close(c, "out of memory sending a prefetched result");
 		return;
@@ -872,6 +1273,16 @@ static void pf_answer(struct client *c, struct pf_shape *sh, unsigned k)
 	stats_record_latency(util_now_us() - c->query_start_us);
 	c->diag_pending = true;
 	c->diag_rows = rows;
+	/* a chunk the loop went through makes room for the next */
+	if (k->n_hit == k->n_keys && k->next) {
+		for (at = &sh->kept; *at != k; at = &(*at)->next)
+			;
+		*at = k->next;
+		if (sh->hit_chunk == k)
+			sh->hit_chunk = k->next;
+		pf_chunk_free(pf, sh, k);
+	}
+	pf_ahead(c, sh, rows);
 	client_command_done(c);
 }
 
@@ -894,96 +1305,9 @@ static void pf_fallback(struct client *c)
 	free(sql);
 }
 
-/* Make the kept answers of the running shape from the keys join <co>
- * (taken over), under the shape's solo definitions. */
-static void pf_keep(struct client *c, struct pf_shape *sh, struct backend_result *co)
-{
-	struct prefetch *pf = c->pf;
-	struct pf_kept *k;
-	unsigned i;
-
-	pf_kept_free(pf, sh);
-	if (co->pkts.len > (size_t)ib.cfg->prefetch_memory)
-		return;
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		return;
-	k->co = *co;
-	pktbuf_init(&co->pkts);
-	co->count = 0;
-	if (!fanout_rs_parse(&k->co, true, pf->n_pkeys, &k->rs) ||
-	    k->rs.warnings || !fanout_compatible_defs(&k->rs, &sh->solo)) {
-		if (k->rs.defs)
-			fanout_rs_free(&k->rs);
-		backend_result_free(&k->co);
-		free(k);
-		return;
-	}
-	fanout_use_defs(&k->rs, &sh->solo);
-	k->rows = calloc(pf->n_pkeys, sizeof(*k->rows));
-	k->hit = calloc(pf->n_pkeys, sizeof(*k->hit));
-	if (!k->rows || !k->hit) {
-		free(k->rows);
-		free(k->hit);
-		fanout_rs_free(&k->rs);
-		backend_result_free(&k->co);
-		free(k);
-		return;
-	}
-	for (i = 0; i < k->rs.nrows; i++)
-		k->rows[k->rs.row_key[i]]++;
-	k->keys = pf->pkeys;
-	k->n_keys = pf->n_pkeys;
-	pf->pkeys = NULL;
-	pf->n_pkeys = 0;
-	if (!pf->trig_in_co) {
-		/* the lookup's own key ran alone: not among the answers */
-		free(k->keys[0].sql);
-		k->keys[0].sql = NULL;
-		k->keys[0].len = 0;
-		k->hit[0] = true;
-		k->n_hit = 1;
-	}
-	k->mem = k->co.pkts.len + k->n_keys * (sizeof(*k->keys) + 16);
-	pf->mem += k->mem;
-	sh->kept = k;
-	pf->have_kept = true;
-	pf->mode = session_prefetchable(&c->sess, c->status,
-					ib.cfg->prefetch_autocommit_max_age_ms > 0);
-	pf->changes_at = c->sess.var_changes;
-	pf->kept_us = util_now_us();
-	/* recorded rows give way to answers */
-	while (pf->mem > (size_t)ib.cfg->prefetch_memory) {
-		int v = pf_set_victim(pf, -1);
-
-		if (v < 0)
-			break;
-		pf_set_clear(pf, &pf->sets[v]);
-	}
-}
-
 /* The lookup's own run, after the keys join: the client gets it as it
  * is, and its definitions and status are what kept answers are sent
  * with. */
-/*
- * The shape a prefetch query of <c> ran for, as its answer <res> arrives;
- * NULL when there is nothing left to do (the client is closing, or its
- * backend was lost, which closes it).
- */
-static struct pf_shape *pf_running(struct client *c,
-				   const struct backend_result *res)
-{
-	struct pf_shape *sh = c->pf ? c->pf->run : NULL;
-
-	if (c->state == CLIENT_CLOSING)
-		return NULL;
-	if (!res || !sh) {
-		client_close(c, "backend lost during a prefetch");
-		return NULL;
-	}
-	return sh;
-}
-
 static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
@@ -1026,6 +1350,8 @@ static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
 	stats_record_latency(util_now_us() - c->query_start_us);
 	/* its session ran its own lookup last */
 	c->diag_pending = false;
+	if (sh->have_solo)
+		pf_ahead(c, sh, sh->cr.limit == 0 ? 0 : sh->solo.nrows);
 	client_command_done(c);
 }
 
@@ -1051,14 +1377,71 @@ static void pf_co_cb(struct backend *be, void *arg, struct backend_result *res)
 		backend_result_free(&pf->co_res);
 		if (sh->kept && batch_rows_ok(&sh->cr, sh->kept->rows[0])) {
 			pf_plan_clear(pf);
-			pf_answer(c, sh, 0);
+			pf_answer(c, sh, sh->kept, 0);
 		} else {
 			pf_fallback(c);
 		}
 		return;
 	}
-	if (!backend_query(c->be, pf->sql, pf->sql_len, pf_own_cb, c))
+	if (!pf_query(c, pf->sql, pf->sql_len, pf_own_cb))
 		pf_fallback(c);
+}
+
+/* The fetch ahead is back: its answers join the shape's, unless anything
+ * dropped kept answers meanwhile; then a held command goes on. */
+static void pf_ahead_cb(struct backend *be, void *arg, struct backend_result *res)
+{
+	struct client *c = arg;
+	struct prefetch *pf = c->pf;
+	struct pf_shape *sh;
+	struct pf_kept *k = NULL;
+	char *sql;
+	size_t len;
+
+	(void)be;
+	if (c->state == CLIENT_CLOSING || !pf)
+		return;
+	if (!res) {
+		client_close(c, "backend lost during a prefetch");
+		return;
+	}
+	pf_read_done(c, res);
+	sh = pf->bg_shape;
+	pf->bg = false;
+	pf->bg_shape = NULL;
+	if (res->err)
+		pf_drop(pf);
+	else if (sh && sh->kept && pf->bg_drops == pf->drops &&
+		 pf_kept_valid(c, pf))
+		k = pf_chunk_make(sh, res, pf->bg_keys, pf->bg_n);
+	if (k)
+		pf_chunk_add(pf, sh, k);
+	else
+		pf_keys_free(pf->bg_keys, pf->bg_n);
+	pf->bg_keys = NULL;
+	pf->bg_n = 0;
+	if (!pf->bg_wait)
+		return;
+	pf->bg_wait = false;
+	if (pf->plan != PF_PLAN_WAIT) {
+		/* a command other than a lookup waits in the input */
+		client_command_done(c);
+		return;
+	}
+	/* the held lookup, afresh */
+	sql = pf->sql;
+	len = pf->sql_len;
+	pf->sql = NULL;
+	pf_plan_clear(pf);
+	c->state = CLIENT_IDLE;
+	if (prefetch_submit(c, sql, len, true)) {
+		free(sql);
+		prefetch_run(c);
+		return;
+	}
+	pf->sql = sql;
+	pf->sql_len = len;
+	pf_fallback(c);
 }
 
 static void pf_send_co(struct client *c)
@@ -1071,7 +1454,7 @@ static void pf_send_co(struct client *c)
 	pf->trig_in_co = sh->have_solo;
 	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, pf->pkeys, pf->n_pkeys,
 			    pf->trig_in_co ? pf->n_pkeys : 0) &&
-	     backend_query(c->be, (const char *)pb.buf, pb.len, pf_co_cb, c);
+	     pf_query(c, (const char *)pb.buf, pb.len, pf_co_cb);
 	pktbuf_free(&pb);
 	if (!ok) {
 		pf_fallback(c);
@@ -1104,46 +1487,6 @@ static void pf_probe_cb(struct backend *be, void *arg, struct backend_result *re
 	pf_send_co(c);
 }
 
-/* Encode the lookup's own key and the predicted ones (without repeats)
- * as the keys join writes them. */
-static bool pf_encode_keys(struct client *c)
-{
-	struct prefetch *pf = c->pf;
-	struct pf_shape *sh = pf->run;
-	char csn[32];
-	const char *cs;
-	size_t cs_len = session_charset(&c->sess, &cs), n;
-	unsigned i, j;
-	char *e;
-
-	if (cs_len == 0 || cs_len >= sizeof(csn))
-		return false;
-	memcpy(csn, cs, cs_len);
-	csn[cs_len] = '\0';
-	pf->pkeys = calloc(pf->n_pvals + 1, sizeof(*pf->pkeys));
-	if (!pf->pkeys)
-		return false;
-	for (i = 0; i <= pf->n_pvals; i++) {
-		e = i == 0 ? batch_encode_value(sh->cr.key_type, csn, pf->trig,
-						pf->trig_len, &n)
-			   : batch_encode_value(sh->cr.key_type, csn,
-						pf->pvals[i - 1],
-						pf->pval_lens[i - 1], &n);
-		if (!e)
-			return false;
-		for (j = 0; j < pf->n_pkeys; j++)
-			if (pf->pkeys[j].len == n && memcmp(pf->pkeys[j].sql, e, n) == 0)
-				break;
-		if (j < pf->n_pkeys) {
-			free(e);
-			continue;
-		}
-		pf->pkeys[pf->n_pkeys].sql = e;
-		pf->pkeys[pf->n_pkeys++].len = n;
-	}
-	return pf->n_pkeys > 1;
-}
-
 static void pf_after_ctx(struct client *c)
 {
 	struct prefetch *pf = c->pf;
@@ -1151,7 +1494,9 @@ static void pf_after_ctx(struct client *c)
 	struct pktbuf pb;
 	bool ok;
 
-	if (!pf_encode_keys(c)) {
+	/* the lookup's own key and the predicted ones */
+	pf->pkeys = pf_encode(c, sh, pf->trig, pf->trig_len, &pf->n_pkeys);
+	if (!pf->pkeys || pf->n_pkeys < 2) {
 		pf_fallback(c);
 		return;
 	}
@@ -1165,7 +1510,7 @@ static void pf_after_ctx(struct client *c)
 	/* an InnoDB base table: only its reads come from the snapshot */
 	ok = batch_probe_sql(&pb, sh->tmpl, &sh->cr, session_lex_flags(&c->sess),
 			     true) &&
-	     backend_query(c->be, (const char *)pb.buf, pb.len, pf_probe_cb, c);
+	     pf_query(c, (const char *)pb.buf, pb.len, pf_probe_cb);
 	pktbuf_free(&pb);
 	if (!ok)
 		pf_fallback(c);
@@ -1202,15 +1547,18 @@ void prefetch_run(struct client *c)
 {
 	struct prefetch *pf = c->pf;
 	struct pf_shape *sh = pf->run;
-	unsigned k = pf->answer_key;
+	struct pf_kept *k = pf->answer_chunk;
+	unsigned i = pf->answer_key;
 
 	if (pf->plan == PF_PLAN_ANSWER) {
 		pf_plan_clear(pf);
-		pf_answer(c, sh, k);
+		pf_answer(c, sh, k, i);
 		return;
 	}
 	/* the lookup waits for the statements below, as a batched one */
 	c->state = CLIENT_BATCHED;
+	if (pf->plan == PF_PLAN_WAIT)
+		return;
 	if (session_prefetchable(&c->sess, c->status,
 				 ib.cfg->prefetch_autocommit_max_age_ms > 0) ==
 	    SESSION_PF_NEED_CTX) {
@@ -1241,6 +1589,7 @@ void prefetch_free(struct client *c)
 		return;
 	prefetch_on_command(c, COM_RESET_CONNECTION);
 	pf_plan_clear(pf);
+	pf_keys_free(pf->bg_keys, pf->bg_n);
 	backend_result_free(&pf->co_res);
 	for (i = 0; i < PF_SETS; i++)
 		pf_set_clear(pf, &pf->sets[i]);

@@ -16,6 +16,14 @@
 bool prefetch_submit(struct client *c, const char *sql, size_t len,
 		     bool whole);
 void prefetch_run(struct client *c);
+/*
+ * The backend of idle client <c> is fetching ahead for kept answers: true
+ * when the command at the head of the input (<head>, <hlen> of its <len>
+ * bytes) waits for that; it is taken off the input again when it is done.
+ * Lookups go to prefetch_submit(), which answers or holds them.
+ */
+bool prefetch_busy(struct client *c, const uint8_t *head, size_t hlen,
+		   size_t len);
 /* Any command but COM_QUERY: kept answers are dropped. */
 void prefetch_on_command(struct client *c, uint8_t cmd);
 /* A relayed COM_QUERY packet inspected whole: <start> the column count

@@ -322,6 +322,12 @@ void session_on_eof(struct session *s, uint16_t status)
 		session_taint(s, "state changed by a statement with a result set");
 }
 
+void session_read_done(struct session *s, unsigned changes, bool was_known)
+{
+	if (was_known && changes == s->var_changes && s->ctx && !s->tainted)
+		s->ctx_known = true;
+}
+
 void session_on_unknown(struct session *s, const char *why)
 {
 	session_taint(s, why);

@@ -99,6 +99,14 @@ enum session_pf { SESSION_PF_NO, SESSION_PF_SNAPSHOT, SESSION_PF_STALE,
 		  SESSION_PF_NEED_CTX };
 enum session_pf session_prefetchable(const struct session *s, uint16_t status,
 				     bool stale_ok);
+/*
+ * One of the proxy's own reads that set nothing (a lookup the classifier
+ * accepted on a probed base table, its keys join, the table probe) ended
+ * without error, and <changes> is what var_changes was before it: its
+ * EOF's state-changed flag, inside a transaction, is then the transaction
+ * tracker's, and the context read before it still holds.
+ */
+void session_read_done(struct session *s, unsigned changes, bool was_known);
 /* The context's isolation level (tx_isolation), not NUL-terminated. */
 size_t session_isolation(const struct session *s, const char **name);
 
