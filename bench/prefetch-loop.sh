@@ -23,29 +23,14 @@ OUT=${OUT:-./prefetch-loop-$(date +%Y%m%d-%H%M%S)}
 # shellcheck source=scripts/mariadb-throwaway.sh
 . "$top/scripts/mariadb-throwaway.sh"
 INBATCH=$(ib_find_inbatch "$top")
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/inbatch-pf.XXXXXX")
-RELAY_PID=""
-INB_PID=""
-cleanup()
-{
-	[ -n "$INB_PID" ] && ib_stop_pid "$INB_PID"
-	[ -n "$RELAY_PID" ] && ib_stop_pid "$RELAY_PID"
-	INB_PID=""
-	RELAY_PID=""
-	mdb_stop
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+ib_bench_begin prefetch-loop
 mkdir -p "$OUT"
 
 # shellcheck disable=SC2046
 gcc -O2 -Wall -Wextra -Werror "$here/delay-relay.c" \
 	$(pkg-config --cflags --libs libevent) -o "$WORK/delay-relay"
-# shellcheck disable=SC2046
-gcc -O2 -Wall -Wextra -Werror $(mariadb_config --cflags) "$here/lookups.c" \
-	$(mariadb_config --libs) -lpthread -o "$WORK/lookups"
-mdb_start
+ib_build_lookups "$top" "$WORK/lookups"
+mdb_start "$WORK/mdb"
 mdb_sql "USE demo;
 	 CREATE TABLE demo.projects (id INT PRIMARY KEY, gid VARCHAR(20))
 	 ENGINE=InnoDB;
@@ -85,27 +70,23 @@ run()
 echo "# $N lookups on one connection in a transaction, $CLIENT client," \
      "$REPS runs per target, interleaved; $INBATCH"
 for d in $DELAYS; do
+	RELAY_PID=""
 	if [ "$d" = plain ]; then
 		RPORT=$MDB_PORT
 	else
 		RPORT=$(ib_free_port)
 		"$WORK/delay-relay" "$RPORT" 127.0.0.1 "$MDB_PORT" "$d" &
 		RELAY_PID=$!
+		IB_PIDS+=("$RELAY_PID")
 		ib_wait_port "$RPORT"
 	fi
-	IPORT=$(ib_free_port)
-	cat >"$WORK/inbatch.ini" <<EOT
-[inbatch]
-listen = 127.0.0.1:$IPORT
-admin_listen =
-backend = 127.0.0.1:$RPORT
+	ib_start_inbatch "$INBATCH" "$WORK/inbatch.ini" "$WORK/inbatch.out" \
+		"$RPORT" <<EOT || exit 1
 log_level = warn
 [users]
 app = secret
 EOT
-	"$INBATCH" -c "$WORK/inbatch.ini" &
-	INB_PID=$!
-	ib_wait_port "$IPORT"
+	IPORT=$IB_PORT
 	# one round not counted: connections, caches, the buffer pool
 	run warmup "$d" "$RPORT" >/dev/null
 	run warmup "$d" "$IPORT" >/dev/null
@@ -113,11 +94,9 @@ EOT
 		run direct "$d" "$RPORT"
 		run inbatch "$d" "$IPORT"
 	done
-	ib_stop_pid "$INB_PID"
-	INB_PID=""
+	ib_stop_started "$IB_PID"
 	if [ -n "$RELAY_PID" ]; then
-		ib_stop_pid "$RELAY_PID"
-		RELAY_PID=""
+		ib_stop_started "$RELAY_PID"
 	fi
 done
 grep -v '^warmup' "$WORK/runs" >"$OUT/runs.txt"

@@ -166,21 +166,22 @@ ib_find_inbatch()
 	echo "$top/src/inbatch"
 }
 
-# ib_start_inbatch BIN CONF OUT: write CONF with an [inbatch] section that
-# listens on a free port, points at the server mdb_start started, has an
-# admin port (admin/admin), followed by the lines read from standard input
+# ib_start_inbatch BIN CONF OUT [BACKEND_PORT]: write CONF with an [inbatch]
+# section that listens on a free port, points at the server mdb_start started
+# (or at 127.0.0.1:BACKEND_PORT), has an admin port (admin/admin), followed
+# by the lines read from standard input
 # (the other keys, which must not repeat these, and sections); start BIN on
 # it with its output in OUT and wait for its ports.  Sets IB_PID, IB_PORT
 # and IB_ADMIN and adds IB_PID to IB_PIDS (ib_bench_end stops it).  Returns
 # non-zero, with OUT printed, if it does not start.
 ib_start_inbatch()
 {
-	local bin=$1 conf=$2 out=$3
+	local bin=$1 conf=$2 out=$3 backend=${4:-$MDB_PORT}
 	IB_PORT=$(ib_free_port)
 	IB_ADMIN=$(ib_free_port)
 	{
 		printf '[inbatch]\nlisten = 127.0.0.1:%s\n' "$IB_PORT"
-		printf 'backend = 127.0.0.1:%s\n' "$MDB_PORT"
+		printf 'backend = 127.0.0.1:%s\n' "$backend"
 		printf 'admin_listen = 127.0.0.1:%s\n' "$IB_ADMIN"
 		printf 'admin_user = admin\nadmin_password = admin\n'
 		cat
@@ -225,6 +226,18 @@ ib_bench_end()
 	if [ -n "${WORK:-}" ]; then
 		rm -rf "$WORK"
 	fi
+}
+
+# ib_stop_started PID: stop a process of IB_PIDS before the end and forget
+# it, so that ib_bench_end does not signal a pid that may be reused.
+ib_stop_started()
+{
+	local pid keep=()
+	ib_stop_pid "$1"
+	for pid in "${IB_PIDS[@]}"; do
+		[ "$pid" = "$1" ] || keep+=("$pid")
+	done
+	IB_PIDS=("${keep[@]}")
 }
 
 # mdb_create_projects KEYS: the table of the lookup benchmarks, in database
