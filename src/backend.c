@@ -40,6 +40,28 @@ const char *backend_state_name(enum backend_state s)
 	return backend_state_names[s];
 }
 
+#define BS(s) (1u << (s))
+/* The legal moves, one row per state: what may follow it. */
+static const unsigned backend_next_states[] = {
+	[BACKEND_CONNECTING] = BS(BACKEND_GREETING) | BS(BACKEND_DEAD),
+	[BACKEND_GREETING] = BS(BACKEND_WAIT_LOGIN) | BS(BACKEND_DEAD),
+	[BACKEND_WAIT_LOGIN] = BS(BACKEND_AUTH) | BS(BACKEND_DEAD),
+	[BACKEND_AUTH] = BS(BACKEND_IDLE) | BS(BACKEND_DEAD),
+	[BACKEND_IDLE] = BS(BACKEND_BUSY) | BS(BACKEND_AUTH) | BS(BACKEND_DEAD),
+	[BACKEND_BUSY] = BS(BACKEND_IDLE) | BS(BACKEND_DEAD),
+	[BACKEND_DEAD] = BS(BACKEND_DEAD),
+};
+#undef BS
+
+/* The one way a backend changes state; asserts the move is legal. */
+static void backend_set_state(struct backend *be, enum backend_state s)
+{
+	IB_ASSERT(backend_next_states[be->state] & (1u << s));
+	log_debug("backend %u: %s -> %s", be->thread_id,
+		  backend_state_names[be->state], backend_state_names[s]);
+	be->state = s;
+}
+
 static void backend_read_cb(struct bufferevent *bev, void *arg);
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 static void backend_lost(struct backend *be, const char *why);
@@ -77,7 +99,7 @@ static struct backend *backend_new(void)
 		goto fail;
 	bufferevent_setcb(be->bev, backend_read_cb, NULL, backend_event_cb, be);
 	bufferevent_enable(be->bev, EV_READ | EV_WRITE);
-	be->state = BACKEND_CONNECTING;
+	/* calloc: BACKEND_CONNECTING, the first state */
 	/* libevent reports an immediate refusal through the event callback,
 	 * deferred; -1 means no socket at all: report it the same way */
 	if (bufferevent_socket_connect(be->bev,
@@ -261,7 +283,7 @@ out:
 	be->auth_seq = seq;
 	be->full_auth = false;
 	be->user_changing = false;
-	be->state = BACKEND_AUTH;
+	backend_set_state(be, BACKEND_AUTH);
 	be->rs = RESP_AUTH;
 	return ok;
 }
@@ -290,7 +312,7 @@ bool backend_change_user(struct backend *be, const uint8_t *p, size_t len,
 	be->full_auth = false;
 	be->user_changing = true;
 	memcpy(be->auth_nonce, be->nonce, 20);
-	be->state = BACKEND_AUTH;
+	backend_set_state(be, BACKEND_AUTH);
 	be->rs = RESP_AUTH;
 	return true;
 }
@@ -330,7 +352,7 @@ bool backend_auth_reply(struct backend *be, const uint8_t *p, size_t len)
 
 static void backend_set_busy(struct backend *be)
 {
-	be->state = BACKEND_BUSY;
+	backend_set_state(be, BACKEND_BUSY);
 	be->sent_any = false;
 	be->fwd_left = 0;
 	be->in_multi = false;
@@ -611,7 +633,7 @@ static void backend_response_done(struct backend *be)
 {
 	struct backend_collect *col = be->collect;
 
-	be->state = BACKEND_IDLE;
+	backend_set_state(be, BACKEND_IDLE);
 	be->rs = RESP_NONE;
 	evtimer_del(be->timer);
 	if (col) {
@@ -871,7 +893,7 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 		if (proto_parse_err(p, len, &e))
 			log_warn("backend refused connection: %u %.*s", e.code,
 				 (int)e.msg_len, (const char *)e.msg);
-		be->state = BACKEND_DEAD;
+		backend_set_state(be, BACKEND_DEAD);
 		if (be->client)
 			client_on_backend_login(be->client, p, len);
 		backend_close(be);
@@ -894,7 +916,7 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 	memcpy(be->auth_nonce, g.scramble, 20);
 	snprintf(be->plugin, sizeof(be->plugin), "%.*s",
 		 g.plugin ? (int)g.plugin_len : 0, g.plugin ? g.plugin : "");
-	be->state = BACKEND_WAIT_LOGIN;
+	backend_set_state(be, BACKEND_WAIT_LOGIN);
 	if (be->client)
 		client_on_backend_greeting(be->client);
 }
@@ -986,7 +1008,7 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 			return;
 		}
 		be->status = ok.status;
-		be->state = BACKEND_IDLE;
+		backend_set_state(be, BACKEND_IDLE);
 		be->rs = RESP_NONE;
 		evtimer_del(be->timer);
 		if (be->client)
@@ -996,14 +1018,14 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 		/* MariaDB keeps a session whose COM_CHANGE_USER failed (as
 		 * the old account, reset); a failed login is closed */
 		if (be->rs == RESP_AUTH && be->user_changing) {
-			be->state = BACKEND_IDLE;
+			backend_set_state(be, BACKEND_IDLE);
 			be->rs = RESP_NONE;
 			be->user_changing = false;
 			if (be->client)
 				client_on_backend_login(be->client, p, len);
 			return;
 		}
-		be->state = BACKEND_DEAD;
+		backend_set_state(be, BACKEND_DEAD);
 		if (be->client)
 			client_on_backend_login(be->client, p, len);
 		backend_close(be);
@@ -1118,7 +1140,7 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		fd = bufferevent_getfd(bev);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		backend_note_local(be, fd);
-		be->state = BACKEND_GREETING;
+		backend_set_state(be, BACKEND_GREETING);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -1165,7 +1187,7 @@ static void backend_lost(struct backend *be, const char *why)
 
 	if (be->state == BACKEND_DEAD)
 		return;
-	be->state = BACKEND_DEAD;
+	backend_set_state(be, BACKEND_DEAD);
 	if (was == BACKEND_BUSY)
 		IB_STAT_INC(backend_lost);
 	log_debug("backend %u lost (%s): %s", be->thread_id,
@@ -1209,12 +1231,12 @@ void backend_close(struct backend *be)
 		struct backend_collect *col = be->collect;
 
 		be->collect = NULL;
-		be->state = BACKEND_DEAD;
+		backend_set_state(be, BACKEND_DEAD);
 		col->cb(be, col->arg, NULL);
 		backend_result_free(&col->res);
 		free(col);
 	}
-	be->state = BACKEND_DEAD;
+	backend_set_state(be, BACKEND_DEAD);
 	bufferevent_disable(be->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
 	event_free(be->timer);

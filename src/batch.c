@@ -144,7 +144,7 @@ static void batch_run_solo(struct client *c, struct batch_group *g)
 	c->solo_group = g;
 	if (g)
 		g->inflight++;
-	c->state = CLIENT_IDLE;
+	client_set_state(c, CLIENT_IDLE);
 	if (!client_run_own(c, sql, len)) {
 		if (g)
 			g->inflight--;
@@ -345,7 +345,7 @@ static bool batch_add(struct batch *b, struct client *c,
 	c->batch_idx = i;
 	TAILQ_INSERT_TAIL(&b->clients, c, batch_entry);
 	b->n_clients++;
-	c->state = CLIENT_BATCHED;
+	client_set_state(c, CLIENT_BATCHED);
 	return true;
 }
 
@@ -1194,7 +1194,7 @@ bool batch_submit(struct client *c, const char *sql, size_t len)
 			c->batch_sql = NULL;
 			return false;
 		}
-		c->state = CLIENT_BATCHED;
+		client_set_state(c, CLIENT_BATCHED);
 		return true;
 	}
 	if (!batch_place(c, &cr)) {

@@ -72,8 +72,31 @@ static void client_step(struct client *c);
 static void client_track(struct client *c, bool login);
 static void client_track_done(struct client *c);
 
-static void client_set_state(struct client *c, enum client_state s)
+#define CS(s) (1u << (s))
+/* The legal moves, one row per state: what may follow it. */
+static const unsigned client_next_states[] = {
+	[CLIENT_WAIT_BACKEND] = CS(CLIENT_HANDSHAKE) | CS(CLIENT_CLOSING),
+	[CLIENT_HANDSHAKE] = CS(CLIENT_AUTH_SWITCH) | CS(CLIENT_BACKEND_AUTH) |
+			     CS(CLIENT_IDLE) | CS(CLIENT_CLOSING),
+	[CLIENT_AUTH_SWITCH] = CS(CLIENT_IDLE) | CS(CLIENT_CLOSING),
+	[CLIENT_BACKEND_AUTH] = CS(CLIENT_TRACK) | CS(CLIENT_CLOSING),
+	[CLIENT_TRACK] = CS(CLIENT_IDLE) | CS(CLIENT_CLOSING),
+	[CLIENT_IDLE] = CS(CLIENT_IDLE) | CS(CLIENT_QUERY) |
+			CS(CLIENT_BATCHED) | CS(CLIENT_BACKEND_AUTH) |
+			CS(CLIENT_CLOSING),
+	[CLIENT_QUERY] = CS(CLIENT_IDLE) | CS(CLIENT_INFILE) |
+			 CS(CLIENT_TRACK) | CS(CLIENT_CLOSING),
+	[CLIENT_INFILE] = CS(CLIENT_QUERY) | CS(CLIENT_CLOSING),
+	/* a lookup whose context is read waits again in its batch */
+	[CLIENT_BATCHED] = CS(CLIENT_BATCHED) | CS(CLIENT_IDLE) |
+			   CS(CLIENT_QUERY) | CS(CLIENT_CLOSING),
+	[CLIENT_CLOSING] = 0,
+};
+#undef CS
+
+void client_set_state(struct client *c, enum client_state s)
 {
+	IB_ASSERT(client_next_states[c->state] & (1u << s));
 	log_debug("client %u: %s -> %s", c->id, client_state_names[c->state],
 		  client_state_names[s]);
 	c->state = s;
@@ -179,7 +202,7 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 			  client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->state = CLIENT_WAIT_BACKEND;
+	/* calloc: CLIENT_WAIT_BACKEND, the first state */
 	TAILQ_INSERT_TAIL(&ib.clients, c, entry);
 	ib.n_clients++;
 	IB_STAT_INC(client_connections_total);
@@ -1471,8 +1494,9 @@ void client_close(struct client *c, const char *fmt, ...)
 	va_end(ap);
 	log_debug("client %u (%s): closing: %s", c->id, c->peer, why);
 	was = c->state;
-	/* CLOSING first: callbacks run below must see it */
-	c->state = CLIENT_CLOSING;
+	/* CLOSING first: callbacks run below must see it (and nothing
+	 * leaves CLOSING: client_set_state asserts it) */
+	client_set_state(c, CLIENT_CLOSING);
 	if (was == CLIENT_BATCHED)
 		batch_client_gone(c);
 	if (c->solo_group)
@@ -1485,7 +1509,6 @@ void client_close(struct client *c, const char *fmt, ...)
 		be->client = NULL;
 		backend_close(be);
 	}
-	c->state = CLIENT_CLOSING;
 	bufferevent_disable(c->bev, EV_READ);
 	/* give queued output (an ERR) a bounded time to leave */
 	evtimer_add(c->timer, &tv);
@@ -1526,6 +1549,20 @@ void client_free_closed(void)
 		free(c->batch_sql);
 		free(c);
 	}
+}
+
+void client_free_all(void)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&ib.clients)) != NULL) {
+		if (c->state != CLIENT_CLOSING)
+			client_set_state(c, CLIENT_CLOSING);
+		c->queued_free = true;
+		TAILQ_REMOVE(&ib.clients, c, entry);
+		TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
+	}
+	client_free_closed();
 }
 
 void client_shutdown_all(void)

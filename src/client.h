@@ -15,6 +15,8 @@ void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 void client_close(struct client *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void client_free_closed(void);
+/* Exit: free every client, whatever its state, without a goodbye. */
+void client_free_all(void);
 /* Tell every client the server is going away, then close them. */
 void client_shutdown_all(void);
 
@@ -51,5 +53,7 @@ void client_on_backend_lost(struct client *c, const char *why,
 			    enum backend_state was);
 
 const char *client_state_name(enum client_state s);
+/* The one way a client changes state; asserts the move is legal. */
+void client_set_state(struct client *c, enum client_state s);
 
 #endif /* IB_CLIENT_H */

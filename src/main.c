@@ -277,16 +277,9 @@ int main(int argc, char **argv)
 
 	/* final teardown so LeakSanitizer sees a clean exit */
 	{
-		struct client *c;
 		struct backend *be;
 
-		while ((c = TAILQ_FIRST(&ib.clients)) != NULL) {
-			c->state = CLIENT_CLOSING;
-			c->queued_free = true;
-			TAILQ_REMOVE(&ib.clients, c, entry);
-			TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
-		}
-		client_free_closed();
+		client_free_all();
 		while ((be = TAILQ_FIRST(&ib.backends)) != NULL)
 			backend_close(be);
 		batch_free_done();

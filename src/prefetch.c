@@ -884,7 +884,7 @@ static void pf_fallback(struct client *c)
 
 	pf->sql = NULL;
 	pf_plan_clear(pf);
-	c->state = CLIENT_IDLE;
+	client_set_state(c, CLIENT_IDLE);
 	if (!sql || !client_run_own(c, sql, len)) {
 		c->seq = 1;
 		client_send_err(c, 1927, "70100",
@@ -1210,7 +1210,7 @@ void prefetch_run(struct client *c)
 		return;
 	}
 	/* the lookup waits for the statements below, as a batched one */
-	c->state = CLIENT_BATCHED;
+	client_set_state(c, CLIENT_BATCHED);
 	if (session_prefetchable(&c->sess, c->status,
 				 ib.cfg->prefetch_autocommit_max_age_ms > 0) ==
 	    SESSION_PF_NEED_CTX) {
