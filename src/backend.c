@@ -18,8 +18,6 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
-#include "client.h"
-#include "prefetch.h"
 #include "tls.h"
 
 #include <event2/bufferevent_ssl.h>
@@ -60,6 +58,21 @@ static void backend_set_state(struct backend *be, enum backend_state s)
 	log_debug("backend %u: %s -> %s", be->thread_id,
 		  backend_state_names[be->state], backend_state_names[s]);
 	be->state = s;
+}
+
+/* Tell the owner, if there still is one, of <ev>. */
+static bool backend_notify(struct backend *be, enum backend_event ev,
+			   struct backend_ev *e)
+{
+	struct backend_ev none;
+
+	if (!be->client)
+		return true;
+	if (!e) {
+		memset(&none, 0, sizeof(none));
+		e = &none;
+	}
+	return be->owner->event(be, ev, e);
 }
 
 static void backend_read_cb(struct bufferevent *bev, void *arg);
@@ -121,13 +134,15 @@ fail:
 	return NULL;
 }
 
-struct backend *backend_new_for_client(struct client *c)
+struct backend *backend_new_for_client(struct client *owner,
+				       const struct backend_owner *ops)
 {
 	struct backend *be = backend_new();
 
 	if (!be)
 		return NULL;
-	be->client = c;
+	be->client = owner;
+	be->owner = ops;
 	return be;
 }
 
@@ -193,7 +208,7 @@ static bool backend_write_packet(struct backend *be, uint8_t seq,
  * needs and drop what would change packet layouts we relay unchanged.
  */
 bool backend_login(struct backend *be, const struct proto_hsresp *h,
-		   uint32_t caps)
+		   uint32_t caps, uint32_t ext_caps, bool peer_tls)
 {
 	struct pktbuf pb;
 	char *user = NULL, *db = NULL, *plugin = NULL;
@@ -211,7 +226,8 @@ bool backend_login(struct backend *be, const struct proto_hsresp *h,
 		  (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29) |
 		  (1u << 30));
 	/* the client's MariaDB extensions, which need bit 0 clear */
-	be->ext_caps = be->client ? be->client->ext_caps & be->server_ext_caps : 0;
+	be->ext_caps = ext_caps & be->server_ext_caps;
+	be->peer_tls = peer_tls;
 	if (!be->ext_caps)
 		caps |= CAP_LONG_PASSWORD;
 	else
@@ -344,7 +360,7 @@ bool backend_auth_reply(struct backend *be, const uint8_t *p, size_t len)
 	if (be->state != BACKEND_AUTH)
 		return false;
 	be->full_auth = false;
-	if (full && be->client && be->client->tls && !be->tls &&
+	if (full && be->peer_tls && !be->tls &&
 	    !(len == 1 && p[0] == 0x02))
 		return backend_rsa_start(be, p, len);
 	return backend_write_packet(be, ++be->auth_seq, p, len);
@@ -643,8 +659,7 @@ static void backend_response_done(struct backend *be)
 		free(col);
 		return;
 	}
-	if (be->client)
-		client_on_response_done(be->client);
+	backend_notify(be, BACKEND_EV_DONE, NULL);
 }
 
 /*
@@ -660,7 +675,7 @@ static void backend_response_done(struct backend *be)
 static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t seq,
 			    const uint8_t *p, size_t len, bool is_ok)
 {
-	struct client *c = be->client;
+	struct backend_ev e;
 	struct proto_ok ok;
 	struct pktbuf pb, st;
 	uint8_t eof[5];
@@ -670,8 +685,9 @@ static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t se
 	if (!is_ok) {
 		if (!proto_parse_eof(p, len, &warnings, &status) || len != 5)
 			return proto_write_packet(out, &seq, p, len);
-		if (be->client)
-			client_on_backend_eof(be->client, status);
+		memset(&e, 0, sizeof(e));
+		e.status = status;
+		backend_notify(be, BACKEND_EV_EOF, &e);
 		memcpy(eof, p, 5);
 		status &= (uint16_t)~ST_SESSION_STATE_CHANGED;
 		eof[3] = (uint8_t)status;
@@ -680,15 +696,15 @@ static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t se
 	}
 	if (!proto_parse_ok(p, len, be->caps, &ok))
 		return proto_write_packet(out, &seq, p, len);
-	if (c)
-		client_on_backend_ok(c, &ok);
 	pktbuf_init(&pb);
 	pktbuf_init(&st);
-	if (c && (c->caps & CAP_SESSION_TRACK))
-		done = session_client_state(&c->sess, ok.state,
-					    ok.state ? ok.state_len : 0, &st) &&
-		       proto_build_ok_tracked(&pb, &ok, st.buf, st.len);
-	else
+	memset(&e, 0, sizeof(e));
+	e.ok = &ok;
+	e.state = &st;
+	done = backend_notify(be, BACKEND_EV_OK, &e);
+	if (done && e.tracked)
+		done = proto_build_ok_tracked(&pb, &ok, st.buf, st.len);
+	else if (done)
 		done = proto_build_ok_plain(&pb, &ok);
 	if (done)
 		pb.buf[0] = p[0];
@@ -706,8 +722,8 @@ static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t se
 static void backend_relay_input(struct backend *be)
 {
 	struct evbuffer *in = bufferevent_get_input(be->bev);
-	struct client *c = be->client;
 	struct evbuffer *out;
+	struct backend_ev e;
 	enum resp_state was;
 	uint8_t head[BACKEND_INSPECT_MAX];
 	uint8_t hdr[4];
@@ -715,11 +731,12 @@ static void backend_relay_input(struct backend *be)
 	size_t avail, need, n;
 	bool ok_pkt, eof_pkt, was_first;
 
-	if (!c) {
+	if (!be->client) {
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	out = bufferevent_get_output(c->bev);
+	out = be->owner->output(be);
+	memset(&e, 0, sizeof(e));
 	while (be->state == BACKEND_BUSY && be->rs != RESP_INFILE) {
 		avail = evbuffer_get_length(in);
 		if (be->fwd_left) {
@@ -771,14 +788,18 @@ static void backend_relay_input(struct backend *be)
 		 * set's start and its rows, when inspected whole */
 		if (need == len && be->cmd == COM_QUERY &&
 		    ((was == RESP_FIRST && be->rs == RESP_COLDEFS) ||
-		     (was == RESP_ROWS && be->rs == RESP_ROWS)))
-			prefetch_on_relay(c, was == RESP_FIRST, head + 4, len);
+		     (was == RESP_ROWS && be->rs == RESP_ROWS))) {
+			e.p = head + 4;
+			e.len = len;
+			e.start = was == RESP_FIRST;
+			be->owner->event(be, BACKEND_EV_RELAYED, &e);
+		}
 		be->in_multi = (len == PROTO_MAX_PAYLOAD);
 		n = 4 + need;
 		/* an OK too big to inspect may carry state we cannot read */
 		if ((be->caps & CAP_SESSION_TRACK) && need < len && head[4] == 0x00 &&
-		    was_first && be->cmd != COM_STMT_PREPARE && c)
-			client_on_backend_unread_state(c);
+		    was_first && be->cmd != COM_STMT_PREPARE)
+			backend_notify(be, BACKEND_EV_UNREAD_STATE, NULL);
 		if ((be->caps & CAP_SESSION_TRACK) && (ok_pkt || eof_pkt)) {
 			evbuffer_drain(in, n);
 			if (!backend_untrack(be, out, head[3], head + 4, len, ok_pkt)) {
@@ -792,7 +813,7 @@ static void backend_relay_input(struct backend *be)
 		be->fwd_left = len - need;
 		be->sent_any = true;
 		if (be->rs == RESP_INFILE) {
-			client_on_infile_request(c);
+			backend_notify(be, BACKEND_EV_INFILE, NULL);
 			return;
 		}
 		if (be->rs == RESP_DONE && !be->in_multi) {
@@ -817,18 +838,23 @@ static void backend_relay_input(struct backend *be)
 static void backend_note_state(struct backend *be, enum resp_state was,
 			       const uint8_t *p, size_t len)
 {
+	struct backend_ev e;
 	struct proto_ok ok;
 	uint16_t warnings, status;
 
 	if (!be->client || len == 0)
 		return;
+	memset(&e, 0, sizeof(e));
 	if (((p[0] == 0x00 && was == RESP_FIRST) ||
 	     ((be->caps & CAP_DEPRECATE_EOF) && backend_is_end(be, p, len, len))) &&
-	    proto_parse_ok(p, len, be->caps, &ok))
-		client_on_backend_ok(be->client, &ok);
-	else if (p[0] == 0xFE && len < 9 &&
-		 proto_parse_eof(p, len, &warnings, &status))
-		client_on_backend_eof(be->client, status);
+	    proto_parse_ok(p, len, be->caps, &ok)) {
+		e.ok = &ok;
+		backend_notify(be, BACKEND_EV_OK, &e);
+	} else if (p[0] == 0xFE && len < 9 &&
+		   proto_parse_eof(p, len, &warnings, &status)) {
+		e.status = status;
+		backend_notify(be, BACKEND_EV_EOF, &e);
+	}
 }
 
 /* Collect mode: gather whole logical packets for an internal query. */
@@ -881,6 +907,18 @@ static void backend_collect_input(struct backend *be)
 	pktbuf_free(&pb);
 }
 
+/* The server's OK or ERR to a login, or an ERR instead of a greeting. */
+static void backend_notify_login(struct backend *be, const uint8_t *p,
+				 size_t len)
+{
+	struct backend_ev e;
+
+	memset(&e, 0, sizeof(e));
+	e.p = p;
+	e.len = len;
+	backend_notify(be, BACKEND_EV_LOGIN, &e);
+}
+
 static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len)
 {
 	struct proto_greeting g;
@@ -894,8 +932,7 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 			log_warn("backend refused connection: %u %.*s", e.code,
 				 (int)e.msg_len, (const char *)e.msg);
 		backend_set_state(be, BACKEND_DEAD);
-		if (be->client)
-			client_on_backend_login(be->client, p, len);
+		backend_notify_login(be, p, len);
 		backend_close(be);
 		return;
 	}
@@ -917,8 +954,7 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 	snprintf(be->plugin, sizeof(be->plugin), "%.*s",
 		 g.plugin ? (int)g.plugin_len : 0, g.plugin ? g.plugin : "");
 	backend_set_state(be, BACKEND_WAIT_LOGIN);
-	if (be->client)
-		client_on_backend_greeting(be->client);
+	backend_notify(be, BACKEND_EV_GREETING, NULL);
 }
 
 /*
@@ -986,11 +1022,12 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 	be->auth_seq = seq;
 	if (be->rsa_password && p[0] == 0x01) {
 		if (!backend_sha2_rsa(be, p + 1, len - 1, ++be->auth_seq)) {
-			if (be->client)
-				client_on_backend_auth_failed(
-					be->client,
-					"caching_sha2_password: cannot encrypt "
-					"the password with the server's RSA key");
+			struct backend_ev e;
+
+			memset(&e, 0, sizeof(e));
+			e.why = "caching_sha2_password: cannot encrypt the "
+				"password with the server's RSA key";
+			backend_notify(be, BACKEND_EV_AUTH_FAILED, &e);
 			backend_close(be);
 		}
 		return;
@@ -1011,8 +1048,7 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 		backend_set_state(be, BACKEND_IDLE);
 		be->rs = RESP_NONE;
 		evtimer_del(be->timer);
-		if (be->client)
-			client_on_backend_login(be->client, p, len);
+		backend_notify_login(be, p, len);
 		return;
 	case 0xFF:
 		/* MariaDB keeps a session whose COM_CHANGE_USER failed (as
@@ -1021,13 +1057,11 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 			backend_set_state(be, BACKEND_IDLE);
 			be->rs = RESP_NONE;
 			be->user_changing = false;
-			if (be->client)
-				client_on_backend_login(be->client, p, len);
+			backend_notify_login(be, p, len);
 			return;
 		}
 		backend_set_state(be, BACKEND_DEAD);
-		if (be->client)
-			client_on_backend_login(be->client, p, len);
+		backend_notify_login(be, p, len);
 		backend_close(be);
 		return;
 	case 0xFE:
@@ -1046,8 +1080,14 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 		/* other plugins' own packets (dialog prompts, say) */
 		break;
 	}
-	if (be->client)
-		client_on_backend_auth(be->client, p, len);
+	{
+		struct backend_ev e;
+
+		memset(&e, 0, sizeof(e));
+		e.p = p;
+		e.len = len;
+		backend_notify(be, BACKEND_EV_AUTH, &e);
+	}
 }
 
 static void backend_read_cb(struct bufferevent *bev, void *arg)
@@ -1095,8 +1135,7 @@ static void backend_read_cb(struct bufferevent *bev, void *arg)
 			 * to a pass-through client, which then loses it.
 			 */
 			if (be->client && be->state == BACKEND_IDLE)
-				evbuffer_add_buffer(
-					bufferevent_get_output(be->client->bev), in);
+				evbuffer_add_buffer(be->owner->output(be), in);
 			else
 				evbuffer_drain(in, evbuffer_get_length(in));
 			backend_lost(be, "backend sent data while idle");
@@ -1198,8 +1237,14 @@ static void backend_lost(struct backend *be, const char *why)
 		backend_result_free(&col->res);
 		free(col);
 	}
-	if (be->client)
-		client_on_backend_lost(be->client, why, was);
+	{
+		struct backend_ev e;
+
+		memset(&e, 0, sizeof(e));
+		e.why = why;
+		e.was = was;
+		backend_notify(be, BACKEND_EV_LOST, &e);
+	}
 	backend_close(be);
 }
 
@@ -1241,8 +1286,7 @@ void backend_close(struct backend *be)
 	bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
 	event_free(be->timer);
 	be->timer = NULL;
-	if (be->client && be->client->be == be)
-		be->client->be = NULL;
+	backend_notify(be, BACKEND_EV_CLOSED, NULL);
 	be->client = NULL;
 	TAILQ_REMOVE(&ib.backends, be, entry);
 	TAILQ_INSERT_TAIL(&ib.dead_backends, be, entry);

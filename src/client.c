@@ -71,6 +71,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void client_step(struct client *c);
 static void client_track(struct client *c, bool login);
 static void client_track_done(struct client *c);
+static const struct backend_owner client_backend_owner;
 
 #define CS(s) (1u << (s))
 /* The legal moves, one row per state: what may follow it. */
@@ -256,7 +257,7 @@ static void client_start_backend(struct client *c)
 {
 	/* the greeting waits for the backend's: its version, caps and
 	 * thread id are what the client must see */
-	c->be = backend_new_for_client(c);
+	c->be = backend_new_for_client(c, &client_backend_owner);
 	if (!c->be) {
 		IB_STAT_INC(oom_errors);
 		c->seq = 0;
@@ -380,7 +381,7 @@ void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 			     "mysql_native_password");
 }
 
-void client_on_backend_greeting(struct client *c)
+static void client_on_backend_greeting(struct client *c)
 {
 	struct backend *be = c->be;
 	char version[128];
@@ -650,7 +651,7 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 				       h.plugin_len, h.auth, h.auth_len,
 				       c->be->nonce);
 	client_set_state(c, CLIENT_BACKEND_AUTH);
-	if (!backend_login(c->be, &h, c->caps)) {
+	if (!backend_login(c->be, &h, c->caps, c->ext_caps, c->tls)) {
 		IB_STAT_INC(oom_errors);
 		client_send_err(c, 1041, "HY000", "Out of memory");
 		client_close(c, "backend login failed to start");
@@ -670,7 +671,7 @@ static void client_on_auth_reply(struct client *c, const uint8_t *p,
 	}
 }
 
-void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len)
+static void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len)
 {
 	struct proto_rd rd;
 	const char *plugin;
@@ -690,7 +691,7 @@ void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len)
 	}
 }
 
-void client_on_backend_auth_failed(struct client *c, const char *why)
+static void client_on_backend_auth_failed(struct client *c, const char *why)
 {
 	if (c->state == CLIENT_CLOSING)
 		return;
@@ -705,7 +706,7 @@ void client_on_backend_auth_failed(struct client *c, const char *why)
  * (client_track), or becomes our own 1045 when [users] refused the
  * account: then the session, already the account's, is closed.
  */
-void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
+static void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
 {
 	struct proto_ok ok;
 	bool was_change = c->change_user;
@@ -833,7 +834,7 @@ static void client_track(struct client *c, bool login)
 	}
 }
 
-void client_on_backend_lost(struct client *c, const char *why,
+static void client_on_backend_lost(struct client *c, const char *why,
 			    enum backend_state was)
 {
 	bool mid = c->be && c->be->sent_any;
@@ -874,7 +875,7 @@ void client_on_backend_lost(struct client *c, const char *why,
 	}
 }
 
-void client_on_infile_request(struct client *c)
+static void client_on_infile_request(struct client *c)
 {
 	client_set_state(c, CLIENT_INFILE);
 	client_step(c);
@@ -1057,7 +1058,7 @@ void client_command_done(struct client *c)
 	client_step(c);
 }
 
-void client_on_response_done(struct client *c)
+static void client_on_response_done(struct client *c)
 {
 	if (c->state == CLIENT_CLOSING)
 		return;
@@ -1074,20 +1075,71 @@ void client_on_response_done(struct client *c)
 	client_command_done(c);
 }
 
-void client_on_backend_ok(struct client *c, const struct proto_ok *ok)
+/* What the session's backend reports (see enum backend_event). */
+static bool client_backend_event(struct backend *be, enum backend_event ev,
+				 struct backend_ev *e)
 {
-	session_on_ok(&c->sess, ok);
+	struct client *c = be->client;
+
+	switch (ev) {
+	case BACKEND_EV_GREETING:
+		client_on_backend_greeting(c);
+		break;
+	case BACKEND_EV_AUTH:
+		client_on_backend_auth(c, e->p, e->len);
+		break;
+	case BACKEND_EV_AUTH_FAILED:
+		client_on_backend_auth_failed(c, e->why);
+		break;
+	case BACKEND_EV_LOGIN:
+		client_on_backend_login(c, e->p, e->len);
+		break;
+	case BACKEND_EV_OK:
+		session_on_ok(&c->sess, e->ok);
+		/* a client with SESSION_TRACK gets what its own trackers
+		 * would report; one without, no state at all */
+		if (e->state && (c->caps & CAP_SESSION_TRACK)) {
+			e->tracked = true;
+			return session_client_state(
+				&c->sess, e->ok->state,
+				e->ok->state ? e->ok->state_len : 0, e->state);
+		}
+		break;
+	case BACKEND_EV_EOF:
+		session_on_eof(&c->sess, e->status);
+		break;
+	case BACKEND_EV_UNREAD_STATE:
+		session_on_unknown(&c->sess, "an OK packet too large to read");
+		break;
+	case BACKEND_EV_RELAYED:
+		prefetch_on_relay(c, e->start, e->p, e->len);
+		break;
+	case BACKEND_EV_INFILE:
+		client_on_infile_request(c);
+		break;
+	case BACKEND_EV_DONE:
+		client_on_response_done(c);
+		break;
+	case BACKEND_EV_LOST:
+		client_on_backend_lost(c, e->why, e->was);
+		break;
+	case BACKEND_EV_CLOSED:
+		if (c->be == be)
+			c->be = NULL;
+		break;
+	}
+	return true;
 }
 
-void client_on_backend_eof(struct client *c, uint16_t status)
+static struct evbuffer *client_backend_output(struct backend *be)
 {
-	session_on_eof(&c->sess, status);
+	return bufferevent_get_output(be->client->bev);
 }
 
-void client_on_backend_unread_state(struct client *c)
-{
-	session_on_unknown(&c->sess, "an OK packet too large to read");
-}
+static const struct backend_owner client_backend_owner = {
+	.event = client_backend_event,
+	.output = client_backend_output,
+};
 
 /*
  * COM_CHANGE_USER: checked against [users] as a login is, then relayed

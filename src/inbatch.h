@@ -44,6 +44,7 @@ struct batch;
 struct batch_group;
 struct listener;
 struct backend;
+struct backend_owner;
 struct prefetch;
 
 /*
@@ -164,7 +165,8 @@ enum resp_state {
 struct backend {
 	TAILQ_ENTRY(backend) entry;
 	enum backend_state state;
-	struct client *client; /* the session it belongs to */
+	struct client *client; /* the session it belongs to (its owner) */
+	const struct backend_owner *owner; /* how it tells the owner */
 	struct backend_collect *collect; /* internal query in flight */
 	struct bufferevent *bev;
 	struct event *timer;
@@ -181,6 +183,7 @@ struct backend {
 	uint32_t server_ext_caps; /* MariaDB ext caps the greeting offered */
 	uint32_t ext_caps;	  /* MariaDB ext caps negotiated */
 	bool tls;      /* bev is a TLS filter over the socket */
+	bool peer_tls; /* the owner client's own leg is TLS */
 	char *user;    /* the account logged in (or logging in) */
 
 	/* login relay (BACKEND_AUTH) */
