@@ -72,6 +72,7 @@ static void client_step(struct client *c);
 static void client_track(struct client *c, bool login);
 static void client_track_done(struct client *c);
 static const struct backend_owner client_backend_owner;
+static const struct lookup_ops client_lookup_ops;
 
 #define CS(s) (1u << (s))
 /* The legal moves, one row per state: what may follow it. */
@@ -178,6 +179,8 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 		return NULL;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->lk.ops = &client_lookup_ops;
+	c->lk.sess = &c->sess;
 	c->is_admin = admin;
 	if (admin)
 		ib.n_admin++;
@@ -616,6 +619,8 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 	c->caps &= h.caps;
 	c->caps |= CAP_PROTOCOL_41;
 	c->ext_caps &= h.ext_caps;
+	c->lk.caps = c->caps;
+	c->lk.ext_caps = c->ext_caps;
 	c->collation = h.collation;
 	c->user = util_strndup(h.user, h.user_len);
 	if (h.db)
@@ -1058,14 +1063,94 @@ void client_command_done(struct client *c)
 	client_step(c);
 }
 
+/* The batcher's view of the client (struct lookup_ops). */
+static struct client *client_of(struct lookup *l)
+{
+	return (struct client *)(void *)((char *)l - offsetof(struct client, lk));
+}
+
+static struct backend *client_lookup_backend(struct lookup *l)
+{
+	return client_of(l)->be;
+}
+
+static struct evbuffer *client_lookup_output(struct lookup *l)
+{
+	return bufferevent_get_output(client_of(l)->bev);
+}
+
+static void client_lookup_sent(struct lookup *l, uint16_t status)
+{
+	client_of(l)->status = status;
+}
+
+static void client_lookup_wait(struct lookup *l)
+{
+	client_set_state(client_of(l), CLIENT_BATCHED);
+}
+
+static void client_lookup_answered(struct lookup *l, unsigned rows, bool own)
+{
+	struct client *c = client_of(l);
+
+	stats_record_latency(util_now_us() - c->query_start_us);
+	/* answered by another session's run: the diagnostics its own
+	 * session holds are not this lookup's (client_restore_diag) */
+	c->diag_pending = !own;
+	c->diag_rows = rows;
+	client_command_done(c);
+}
+
+static bool client_lookup_fall_back(struct lookup *l, const char *sql,
+				    size_t len)
+{
+	struct client *c = client_of(l);
+
+	client_set_state(c, CLIENT_IDLE);
+	return client_run_own(c, sql, len);
+}
+
+static void client_lookup_fail(struct lookup *l, bool gone, const char *why)
+{
+	struct client *c = client_of(l);
+
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (gone) {
+		c->seq = 1;
+		client_send_err(c, 1927, "70100",
+				"inbatch: backend connection is gone");
+	}
+	client_close(c, "%s", why);
+}
+
+static const struct lookup_ops client_lookup_ops = {
+	.backend = client_lookup_backend,
+	.output = client_lookup_output,
+	.sent = client_lookup_sent,
+	.wait = client_lookup_wait,
+	.answered = client_lookup_answered,
+	.fall_back = client_lookup_fall_back,
+	.fail = client_lookup_fail,
+};
+
+/* Offer COM_QUERY <head>[<len>] (command byte first) to the batcher. */
+static bool client_batch_submit(struct client *c, const uint8_t *head,
+				size_t len)
+{
+	c->lk.status = c->status;
+	c->lk.start_us = c->query_start_us;
+	return batch_submit(&c->lk, (const char *)head + 1, len - 1);
+}
+
 static void client_on_response_done(struct client *c)
 {
 	if (c->state == CLIENT_CLOSING)
 		return;
 	if (c->be)
 		c->status = c->be->status & (uint16_t)~ST_SESSION_STATE_CHANGED;
-	if (c->solo_group)
-		batch_solo_done(c);
+	if (c->lk.solo_group)
+		batch_solo_done(&c->lk);
 	prefetch_on_response_done(c);
 	/* a reset session lost its trackers with everything else */
 	if (c->cmd == COM_RESET_CONNECTION && c->be) {
@@ -1293,8 +1378,7 @@ static void client_next_command(struct client *c)
 				prefetch_run(c);
 				return;
 			}
-			if (hlen == len &&
-			    batch_submit(c, (const char *)head + 1, len - 1)) {
+			if (hlen == len && client_batch_submit(c, head, len)) {
 				evbuffer_drain(in, nbytes);
 				IB_STAT_ADD(bytes_in, nbytes);
 				return;
@@ -1550,9 +1634,9 @@ void client_close(struct client *c, const char *fmt, ...)
 	 * leaves CLOSING: client_set_state asserts it) */
 	client_set_state(c, CLIENT_CLOSING);
 	if (was == CLIENT_BATCHED)
-		batch_client_gone(c);
-	if (c->solo_group)
-		batch_solo_done(c);
+		batch_lookup_gone(&c->lk);
+	if (c->lk.solo_group)
+		batch_solo_done(&c->lk);
 	client_release_slot(c);
 	if (c->be) {
 		struct backend *be = c->be;
@@ -1598,7 +1682,7 @@ void client_free_closed(void)
 		free(c->user);
 		free(c->old_user);
 		free(c->db);
-		free(c->batch_sql);
+		free(c->lk.sql);
 		free(c);
 	}
 }

@@ -47,6 +47,55 @@ struct backend;
 struct backend_owner;
 struct prefetch;
 
+struct lookup;
+
+/*
+ * What the batcher (batch.c, fanout.c) may do with a waiting lookup: use
+ * its session's backend, write its answer, and report one of three
+ * outcomes.  The owner (client.c) implements them; the batcher touches
+ * nothing else of the client.
+ */
+struct lookup_ops {
+	/* the backend its session runs on; NULL when gone */
+	struct backend *(*backend)(struct lookup *l);
+	/* where its answer goes, packets from sequence id 1 on */
+	struct evbuffer *(*output)(struct lookup *l);
+	/* an answer written to output() ended with status flags <status> */
+	void (*sent)(struct lookup *l, uint16_t status);
+	/* the batcher holds it: no backend traffic until an outcome */
+	void (*wait)(struct lookup *l);
+	/* outcome 1, answered: <rows> rows were sent; <own>: by a run of
+	 * the lookup itself on its own session, the last statement there */
+	void (*answered)(struct lookup *l, unsigned rows, bool own);
+	/* outcome 2, fall back: run <sql> alone on its own session, the
+	 * response relayed; false when it cannot */
+	bool (*fall_back)(struct lookup *l, const char *sql, size_t len);
+	/* outcome 3, fail: close it with <why>; <gone>: after ERR 1927
+	 * (its backend connection is gone) */
+	void (*fail)(struct lookup *l, bool gone, const char *why);
+};
+
+/*
+ * One COM_QUERY lookup offered to the batcher: what it needs to know of
+ * the command and its session (text, context, result format) and the
+ * batcher's own bookkeeping while it waits.
+ */
+struct lookup {
+	const struct lookup_ops *ops;
+	/* set by the owner */
+	struct session *sess;
+	uint32_t caps, ext_caps; /* the result format the client negotiated */
+	uint16_t status;	 /* the session's status flags when sent */
+	uint64_t start_us;
+	/* the batcher's */
+	char *sql;		 /* the lookup text while it waits */
+	size_t sql_len;
+	struct batch *batch;	 /* when waiting in a batch */
+	struct batch_group *solo_group; /* it runs alone, adaptive */
+	TAILQ_ENTRY(lookup) batch_entry;
+	unsigned batch_idx;	 /* index of its key in the batch */
+};
+
 /*
  * A client session.  States, in order of a normal life:
  *   WAIT_BACKEND  accepted; its backend is connecting (or, with no
@@ -110,18 +159,13 @@ struct client {
 	bool track_login;    /* CLIENT_TRACK: the client awaits its login OK */
 
 	struct session sess;
-	struct batch *batch; /* when BATCHED */
-	struct batch_group *solo_group; /* its lookup runs alone, adaptive */
-	char *batch_sql;     /* the lookup text while batched */
-	size_t batch_sql_len;
+	struct lookup lk; /* its lookup, while the batcher has it */
 	/* The last statement this session's backend ran was not the last one
 	 * the client sent: its lookup was answered by another session.  Before
 	 * a statement that reads diagnostics, one that leaves the lookup's own
 	 * (no warnings, FOUND_ROWS() = rows sent) runs first. */
 	bool diag_pending;
 	unsigned diag_rows;
-	TAILQ_ENTRY(client) batch_entry;
-	unsigned batch_idx;  /* index of its key in the batch */
 	struct prefetch *pf; /* keys this session may ask next (prefetch.c) */
 	uint64_t query_start_us;
 

@@ -864,7 +864,7 @@ static void pf_answer(struct client *c, struct pf_shape *sh, unsigned k)
 	IB_STAT_INC(backend_statements_saved);
 	if (sh->st)
 		sh->st->hits++;
-	if (!fanout_send(c, &kept->rs, k, rows, sh->status)) {
+	if (!fanout_send(&c->lk, &kept->rs, k, rows, sh->status)) {
 		IB_STAT_INC(oom_errors);
 		client_close(c, "out of memory sending a prefetched result");
 		return;
@@ -1013,7 +1013,7 @@ static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
 			fanout_rs_free(&sh->solo);
 		}
 	}
-	if (!fanout_send_own(c, sh->have_solo ? &sh->own : res)) {
+	if (!fanout_send_own(&c->lk, sh->have_solo ? &sh->own : res)) {
 		backend_result_free(&co);
 		IB_STAT_INC(oom_errors);
 		client_close(c, "out of memory sending a result");
