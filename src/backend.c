@@ -38,6 +38,7 @@ const char *backend_state_name(enum backend_state s)
 	return backend_state_names[s];
 }
 
+#ifdef IB_DEBUG /* the table serves the setter's assertion */
 #define BS(s) (1u << (s))
 /* The legal moves, one row per state: what may follow it. */
 static const unsigned backend_next_states[] = {
@@ -50,6 +51,7 @@ static const unsigned backend_next_states[] = {
 	[BACKEND_DEAD] = BS(BACKEND_DEAD),
 };
 #undef BS
+#endif
 
 /* The one way a backend changes state; asserts the move is legal. */
 static void backend_set_state(struct backend *be, enum backend_state s)
@@ -149,30 +151,15 @@ struct backend *backend_new_for_client(struct client *owner,
 int backend_read_packet(struct evbuffer *in, struct pktbuf *pb, uint8_t *seq,
 			size_t max)
 {
-	size_t avail = evbuffer_get_length(in);
-	size_t off = 0, total = 0;
+	size_t off, total;
 	uint8_t hdr[4];
 	uint32_t len;
-	struct evbuffer_ptr ptr;
 
-	/* find the end of the logical packet without copying payloads */
-	for (;;) {
-		if (avail - off < 4)
-			return 0;
-		if (evbuffer_ptr_set(in, &ptr, off, EVBUFFER_PTR_SET) < 0)
-			return 0;
-		if (evbuffer_copyout_from(in, &ptr, hdr, 4) != 4)
-			return 0;
-		len = hdr[0] | (hdr[1] << 8) | ((uint32_t)hdr[2] << 16);
-		total += len;
-		if (total > max)
-			return -1;
-		if (avail - off - 4 < len)
-			return 0;
-		off += 4 + len;
-		if (len < PROTO_MAX_PAYLOAD)
-			break;
-	}
+	off = proto_packet_extent(in, max, &total, seq);
+	if (off == (size_t)-1)
+		return -1;
+	if (off == 0)
+		return 0;
 	pktbuf_reset(pb);
 	while (off > 0) {
 		evbuffer_remove(in, hdr, 4);
@@ -300,7 +287,7 @@ out:
 	be->full_auth = false;
 	be->user_changing = false;
 	backend_set_state(be, BACKEND_AUTH);
-	be->rs = RESP_AUTH;
+	be->resp.rs = RESP_AUTH;
 	return ok;
 }
 
@@ -329,7 +316,7 @@ bool backend_change_user(struct backend *be, const uint8_t *p, size_t len,
 	be->user_changing = true;
 	memcpy(be->auth_nonce, be->nonce, 20);
 	backend_set_state(be, BACKEND_AUTH);
-	be->rs = RESP_AUTH;
+	be->resp.rs = RESP_AUTH;
 	return true;
 }
 
@@ -378,40 +365,16 @@ static void backend_set_busy(struct backend *be)
 bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		   const uint8_t *payload, size_t payload_len)
 {
-	uint8_t cmd = payload_len ? payload[0] : 0;
-
 	if (be->state != BACKEND_IDLE)
 		return false;
-	be->cmd = cmd;
-	be->cursor = false;
-	switch (cmd) {
-	case COM_STMT_PREPARE:
-	case COM_QUERY:
-	case COM_STMT_EXECUTE:
-	default:
-		be->rs = RESP_FIRST;
-		break;
-	case COM_FIELD_LIST:
-		be->rs = RESP_FIELDS;
-		break;
-	case COM_STMT_FETCH:
-		be->rs = RESP_ROWS;
-		break;
-	case COM_STATISTICS:
-		be->rs = RESP_SINGLE;
-		break;
-	}
-	if (cmd == COM_STMT_EXECUTE && payload_len >= 6 && (payload[5] & 0x07))
-		be->cursor = true;
+	proto_resp_start(&be->resp, payload, payload_len, be->caps,
+			 be->ext_caps, be->status);
 	if (evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
 				   nbytes) != (int)nbytes)
 		return false;
 	/* commands without a response leave the backend idle */
-	if (cmd == COM_STMT_CLOSE || cmd == COM_STMT_SEND_LONG_DATA ||
-	    cmd == COM_QUIT) {
-		be->rs = RESP_NONE;
+	if (be->resp.rs == RESP_NONE)
 		return true;
-	}
 	backend_set_busy(be);
 	return true;
 }
@@ -424,12 +387,13 @@ bool backend_relay_raw(struct backend *be, struct evbuffer *src, size_t nbytes)
 
 void backend_infile_done(struct backend *be)
 {
-	be->rs = RESP_FIRST;
+	be->resp.rs = RESP_FIRST;
 }
 
 bool backend_query(struct backend *be, const char *sql, size_t len,
 		   backend_result_fn cb, void *arg)
 {
+	static const uint8_t pb_cmd[1] = { COM_QUERY };
 	struct backend_collect *col;
 	struct pktbuf pb;
 	bool ok;
@@ -454,9 +418,8 @@ bool backend_query(struct backend *be, const char *sql, size_t len,
 		return false;
 	}
 	be->collect = col;
-	be->cmd = COM_QUERY;
-	be->cursor = false;
-	be->rs = RESP_FIRST;
+	proto_resp_start(&be->resp, pb_cmd, 1, be->caps, be->ext_caps,
+			 be->status);
 	backend_set_busy(be);
 	return true;
 }
@@ -481,167 +444,14 @@ void backend_result_free(struct backend_result *res)
 	res->count = 0;
 }
 
-/*
- * Does <p> end a result (or answer COM_SET_OPTION / COM_FIELD_LIST)?  An
- * EOF is shorter than 9 bytes.  Under DEPRECATE_EOF it is an OK with the
- * header 0xFE, as long as its info and session state make it; a row that
- * starts with 0xFE holds a field of 16 MiB or more, so the length still
- * tells them apart.
- */
-static bool backend_is_end(const struct backend *be, const uint8_t *p,
-			   size_t n, size_t len)
-{
-	if (n == 0 || p[0] != 0xFE)
-		return false;
-	if (be->caps & CAP_DEPRECATE_EOF)
-		return len < PROTO_MAX_PAYLOAD;
-	return len < 9;
-}
-
-/* Status flags of an end packet (see backend_is_end); 0 if unreadable. */
-static uint16_t backend_end_status(const struct backend *be, const uint8_t *p,
-				   size_t n, size_t len)
-{
-	struct proto_ok ok;
-	uint16_t warnings, status;
-
-	if (be->caps & CAP_DEPRECATE_EOF)
-		return n == len && proto_parse_ok(p, len, be->caps, &ok)
-			       ? ok.status
-			       : 0;
-	return proto_parse_eof(p, len, &warnings, &status) ? status : 0;
-}
-
-/*
- * Advance the response parser over one logical packet.  <p> holds the
- * first <n> bytes of its <len>-byte payload (all of it when small).
- * Returns false on a packet that cannot occur here.
- */
+/* The parser's step over one packet; the session's status follows it. */
 static bool backend_resp_step(struct backend *be, const uint8_t *p, size_t n,
 			      size_t len)
 {
-	uint8_t h = n ? p[0] : 0;
-	bool end = backend_is_end(be, p, n, len);
-	bool deof = (be->caps & CAP_DEPRECATE_EOF) != 0;
-	uint16_t status;
-	struct proto_ok ok;
-	struct proto_rd rd;
-	uint64_t count;
+	bool ok = proto_resp_step(&be->resp, p, n, len);
 
-	/* a progress report (the client asked for them) changes nothing:
-	 * the response proper follows */
-	if ((be->ext_caps & EXT_PROGRESS) && proto_is_progress(p, n) &&
-	    be->rs != RESP_INFILE && be->rs != RESP_AUTH)
-		return true;
-	switch (be->rs) {
-	case RESP_FIRST:
-		if (len == 0)
-			return false;
-		if (h == 0x00 && be->cmd == COM_STMT_PREPARE) {
-			if (n < 9)
-				return false;
-			be->prep_cols = p[5] | (p[6] << 8);
-			be->left = p[7] | (p[8] << 8);
-			if (be->left)
-				be->rs = RESP_PREP_PARAMS;
-			else if (be->prep_cols) {
-				be->left = be->prep_cols;
-				be->rs = RESP_PREP_COLS;
-			} else
-				be->rs = RESP_DONE;
-		} else if (h == 0x00) {
-			if (n < len || !proto_parse_ok(p, len, be->caps, &ok))
-				return false;
-			be->status = ok.status;
-			be->rs = (ok.status & ST_MORE_RESULTS) ? RESP_FIRST
-							       : RESP_DONE;
-		} else if (h == 0xFF) {
-			be->rs = RESP_DONE;
-		} else if (end) {
-			/* COM_SET_OPTION answers with a bare EOF */
-			be->status = backend_end_status(be, p, n, len);
-			be->rs = RESP_DONE;
-		} else if (h == 0xFB && be->cmd == COM_QUERY) {
-			be->rs = RESP_INFILE;
-		} else {
-			proto_rd_init(&rd, p, n);
-			count = proto_rd_lenenc(&rd, NULL);
-			if (rd.failed || count == 0)
-				return false;
-			be->left = count;
-			be->rs = RESP_COLDEFS;
-			/* CACHE_METADATA: a byte says whether definitions
-			 * follow; an EXECUTE whose metadata did not change
-			 * goes on with the EOF (if any) and the rows */
-			if ((be->ext_caps & EXT_CACHE_METADATA) &&
-			    proto_rd_left(&rd) > 0 && proto_rd_u8(&rd) == 0)
-				be->rs = deof ? RESP_ROWS : RESP_COLDEFS_EOF;
-		}
-		return true;
-	case RESP_COLDEFS:
-		if (h == 0xFF)
-			be->rs = RESP_DONE;
-		else if (--be->left == 0)
-			be->rs = deof ? RESP_ROWS : RESP_COLDEFS_EOF;
-		return true;
-	case RESP_COLDEFS_EOF:
-		if (!end)
-			return false;
-		status = backend_end_status(be, p, n, len);
-		be->status = status;
-		if (be->cursor && (status & ST_CURSOR_EXISTS))
-			be->rs = (status & ST_MORE_RESULTS) ? RESP_FIRST
-							    : RESP_DONE;
-		else
-			be->rs = RESP_ROWS;
-		return true;
-	case RESP_ROWS:
-		if (end) {
-			status = backend_end_status(be, p, n, len);
-			be->status = status;
-			be->rs = (status & ST_MORE_RESULTS) ? RESP_FIRST
-							    : RESP_DONE;
-		} else if (h == 0xFF && len > 0) {
-			be->rs = RESP_DONE;
-		}
-		return true;
-	case RESP_PREP_PARAMS:
-		if (--be->left == 0) {
-			be->left = be->prep_cols;
-			if (!deof)
-				be->rs = RESP_PREP_PEOF;
-			else
-				be->rs = be->prep_cols ? RESP_PREP_COLS : RESP_DONE;
-		}
-		return true;
-	case RESP_PREP_PEOF:
-		if (!end)
-			return false;
-		if (be->prep_cols) {
-			be->left = be->prep_cols;
-			be->rs = RESP_PREP_COLS;
-		} else
-			be->rs = RESP_DONE;
-		return true;
-	case RESP_PREP_COLS:
-		if (--be->left == 0)
-			be->rs = deof ? RESP_DONE : RESP_PREP_CEOF;
-		return true;
-	case RESP_PREP_CEOF:
-		if (!end)
-			return false;
-		be->rs = RESP_DONE;
-		return true;
-	case RESP_FIELDS:
-		if (end || (h == 0xFF && len > 0))
-			be->rs = RESP_DONE;
-		return true;
-	case RESP_SINGLE:
-		be->rs = RESP_DONE;
-		return true;
-	default:
-		return false;
-	}
+	be->status = be->resp.status;
+	return ok;
 }
 
 /* The owner must hear about the end of a response exactly once. */
@@ -650,7 +460,7 @@ static void backend_response_done(struct backend *be)
 	struct backend_collect *col = be->collect;
 
 	backend_set_state(be, BACKEND_IDLE);
-	be->rs = RESP_NONE;
+	be->resp.rs = RESP_NONE;
 	evtimer_del(be->timer);
 	if (col) {
 		be->collect = NULL;
@@ -737,7 +547,7 @@ static void backend_relay_input(struct backend *be)
 	}
 	out = be->owner->output(be);
 	memset(&e, 0, sizeof(e));
-	while (be->state == BACKEND_BUSY && be->rs != RESP_INFILE) {
+	while (be->state == BACKEND_BUSY && be->resp.rs != RESP_INFILE) {
 		avail = evbuffer_get_length(in);
 		if (be->fwd_left) {
 			n = avail < be->fwd_left ? avail : be->fwd_left;
@@ -757,7 +567,7 @@ static void backend_relay_input(struct backend *be)
 			be->in_multi = (len == PROTO_MAX_PAYLOAD);
 			evbuffer_remove_buffer(in, out, 4);
 			be->fwd_left = len;
-			if (!be->in_multi && be->rs == RESP_DONE &&
+			if (!be->in_multi && be->resp.rs == RESP_DONE &&
 			    be->fwd_left == 0) {
 				backend_response_done(be);
 				return;
@@ -769,26 +579,26 @@ static void backend_relay_input(struct backend *be)
 			break;
 		evbuffer_copyout(in, head, 4 + need);
 		/* what the packet is depends on where the parser stood */
-		was_first = be->rs == RESP_FIRST;
+		was_first = be->resp.rs == RESP_FIRST;
 		ok_pkt = need == len && len > 0 && head[4] == 0x00 && was_first &&
-			 be->cmd != COM_STMT_PREPARE;
-		eof_pkt = need == len && backend_is_end(be, head + 4, need, len) &&
-			  be->rs != RESP_INFILE && be->rs != RESP_AUTH;
+			 be->resp.cmd != COM_STMT_PREPARE;
+		eof_pkt = need == len && proto_resp_is_end(&be->resp, head + 4, need, len) &&
+			  be->resp.rs != RESP_INFILE && be->resp.rs != RESP_AUTH;
 		/* under DEPRECATE_EOF the end of a result is an OK */
 		if (eof_pkt && (be->caps & CAP_DEPRECATE_EOF)) {
 			ok_pkt = true;
 			eof_pkt = false;
 		}
-		was = be->rs;
+		was = be->resp.rs;
 		if (!backend_resp_step(be, head + 4, need, len)) {
 			backend_lost(be, "unexpected packet from backend");
 			return;
 		}
 		/* prefetch remembers what the session was sent: a result
 		 * set's start and its rows, when inspected whole */
-		if (need == len && be->cmd == COM_QUERY &&
-		    ((was == RESP_FIRST && be->rs == RESP_COLDEFS) ||
-		     (was == RESP_ROWS && be->rs == RESP_ROWS))) {
+		if (need == len && be->resp.cmd == COM_QUERY &&
+		    ((was == RESP_FIRST && be->resp.rs == RESP_COLDEFS) ||
+		     (was == RESP_ROWS && be->resp.rs == RESP_ROWS))) {
 			e.p = head + 4;
 			e.len = len;
 			e.start = was == RESP_FIRST;
@@ -798,7 +608,7 @@ static void backend_relay_input(struct backend *be)
 		n = 4 + need;
 		/* an OK too big to inspect may carry state we cannot read */
 		if ((be->caps & CAP_SESSION_TRACK) && need < len && head[4] == 0x00 &&
-		    was_first && be->cmd != COM_STMT_PREPARE)
+		    was_first && be->resp.cmd != COM_STMT_PREPARE)
 			backend_notify(be, BACKEND_EV_UNREAD_STATE, NULL);
 		if ((be->caps & CAP_SESSION_TRACK) && (ok_pkt || eof_pkt)) {
 			evbuffer_drain(in, n);
@@ -812,11 +622,11 @@ static void backend_relay_input(struct backend *be)
 		IB_STAT_ADD(bytes_out, n);
 		be->fwd_left = len - need;
 		be->sent_any = true;
-		if (be->rs == RESP_INFILE) {
+		if (be->resp.rs == RESP_INFILE) {
 			backend_notify(be, BACKEND_EV_INFILE, NULL);
 			return;
 		}
-		if (be->rs == RESP_DONE && !be->in_multi) {
+		if (be->resp.rs == RESP_DONE && !be->in_multi) {
 			if (be->fwd_left) {
 				n = be->fwd_left;
 				evbuffer_remove_buffer(in, out, n);
@@ -846,7 +656,7 @@ static void backend_note_state(struct backend *be, enum resp_state was,
 		return;
 	memset(&e, 0, sizeof(e));
 	if (((p[0] == 0x00 && was == RESP_FIRST) ||
-	     ((be->caps & CAP_DEPRECATE_EOF) && backend_is_end(be, p, len, len))) &&
+	     ((be->caps & CAP_DEPRECATE_EOF) && proto_resp_is_end(&be->resp, p, len, len))) &&
 	    proto_parse_ok(p, len, be->caps, &ok)) {
 		e.ok = &ok;
 		backend_notify(be, BACKEND_EV_OK, &e);
@@ -877,9 +687,9 @@ static void backend_collect_input(struct backend *be)
 		if (r > 0 && (be->ext_caps & EXT_PROGRESS) &&
 		    proto_is_progress(pb.buf, pb.len))
 			continue;
-		was = be->rs;
+		was = be->resp.rs;
 		if (r < 0 || !backend_resp_step(be, pb.buf, pb.len, pb.len) ||
-		    be->rs == RESP_INFILE) {
+		    be->resp.rs == RESP_INFILE) {
 			pktbuf_free(&pb);
 			backend_lost(be, "unexpected packet from backend");
 			return;
@@ -891,14 +701,14 @@ static void backend_collect_input(struct backend *be)
 		pktbuf_put_bytes(&col->res.pkts, &n32, 4);
 		pktbuf_put_bytes(&col->res.pkts, pb.buf, pb.len);
 		col->res.count++;
-		if (pb.len && pb.buf[0] == 0xFF && be->rs == RESP_DONE)
+		if (pb.len && pb.buf[0] == 0xFF && be->resp.rs == RESP_DONE)
 			col->res.err = true;
 		if (col->res.pkts.failed) {
 			pktbuf_free(&pb);
 			backend_lost(be, "out of memory collecting a result");
 			return;
 		}
-		if (be->rs == RESP_DONE) {
+		if (be->resp.rs == RESP_DONE) {
 			pktbuf_free(&pb);
 			backend_response_done(be);
 			return;
@@ -1046,16 +856,16 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 		}
 		be->status = ok.status;
 		backend_set_state(be, BACKEND_IDLE);
-		be->rs = RESP_NONE;
+		be->resp.rs = RESP_NONE;
 		evtimer_del(be->timer);
 		backend_notify_login(be, p, len);
 		return;
 	case 0xFF:
 		/* MariaDB keeps a session whose COM_CHANGE_USER failed (as
 		 * the old account, reset); a failed login is closed */
-		if (be->rs == RESP_AUTH && be->user_changing) {
+		if (be->resp.rs == RESP_AUTH && be->user_changing) {
 			backend_set_state(be, BACKEND_IDLE);
-			be->rs = RESP_NONE;
+			be->resp.rs = RESP_NONE;
 			be->user_changing = false;
 			backend_notify_login(be, p, len);
 			return;

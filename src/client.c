@@ -74,6 +74,7 @@ static void client_track_done(struct client *c);
 static const struct backend_owner client_backend_owner;
 static const struct lookup_ops client_lookup_ops;
 
+#ifdef IB_DEBUG /* the table serves the setter's assertion */
 #define CS(s) (1u << (s))
 /* The legal moves, one row per state: what may follow it. */
 static const unsigned client_next_states[] = {
@@ -95,6 +96,7 @@ static const unsigned client_next_states[] = {
 	[CLIENT_CLOSING] = 0,
 };
 #undef CS
+#endif
 
 void client_set_state(struct client *c, enum client_state s)
 {
@@ -887,40 +889,6 @@ static void client_on_infile_request(struct client *c)
 }
 
 /*
- * Total bytes (headers included) of the logical packet at the head of
- * <in> if it is completely buffered; 0 if not yet.  *len gets the
- * payload length, *seq the first chunk's sequence id.
- */
-static size_t client_packet_extent(struct evbuffer *in, size_t *len,
-				   uint8_t *seq)
-{
-	size_t avail = evbuffer_get_length(in), off = 0, total = 0;
-	struct evbuffer_ptr ptr;
-	uint8_t hdr[4];
-	uint32_t n;
-
-	for (;;) {
-		if (avail - off < 4)
-			return 0;
-		if (evbuffer_ptr_set(in, &ptr, off, EVBUFFER_PTR_SET) < 0 ||
-		    evbuffer_copyout_from(in, &ptr, hdr, 4) != 4)
-			return 0;
-		n = hdr[0] | (hdr[1] << 8) | ((uint32_t)hdr[2] << 16);
-		if (off == 0)
-			*seq = hdr[3];
-		total += n;
-		*len = total;
-		if (total > (size_t)ib.cfg->max_packet_size)
-			return (size_t)-1;
-		if (avail - off - 4 < n)
-			return 0;
-		off += 4 + n;
-		if (n < PROTO_MAX_PAYLOAD)
-			return off;
-	}
-}
-
-/*
  * The statement that leaves this session's diagnostics as the batched
  * lookup left them: no warnings, no errors, ROW_COUNT() -1 and FOUND_ROWS()
  * equal to the rows the client got.  It reads no stored table, so it is
@@ -1289,7 +1257,8 @@ static void client_next_command(struct client *c)
 	uint8_t seq = 0;
 
 	while (c->state == CLIENT_IDLE) {
-		nbytes = client_packet_extent(in, &len, &seq);
+		nbytes = proto_packet_extent(in, (size_t)ib.cfg->max_packet_size,
+					     &len, &seq);
 		if (nbytes == (size_t)-1) {
 			c->seq = 1;
 			client_send_err(c, 1153, "08S01",
@@ -1536,7 +1505,8 @@ static void client_step(struct client *c)
 		 * is whole, stop reading, so a client that pipelines holds
 		 * one command here and the rest in its own socket */
 		if (!c->read_paused &&
-		    client_packet_extent(in, &len, &seq) != 0) {
+		    proto_packet_extent(in, (size_t)ib.cfg->max_packet_size,
+					&len, &seq) != 0) {
 			bufferevent_disable(c->bev, EV_READ);
 			c->read_paused = true;
 		}

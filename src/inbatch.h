@@ -188,24 +188,6 @@ enum backend_state {
 	BACKEND_DEAD,	    /* failed or closed; owner notified */
 };
 
-/* Where the response parser stands within one command's response. */
-enum resp_state {
-	RESP_NONE,
-	RESP_FIRST,	   /* next packet starts a result: OK/ERR/count/0xFB */
-	RESP_COLDEFS,	   /* <left> column definitions to go */
-	RESP_COLDEFS_EOF,  /* the EOF after column definitions */
-	RESP_ROWS,	   /* rows until EOF/ERR */
-	RESP_PREP_PARAMS,  /* prepare: parameter definitions */
-	RESP_PREP_PEOF,
-	RESP_PREP_COLS,
-	RESP_PREP_CEOF,
-	RESP_FIELDS,	   /* COM_FIELD_LIST: definitions until EOF */
-	RESP_SINGLE,	   /* any one packet ends it (COM_STATISTICS) */
-	RESP_INFILE,	   /* server asked for a local file; client sends it */
-	RESP_AUTH,	   /* COM_CHANGE_USER: OK/ERR/switch */
-	RESP_DONE,
-};
-
 struct backend {
 	TAILQ_ENTRY(backend) entry;
 	enum backend_state state;
@@ -236,12 +218,8 @@ struct backend {
 	bool user_changing;  /* the exchange is a COM_CHANGE_USER */
 	char *rsa_password;  /* a client's cleartext, until RSA-encrypted */
 
-	/* response parser */
-	enum resp_state rs;
-	uint8_t cmd;
-	bool cursor;	   /* COM_STMT_EXECUTE with a cursor flag */
-	uint64_t left;	   /* coldefs/params left */
-	uint32_t prep_cols;
+	/* response parser (proto.c) and the relay around it */
+	struct proto_resp resp;
 	size_t fwd_left;   /* bytes of the current physical packet to pass */
 	bool in_multi;	   /* the current logical packet continues */
 	bool sent_any;	   /* relayed part of the current response */
