@@ -108,8 +108,8 @@ static struct backend *backend_new(void)
 
 	if (!be)
 		return NULL;
-	be->bev = bufferevent_socket_new(ib.base, -1, BEV_OPT_CLOSE_ON_FREE);
-	be->timer = evtimer_new(ib.base, backend_timer_cb, be);
+	be->bev = bufferevent_socket_new(ib_loop->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	be->timer = evtimer_new(ib_loop->base, backend_timer_cb, be);
 	if (!be->bev || !be->timer)
 		goto fail;
 	bufferevent_setcb(be->bev, backend_read_cb, NULL, backend_event_cb, be);
@@ -125,7 +125,7 @@ static struct backend *backend_new(void)
 	tv.tv_sec = ib.cfg->backend_connect_timeout;
 	tv.tv_usec = 0;
 	evtimer_add(be->timer, &tv);
-	TAILQ_INSERT_TAIL(&ib.backends, be, entry);
+	TAILQ_INSERT_TAIL(&ib_loop->backends, be, entry);
 	return be;
 fail:
 	if (be->bev)
@@ -1098,16 +1098,16 @@ void backend_close(struct backend *be)
 	be->timer = NULL;
 	backend_notify(be, BACKEND_EV_CLOSED, NULL);
 	be->client = NULL;
-	TAILQ_REMOVE(&ib.backends, be, entry);
-	TAILQ_INSERT_TAIL(&ib.dead_backends, be, entry);
+	TAILQ_REMOVE(&ib_loop->backends, be, entry);
+	TAILQ_INSERT_TAIL(&ib_loop->dead_backends, be, entry);
 }
 
 void backend_free_dead(void)
 {
 	struct backend *be;
 
-	while ((be = TAILQ_FIRST(&ib.dead_backends)) != NULL) {
-		TAILQ_REMOVE(&ib.dead_backends, be, entry);
+	while ((be = TAILQ_FIRST(&ib_loop->dead_backends)) != NULL) {
+		TAILQ_REMOVE(&ib_loop->dead_backends, be, entry);
 		bufferevent_free(be->bev);
 		free(be->user);
 		if (be->rsa_password) {

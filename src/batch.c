@@ -72,11 +72,40 @@ struct batch_group {
 	char charset[32]; /* the introducer of string keys */
 };
 
-static struct batch_group *batch_groups[BATCH_GROUPS_HASH];
-static TAILQ_HEAD(, batch_group) batch_lru = TAILQ_HEAD_INITIALIZER(batch_lru);
-static unsigned batch_n_groups;
-static struct batch *batch_done_list;
-static unsigned batch_ddl_epoch;
+/* The batcher of one event loop (ib_loop->batcher). */
+struct batcher {
+	struct batch_group *groups[BATCH_GROUPS_HASH];
+	TAILQ_HEAD(, batch_group) lru;
+	unsigned n_groups;
+	struct batch *done_list;
+	unsigned ddl_epoch;
+};
+
+static void batch_group_free(struct batch_group *g);
+
+bool batch_init(struct ib_loop *loop)
+{
+	loop->batcher = calloc(1, sizeof(*loop->batcher));
+	if (!loop->batcher)
+		return false;
+	TAILQ_INIT(&loop->batcher->lru);
+	return true;
+}
+
+void batch_exit(struct ib_loop *loop)
+{
+	struct batch_group *g;
+	struct batcher *bt = loop->batcher;
+
+	if (!bt)
+		return;
+	while ((g = TAILQ_FIRST(&bt->lru)) != NULL) {
+		TAILQ_REMOVE(&bt->lru, g, lru);
+		batch_group_free(g);
+	}
+	free(bt);
+	loop->batcher = NULL;
+}
 
 static void batch_flush(struct batch *b);
 static void batch_finish(struct batch *b);
@@ -85,7 +114,7 @@ static void batch_own(struct batch *b);
 
 void batch_note_ddl(void)
 {
-	batch_ddl_epoch++;
+	ib_loop->batcher->ddl_epoch++;
 }
 
 /*
@@ -218,7 +247,7 @@ static void batch_timer_cb(evutil_socket_t fd, short what, void *arg)
 	 * (stuck behind a lock, say) and run their own lookups */
 	log_info("batch of shape %s still running after query_timeout; its "
 		 "other lookups run alone", b->g->st ? b->g->st->text : "?");
-	batch_fallback_others(b, &ib.stats.fallback_error);
+	batch_fallback_others(b, &ib_loop->stats.fallback_error);
 }
 
 static struct batch *batch_new(struct batch_group *g)
@@ -227,7 +256,7 @@ static struct batch *batch_new(struct batch_group *g)
 
 	if (!b)
 		return NULL;
-	b->timer = evtimer_new(ib.base, batch_timer_cb, b);
+	b->timer = evtimer_new(ib_loop->base, batch_timer_cb, b);
 	if (!b->timer) {
 		free(b);
 		return NULL;
@@ -455,22 +484,22 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 	unsigned *rows_per_key = NULL, i, k, rows;
 	struct lookup *l, *next;
 	bool co_ok = false, own_ok;
-	uint64_t *why = &ib.stats.fallback_error;
+	uint64_t *why = &ib_loop->stats.fallback_error;
 	uint16_t status;
 
 	own_ok = fanout_rs_parse(own, false, 1, &solo) && solo.warnings == 0;
 	if (!own_ok && solo.defs)
-		why = &ib.stats.fallback_warnings;
+		why = &ib_loop->stats.fallback_warnings;
 	if (own_ok && b->have_co) {
 		co_ok = fanout_rs_parse(&b->co, true, b->n_keys, &rs);
 		if (co_ok && rs.warnings) {
-			why = &ib.stats.fallback_warnings;
+			why = &ib_loop->stats.fallback_warnings;
 			fanout_rs_free(&rs);
 			co_ok = false;
 		} else if (co_ok && !fanout_compatible_defs(&rs, &solo)) {
 			log_info("shape %s: coalesced columns differ from the "
 				 "lookup's own", b->g->st ? b->g->st->text : "?");
-			why = &ib.stats.fallback_metadata;
+			why = &ib_loop->stats.fallback_metadata;
 			fanout_rs_free(&rs);
 			co_ok = false;
 		}
@@ -494,7 +523,7 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 			/* the runner's own bytes answer its key exactly; only
 			 * the diagnostics to restore bound its rows */
 			if (l != b->runner && solo.nrows > BATCH_MAX_ROWS_PER_KEY) {
-				batch_fallback(b, l, &ib.stats.fallback_rows);
+				batch_fallback(b, l, &ib_loop->stats.fallback_rows);
 				continue;
 			}
 			TAILQ_REMOVE(&b->clients, l, batch_entry);
@@ -520,7 +549,7 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 		} else {
 			rows = rows_per_key[k];
 			if (!batch_rows_ok(cr, rows)) {
-				batch_fallback(b, l, &ib.stats.fallback_rows);
+				batch_fallback(b, l, &ib_loop->stats.fallback_rows);
 				continue;
 			}
 			if (cr->limit == 0)
@@ -562,15 +591,15 @@ static void batch_own_cb(struct backend *be, void *arg,
 		 * runner learns of it on its own */
 		struct lookup *r = b->runner;
 
-		batch_fallback_others(b, &ib.stats.fallback_error);
+		batch_fallback_others(b, &ib_loop->stats.fallback_error);
 		if (r && r->batch == b)
-			batch_fallback(b, r, &ib.stats.fallback_error);
+			batch_fallback(b, r, &ib_loop->stats.fallback_error);
 		batch_finish(b);
 		return;
 	}
 	if (!b->runner) {
 		/* the runner left while its query ran */
-		batch_fallback_others(b, &ib.stats.fallback_error);
+		batch_fallback_others(b, &ib_loop->stats.fallback_error);
 		batch_finish(b);
 		return;
 	}
@@ -586,9 +615,9 @@ static void batch_own(struct batch *b)
 	if (!r || !r->ops->backend(r) ||
 	    !backend_query(r->ops->backend(r), r->sql, r->sql_len,
 			   batch_own_cb, b)) {
-		batch_fallback_others(b, &ib.stats.fallback_error);
+		batch_fallback_others(b, &ib_loop->stats.fallback_error);
 		if (r && r->batch == b)
-			batch_fallback(b, r, &ib.stats.fallback_error);
+			batch_fallback(b, r, &ib_loop->stats.fallback_error);
 		batch_finish(b);
 	}
 }
@@ -662,7 +691,7 @@ bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd)
  * the runner's in the batch's stead. */
 static void batch_probe_failed(struct batch *b)
 {
-	batch_fallback_others(b, &ib.stats.fallback_metadata);
+	batch_fallback_others(b, &ib_loop->stats.fallback_metadata);
 	batch_own(b);
 }
 
@@ -713,7 +742,7 @@ static void batch_probe_cb(struct backend *be, void *arg,
 	/* a probe that failed (no privilege, no such table) proves nothing
 	 * about the next session: only a proven answer is kept */
 	g->probed_us = res->err ? 0 : util_now_us();
-	g->probed_epoch = batch_ddl_epoch;
+	g->probed_epoch = ib_loop->batcher->ddl_epoch;
 	if (!ok) {
 		log_info("shape %s: not a base table, or its key column compares "
 			 "differently in a join; not batching it",
@@ -726,7 +755,7 @@ static void batch_probe_cb(struct backend *be, void *arg,
 
 static bool batch_probe_fresh(const struct batch_group *g)
 {
-	return g->probed_us && g->probed_epoch == batch_ddl_epoch &&
+	return g->probed_us && g->probed_epoch == ib_loop->batcher->ddl_epoch &&
 	       util_now_us() - g->probed_us < BATCH_PROBE_TTL_US;
 }
 
@@ -806,7 +835,7 @@ static struct lookup *batch_pick_runner(struct batch *b)
 		next = TAILQ_NEXT(l, batch_entry);
 		if (batch_idle_backend(l))
 			return l;
-		batch_fallback(b, l, &ib.stats.fallback_error);
+		batch_fallback(b, l, &ib_loop->stats.fallback_error);
 	}
 	return NULL;
 }
@@ -903,8 +932,8 @@ static void batch_finish(struct batch *b)
 	if (g->gathering == b)
 		g->gathering = NULL;
 	evtimer_del(b->timer);
-	b->free_next = batch_done_list;
-	batch_done_list = b;
+	b->free_next = ib_loop->batcher->done_list;
+	ib_loop->batcher->done_list = b;
 	if (g->inflight == 0 && g->gathering &&
 	    ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE)
 		batch_flush(g->gathering);
@@ -915,8 +944,8 @@ void batch_free_done(void)
 	struct batch *b;
 	unsigned i;
 
-	while ((b = batch_done_list) != NULL) {
-		batch_done_list = b->free_next;
+	while ((b = ib_loop->batcher->done_list) != NULL) {
+		ib_loop->batcher->done_list = b->free_next;
 		for (i = 0; i < b->n_keys; i++)
 			free(b->keys[i].sql);
 		event_free(b->timer);
@@ -959,19 +988,19 @@ static bool batch_group_make_room(void)
 	struct batch_group *g, **pp;
 	unsigned looked = 0;
 
-	if (batch_n_groups < (unsigned)ib.cfg->batch_max_groups)
+	if (ib_loop->batcher->n_groups < (unsigned)ib.cfg->batch_max_groups)
 		return true;
-	TAILQ_FOREACH(g, &batch_lru, lru) {
+	TAILQ_FOREACH(g, &ib_loop->batcher->lru, lru) {
 		if (++looked > 16)
 			return false;
 		if (g->gathering || g->inflight)
 			continue;
-		for (pp = &batch_groups[g->hash % BATCH_GROUPS_HASH];
+		for (pp = &ib_loop->batcher->groups[g->hash % BATCH_GROUPS_HASH];
 		     *pp != g; pp = &(*pp)->next)
 			;
 		*pp = g->next;
-		TAILQ_REMOVE(&batch_lru, g, lru);
-		batch_n_groups--;
+		TAILQ_REMOVE(&ib_loop->batcher->lru, g, lru);
+		ib_loop->batcher->n_groups--;
 		IB_STAT_INC(batch_groups_evicted);
 		batch_group_free(g);
 		return true;
@@ -1025,11 +1054,11 @@ static struct batch_group *batch_group_get(struct lookup *l,
 	hash = batch_hash(hash, sql, cr->key.off);
 	hash = batch_hash(hash, sql + cr->key.off + cr->key.len, tail);
 	h = (uint32_t)(hash % BATCH_GROUPS_HASH);
-	for (g = batch_groups[h]; g; g = g->next) {
+	for (g = ib_loop->batcher->groups[h]; g; g = g->next) {
 		if (g->hash == hash &&
 		    batch_group_is(g, ctx, ctx_len, kt, sql, cr->key, tail)) {
-			TAILQ_REMOVE(&batch_lru, g, lru);
-			TAILQ_INSERT_TAIL(&batch_lru, g, lru);
+			TAILQ_REMOVE(&ib_loop->batcher->lru, g, lru);
+			TAILQ_INSERT_TAIL(&ib_loop->batcher->lru, g, lru);
 			return g;
 		}
 	}
@@ -1070,10 +1099,10 @@ static struct batch_group *batch_group_get(struct lookup *l,
 		memcpy(shape + slen, sql + cr->key.off + cr->key.len, tail);
 		g->st = stats_shape_get(shape, slen + tail);
 	}
-	g->next = batch_groups[h];
-	batch_groups[h] = g;
-	TAILQ_INSERT_TAIL(&batch_lru, g, lru);
-	batch_n_groups++;
+	g->next = ib_loop->batcher->groups[h];
+	ib_loop->batcher->groups[h] = g;
+	TAILQ_INSERT_TAIL(&ib_loop->batcher->lru, g, lru);
+	ib_loop->batcher->n_groups++;
 	return g;
 }
 

@@ -16,6 +16,11 @@ struct batch_key {
 	size_t len;
 };
 
+/* The batcher of <loop>: set up before it runs, freed after (groups;
+ * batches are gone by then, see batch_free_done). */
+bool batch_init(struct ib_loop *loop) IB_MUSTCHECK;
+void batch_exit(struct ib_loop *loop);
+
 /* Take COM_QUERY <sql> of an idle session, as lookup <l> (its owner set
  * ops, sess, caps, ext_caps, status and start_us), into a batch.  False
  * when it is not batchable now: the caller then passes it through.  True:

@@ -168,8 +168,8 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 
 	if (!c)
 		return NULL;
-	c->bev = bufferevent_socket_new(ib.base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->timer = evtimer_new(ib.base, client_timer_cb, c);
+	c->bev = bufferevent_socket_new(ib_loop->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(ib_loop->base, client_timer_cb, c);
 	if (!c->bev || !c->timer) {
 		if (c->bev)
 			bufferevent_free(c->bev);
@@ -185,7 +185,7 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 	c->lk.sess = &c->sess;
 	c->is_admin = admin;
 	if (admin)
-		ib.n_admin++;
+		ib_loop->n_admin++;
 	if (sa->sa_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)sa;
 
@@ -209,8 +209,8 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	/* calloc: CLIENT_WAIT_BACKEND, the first state */
-	TAILQ_INSERT_TAIL(&ib.clients, c, entry);
-	ib.n_clients++;
+	TAILQ_INSERT_TAIL(&ib_loop->clients, c, entry);
+	ib_loop->n_clients++;
 	IB_STAT_INC(client_connections_total);
 	client_arm_timer(c, ib.cfg->handshake_timeout);
 	return c;
@@ -251,10 +251,7 @@ static void client_send_greeting(struct client *c, const char *version,
  * strangers who never log in cannot exhaust the backend.  The others wait
  * in FIFO order, greeting-less, under their handshake timeout.
  */
-static struct client_list client_login_queue =
-	TAILQ_HEAD_INITIALIZER(client_login_queue);
-static unsigned client_login_slots;
-static bool client_admit_pending; /* client_admit_cb is scheduled */
+/* the queue and the slots are ib_loop's (login_queue, login_slots) */
 
 /* Open <c>'s backend connection and count it against the cap; the
  * greeting follows from client_on_backend_greeting(). */
@@ -271,19 +268,19 @@ static void client_start_backend(struct client *c)
 		return;
 	}
 	c->login_slot = true;
-	client_login_slots++;
+	ib_loop->login_slots++;
 }
 
 static void client_admit(struct client *c)
 {
-	if (client_login_slots < (unsigned)ib.cfg->max_pending_logins &&
-	    TAILQ_EMPTY(&client_login_queue)) {
+	if (ib_loop->login_slots < (unsigned)ib.cfg->max_pending_logins &&
+	    TAILQ_EMPTY(&ib_loop->login_queue)) {
 		client_start_backend(c);
 		return;
 	}
 	IB_STAT_INC(logins_queued);
 	c->login_wait = true;
-	TAILQ_INSERT_TAIL(&client_login_queue, c, wait_entry);
+	TAILQ_INSERT_TAIL(&ib_loop->login_queue, c, wait_entry);
 }
 
 /* Hand free slots to waiting clients, oldest first; runs from the loop,
@@ -295,11 +292,11 @@ static void client_admit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	client_admit_pending = false;
+	ib_loop->admit_pending = false;
 	while (!ib.shutting_down &&
-	       client_login_slots < (unsigned)ib.cfg->max_pending_logins &&
-	       (c = TAILQ_FIRST(&client_login_queue)) != NULL) {
-		TAILQ_REMOVE(&client_login_queue, c, wait_entry);
+	       ib_loop->login_slots < (unsigned)ib.cfg->max_pending_logins &&
+	       (c = TAILQ_FIRST(&ib_loop->login_queue)) != NULL) {
+		TAILQ_REMOVE(&ib_loop->login_queue, c, wait_entry);
 		c->login_wait = false;
 		client_start_backend(c);
 	}
@@ -312,17 +309,17 @@ static void client_release_slot(struct client *c)
 	static const struct timeval now = { 0, 0 };
 
 	if (c->login_wait) {
-		TAILQ_REMOVE(&client_login_queue, c, wait_entry);
+		TAILQ_REMOVE(&ib_loop->login_queue, c, wait_entry);
 		c->login_wait = false;
 	}
 	if (!c->login_slot)
 		return;
 	c->login_slot = false;
-	client_login_slots--;
-	if (!client_admit_pending && !TAILQ_EMPTY(&client_login_queue) &&
-	    event_base_once(ib.base, -1, EV_TIMEOUT, client_admit_cb, NULL,
+	ib_loop->login_slots--;
+	if (!ib_loop->admit_pending && !TAILQ_EMPTY(&ib_loop->login_queue) &&
+	    event_base_once(ib_loop->base, -1, EV_TIMEOUT, client_admit_cb, NULL,
 			    &now) == 0)
-		client_admit_pending = true;
+		ib_loop->admit_pending = true;
 }
 
 void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
@@ -340,7 +337,7 @@ void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	/* the admin console must stay reachable when clients are at the
 	 * limit, so its sessions do not count */
-	if (ib.n_clients - ib.n_admin > (unsigned)ib.cfg->max_client_conn) {
+	if (ib_loop->n_clients - ib_loop->n_admin > (unsigned)ib.cfg->max_client_conn) {
 		IB_STAT_INC(client_connections_refused);
 		c->seq = 0;
 		client_send_err(c, 1040, "08004", "Too many connections");
@@ -366,7 +363,7 @@ void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	c->id = 0;
 	/* sessions not yet logged in count too: they are what a stranger
 	 * can open */
-	if (ib.n_admin > (unsigned)ib.cfg->max_admin_conn) {
+	if (ib_loop->n_admin > (unsigned)ib.cfg->max_admin_conn) {
 		IB_STAT_INC(admin_connections_refused);
 		c->seq = 0;
 		client_send_err(c, 1040, "08004", "Too many connections");
@@ -1521,8 +1518,8 @@ static void client_queue_free(struct client *c)
 		return;
 	c->queued_free = true;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	TAILQ_REMOVE(&ib.clients, c, entry);
-	TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
+	TAILQ_REMOVE(&ib_loop->clients, c, entry);
+	TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
 }
 
 /* Nothing left to send, including what a TLS filter passed down. */
@@ -1630,21 +1627,21 @@ void client_free_closed(void)
 	struct client *c, *next;
 
 	/* clients whose close timed out join the free list too */
-	for (c = TAILQ_FIRST(&ib.clients); c; c = next) {
+	for (c = TAILQ_FIRST(&ib_loop->clients); c; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state == CLIENT_CLOSING && !c->queued_free &&
 		    (!evtimer_pending(c->timer, NULL) || client_flushed(c))) {
 			c->queued_free = true;
-			TAILQ_REMOVE(&ib.clients, c, entry);
-			TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
+			TAILQ_REMOVE(&ib_loop->clients, c, entry);
+			TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
 		}
 	}
-	while ((c = TAILQ_FIRST(&ib.justfree)) != NULL) {
-		TAILQ_REMOVE(&ib.justfree, c, entry);
+	while ((c = TAILQ_FIRST(&ib_loop->justfree)) != NULL) {
+		TAILQ_REMOVE(&ib_loop->justfree, c, entry);
 		client_release_slot(c); /* teardown frees without closing */
-		ib.n_clients--;
+		ib_loop->n_clients--;
 		if (c->is_admin)
-			ib.n_admin--;
+			ib_loop->n_admin--;
 		bufferevent_free(c->bev);
 		event_free(c->timer);
 		session_free(&c->sess);
@@ -1661,12 +1658,12 @@ void client_free_all(void)
 {
 	struct client *c;
 
-	while ((c = TAILQ_FIRST(&ib.clients)) != NULL) {
+	while ((c = TAILQ_FIRST(&ib_loop->clients)) != NULL) {
 		if (c->state != CLIENT_CLOSING)
 			client_set_state(c, CLIENT_CLOSING);
 		c->queued_free = true;
-		TAILQ_REMOVE(&ib.clients, c, entry);
-		TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
+		TAILQ_REMOVE(&ib_loop->clients, c, entry);
+		TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
 	}
 	client_free_closed();
 }
@@ -1675,7 +1672,7 @@ void client_shutdown_all(void)
 {
 	struct client *c, *next;
 
-	for (c = TAILQ_FIRST(&ib.clients); c; c = next) {
+	for (c = TAILQ_FIRST(&ib_loop->clients); c; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state == CLIENT_CLOSING)
 			continue;

@@ -1,6 +1,7 @@
 /* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
  * inbatch.h: the structs every module touches (client, backend,
- * batch), their state enums, and the server-wide struct ib_server. */
+ * lookup), their state enums, the event loop's struct ib_loop and the
+ * process-wide struct ib_server. */
 #ifndef IB_INBATCH_H
 #define IB_INBATCH_H
 
@@ -127,7 +128,7 @@ struct client {
 	TAILQ_ENTRY(client) entry;
 	enum client_state state;
 	bool is_admin;
-	bool queued_free; /* on ib.justfree */
+	bool queued_free; /* on ib_loop->justfree */
 	bool tls;	  /* the connection was upgraded to TLS */
 	bool login_slot;  /* holds one of max_pending_logins */
 	bool login_wait;  /* on the queue for a pre-login slot */
@@ -226,27 +227,44 @@ struct backend {
 };
 TAILQ_HEAD(backend_list, backend);
 
-struct ib_server {
+/*
+ * One event loop and what lives on it: its sessions and their backends,
+ * the lists the loop frees between iterations, the counters, the
+ * pre-login queue and the batcher.  There is one (ib_loop); a second
+ * loop would be a second instance, each thread with its own.
+ */
+struct ib_loop {
 	struct event_base *base;
-	struct ib_config *cfg;
-	struct listener *listener;
-	struct listener *admin_listener;
-	struct event *sig_int, *sig_term, *sig_hup, *sig_pipe;
-	struct event *stats_timer;
 	struct client_list clients;
 	struct client_list justfree;
 	struct backend_list backends;
 	struct backend_list dead_backends;
 	unsigned n_clients; /* all sessions, admin ones included */
 	unsigned n_admin;
+	struct ib_stats stats;
+	/* pre-login admission (client.c) */
+	struct client_list login_queue;
+	unsigned login_slots;
+	bool admit_pending; /* client_admit_cb is scheduled */
+	struct batcher *batcher; /* groups, done batches (batch.c) */
+};
+
+/* What the process has once, beside its loop(s): configuration,
+ * listeners, signals, the backend's address. */
+struct ib_server {
+	struct ib_config *cfg;
+	struct listener *listener;
+	struct listener *admin_listener;
+	struct event *sig_int, *sig_term, *sig_hup, *sig_pipe;
+	struct event *stats_timer;
 	uint64_t start_us;
 	bool shutting_down;
 	struct sockaddr_storage backend_addr;
 	socklen_t backend_addr_len;
-	struct ib_stats stats;
 };
 
 extern struct ib_server ib;
+extern struct ib_loop *ib_loop;
 
 /* main.c: used by the admin console */
 void main_request_reload(void);

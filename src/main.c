@@ -23,6 +23,8 @@
 #include "tls.h"
 
 struct ib_server ib;
+static struct ib_loop main_loop;
+struct ib_loop *ib_loop = &main_loop;
 
 static void main_usage(FILE *out)
 {
@@ -203,10 +205,13 @@ int main(int argc, char **argv)
 	if (!tls_init(ib.cfg))
 		die("cannot set up TLS with %s and %s", ib.cfg->tls_cert,
 		    ib.cfg->tls_key);
-	TAILQ_INIT(&ib.clients);
-	TAILQ_INIT(&ib.justfree);
-	TAILQ_INIT(&ib.backends);
-	TAILQ_INIT(&ib.dead_backends);
+	TAILQ_INIT(&ib_loop->clients);
+	TAILQ_INIT(&ib_loop->justfree);
+	TAILQ_INIT(&ib_loop->backends);
+	TAILQ_INIT(&ib_loop->dead_backends);
+	TAILQ_INIT(&ib_loop->login_queue);
+	if (!batch_init(ib_loop))
+		die("out of memory");
 	ib.start_us = util_now_us();
 	{
 		/* every relayed response toggles write interest twice; the
@@ -216,10 +221,10 @@ int main(int argc, char **argv)
 		if (!ec)
 			die("cannot create the event base");
 		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-		ib.base = event_base_new_with_config(ec);
+		ib_loop->base = event_base_new_with_config(ec);
 		event_config_free(ec);
 	}
-	if (!ib.base)
+	if (!ib_loop->base)
 		die("cannot create the event base");
 
 	/* admin and metrics first: once the client port answers, a
@@ -237,16 +242,16 @@ int main(int argc, char **argv)
 		    ib.cfg->metrics_listen);
 	ib.listener = main_listen(ib.cfg->listen, "client", client_accept_cb);
 
-	ib.sig_int = evsignal_new(ib.base, SIGINT, main_signal_cb, NULL);
-	ib.sig_term = evsignal_new(ib.base, SIGTERM, main_signal_cb, NULL);
-	ib.sig_hup = evsignal_new(ib.base, SIGHUP, main_signal_cb, NULL);
+	ib.sig_int = evsignal_new(ib_loop->base, SIGINT, main_signal_cb, NULL);
+	ib.sig_term = evsignal_new(ib_loop->base, SIGTERM, main_signal_cb, NULL);
+	ib.sig_hup = evsignal_new(ib_loop->base, SIGHUP, main_signal_cb, NULL);
 	if (!ib.sig_int || !ib.sig_term || !ib.sig_hup)
 		die("cannot set up signal handling");
 	evsignal_add(ib.sig_int, NULL);
 	evsignal_add(ib.sig_term, NULL);
 	evsignal_add(ib.sig_hup, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	ib.stats_timer = event_new(ib.base, -1, EV_PERSIST, main_stats_cb, NULL);
+	ib.stats_timer = event_new(ib_loop->base, -1, EV_PERSIST, main_stats_cb, NULL);
 	tv.tv_sec = ib.cfg->stats_period;
 	tv.tv_usec = 0;
 	event_add(ib.stats_timer, &tv);
@@ -257,21 +262,21 @@ int main(int argc, char **argv)
 		 ib.admin_listener ? ib.cfg->admin_listen : "");
 
 	for (;;) {
-		event_base_loop(ib.base, EVLOOP_ONCE);
+		event_base_loop(ib_loop->base, EVLOOP_ONCE);
 		client_free_closed();
 		batch_free_done();
 		backend_free_dead();
 		if (ib.shutting_down) {
 			if (!deadline)
 				deadline = util_now_us() + 3000000;
-			if ((TAILQ_EMPTY(&ib.clients) &&
-			     TAILQ_EMPTY(&ib.justfree)) ||
+			if ((TAILQ_EMPTY(&ib_loop->clients) &&
+			     TAILQ_EMPTY(&ib_loop->justfree)) ||
 			    util_now_us() > deadline)
 				break;
 			/* keep the loop turning while output drains */
 			tv.tv_sec = 0;
 			tv.tv_usec = 50000;
-			event_base_loopexit(ib.base, &tv);
+			event_base_loopexit(ib_loop->base, &tv);
 		}
 	}
 
@@ -280,9 +285,10 @@ int main(int argc, char **argv)
 		struct backend *be;
 
 		client_free_all();
-		while ((be = TAILQ_FIRST(&ib.backends)) != NULL)
+		while ((be = TAILQ_FIRST(&ib_loop->backends)) != NULL)
 			backend_close(be);
 		batch_free_done();
+		batch_exit(ib_loop);
 		backend_free_dead();
 		stats_free();
 		prefetch_stats_free();
@@ -292,7 +298,7 @@ int main(int argc, char **argv)
 	event_free(ib.sig_term);
 	event_free(ib.sig_hup);
 	event_free(ib.stats_timer);
-	event_base_free(ib.base);
+	event_base_free(ib_loop->base);
 	log_info("bye");
 	cfg_free(ib.cfg);
 	log_set_file(NULL);
