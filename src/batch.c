@@ -1024,6 +1024,71 @@ static bool batch_group_is(const struct batch_group *g, const char *ctx,
 }
 
 /*
+ * A group's key: the context, the key type, the text before and after
+ * the key (see struct batch_group), where they lie in the lookup.
+ */
+struct batch_gkey {
+	const char *ctx, *sql;
+	size_t ctx_len, tail;
+	struct classify_span k;
+	char kt;
+	uint64_t hash;
+};
+
+/* A new group for <gk>, lookup <l> classified as <cr> its template, in
+ * character set <cs>; NULL when out of memory or of group slots. */
+static struct batch_group *batch_group_new(const struct lookup *l,
+					   const struct classify_result *cr,
+					   const struct batch_gkey *gk,
+					   const char *cs, size_t cs_len)
+{
+	struct batcher *bt = ib_loop->batcher;
+	size_t ctx_len = gk->ctx_len, n = ctx_len + 3 + gk->k.off + gk->tail;
+	const char *sql = gk->sql, *after = sql + gk->k.off + gk->k.len;
+	char shape[CLASSIFY_MAX_LEN + 2];
+	struct batch_group *g;
+	uint32_t h = (uint32_t)(gk->hash % BATCH_GROUPS_HASH);
+
+	if (!batch_group_make_room())
+		return NULL;
+	g = calloc(1, sizeof(*g));
+	if (!g || !(g->key = malloc(n)) || !(g->tmpl = malloc(l->sql_len)))
+		goto fail;
+	memcpy(g->key, gk->ctx, ctx_len);
+	g->key[ctx_len] = '\0';
+	g->key[ctx_len + 1] = gk->kt;
+	memcpy(g->key + ctx_len + 2, sql, gk->k.off);
+	g->key[ctx_len + 2 + gk->k.off] = '\0';
+	memcpy(g->key + ctx_len + 3 + gk->k.off, after, gk->tail);
+	g->hash = gk->hash;
+	g->key_len = n;
+	g->ctx_len = ctx_len;
+	g->head_len = gk->k.off;
+	memcpy(g->tmpl, sql, l->sql_len);
+	g->tmpl_len = l->sql_len;
+	g->cr = *cr;
+	g->lex_flags = session_lex_flags(l->sess);
+	memcpy(g->charset, cs, cs_len);
+	g->charset[cs_len] = '\0';
+	/* the shape, for statistics: the text with '?' for the key */
+	memcpy(shape, sql, gk->k.off);
+	shape[gk->k.off] = '?';
+	memcpy(shape + gk->k.off + 1, after, gk->tail);
+	g->st = stats_shape_get(shape, gk->k.off + 1 + gk->tail);
+	g->next = bt->groups[h];
+	bt->groups[h] = g;
+	TAILQ_INSERT_TAIL(&bt->lru, g, lru);
+	bt->n_groups++;
+	return g;
+fail:
+	if (g) {
+		free(g->key);
+		free(g);
+	}
+	return NULL;
+}
+
+/*
  * Look up or create the group for lookup <l> classified as <cr>.  The
  * key is hashed and compared where it lies (context and text), so finding
  * an existing group allocates nothing.
@@ -1031,79 +1096,39 @@ static bool batch_group_is(const struct batch_group *g, const char *ctx,
 static struct batch_group *batch_group_get(struct lookup *l,
 					   const struct classify_result *cr)
 {
-	const char *sql = l->sql, *ctx, *cs;
-	size_t ctx_len, cs_len;
-	size_t tail = l->sql_len - cr->key.off - cr->key.len;
-	size_t n, slen;
+	struct batcher *bt = ib_loop->batcher;
+	struct batch_gkey gk;
 	struct batch_group *g;
+	const char *cs;
+	size_t cs_len;
+
+	gk.sql = l->sql;
+	gk.k = cr->key;
+	gk.tail = l->sql_len - cr->key.off - cr->key.len;
 	/* the key type, and the layout of column counts and definitions
 	 * the client negotiated: a group's members share result packets */
-	char *key, kt = (char)('0' + cr->key_type +
-			       4 * (((l->ext_caps & EXT_METADATA) ? 1 : 0) +
-				    ((l->ext_caps & EXT_CACHE_METADATA) ? 2 : 0)));
-	uint64_t hash;
-	uint32_t h;
-
-	ctx = session_ctx_key(l->sess, &ctx_len);
+	gk.kt = (char)('0' + cr->key_type +
+		       4 * (((l->ext_caps & EXT_METADATA) ? 1 : 0) +
+			    ((l->ext_caps & EXT_CACHE_METADATA) ? 2 : 0)));
+	gk.ctx = session_ctx_key(l->sess, &gk.ctx_len);
 	cs_len = session_charset(l->sess, &cs);
-	if (!ctx || cs_len == 0 || cs_len >= sizeof(g->charset))
+	if (!gk.ctx || cs_len == 0 || cs_len >= sizeof(g->charset))
 		return NULL;
 	/* context, key type, the text before and after the key */
-	hash = batch_hash(batch_hash_seed(), ctx, ctx_len);
-	hash = batch_hash(hash, &kt, 1);
-	hash = batch_hash(hash, sql, cr->key.off);
-	hash = batch_hash(hash, sql + cr->key.off + cr->key.len, tail);
-	h = (uint32_t)(hash % BATCH_GROUPS_HASH);
-	for (g = ib_loop->batcher->groups[h]; g; g = g->next) {
-		if (g->hash == hash &&
-		    batch_group_is(g, ctx, ctx_len, kt, sql, cr->key, tail)) {
-			TAILQ_REMOVE(&ib_loop->batcher->lru, g, lru);
-			TAILQ_INSERT_TAIL(&ib_loop->batcher->lru, g, lru);
+	gk.hash = batch_hash(batch_hash_seed(), gk.ctx, gk.ctx_len);
+	gk.hash = batch_hash(gk.hash, &gk.kt, 1);
+	gk.hash = batch_hash(gk.hash, gk.sql, gk.k.off);
+	gk.hash = batch_hash(gk.hash, gk.sql + gk.k.off + gk.k.len, gk.tail);
+	for (g = bt->groups[gk.hash % BATCH_GROUPS_HASH]; g; g = g->next) {
+		if (g->hash == gk.hash &&
+		    batch_group_is(g, gk.ctx, gk.ctx_len, gk.kt, gk.sql, gk.k,
+				   gk.tail)) {
+			TAILQ_REMOVE(&bt->lru, g, lru);
+			TAILQ_INSERT_TAIL(&bt->lru, g, lru);
 			return g;
 		}
 	}
-	if (!batch_group_make_room())
-		return NULL;
-	n = ctx_len + 3 + cr->key.off + tail;
-	key = malloc(n);
-	g = calloc(1, sizeof(*g));
-	if (!key || !g || !(g->tmpl = malloc(l->sql_len))) {
-		free(g);
-		free(key);
-		return NULL;
-	}
-	memcpy(key, ctx, ctx_len);
-	key[ctx_len] = '\0';
-	key[ctx_len + 1] = kt;
-	memcpy(key + ctx_len + 2, sql, cr->key.off);
-	key[ctx_len + 2 + cr->key.off] = '\0';
-	memcpy(key + ctx_len + 3 + cr->key.off, sql + cr->key.off + cr->key.len,
-	       tail);
-	g->hash = hash;
-	g->key = key;
-	g->key_len = n;
-	g->ctx_len = ctx_len;
-	g->head_len = cr->key.off;
-	memcpy(g->tmpl, sql, l->sql_len);
-	g->tmpl_len = l->sql_len;
-	g->cr = *cr;
-	g->lex_flags = session_lex_flags(l->sess);
-	memcpy(g->charset, cs, cs_len);
-	g->charset[cs_len] = '\0';
-	{
-		char shape[CLASSIFY_MAX_LEN + 2];
-
-		slen = cr->key.off;
-		memcpy(shape, sql, slen);
-		shape[slen++] = '?';
-		memcpy(shape + slen, sql + cr->key.off + cr->key.len, tail);
-		g->st = stats_shape_get(shape, slen + tail);
-	}
-	g->next = ib_loop->batcher->groups[h];
-	ib_loop->batcher->groups[h] = g;
-	TAILQ_INSERT_TAIL(&ib_loop->batcher->lru, g, lru);
-	ib_loop->batcher->n_groups++;
-	return g;
+	return batch_group_new(l, cr, &gk, cs, cs_len);
 }
 
 /* Place lookup <l>, classified as <cr>, now that its context is known. */

@@ -1242,31 +1242,40 @@ static void client_change_user(struct client *c, const uint8_t *p, size_t len)
 	}
 }
 
+/* The command at the head of the input. */
+struct client_cmd {
+	size_t nbytes; /* on the wire, headers included */
+	size_t len;    /* its payload */
+	size_t hlen;   /* bytes of the payload copied to <head> */
+	uint8_t *head; /* CLIENT_HEAD_MAX bytes */
+};
+
 /*
- * Take the next command off the input.  Small commands are copied whole
- * for dispatch; big ones (over CLIENT_HEAD_MAX) are relayed as they are.
+ * The next whole command off the input, its head copied out: small
+ * commands whole, big ones (over CLIENT_HEAD_MAX) in part, relayed as
+ * they are.  False while none is whole, or when the client was closed.
  */
-static void client_next_command(struct client *c)
+static bool client_take_command(struct client *c, struct evbuffer *in,
+				struct client_cmd *cmd)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	uint8_t head[CLIENT_HEAD_MAX];
-	size_t nbytes, len = 0, hlen;
+	struct evbuffer_ptr ptr;
 	uint8_t seq = 0;
 
-	while (c->state == CLIENT_IDLE) {
-		nbytes = proto_packet_extent(in, (size_t)ib.cfg->max_packet_size,
-					     &len, &seq);
-		if (nbytes == (size_t)-1) {
+	for (;;) {
+		cmd->len = 0;
+		cmd->nbytes = proto_packet_extent(
+			in, (size_t)ib.cfg->max_packet_size, &cmd->len, &seq);
+		if (cmd->nbytes == (size_t)-1) {
 			c->seq = 1;
 			client_send_err(c, 1153, "08S01",
 					"Got a packet bigger than "
 					"'max_packet_size' bytes");
-			client_close(c, "packet of %zu bytes too big", len);
-			return;
+			client_close(c, "packet of %zu bytes too big", cmd->len);
+			return false;
 		}
-		if (nbytes == 0) {
+		if (cmd->nbytes == 0) {
 			/* wait; but never buffer more than one command */
-			return;
+			return false;
 		}
 		if (seq != 0) {
 			c->seq = seq + 1;
@@ -1274,102 +1283,132 @@ static void client_next_command(struct client *c)
 					"Got packets out of order");
 			IB_STAT_INC(client_errors);
 			client_close(c, "command with sequence id %u", seq);
-			return;
+			return false;
 		}
-		if (len == 0) {
-			evbuffer_drain(in, nbytes);
-			c->seq = 1;
-			client_send_err(c, 1047, "08S01", "Unknown command");
-			continue;
-		}
-		hlen = len < sizeof(head) ? len : sizeof(head);
-		if (len > PROTO_MAX_PAYLOAD && hlen > PROTO_MAX_PAYLOAD)
-			hlen = PROTO_MAX_PAYLOAD;
-		{
-			struct evbuffer_ptr ptr;
+		if (cmd->len > 0)
+			break;
+		evbuffer_drain(in, cmd->nbytes);
+		c->seq = 1;
+		client_send_err(c, 1047, "08S01", "Unknown command");
+	}
+	cmd->hlen = cmd->len < CLIENT_HEAD_MAX ? cmd->len : CLIENT_HEAD_MAX;
+	if (cmd->len > PROTO_MAX_PAYLOAD && cmd->hlen > PROTO_MAX_PAYLOAD)
+		cmd->hlen = PROTO_MAX_PAYLOAD;
+	evbuffer_ptr_set(in, &ptr, 4, EVBUFFER_PTR_SET);
+	evbuffer_copyout_from(in, &ptr, cmd->head, cmd->hlen);
+	return true;
+}
 
-			evbuffer_ptr_set(in, &ptr, 4, EVBUFFER_PTR_SET);
-			evbuffer_copyout_from(in, &ptr, head, hlen);
+/* A command of the admin console.  False: take no further command now. */
+static bool client_admin_next(struct client *c, struct evbuffer *in,
+			      const struct client_cmd *cmd)
+{
+	evbuffer_drain(in, cmd->nbytes);
+	if (cmd->hlen < cmd->len) {
+		client_send_err(c, 1153, "08S01", "Admin command too long");
+		return true;
+	}
+	if (cmd->head[0] == COM_QUIT) {
+		client_close(c, "quit");
+		return false;
+	}
+	admin_command(c, cmd->head, cmd->len);
+	if (c->state == CLIENT_IDLE)
+		client_arm_timer(c, ib.cfg->client_idle_timeout);
+	return true;
+}
+
+/*
+ * A COM_QUERY goes, in turn, to prefetch (a lookup of a loop inside a
+ * transaction), the batcher (a lookup other sessions share), the
+ * diagnostics restorer (a statement that reads what a shared lookup left
+ * behind), and the relay.  False: take no further command now.
+ */
+static bool client_on_query(struct client *c, struct evbuffer *in,
+			    const struct client_cmd *cmd)
+{
+	const uint8_t *head = cmd->head;
+	bool whole = cmd->hlen == cmd->len;
+
+	if (prefetch_submit(c, (const char *)head + 1, cmd->len - 1, whole)) {
+		evbuffer_drain(in, cmd->nbytes);
+		IB_STAT_ADD(bytes_in, cmd->nbytes);
+		prefetch_run(c);
+		return false;
+	}
+	if (whole && client_batch_submit(c, head, cmd->len)) {
+		evbuffer_drain(in, cmd->nbytes);
+		IB_STAT_ADD(bytes_in, cmd->nbytes);
+		return false;
+	}
+	if (client_restore_diag(c, head + 1, cmd->hlen - 1))
+		return false;
+	client_note_statement(c, head + 1, cmd->hlen - 1, !whole);
+	client_forward(c, cmd->nbytes, head, cmd->hlen);
+	return true;
+}
+
+/* A command of a relayed session.  False: take no further command now. */
+static bool client_dispatch(struct client *c, struct evbuffer *in,
+			    const struct client_cmd *cmd)
+{
+	const uint8_t *head = cmd->head;
+
+	if (head[0] != COM_QUERY)
+		prefetch_on_command(c, head[0]);
+	switch (head[0]) {
+	case COM_QUIT:
+		evbuffer_drain(in, cmd->nbytes);
+		client_close(c, "quit");
+		return false;
+	case COM_CHANGE_USER:
+		evbuffer_drain(in, cmd->nbytes);
+		if (cmd->hlen < cmd->len) {
+			client_send_err(c, 1047, "08S01",
+					"COM_CHANGE_USER too long");
+			client_close(c, "oversized change user");
+			return false;
 		}
+		client_change_user(c, head, cmd->len);
+		return false;
+	case COM_QUERY:
+		return client_on_query(c, in, cmd);
+	case COM_STMT_PREPARE:
+		if (client_restore_diag(c, head + 1, cmd->hlen - 1))
+			return false;
+		client_note_statement(c, head + 1, cmd->hlen - 1,
+				      cmd->hlen < cmd->len);
+		break;
+	case COM_STMT_EXECUTE:
+	case COM_STMT_BULK_EXECUTE:
+		if (client_restore_diag(c, NULL, 0))
+			return false;
+		break;
+	default:
+		break;
+	}
+	client_forward(c, cmd->nbytes, head, cmd->hlen);
+	return true;
+}
+
+/* Take commands off the input while the session is idle. */
+static void client_next_command(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	uint8_t head[CLIENT_HEAD_MAX];
+	struct client_cmd cmd = { .head = head };
+	bool more = true;
+
+	while (more && c->state == CLIENT_IDLE &&
+	       client_take_command(c, in, &cmd)) {
 		c->cmd = head[0];
 		c->seq = 1;
 		c->queries++;
 		c->query_start_us = util_now_us();
 		IB_STAT_INC(queries_total);
 		evtimer_del(c->timer);
-
-		if (c->is_admin) {
-			if (hlen < len) {
-				evbuffer_drain(in, nbytes);
-				client_send_err(c, 1153, "08S01",
-						"Admin command too long");
-				continue;
-			}
-			evbuffer_drain(in, nbytes);
-			if (head[0] == COM_QUIT) {
-				client_close(c, "quit");
-				return;
-			}
-			admin_command(c, head, len);
-			if (c->state == CLIENT_IDLE)
-				client_arm_timer(c,
-						 ib.cfg->client_idle_timeout);
-			continue;
-		}
-
-		if (head[0] != COM_QUERY)
-			prefetch_on_command(c, head[0]);
-		switch (head[0]) {
-		case COM_QUIT:
-			evbuffer_drain(in, nbytes);
-			client_close(c, "quit");
-			return;
-		case COM_CHANGE_USER:
-			if (hlen < len) {
-				evbuffer_drain(in, nbytes);
-				client_send_err(c, 1047, "08S01",
-						"COM_CHANGE_USER too long");
-				client_close(c, "oversized change user");
-				return;
-			}
-			evbuffer_drain(in, nbytes);
-			client_change_user(c, head, len);
-			return;
-		case COM_QUERY:
-			/* a lookup of a loop inside a transaction */
-			if (prefetch_submit(c, (const char *)head + 1, len - 1,
-					    hlen == len)) {
-				evbuffer_drain(in, nbytes);
-				IB_STAT_ADD(bytes_in, nbytes);
-				prefetch_run(c);
-				return;
-			}
-			if (hlen == len && client_batch_submit(c, head, len)) {
-				evbuffer_drain(in, nbytes);
-				IB_STAT_ADD(bytes_in, nbytes);
-				return;
-			}
-			if (client_restore_diag(c, head + 1, hlen - 1))
-				return;
-			client_note_statement(c, head + 1, hlen - 1, hlen < len);
-			client_forward(c, nbytes, head, hlen);
-			break;
-		case COM_STMT_PREPARE:
-			if (client_restore_diag(c, head + 1, hlen - 1))
-				return;
-			client_note_statement(c, head + 1, hlen - 1, hlen < len);
-			client_forward(c, nbytes, head, hlen);
-			break;
-		case COM_STMT_EXECUTE:
-		case COM_STMT_BULK_EXECUTE:
-			if (client_restore_diag(c, NULL, 0))
-				return;
-			client_forward(c, nbytes, head, hlen);
-			break;
-		default:
-			client_forward(c, nbytes, head, hlen);
-			break;
-		}
+		more = c->is_admin ? client_admin_next(c, in, &cmd)
+				   : client_dispatch(c, in, &cmd);
 	}
 }
 
