@@ -205,10 +205,10 @@ static void admin_show_stats(struct client *c, const char *args)
 	(void)args;
 	admin_rs_begin(&rs, c, cols, 3);
 #define IB_STATS_ROW(name, desc) \
-	admin_rs_row(&rs, #name, (uint64_t)ib.stats.name, desc);
+	admin_rs_row(&rs, #name, (uint64_t)ib_loop->stats.name, desc);
 	IB_STATS(IB_STATS_ROW)
 #undef IB_STATS_ROW
-	admin_rs_row(&rs, "client_connections", (uint64_t)ib.n_clients,
+	admin_rs_row(&rs, "client_connections", (uint64_t)ib_loop->n_clients,
 		     "client connections open now (admin sessions included)");
 	admin_rs_row(&rs, "backend_connections",
 		     (uint64_t)stats_backend_connections(),
@@ -311,7 +311,7 @@ static void admin_show_clients(struct client *c, const char *args)
 
 	(void)args;
 	admin_rs_begin(&rs, c, cols, 7);
-	TAILQ_FOREACH(o, &ib.clients, entry) {
+	TAILQ_FOREACH(o, &ib_loop->clients, entry) {
 		if (o->is_admin)
 			continue;
 		/* why its lookups run alone now, if they do */
@@ -338,7 +338,7 @@ static void admin_show_servers(struct client *c, const char *args)
 
 	(void)args;
 	admin_rs_begin(&rs, c, cols, 5);
-	TAILQ_FOREACH(be, &ib.backends, entry) {
+	TAILQ_FOREACH(be, &ib_loop->backends, entry) {
 		snprintf(detail, sizeof(detail), "client=%u",
 			 be->client ? be->client->id : 0);
 		admin_rs_row(&rs, "backend", (uint64_t)be->thread_id,

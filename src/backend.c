@@ -18,8 +18,6 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
-#include "client.h"
-#include "prefetch.h"
 #include "tls.h"
 
 #include <event2/bufferevent_ssl.h>
@@ -38,6 +36,45 @@ static const char *const backend_state_names[] = {
 const char *backend_state_name(enum backend_state s)
 {
 	return backend_state_names[s];
+}
+
+#ifdef IB_DEBUG /* the table serves the setter's assertion */
+#define BS(s) (1u << (s))
+/* The legal moves, one row per state: what may follow it. */
+static const unsigned backend_next_states[] = {
+	[BACKEND_CONNECTING] = BS(BACKEND_GREETING) | BS(BACKEND_DEAD),
+	[BACKEND_GREETING] = BS(BACKEND_WAIT_LOGIN) | BS(BACKEND_DEAD),
+	[BACKEND_WAIT_LOGIN] = BS(BACKEND_AUTH) | BS(BACKEND_DEAD),
+	[BACKEND_AUTH] = BS(BACKEND_IDLE) | BS(BACKEND_DEAD),
+	[BACKEND_IDLE] = BS(BACKEND_BUSY) | BS(BACKEND_AUTH) | BS(BACKEND_DEAD),
+	[BACKEND_BUSY] = BS(BACKEND_IDLE) | BS(BACKEND_DEAD),
+	[BACKEND_DEAD] = BS(BACKEND_DEAD),
+};
+#undef BS
+#endif
+
+/* The one way a backend changes state; asserts the move is legal. */
+static void backend_set_state(struct backend *be, enum backend_state s)
+{
+	IB_ASSERT(backend_next_states[be->state] & (1u << s));
+	log_debug("backend %u: %s -> %s", be->thread_id,
+		  backend_state_names[be->state], backend_state_names[s]);
+	be->state = s;
+}
+
+/* Tell the owner, if there still is one, of <ev>. */
+static bool backend_notify(struct backend *be, enum backend_event ev,
+			   struct backend_ev *e)
+{
+	struct backend_ev none;
+
+	if (!be->client)
+		return true;
+	if (!e) {
+		memset(&none, 0, sizeof(none));
+		e = &none;
+	}
+	return be->owner->event(be, ev, e);
 }
 
 static void backend_read_cb(struct bufferevent *bev, void *arg);
@@ -71,13 +108,13 @@ static struct backend *backend_new(void)
 
 	if (!be)
 		return NULL;
-	be->bev = bufferevent_socket_new(ib.base, -1, BEV_OPT_CLOSE_ON_FREE);
-	be->timer = evtimer_new(ib.base, backend_timer_cb, be);
+	be->bev = bufferevent_socket_new(ib_loop->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	be->timer = evtimer_new(ib_loop->base, backend_timer_cb, be);
 	if (!be->bev || !be->timer)
 		goto fail;
 	bufferevent_setcb(be->bev, backend_read_cb, NULL, backend_event_cb, be);
 	bufferevent_enable(be->bev, EV_READ | EV_WRITE);
-	be->state = BACKEND_CONNECTING;
+	/* calloc: BACKEND_CONNECTING, the first state */
 	/* libevent reports an immediate refusal through the event callback,
 	 * deferred; -1 means no socket at all: report it the same way */
 	if (bufferevent_socket_connect(be->bev,
@@ -88,7 +125,7 @@ static struct backend *backend_new(void)
 	tv.tv_sec = ib.cfg->backend_connect_timeout;
 	tv.tv_usec = 0;
 	evtimer_add(be->timer, &tv);
-	TAILQ_INSERT_TAIL(&ib.backends, be, entry);
+	TAILQ_INSERT_TAIL(&ib_loop->backends, be, entry);
 	return be;
 fail:
 	if (be->bev)
@@ -99,43 +136,30 @@ fail:
 	return NULL;
 }
 
-struct backend *backend_new_for_client(struct client *c)
+struct backend *backend_new_for_client(struct client *owner,
+				       const struct backend_owner *ops)
 {
 	struct backend *be = backend_new();
 
 	if (!be)
 		return NULL;
-	be->client = c;
+	be->client = owner;
+	be->owner = ops;
 	return be;
 }
 
 int backend_read_packet(struct evbuffer *in, struct pktbuf *pb, uint8_t *seq,
 			size_t max)
 {
-	size_t avail = evbuffer_get_length(in);
-	size_t off = 0, total = 0;
+	size_t off, total;
 	uint8_t hdr[4];
 	uint32_t len;
-	struct evbuffer_ptr ptr;
 
-	/* find the end of the logical packet without copying payloads */
-	for (;;) {
-		if (avail - off < 4)
-			return 0;
-		if (evbuffer_ptr_set(in, &ptr, off, EVBUFFER_PTR_SET) < 0)
-			return 0;
-		if (evbuffer_copyout_from(in, &ptr, hdr, 4) != 4)
-			return 0;
-		len = hdr[0] | (hdr[1] << 8) | ((uint32_t)hdr[2] << 16);
-		total += len;
-		if (total > max)
-			return -1;
-		if (avail - off - 4 < len)
-			return 0;
-		off += 4 + len;
-		if (len < PROTO_MAX_PAYLOAD)
-			break;
-	}
+	off = proto_packet_extent(in, max, &total, seq);
+	if (off == (size_t)-1)
+		return -1;
+	if (off == 0)
+		return 0;
 	pktbuf_reset(pb);
 	while (off > 0) {
 		evbuffer_remove(in, hdr, 4);
@@ -171,7 +195,7 @@ static bool backend_write_packet(struct backend *be, uint8_t seq,
  * needs and drop what would change packet layouts we relay unchanged.
  */
 bool backend_login(struct backend *be, const struct proto_hsresp *h,
-		   uint32_t caps)
+		   uint32_t caps, uint32_t ext_caps, bool peer_tls)
 {
 	struct pktbuf pb;
 	char *user = NULL, *db = NULL, *plugin = NULL;
@@ -189,7 +213,8 @@ bool backend_login(struct backend *be, const struct proto_hsresp *h,
 		  (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29) |
 		  (1u << 30));
 	/* the client's MariaDB extensions, which need bit 0 clear */
-	be->ext_caps = be->client ? be->client->ext_caps & be->server_ext_caps : 0;
+	be->ext_caps = ext_caps & be->server_ext_caps;
+	be->peer_tls = peer_tls;
 	if (!be->ext_caps)
 		caps |= CAP_LONG_PASSWORD;
 	else
@@ -261,8 +286,8 @@ out:
 	be->auth_seq = seq;
 	be->full_auth = false;
 	be->user_changing = false;
-	be->state = BACKEND_AUTH;
-	be->rs = RESP_AUTH;
+	backend_set_state(be, BACKEND_AUTH);
+	be->resp.rs = RESP_AUTH;
 	return ok;
 }
 
@@ -290,8 +315,8 @@ bool backend_change_user(struct backend *be, const uint8_t *p, size_t len,
 	be->full_auth = false;
 	be->user_changing = true;
 	memcpy(be->auth_nonce, be->nonce, 20);
-	be->state = BACKEND_AUTH;
-	be->rs = RESP_AUTH;
+	backend_set_state(be, BACKEND_AUTH);
+	be->resp.rs = RESP_AUTH;
 	return true;
 }
 
@@ -322,7 +347,7 @@ bool backend_auth_reply(struct backend *be, const uint8_t *p, size_t len)
 	if (be->state != BACKEND_AUTH)
 		return false;
 	be->full_auth = false;
-	if (full && be->client && be->client->tls && !be->tls &&
+	if (full && be->peer_tls && !be->tls &&
 	    !(len == 1 && p[0] == 0x02))
 		return backend_rsa_start(be, p, len);
 	return backend_write_packet(be, ++be->auth_seq, p, len);
@@ -330,7 +355,7 @@ bool backend_auth_reply(struct backend *be, const uint8_t *p, size_t len)
 
 static void backend_set_busy(struct backend *be)
 {
-	be->state = BACKEND_BUSY;
+	backend_set_state(be, BACKEND_BUSY);
 	be->sent_any = false;
 	be->fwd_left = 0;
 	be->in_multi = false;
@@ -340,40 +365,16 @@ static void backend_set_busy(struct backend *be)
 bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		   const uint8_t *payload, size_t payload_len)
 {
-	uint8_t cmd = payload_len ? payload[0] : 0;
-
 	if (be->state != BACKEND_IDLE)
 		return false;
-	be->cmd = cmd;
-	be->cursor = false;
-	switch (cmd) {
-	case COM_STMT_PREPARE:
-	case COM_QUERY:
-	case COM_STMT_EXECUTE:
-	default:
-		be->rs = RESP_FIRST;
-		break;
-	case COM_FIELD_LIST:
-		be->rs = RESP_FIELDS;
-		break;
-	case COM_STMT_FETCH:
-		be->rs = RESP_ROWS;
-		break;
-	case COM_STATISTICS:
-		be->rs = RESP_SINGLE;
-		break;
-	}
-	if (cmd == COM_STMT_EXECUTE && payload_len >= 6 && (payload[5] & 0x07))
-		be->cursor = true;
+	proto_resp_start(&be->resp, payload, payload_len, be->caps,
+			 be->ext_caps, be->status);
 	if (evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
 				   nbytes) != (int)nbytes)
 		return false;
 	/* commands without a response leave the backend idle */
-	if (cmd == COM_STMT_CLOSE || cmd == COM_STMT_SEND_LONG_DATA ||
-	    cmd == COM_QUIT) {
-		be->rs = RESP_NONE;
+	if (be->resp.rs == RESP_NONE)
 		return true;
-	}
 	backend_set_busy(be);
 	return true;
 }
@@ -386,12 +387,13 @@ bool backend_relay_raw(struct backend *be, struct evbuffer *src, size_t nbytes)
 
 void backend_infile_done(struct backend *be)
 {
-	be->rs = RESP_FIRST;
+	be->resp.rs = RESP_FIRST;
 }
 
 bool backend_query(struct backend *be, const char *sql, size_t len,
 		   backend_result_fn cb, void *arg)
 {
+	static const uint8_t pb_cmd[1] = { COM_QUERY };
 	struct backend_collect *col;
 	struct pktbuf pb;
 	bool ok;
@@ -416,9 +418,8 @@ bool backend_query(struct backend *be, const char *sql, size_t len,
 		return false;
 	}
 	be->collect = col;
-	be->cmd = COM_QUERY;
-	be->cursor = false;
-	be->rs = RESP_FIRST;
+	proto_resp_start(&be->resp, pb_cmd, 1, be->caps, be->ext_caps,
+			 be->status);
 	backend_set_busy(be);
 	return true;
 }
@@ -443,167 +444,14 @@ void backend_result_free(struct backend_result *res)
 	res->count = 0;
 }
 
-/*
- * Does <p> end a result (or answer COM_SET_OPTION / COM_FIELD_LIST)?  An
- * EOF is shorter than 9 bytes.  Under DEPRECATE_EOF it is an OK with the
- * header 0xFE, as long as its info and session state make it; a row that
- * starts with 0xFE holds a field of 16 MiB or more, so the length still
- * tells them apart.
- */
-static bool backend_is_end(const struct backend *be, const uint8_t *p,
-			   size_t n, size_t len)
-{
-	if (n == 0 || p[0] != 0xFE)
-		return false;
-	if (be->caps & CAP_DEPRECATE_EOF)
-		return len < PROTO_MAX_PAYLOAD;
-	return len < 9;
-}
-
-/* Status flags of an end packet (see backend_is_end); 0 if unreadable. */
-static uint16_t backend_end_status(const struct backend *be, const uint8_t *p,
-				   size_t n, size_t len)
-{
-	struct proto_ok ok;
-	uint16_t warnings, status;
-
-	if (be->caps & CAP_DEPRECATE_EOF)
-		return n == len && proto_parse_ok(p, len, be->caps, &ok)
-			       ? ok.status
-			       : 0;
-	return proto_parse_eof(p, len, &warnings, &status) ? status : 0;
-}
-
-/*
- * Advance the response parser over one logical packet.  <p> holds the
- * first <n> bytes of its <len>-byte payload (all of it when small).
- * Returns false on a packet that cannot occur here.
- */
+/* The parser's step over one packet; the session's status follows it. */
 static bool backend_resp_step(struct backend *be, const uint8_t *p, size_t n,
 			      size_t len)
 {
-	uint8_t h = n ? p[0] : 0;
-	bool end = backend_is_end(be, p, n, len);
-	bool deof = (be->caps & CAP_DEPRECATE_EOF) != 0;
-	uint16_t status;
-	struct proto_ok ok;
-	struct proto_rd rd;
-	uint64_t count;
+	bool ok = proto_resp_step(&be->resp, p, n, len);
 
-	/* a progress report (the client asked for them) changes nothing:
-	 * the response proper follows */
-	if ((be->ext_caps & EXT_PROGRESS) && proto_is_progress(p, n) &&
-	    be->rs != RESP_INFILE && be->rs != RESP_AUTH)
-		return true;
-	switch (be->rs) {
-	case RESP_FIRST:
-		if (len == 0)
-			return false;
-		if (h == 0x00 && be->cmd == COM_STMT_PREPARE) {
-			if (n < 9)
-				return false;
-			be->prep_cols = p[5] | (p[6] << 8);
-			be->left = p[7] | (p[8] << 8);
-			if (be->left)
-				be->rs = RESP_PREP_PARAMS;
-			else if (be->prep_cols) {
-				be->left = be->prep_cols;
-				be->rs = RESP_PREP_COLS;
-			} else
-				be->rs = RESP_DONE;
-		} else if (h == 0x00) {
-			if (n < len || !proto_parse_ok(p, len, be->caps, &ok))
-				return false;
-			be->status = ok.status;
-			be->rs = (ok.status & ST_MORE_RESULTS) ? RESP_FIRST
-							       : RESP_DONE;
-		} else if (h == 0xFF) {
-			be->rs = RESP_DONE;
-		} else if (end) {
-			/* COM_SET_OPTION answers with a bare EOF */
-			be->status = backend_end_status(be, p, n, len);
-			be->rs = RESP_DONE;
-		} else if (h == 0xFB && be->cmd == COM_QUERY) {
-			be->rs = RESP_INFILE;
-		} else {
-			proto_rd_init(&rd, p, n);
-			count = proto_rd_lenenc(&rd, NULL);
-			if (rd.failed || count == 0)
-				return false;
-			be->left = count;
-			be->rs = RESP_COLDEFS;
-			/* CACHE_METADATA: a byte says whether definitions
-			 * follow; an EXECUTE whose metadata did not change
-			 * goes on with the EOF (if any) and the rows */
-			if ((be->ext_caps & EXT_CACHE_METADATA) &&
-			    proto_rd_left(&rd) > 0 && proto_rd_u8(&rd) == 0)
-				be->rs = deof ? RESP_ROWS : RESP_COLDEFS_EOF;
-		}
-		return true;
-	case RESP_COLDEFS:
-		if (h == 0xFF)
-			be->rs = RESP_DONE;
-		else if (--be->left == 0)
-			be->rs = deof ? RESP_ROWS : RESP_COLDEFS_EOF;
-		return true;
-	case RESP_COLDEFS_EOF:
-		if (!end)
-			return false;
-		status = backend_end_status(be, p, n, len);
-		be->status = status;
-		if (be->cursor && (status & ST_CURSOR_EXISTS))
-			be->rs = (status & ST_MORE_RESULTS) ? RESP_FIRST
-							    : RESP_DONE;
-		else
-			be->rs = RESP_ROWS;
-		return true;
-	case RESP_ROWS:
-		if (end) {
-			status = backend_end_status(be, p, n, len);
-			be->status = status;
-			be->rs = (status & ST_MORE_RESULTS) ? RESP_FIRST
-							    : RESP_DONE;
-		} else if (h == 0xFF && len > 0) {
-			be->rs = RESP_DONE;
-		}
-		return true;
-	case RESP_PREP_PARAMS:
-		if (--be->left == 0) {
-			be->left = be->prep_cols;
-			if (!deof)
-				be->rs = RESP_PREP_PEOF;
-			else
-				be->rs = be->prep_cols ? RESP_PREP_COLS : RESP_DONE;
-		}
-		return true;
-	case RESP_PREP_PEOF:
-		if (!end)
-			return false;
-		if (be->prep_cols) {
-			be->left = be->prep_cols;
-			be->rs = RESP_PREP_COLS;
-		} else
-			be->rs = RESP_DONE;
-		return true;
-	case RESP_PREP_COLS:
-		if (--be->left == 0)
-			be->rs = deof ? RESP_DONE : RESP_PREP_CEOF;
-		return true;
-	case RESP_PREP_CEOF:
-		if (!end)
-			return false;
-		be->rs = RESP_DONE;
-		return true;
-	case RESP_FIELDS:
-		if (end || (h == 0xFF && len > 0))
-			be->rs = RESP_DONE;
-		return true;
-	case RESP_SINGLE:
-		be->rs = RESP_DONE;
-		return true;
-	default:
-		return false;
-	}
+	be->status = be->resp.status;
+	return ok;
 }
 
 /* The owner must hear about the end of a response exactly once. */
@@ -611,8 +459,8 @@ static void backend_response_done(struct backend *be)
 {
 	struct backend_collect *col = be->collect;
 
-	be->state = BACKEND_IDLE;
-	be->rs = RESP_NONE;
+	backend_set_state(be, BACKEND_IDLE);
+	be->resp.rs = RESP_NONE;
 	evtimer_del(be->timer);
 	if (col) {
 		be->collect = NULL;
@@ -621,8 +469,7 @@ static void backend_response_done(struct backend *be)
 		free(col);
 		return;
 	}
-	if (be->client)
-		client_on_response_done(be->client);
+	backend_notify(be, BACKEND_EV_DONE, NULL);
 }
 
 /*
@@ -638,7 +485,7 @@ static void backend_response_done(struct backend *be)
 static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t seq,
 			    const uint8_t *p, size_t len, bool is_ok)
 {
-	struct client *c = be->client;
+	struct backend_ev e;
 	struct proto_ok ok;
 	struct pktbuf pb, st;
 	uint8_t eof[5];
@@ -648,8 +495,9 @@ static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t se
 	if (!is_ok) {
 		if (!proto_parse_eof(p, len, &warnings, &status) || len != 5)
 			return proto_write_packet(out, &seq, p, len);
-		if (be->client)
-			client_on_backend_eof(be->client, status);
+		memset(&e, 0, sizeof(e));
+		e.status = status;
+		backend_notify(be, BACKEND_EV_EOF, &e);
 		memcpy(eof, p, 5);
 		status &= (uint16_t)~ST_SESSION_STATE_CHANGED;
 		eof[3] = (uint8_t)status;
@@ -658,15 +506,15 @@ static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t se
 	}
 	if (!proto_parse_ok(p, len, be->caps, &ok))
 		return proto_write_packet(out, &seq, p, len);
-	if (c)
-		client_on_backend_ok(c, &ok);
 	pktbuf_init(&pb);
 	pktbuf_init(&st);
-	if (c && (c->caps & CAP_SESSION_TRACK))
-		done = session_client_state(&c->sess, ok.state,
-					    ok.state ? ok.state_len : 0, &st) &&
-		       proto_build_ok_tracked(&pb, &ok, st.buf, st.len);
-	else
+	memset(&e, 0, sizeof(e));
+	e.ok = &ok;
+	e.state = &st;
+	done = backend_notify(be, BACKEND_EV_OK, &e);
+	if (done && e.tracked)
+		done = proto_build_ok_tracked(&pb, &ok, st.buf, st.len);
+	else if (done)
 		done = proto_build_ok_plain(&pb, &ok);
 	if (done)
 		pb.buf[0] = p[0];
@@ -684,8 +532,8 @@ static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t se
 static void backend_relay_input(struct backend *be)
 {
 	struct evbuffer *in = bufferevent_get_input(be->bev);
-	struct client *c = be->client;
 	struct evbuffer *out;
+	struct backend_ev e;
 	enum resp_state was;
 	uint8_t head[BACKEND_INSPECT_MAX];
 	uint8_t hdr[4];
@@ -693,12 +541,13 @@ static void backend_relay_input(struct backend *be)
 	size_t avail, need, n;
 	bool ok_pkt, eof_pkt, was_first;
 
-	if (!c) {
+	if (!be->client) {
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	out = bufferevent_get_output(c->bev);
-	while (be->state == BACKEND_BUSY && be->rs != RESP_INFILE) {
+	out = be->owner->output(be);
+	memset(&e, 0, sizeof(e));
+	while (be->state == BACKEND_BUSY && be->resp.rs != RESP_INFILE) {
 		avail = evbuffer_get_length(in);
 		if (be->fwd_left) {
 			n = avail < be->fwd_left ? avail : be->fwd_left;
@@ -718,7 +567,7 @@ static void backend_relay_input(struct backend *be)
 			be->in_multi = (len == PROTO_MAX_PAYLOAD);
 			evbuffer_remove_buffer(in, out, 4);
 			be->fwd_left = len;
-			if (!be->in_multi && be->rs == RESP_DONE &&
+			if (!be->in_multi && be->resp.rs == RESP_DONE &&
 			    be->fwd_left == 0) {
 				backend_response_done(be);
 				return;
@@ -730,33 +579,37 @@ static void backend_relay_input(struct backend *be)
 			break;
 		evbuffer_copyout(in, head, 4 + need);
 		/* what the packet is depends on where the parser stood */
-		was_first = be->rs == RESP_FIRST;
+		was_first = be->resp.rs == RESP_FIRST;
 		ok_pkt = need == len && len > 0 && head[4] == 0x00 && was_first &&
-			 be->cmd != COM_STMT_PREPARE;
-		eof_pkt = need == len && backend_is_end(be, head + 4, need, len) &&
-			  be->rs != RESP_INFILE && be->rs != RESP_AUTH;
+			 be->resp.cmd != COM_STMT_PREPARE;
+		eof_pkt = need == len && proto_resp_is_end(&be->resp, head + 4, need, len) &&
+			  be->resp.rs != RESP_INFILE && be->resp.rs != RESP_AUTH;
 		/* under DEPRECATE_EOF the end of a result is an OK */
 		if (eof_pkt && (be->caps & CAP_DEPRECATE_EOF)) {
 			ok_pkt = true;
 			eof_pkt = false;
 		}
-		was = be->rs;
+		was = be->resp.rs;
 		if (!backend_resp_step(be, head + 4, need, len)) {
 			backend_lost(be, "unexpected packet from backend");
 			return;
 		}
 		/* prefetch remembers what the session was sent: a result
 		 * set's start and its rows, when inspected whole */
-		if (need == len && be->cmd == COM_QUERY &&
-		    ((was == RESP_FIRST && be->rs == RESP_COLDEFS) ||
-		     (was == RESP_ROWS && be->rs == RESP_ROWS)))
-			prefetch_on_relay(c, was == RESP_FIRST, head + 4, len);
+		if (need == len && be->resp.cmd == COM_QUERY &&
+		    ((was == RESP_FIRST && be->resp.rs == RESP_COLDEFS) ||
+		     (was == RESP_ROWS && be->resp.rs == RESP_ROWS))) {
+			e.p = head + 4;
+			e.len = len;
+			e.start = was == RESP_FIRST;
+			be->owner->event(be, BACKEND_EV_RELAYED, &e);
+		}
 		be->in_multi = (len == PROTO_MAX_PAYLOAD);
 		n = 4 + need;
 		/* an OK too big to inspect may carry state we cannot read */
 		if ((be->caps & CAP_SESSION_TRACK) && need < len && head[4] == 0x00 &&
-		    was_first && be->cmd != COM_STMT_PREPARE && c)
-			client_on_backend_unread_state(c);
+		    was_first && be->resp.cmd != COM_STMT_PREPARE)
+			backend_notify(be, BACKEND_EV_UNREAD_STATE, NULL);
 		if ((be->caps & CAP_SESSION_TRACK) && (ok_pkt || eof_pkt)) {
 			evbuffer_drain(in, n);
 			if (!backend_untrack(be, out, head[3], head + 4, len, ok_pkt)) {
@@ -769,11 +622,11 @@ static void backend_relay_input(struct backend *be)
 		IB_STAT_ADD(bytes_out, n);
 		be->fwd_left = len - need;
 		be->sent_any = true;
-		if (be->rs == RESP_INFILE) {
-			client_on_infile_request(c);
+		if (be->resp.rs == RESP_INFILE) {
+			backend_notify(be, BACKEND_EV_INFILE, NULL);
 			return;
 		}
-		if (be->rs == RESP_DONE && !be->in_multi) {
+		if (be->resp.rs == RESP_DONE && !be->in_multi) {
 			if (be->fwd_left) {
 				n = be->fwd_left;
 				evbuffer_remove_buffer(in, out, n);
@@ -795,18 +648,23 @@ static void backend_relay_input(struct backend *be)
 static void backend_note_state(struct backend *be, enum resp_state was,
 			       const uint8_t *p, size_t len)
 {
+	struct backend_ev e;
 	struct proto_ok ok;
 	uint16_t warnings, status;
 
 	if (!be->client || len == 0)
 		return;
+	memset(&e, 0, sizeof(e));
 	if (((p[0] == 0x00 && was == RESP_FIRST) ||
-	     ((be->caps & CAP_DEPRECATE_EOF) && backend_is_end(be, p, len, len))) &&
-	    proto_parse_ok(p, len, be->caps, &ok))
-		client_on_backend_ok(be->client, &ok);
-	else if (p[0] == 0xFE && len < 9 &&
-		 proto_parse_eof(p, len, &warnings, &status))
-		client_on_backend_eof(be->client, status);
+	     ((be->caps & CAP_DEPRECATE_EOF) && proto_resp_is_end(&be->resp, p, len, len))) &&
+	    proto_parse_ok(p, len, be->caps, &ok)) {
+		e.ok = &ok;
+		backend_notify(be, BACKEND_EV_OK, &e);
+	} else if (p[0] == 0xFE && len < 9 &&
+		   proto_parse_eof(p, len, &warnings, &status)) {
+		e.status = status;
+		backend_notify(be, BACKEND_EV_EOF, &e);
+	}
 }
 
 /* Collect mode: gather whole logical packets for an internal query. */
@@ -829,9 +687,9 @@ static void backend_collect_input(struct backend *be)
 		if (r > 0 && (be->ext_caps & EXT_PROGRESS) &&
 		    proto_is_progress(pb.buf, pb.len))
 			continue;
-		was = be->rs;
+		was = be->resp.rs;
 		if (r < 0 || !backend_resp_step(be, pb.buf, pb.len, pb.len) ||
-		    be->rs == RESP_INFILE) {
+		    be->resp.rs == RESP_INFILE) {
 			pktbuf_free(&pb);
 			backend_lost(be, "unexpected packet from backend");
 			return;
@@ -843,20 +701,32 @@ static void backend_collect_input(struct backend *be)
 		pktbuf_put_bytes(&col->res.pkts, &n32, 4);
 		pktbuf_put_bytes(&col->res.pkts, pb.buf, pb.len);
 		col->res.count++;
-		if (pb.len && pb.buf[0] == 0xFF && be->rs == RESP_DONE)
+		if (pb.len && pb.buf[0] == 0xFF && be->resp.rs == RESP_DONE)
 			col->res.err = true;
 		if (col->res.pkts.failed) {
 			pktbuf_free(&pb);
 			backend_lost(be, "out of memory collecting a result");
 			return;
 		}
-		if (be->rs == RESP_DONE) {
+		if (be->resp.rs == RESP_DONE) {
 			pktbuf_free(&pb);
 			backend_response_done(be);
 			return;
 		}
 	}
 	pktbuf_free(&pb);
+}
+
+/* The server's OK or ERR to a login, or an ERR instead of a greeting. */
+static void backend_notify_login(struct backend *be, const uint8_t *p,
+				 size_t len)
+{
+	struct backend_ev e;
+
+	memset(&e, 0, sizeof(e));
+	e.p = p;
+	e.len = len;
+	backend_notify(be, BACKEND_EV_LOGIN, &e);
 }
 
 static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len)
@@ -871,9 +741,8 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 		if (proto_parse_err(p, len, &e))
 			log_warn("backend refused connection: %u %.*s", e.code,
 				 (int)e.msg_len, (const char *)e.msg);
-		be->state = BACKEND_DEAD;
-		if (be->client)
-			client_on_backend_login(be->client, p, len);
+		backend_set_state(be, BACKEND_DEAD);
+		backend_notify_login(be, p, len);
 		backend_close(be);
 		return;
 	}
@@ -894,9 +763,8 @@ static void backend_on_greeting(struct backend *be, const uint8_t *p, size_t len
 	memcpy(be->auth_nonce, g.scramble, 20);
 	snprintf(be->plugin, sizeof(be->plugin), "%.*s",
 		 g.plugin ? (int)g.plugin_len : 0, g.plugin ? g.plugin : "");
-	be->state = BACKEND_WAIT_LOGIN;
-	if (be->client)
-		client_on_backend_greeting(be->client);
+	backend_set_state(be, BACKEND_WAIT_LOGIN);
+	backend_notify(be, BACKEND_EV_GREETING, NULL);
 }
 
 /*
@@ -964,11 +832,12 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 	be->auth_seq = seq;
 	if (be->rsa_password && p[0] == 0x01) {
 		if (!backend_sha2_rsa(be, p + 1, len - 1, ++be->auth_seq)) {
-			if (be->client)
-				client_on_backend_auth_failed(
-					be->client,
-					"caching_sha2_password: cannot encrypt "
-					"the password with the server's RSA key");
+			struct backend_ev e;
+
+			memset(&e, 0, sizeof(e));
+			e.why = "caching_sha2_password: cannot encrypt the "
+				"password with the server's RSA key";
+			backend_notify(be, BACKEND_EV_AUTH_FAILED, &e);
 			backend_close(be);
 		}
 		return;
@@ -986,26 +855,23 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 			return;
 		}
 		be->status = ok.status;
-		be->state = BACKEND_IDLE;
-		be->rs = RESP_NONE;
+		backend_set_state(be, BACKEND_IDLE);
+		be->resp.rs = RESP_NONE;
 		evtimer_del(be->timer);
-		if (be->client)
-			client_on_backend_login(be->client, p, len);
+		backend_notify_login(be, p, len);
 		return;
 	case 0xFF:
 		/* MariaDB keeps a session whose COM_CHANGE_USER failed (as
 		 * the old account, reset); a failed login is closed */
-		if (be->rs == RESP_AUTH && be->user_changing) {
-			be->state = BACKEND_IDLE;
-			be->rs = RESP_NONE;
+		if (be->resp.rs == RESP_AUTH && be->user_changing) {
+			backend_set_state(be, BACKEND_IDLE);
+			be->resp.rs = RESP_NONE;
 			be->user_changing = false;
-			if (be->client)
-				client_on_backend_login(be->client, p, len);
+			backend_notify_login(be, p, len);
 			return;
 		}
-		be->state = BACKEND_DEAD;
-		if (be->client)
-			client_on_backend_login(be->client, p, len);
+		backend_set_state(be, BACKEND_DEAD);
+		backend_notify_login(be, p, len);
 		backend_close(be);
 		return;
 	case 0xFE:
@@ -1024,8 +890,14 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 		/* other plugins' own packets (dialog prompts, say) */
 		break;
 	}
-	if (be->client)
-		client_on_backend_auth(be->client, p, len);
+	{
+		struct backend_ev e;
+
+		memset(&e, 0, sizeof(e));
+		e.p = p;
+		e.len = len;
+		backend_notify(be, BACKEND_EV_AUTH, &e);
+	}
 }
 
 static void backend_read_cb(struct bufferevent *bev, void *arg)
@@ -1073,8 +945,7 @@ static void backend_read_cb(struct bufferevent *bev, void *arg)
 			 * to a pass-through client, which then loses it.
 			 */
 			if (be->client && be->state == BACKEND_IDLE)
-				evbuffer_add_buffer(
-					bufferevent_get_output(be->client->bev), in);
+				evbuffer_add_buffer(be->owner->output(be), in);
 			else
 				evbuffer_drain(in, evbuffer_get_length(in));
 			backend_lost(be, "backend sent data while idle");
@@ -1118,7 +989,7 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		fd = bufferevent_getfd(bev);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		backend_note_local(be, fd);
-		be->state = BACKEND_GREETING;
+		backend_set_state(be, BACKEND_GREETING);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -1165,7 +1036,7 @@ static void backend_lost(struct backend *be, const char *why)
 
 	if (be->state == BACKEND_DEAD)
 		return;
-	be->state = BACKEND_DEAD;
+	backend_set_state(be, BACKEND_DEAD);
 	if (was == BACKEND_BUSY)
 		IB_STAT_INC(backend_lost);
 	log_debug("backend %u lost (%s): %s", be->thread_id,
@@ -1176,8 +1047,14 @@ static void backend_lost(struct backend *be, const char *why)
 		backend_result_free(&col->res);
 		free(col);
 	}
-	if (be->client)
-		client_on_backend_lost(be->client, why, was);
+	{
+		struct backend_ev e;
+
+		memset(&e, 0, sizeof(e));
+		e.why = why;
+		e.was = was;
+		backend_notify(be, BACKEND_EV_LOST, &e);
+	}
 	backend_close(be);
 }
 
@@ -1209,29 +1086,28 @@ void backend_close(struct backend *be)
 		struct backend_collect *col = be->collect;
 
 		be->collect = NULL;
-		be->state = BACKEND_DEAD;
+		backend_set_state(be, BACKEND_DEAD);
 		col->cb(be, col->arg, NULL);
 		backend_result_free(&col->res);
 		free(col);
 	}
-	be->state = BACKEND_DEAD;
+	backend_set_state(be, BACKEND_DEAD);
 	bufferevent_disable(be->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
 	event_free(be->timer);
 	be->timer = NULL;
-	if (be->client && be->client->be == be)
-		be->client->be = NULL;
+	backend_notify(be, BACKEND_EV_CLOSED, NULL);
 	be->client = NULL;
-	TAILQ_REMOVE(&ib.backends, be, entry);
-	TAILQ_INSERT_TAIL(&ib.dead_backends, be, entry);
+	TAILQ_REMOVE(&ib_loop->backends, be, entry);
+	TAILQ_INSERT_TAIL(&ib_loop->dead_backends, be, entry);
 }
 
 void backend_free_dead(void)
 {
 	struct backend *be;
 
-	while ((be = TAILQ_FIRST(&ib.dead_backends)) != NULL) {
-		TAILQ_REMOVE(&ib.dead_backends, be, entry);
+	while ((be = TAILQ_FIRST(&ib_loop->dead_backends)) != NULL) {
+		TAILQ_REMOVE(&ib_loop->dead_backends, be, entry);
 		bufferevent_free(be->bev);
 		free(be->user);
 		if (be->rsa_password) {

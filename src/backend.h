@@ -26,15 +26,63 @@ bool backend_result_next(const struct backend_result *res, size_t *pos,
 			 const uint8_t **p, size_t *len);
 void backend_result_free(struct backend_result *res);
 
-/* Start connecting for <c>, which learns of the greeting through its callback. */
-struct backend *backend_new_for_client(struct client *c) IB_MUSTCHECK;
+/*
+ * What a backend tells its owner, the client session it belongs to.  One
+ * callback takes them all, so backend.c calls nothing of its owner's.
+ */
+enum backend_event {
+	BACKEND_EV_GREETING,	 /* the greeting is in (BACKEND_WAIT_LOGIN) */
+	BACKEND_EV_AUTH,	 /* <p>: AuthSwitchRequest or AuthMoreData */
+	BACKEND_EV_AUTH_FAILED,	 /* <why>: the login cannot go on (ours) */
+	BACKEND_EV_LOGIN,	 /* <p>: the server's OK or ERR to a login */
+	BACKEND_EV_OK,		 /* <ok>: an OK's state, before it is relayed */
+	BACKEND_EV_EOF,		 /* <status>: an EOF's, before it is relayed */
+	BACKEND_EV_UNREAD_STATE, /* an OK too large to inspect went by */
+	BACKEND_EV_RELAYED,	 /* <p>: a relayed COM_QUERY packet, inspected
+				  * whole: <start> a result set's column
+				  * count, else one of its rows */
+	BACKEND_EV_INFILE,	 /* the server asked for a local file */
+	BACKEND_EV_DONE,	 /* a relayed response ended */
+	BACKEND_EV_LOST,	 /* <why>, <was>: the connection is gone */
+	BACKEND_EV_CLOSED,	 /* closed while still owned: drop it */
+};
+
+struct backend_ev {
+	const uint8_t *p;
+	size_t len;
+	const char *why;
+	const struct proto_ok *ok;
+	uint16_t status;
+	enum backend_state was;
+	bool start;
+	/* BACKEND_EV_OK of a relayed OK: the owner appends to <state> the
+	 * state block its client gets and sets <tracked>; without <tracked>
+	 * the client gets the OK without any (NULL: nothing is relayed) */
+	struct pktbuf *state;
+	bool tracked;
+};
+
+struct backend_owner {
+	/* false: the owner failed (out of memory); only BACKEND_EV_OK */
+	bool (*event)(struct backend *be, enum backend_event ev,
+		      struct backend_ev *e);
+	/* where relayed responses go */
+	struct evbuffer *(*output)(struct backend *be);
+};
+
+/* Start connecting for <owner> (be->client), which hears of the greeting
+ * and everything after through <ops>. */
+struct backend *backend_new_for_client(struct client *owner,
+				       const struct backend_owner *ops)
+	IB_MUSTCHECK;
 
 /* Forward the client's handshake response <h> once the greeting is in
- * (BACKEND_WAIT_LOGIN), with capabilities derived from <caps>; the
- * exchange that follows is relayed (client_on_backend_auth) until the
- * server's OK or ERR (client_on_backend_login). */
+ * (BACKEND_WAIT_LOGIN), with capabilities derived from <caps> and MariaDB
+ * extensions from <ext_caps> (the client's, negotiated); <peer_tls>: the
+ * client's own leg is TLS.  The exchange that follows is relayed
+ * (BACKEND_EV_AUTH) until the server's OK or ERR (BACKEND_EV_LOGIN). */
 bool backend_login(struct backend *be, const struct proto_hsresp *h,
-		   uint32_t caps) IB_MUSTCHECK;
+		   uint32_t caps, uint32_t ext_caps, bool peer_tls) IB_MUSTCHECK;
 
 /* Forward a client's COM_CHANGE_USER payload <p> (command byte first)
  * on an idle backend, for account <user>; relayed as a login is.  A

@@ -11,7 +11,6 @@
 
 #include "backend.h"
 #include "classify.h"
-#include "client.h"
 #include "fanout.h"
 #include "session.h"
 
@@ -35,12 +34,12 @@
 struct batch {
 	struct batch *free_next; /* done list */
 	struct batch_group *g;
-	TAILQ_HEAD(, client) clients;
+	TAILQ_HEAD(, lookup) clients;
 	unsigned n_clients;
 	struct batch_key *keys;
 	unsigned n_keys, cap_keys;
 	struct event *timer; /* the gather window, then query_timeout */
-	struct client *runner;
+	struct lookup *runner;
 	struct backend_result co; /* the coalesced result, owned */
 	bool have_co;
 	bool sent;
@@ -73,11 +72,40 @@ struct batch_group {
 	char charset[32]; /* the introducer of string keys */
 };
 
-static struct batch_group *batch_groups[BATCH_GROUPS_HASH];
-static TAILQ_HEAD(, batch_group) batch_lru = TAILQ_HEAD_INITIALIZER(batch_lru);
-static unsigned batch_n_groups;
-static struct batch *batch_done_list;
-static unsigned batch_ddl_epoch;
+/* The batcher of one event loop (ib_loop->batcher). */
+struct batcher {
+	struct batch_group *groups[BATCH_GROUPS_HASH];
+	TAILQ_HEAD(, batch_group) lru;
+	unsigned n_groups;
+	struct batch *done_list;
+	unsigned ddl_epoch;
+};
+
+static void batch_group_free(struct batch_group *g);
+
+bool batch_init(struct ib_loop *loop)
+{
+	loop->batcher = calloc(1, sizeof(*loop->batcher));
+	if (!loop->batcher)
+		return false;
+	TAILQ_INIT(&loop->batcher->lru);
+	return true;
+}
+
+void batch_exit(struct ib_loop *loop)
+{
+	struct batch_group *g;
+	struct batcher *bt = loop->batcher;
+
+	if (!bt)
+		return;
+	while ((g = TAILQ_FIRST(&bt->lru)) != NULL) {
+		TAILQ_REMOVE(&bt->lru, g, lru);
+		batch_group_free(g);
+	}
+	free(bt);
+	loop->batcher = NULL;
+}
 
 static void batch_flush(struct batch *b);
 static void batch_finish(struct batch *b);
@@ -86,7 +114,7 @@ static void batch_own(struct batch *b);
 
 void batch_note_ddl(void)
 {
-	batch_ddl_epoch++;
+	ib_loop->batcher->ddl_epoch++;
 }
 
 /*
@@ -120,49 +148,51 @@ static uint64_t batch_hash_seed(void)
 	return seed;
 }
 
-static void batch_client_reply_done(struct client *c, unsigned rows)
+/* Outcome 1: <l> was sent its answer of <rows> rows; <own>: by its own
+ * session's run of it. */
+static void batch_answered(struct lookup *l, unsigned rows, bool own)
 {
-	stats_record_latency(util_now_us() - c->query_start_us);
-	/* its session last ran something else: restore the diagnostics of
-	 * this lookup before anything reads them */
-	c->diag_pending = true;
-	c->diag_rows = rows;
-	free(c->batch_sql);
-	c->batch_sql = NULL;
-	c->batch = NULL;
-	client_command_done(c);
+	free(l->sql);
+	l->sql = NULL;
+	l->batch = NULL;
+	l->ops->answered(l, rows, own);
 }
 
-/* Run the client's lookup alone on its own connection (fall-back). */
-static void batch_run_solo(struct client *c, struct batch_group *g)
+/* Outcome 2: run the lookup alone on its own connection (fall-back). */
+static void batch_run_solo(struct lookup *l, struct batch_group *g)
 {
-	char *sql = c->batch_sql;
-	size_t len = c->batch_sql_len;
+	char *sql = l->sql;
+	size_t len = l->sql_len;
 
-	c->batch = NULL;
-	c->batch_sql = NULL;
-	c->solo_group = g;
+	l->batch = NULL;
+	l->sql = NULL;
+	l->solo_group = g;
 	if (g)
 		g->inflight++;
-	c->state = CLIENT_IDLE;
-	if (!client_run_own(c, sql, len)) {
+	if (!l->ops->fall_back(l, sql, len)) {
 		if (g)
 			g->inflight--;
-		c->solo_group = NULL;
-		c->seq = 1;
-		client_send_err(c, 1927, "70100",
-				"inbatch: backend connection is gone");
-		client_close(c, "no backend for a fall-back lookup");
+		l->solo_group = NULL;
+		/* outcome 3 */
+		l->ops->fail(l, true, "no backend for a fall-back lookup");
 	}
 	free(sql);
 }
 
-void batch_solo_done(struct client *c)
+/* Can <l>'s session run a statement now? */
+static struct backend *batch_idle_backend(struct lookup *l)
 {
-	struct batch_group *g = c->solo_group;
-	uint64_t us = util_now_us() - c->query_start_us;
+	struct backend *be = l->ops->backend(l);
 
-	c->solo_group = NULL;
+	return be && be->state == BACKEND_IDLE ? be : NULL;
+}
+
+void batch_solo_done(struct lookup *l)
+{
+	struct batch_group *g = l->solo_group;
+	uint64_t us = util_now_us() - l->start_us;
+
+	l->solo_group = NULL;
 	if (!g)
 		return;
 	stats_record_latency(us);
@@ -177,29 +207,29 @@ void batch_solo_done(struct client *c)
 		batch_flush(g->gathering);
 }
 
-/* Take <c> out of <b> and run its lookup alone, counted under <reason>. */
-static void batch_fallback(struct batch *b, struct client *c, uint64_t *reason)
+/* Take <l> out of <b> and run its lookup alone, counted under <reason>. */
+static void batch_fallback(struct batch *b, struct lookup *l, uint64_t *reason)
 {
-	TAILQ_REMOVE(&b->clients, c, batch_entry);
+	TAILQ_REMOVE(&b->clients, l, batch_entry);
 	b->n_clients--;
-	if (b->runner == c)
+	if (b->runner == l)
 		b->runner = NULL;
 	IB_STAT_INC(fallbacks);
 	(*reason)++;
 	if (b->g->st)
 		b->g->st->fallbacks++;
-	batch_run_solo(c, b->g);
+	batch_run_solo(l, b->g);
 }
 
 /* Every client of <b> but the runner falls back. */
 static void batch_fallback_others(struct batch *b, uint64_t *reason)
 {
-	struct client *c, *next;
+	struct lookup *l, *next;
 
-	for (c = TAILQ_FIRST(&b->clients); c; c = next) {
-		next = TAILQ_NEXT(c, batch_entry);
-		if (c != b->runner)
-			batch_fallback(b, c, reason);
+	for (l = TAILQ_FIRST(&b->clients); l; l = next) {
+		next = TAILQ_NEXT(l, batch_entry);
+		if (l != b->runner)
+			batch_fallback(b, l, reason);
 	}
 }
 
@@ -217,7 +247,7 @@ static void batch_timer_cb(evutil_socket_t fd, short what, void *arg)
 	 * (stuck behind a lock, say) and run their own lookups */
 	log_info("batch of shape %s still running after query_timeout; its "
 		 "other lookups run alone", b->g->st ? b->g->st->text : "?");
-	batch_fallback_others(b, &ib.stats.fallback_error);
+	batch_fallback_others(b, &ib_loop->stats.fallback_error);
 }
 
 static struct batch *batch_new(struct batch_group *g)
@@ -226,7 +256,7 @@ static struct batch *batch_new(struct batch_group *g)
 
 	if (!b)
 		return NULL;
-	b->timer = evtimer_new(ib.base, batch_timer_cb, b);
+	b->timer = evtimer_new(ib_loop->base, batch_timer_cb, b);
 	if (!b->timer) {
 		free(b);
 		return NULL;
@@ -308,12 +338,12 @@ static char *batch_encode_key(const struct batch_group *g, const char *lit,
 				    lit, lit_len, out_len);
 }
 
-/* Add client <c> (its lookup text in c->batch_sql) to <b>. */
-static bool batch_add(struct batch *b, struct client *c,
+/* Add lookup <l> (its text in l->sql) to <b>. */
+static bool batch_add(struct batch *b, struct lookup *l,
 		      const struct classify_result *cr)
 {
 	size_t len;
-	char *enc = batch_encode_key(b->g, c->batch_sql + cr->key.off,
+	char *enc = batch_encode_key(b->g, l->sql + cr->key.off,
 				     cr->key.len, &len);
 	unsigned i;
 
@@ -341,11 +371,11 @@ static bool batch_add(struct batch *b, struct client *c,
 		free(enc);
 		IB_STAT_INC(keys_deduplicated);
 	}
-	c->batch = b;
-	c->batch_idx = i;
-	TAILQ_INSERT_TAIL(&b->clients, c, batch_entry);
+	l->batch = b;
+	l->batch_idx = i;
+	TAILQ_INSERT_TAIL(&b->clients, l, batch_entry);
 	b->n_clients++;
-	c->state = CLIENT_BATCHED;
+	l->ops->wait(l);
 	return true;
 }
 
@@ -452,24 +482,24 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 	const struct classify_result *cr = &b->g->cr;
 	struct fanout_rs rs, solo;
 	unsigned *rows_per_key = NULL, i, k, rows;
-	struct client *c, *next;
+	struct lookup *l, *next;
 	bool co_ok = false, own_ok;
-	uint64_t *why = &ib.stats.fallback_error;
+	uint64_t *why = &ib_loop->stats.fallback_error;
 	uint16_t status;
 
 	own_ok = fanout_rs_parse(own, false, 1, &solo) && solo.warnings == 0;
 	if (!own_ok && solo.defs)
-		why = &ib.stats.fallback_warnings;
+		why = &ib_loop->stats.fallback_warnings;
 	if (own_ok && b->have_co) {
 		co_ok = fanout_rs_parse(&b->co, true, b->n_keys, &rs);
 		if (co_ok && rs.warnings) {
-			why = &ib.stats.fallback_warnings;
+			why = &ib_loop->stats.fallback_warnings;
 			fanout_rs_free(&rs);
 			co_ok = false;
 		} else if (co_ok && !fanout_compatible_defs(&rs, &solo)) {
 			log_info("shape %s: coalesced columns differ from the "
 				 "lookup's own", b->g->st ? b->g->st->text : "?");
-			why = &ib.stats.fallback_metadata;
+			why = &ib_loop->stats.fallback_metadata;
 			fanout_rs_free(&rs);
 			co_ok = false;
 		}
@@ -486,53 +516,50 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 		}
 	}
 	status = solo.status & (uint16_t)~(ST_SESSION_STATE_CHANGED | ST_MORE_RESULTS);
-	for (c = TAILQ_FIRST(&b->clients); c; c = next) {
-		next = TAILQ_NEXT(c, batch_entry);
-		k = c->batch_idx;
-		if (c == b->runner || (own_ok && k == b->runner->batch_idx)) {
+	for (l = TAILQ_FIRST(&b->clients); l; l = next) {
+		next = TAILQ_NEXT(l, batch_entry);
+		k = l->batch_idx;
+		if (l == b->runner || (own_ok && k == b->runner->batch_idx)) {
 			/* the runner's own bytes answer its key exactly; only
 			 * the diagnostics to restore bound its rows */
-			if (c != b->runner && solo.nrows > BATCH_MAX_ROWS_PER_KEY) {
-				batch_fallback(b, c, &ib.stats.fallback_rows);
+			if (l != b->runner && solo.nrows > BATCH_MAX_ROWS_PER_KEY) {
+				batch_fallback(b, l, &ib_loop->stats.fallback_rows);
 				continue;
 			}
-			TAILQ_REMOVE(&b->clients, c, batch_entry);
+			TAILQ_REMOVE(&b->clients, l, batch_entry);
 			b->n_clients--;
-			if (!fanout_send_own(c, own)) {
+			if (!fanout_send_own(l, own)) {
 				IB_STAT_INC(oom_errors);
-				client_close(c, "out of memory sending a result");
+				l->ops->fail(l, false,
+					     "out of memory sending a result");
 				continue;
 			}
 			rows = solo.nrows;
-			if (c == b->runner) {
+			if (l == b->runner) {
 				/* its session ran its own lookup last: its
 				 * diagnostics are its own, whatever an earlier
 				 * batched answer left pending */
-				c->diag_pending = false;
 				IB_STAT_INC(queries_batched);
-				free(c->batch_sql);
-				c->batch_sql = NULL;
-				c->batch = NULL;
-				stats_record_latency(util_now_us() - c->query_start_us);
-				client_command_done(c);
+				batch_answered(l, rows, true);
 				continue;
 			}
 		} else if (!co_ok) {
-			batch_fallback(b, c, why);
+			batch_fallback(b, l, why);
 			continue;
 		} else {
 			rows = rows_per_key[k];
 			if (!batch_rows_ok(cr, rows)) {
-				batch_fallback(b, c, &ib.stats.fallback_rows);
+				batch_fallback(b, l, &ib_loop->stats.fallback_rows);
 				continue;
 			}
 			if (cr->limit == 0)
 				rows = 0;
-			TAILQ_REMOVE(&b->clients, c, batch_entry);
+			TAILQ_REMOVE(&b->clients, l, batch_entry);
 			b->n_clients--;
-			if (!fanout_send(c, &rs, k, rows, status)) {
+			if (!fanout_send(l, &rs, k, rows, status)) {
 				IB_STAT_INC(oom_errors);
-				client_close(c, "out of memory sending a batch result");
+				l->ops->fail(l, false, "out of memory sending a "
+					     "batch result");
 				continue;
 			}
 		}
@@ -540,8 +567,10 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 		if (b->g->st)
 			stats_hist_add(&b->g->st->latency, stats_lat_bounds,
 				       STATS_LAT_BUCKETS,
-				       (double)(util_now_us() - c->query_start_us));
-		batch_client_reply_done(c, rows);
+				       (double)(util_now_us() - l->start_us));
+		/* its session last ran something else: the diagnostics
+		 * of this lookup are restored before anything reads them */
+		batch_answered(l, rows, false);
 	}
 	free(rows_per_key);
 	if (co_ok)
@@ -560,17 +589,17 @@ static void batch_own_cb(struct backend *be, void *arg,
 	if (!res) {
 		/* the runner's session is gone: the others run alone, the
 		 * runner learns of it on its own */
-		struct client *r = b->runner;
+		struct lookup *r = b->runner;
 
-		batch_fallback_others(b, &ib.stats.fallback_error);
+		batch_fallback_others(b, &ib_loop->stats.fallback_error);
 		if (r && r->batch == b)
-			batch_fallback(b, r, &ib.stats.fallback_error);
+			batch_fallback(b, r, &ib_loop->stats.fallback_error);
 		batch_finish(b);
 		return;
 	}
 	if (!b->runner) {
 		/* the runner left while its query ran */
-		batch_fallback_others(b, &ib.stats.fallback_error);
+		batch_fallback_others(b, &ib_loop->stats.fallback_error);
 		batch_finish(b);
 		return;
 	}
@@ -581,13 +610,14 @@ static void batch_own_cb(struct backend *be, void *arg,
 /* The runner's own lookup, last on its session. */
 static void batch_own(struct batch *b)
 {
-	struct client *r = b->runner;
+	struct lookup *r = b->runner;
 
-	if (!r || !r->be || !backend_query(r->be, r->batch_sql, r->batch_sql_len,
-					   batch_own_cb, b)) {
-		batch_fallback_others(b, &ib.stats.fallback_error);
+	if (!r || !r->ops->backend(r) ||
+	    !backend_query(r->ops->backend(r), r->sql, r->sql_len,
+			   batch_own_cb, b)) {
+		batch_fallback_others(b, &ib_loop->stats.fallback_error);
 		if (r && r->batch == b)
-			batch_fallback(b, r, &ib.stats.fallback_error);
+			batch_fallback(b, r, &ib_loop->stats.fallback_error);
 		batch_finish(b);
 	}
 }
@@ -613,19 +643,20 @@ static void batch_co_cb(struct backend *be, void *arg,
 static void batch_coalesced(struct batch *b)
 {
 	struct pktbuf pb;
-	struct client *c;
+	struct lookup *l;
 	bool others = false, ok;
 
 	/* clients that share the runner's key get its own answer */
-	TAILQ_FOREACH(c, &b->clients, batch_entry)
-		if (c->batch_idx != b->runner->batch_idx)
+	TAILQ_FOREACH(l, &b->clients, batch_entry)
+		if (l->batch_idx != b->runner->batch_idx)
 			others = true;
 	if (!others) {
 		batch_own(b);
 		return;
 	}
 	ok = batch_build_sql(b, &pb) &&
-	     backend_query(b->runner->be, (const char *)pb.buf, pb.len,
+	     backend_query(b->runner->ops->backend(b->runner),
+			   (const char *)pb.buf, pb.len,
 			   batch_co_cb, b);
 	pktbuf_free(&pb);
 	if (!ok)
@@ -660,7 +691,7 @@ bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd)
  * the runner's in the batch's stead. */
 static void batch_probe_failed(struct batch *b)
 {
-	batch_fallback_others(b, &ib.stats.fallback_metadata);
+	batch_fallback_others(b, &ib_loop->stats.fallback_metadata);
 	batch_own(b);
 }
 
@@ -711,7 +742,7 @@ static void batch_probe_cb(struct backend *be, void *arg,
 	/* a probe that failed (no privilege, no such table) proves nothing
 	 * about the next session: only a proven answer is kept */
 	g->probed_us = res->err ? 0 : util_now_us();
-	g->probed_epoch = batch_ddl_epoch;
+	g->probed_epoch = ib_loop->batcher->ddl_epoch;
 	if (!ok) {
 		log_info("shape %s: not a base table, or its key column compares "
 			 "differently in a join; not batching it",
@@ -724,7 +755,7 @@ static void batch_probe_cb(struct backend *be, void *arg,
 
 static bool batch_probe_fresh(const struct batch_group *g)
 {
-	return g->probed_us && g->probed_epoch == batch_ddl_epoch &&
+	return g->probed_us && g->probed_epoch == ib_loop->batcher->ddl_epoch &&
 	       util_now_us() - g->probed_us < BATCH_PROBE_TTL_US;
 }
 
@@ -785,7 +816,8 @@ static bool batch_probe(struct batch *b)
 	bool ok;
 
 	ok = batch_probe_sql(&pb, g->tmpl, &g->cr, g->lex_flags, false) &&
-	     backend_query(b->runner->be, (const char *)pb.buf, pb.len,
+	     backend_query(b->runner->ops->backend(b->runner),
+			   (const char *)pb.buf, pb.len,
 			   batch_probe_cb, b);
 	pktbuf_free(&pb);
 	return ok;
@@ -795,15 +827,15 @@ static bool batch_probe(struct batch *b)
  * The runner: the first client whose session can run the batch.  Clients
  * whose backend died while they waited get their error now.
  */
-static struct client *batch_pick_runner(struct batch *b)
+static struct lookup *batch_pick_runner(struct batch *b)
 {
-	struct client *c, *next;
+	struct lookup *l, *next;
 
-	for (c = TAILQ_FIRST(&b->clients); c; c = next) {
-		next = TAILQ_NEXT(c, batch_entry);
-		if (c->be && c->be->state == BACKEND_IDLE)
-			return c;
-		batch_fallback(b, c, &ib.stats.fallback_error);
+	for (l = TAILQ_FIRST(&b->clients); l; l = next) {
+		next = TAILQ_NEXT(l, batch_entry);
+		if (batch_idle_backend(l))
+			return l;
+		batch_fallback(b, l, &ib_loop->stats.fallback_error);
 	}
 	return NULL;
 }
@@ -818,12 +850,12 @@ static struct client *batch_pick_runner(struct batch *b)
  */
 static void batch_run_alone(struct batch *b)
 {
-	struct client *c;
+	struct lookup *l;
 
-	while ((c = TAILQ_FIRST(&b->clients)) != NULL) {
-		TAILQ_REMOVE(&b->clients, c, batch_entry);
+	while ((l = TAILQ_FIRST(&b->clients)) != NULL) {
+		TAILQ_REMOVE(&b->clients, l, batch_entry);
 		b->n_clients--;
-		batch_run_solo(c, b->g);
+		batch_run_solo(l, b->g);
 	}
 	/* batch_finish() releases the slot a sent batch holds */
 	b->g->inflight++;
@@ -900,8 +932,8 @@ static void batch_finish(struct batch *b)
 	if (g->gathering == b)
 		g->gathering = NULL;
 	evtimer_del(b->timer);
-	b->free_next = batch_done_list;
-	batch_done_list = b;
+	b->free_next = ib_loop->batcher->done_list;
+	ib_loop->batcher->done_list = b;
 	if (g->inflight == 0 && g->gathering &&
 	    ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE)
 		batch_flush(g->gathering);
@@ -912,8 +944,8 @@ void batch_free_done(void)
 	struct batch *b;
 	unsigned i;
 
-	while ((b = batch_done_list) != NULL) {
-		batch_done_list = b->free_next;
+	while ((b = ib_loop->batcher->done_list) != NULL) {
+		ib_loop->batcher->done_list = b->free_next;
 		for (i = 0; i < b->n_keys; i++)
 			free(b->keys[i].sql);
 		event_free(b->timer);
@@ -923,16 +955,16 @@ void batch_free_done(void)
 	}
 }
 
-void batch_client_gone(struct client *c)
+void batch_lookup_gone(struct lookup *l)
 {
-	struct batch *b = c->batch;
+	struct batch *b = l->batch;
 
 	if (!b)
 		return;
-	TAILQ_REMOVE(&b->clients, c, batch_entry);
+	TAILQ_REMOVE(&b->clients, l, batch_entry);
 	b->n_clients--;
-	c->batch = NULL;
-	if (b->runner == c)
+	l->batch = NULL;
+	if (b->runner == l)
 		b->runner = NULL;
 	if (b->n_clients == 0 && !b->sent)
 		batch_flush(b);
@@ -956,19 +988,19 @@ static bool batch_group_make_room(void)
 	struct batch_group *g, **pp;
 	unsigned looked = 0;
 
-	if (batch_n_groups < (unsigned)ib.cfg->batch_max_groups)
+	if (ib_loop->batcher->n_groups < (unsigned)ib.cfg->batch_max_groups)
 		return true;
-	TAILQ_FOREACH(g, &batch_lru, lru) {
+	TAILQ_FOREACH(g, &ib_loop->batcher->lru, lru) {
 		if (++looked > 16)
 			return false;
 		if (g->gathering || g->inflight)
 			continue;
-		for (pp = &batch_groups[g->hash % BATCH_GROUPS_HASH];
+		for (pp = &ib_loop->batcher->groups[g->hash % BATCH_GROUPS_HASH];
 		     *pp != g; pp = &(*pp)->next)
 			;
 		*pp = g->next;
-		TAILQ_REMOVE(&batch_lru, g, lru);
-		batch_n_groups--;
+		TAILQ_REMOVE(&ib_loop->batcher->lru, g, lru);
+		ib_loop->batcher->n_groups--;
 		IB_STAT_INC(batch_groups_evicted);
 		batch_group_free(g);
 		return true;
@@ -992,104 +1024,129 @@ static bool batch_group_is(const struct batch_group *g, const char *ctx,
 }
 
 /*
- * Look up or create the group for <c>'s lookup classified as <cr>.  The
+ * A group's key: the context, the key type, the text before and after
+ * the key (see struct batch_group), where they lie in the lookup.
+ */
+struct batch_gkey {
+	const char *ctx, *sql;
+	size_t ctx_len, tail;
+	struct classify_span k;
+	char kt;
+	uint64_t hash;
+};
+
+/* A new group for <gk>, lookup <l> classified as <cr> its template, in
+ * character set <cs>; NULL when out of memory or of group slots. */
+static struct batch_group *batch_group_new(const struct lookup *l,
+					   const struct classify_result *cr,
+					   const struct batch_gkey *gk,
+					   const char *cs, size_t cs_len)
+{
+	struct batcher *bt = ib_loop->batcher;
+	size_t ctx_len = gk->ctx_len, n = ctx_len + 3 + gk->k.off + gk->tail;
+	const char *sql = gk->sql, *after = sql + gk->k.off + gk->k.len;
+	char shape[CLASSIFY_MAX_LEN + 2];
+	struct batch_group *g;
+	uint32_t h = (uint32_t)(gk->hash % BATCH_GROUPS_HASH);
+
+	if (!batch_group_make_room())
+		return NULL;
+	g = calloc(1, sizeof(*g));
+	if (!g || !(g->key = malloc(n)) || !(g->tmpl = malloc(l->sql_len)))
+		goto fail;
+	memcpy(g->key, gk->ctx, ctx_len);
+	g->key[ctx_len] = '\0';
+	g->key[ctx_len + 1] = gk->kt;
+	memcpy(g->key + ctx_len + 2, sql, gk->k.off);
+	g->key[ctx_len + 2 + gk->k.off] = '\0';
+	memcpy(g->key + ctx_len + 3 + gk->k.off, after, gk->tail);
+	g->hash = gk->hash;
+	g->key_len = n;
+	g->ctx_len = ctx_len;
+	g->head_len = gk->k.off;
+	memcpy(g->tmpl, sql, l->sql_len);
+	g->tmpl_len = l->sql_len;
+	g->cr = *cr;
+	g->lex_flags = session_lex_flags(l->sess);
+	memcpy(g->charset, cs, cs_len);
+	g->charset[cs_len] = '\0';
+	/* the shape, for statistics: the text with '?' for the key */
+	memcpy(shape, sql, gk->k.off);
+	shape[gk->k.off] = '?';
+	memcpy(shape + gk->k.off + 1, after, gk->tail);
+	g->st = stats_shape_get(shape, gk->k.off + 1 + gk->tail);
+	g->next = bt->groups[h];
+	bt->groups[h] = g;
+	TAILQ_INSERT_TAIL(&bt->lru, g, lru);
+	bt->n_groups++;
+	return g;
+fail:
+	if (g) {
+		free(g->key);
+		free(g);
+	}
+	return NULL;
+}
+
+/*
+ * Look up or create the group for lookup <l> classified as <cr>.  The
  * key is hashed and compared where it lies (context and text), so finding
  * an existing group allocates nothing.
  */
-static struct batch_group *batch_group_get(struct client *c,
+static struct batch_group *batch_group_get(struct lookup *l,
 					   const struct classify_result *cr)
 {
-	const char *sql = c->batch_sql, *ctx, *cs;
-	size_t ctx_len, cs_len;
-	size_t tail = c->batch_sql_len - cr->key.off - cr->key.len;
-	size_t n, slen;
+	struct batcher *bt = ib_loop->batcher;
+	struct batch_gkey gk;
 	struct batch_group *g;
+	const char *cs;
+	size_t cs_len;
+
+	gk.sql = l->sql;
+	gk.k = cr->key;
+	gk.tail = l->sql_len - cr->key.off - cr->key.len;
 	/* the key type, and the layout of column counts and definitions
 	 * the client negotiated: a group's members share result packets */
-	char *key, kt = (char)('0' + cr->key_type +
-			       4 * (((c->ext_caps & EXT_METADATA) ? 1 : 0) +
-				    ((c->ext_caps & EXT_CACHE_METADATA) ? 2 : 0)));
-	uint64_t hash;
-	uint32_t h;
-
-	ctx = session_ctx_key(&c->sess, &ctx_len);
-	cs_len = session_charset(&c->sess, &cs);
-	if (!ctx || cs_len == 0 || cs_len >= sizeof(g->charset))
+	gk.kt = (char)('0' + cr->key_type +
+		       4 * (((l->ext_caps & EXT_METADATA) ? 1 : 0) +
+			    ((l->ext_caps & EXT_CACHE_METADATA) ? 2 : 0)));
+	gk.ctx = session_ctx_key(l->sess, &gk.ctx_len);
+	cs_len = session_charset(l->sess, &cs);
+	if (!gk.ctx || cs_len == 0 || cs_len >= sizeof(g->charset))
 		return NULL;
 	/* context, key type, the text before and after the key */
-	hash = batch_hash(batch_hash_seed(), ctx, ctx_len);
-	hash = batch_hash(hash, &kt, 1);
-	hash = batch_hash(hash, sql, cr->key.off);
-	hash = batch_hash(hash, sql + cr->key.off + cr->key.len, tail);
-	h = (uint32_t)(hash % BATCH_GROUPS_HASH);
-	for (g = batch_groups[h]; g; g = g->next) {
-		if (g->hash == hash &&
-		    batch_group_is(g, ctx, ctx_len, kt, sql, cr->key, tail)) {
-			TAILQ_REMOVE(&batch_lru, g, lru);
-			TAILQ_INSERT_TAIL(&batch_lru, g, lru);
+	gk.hash = batch_hash(batch_hash_seed(), gk.ctx, gk.ctx_len);
+	gk.hash = batch_hash(gk.hash, &gk.kt, 1);
+	gk.hash = batch_hash(gk.hash, gk.sql, gk.k.off);
+	gk.hash = batch_hash(gk.hash, gk.sql + gk.k.off + gk.k.len, gk.tail);
+	for (g = bt->groups[gk.hash % BATCH_GROUPS_HASH]; g; g = g->next) {
+		if (g->hash == gk.hash &&
+		    batch_group_is(g, gk.ctx, gk.ctx_len, gk.kt, gk.sql, gk.k,
+				   gk.tail)) {
+			TAILQ_REMOVE(&bt->lru, g, lru);
+			TAILQ_INSERT_TAIL(&bt->lru, g, lru);
 			return g;
 		}
 	}
-	if (!batch_group_make_room())
-		return NULL;
-	n = ctx_len + 3 + cr->key.off + tail;
-	key = malloc(n);
-	g = calloc(1, sizeof(*g));
-	if (!key || !g || !(g->tmpl = malloc(c->batch_sql_len))) {
-		free(g);
-		free(key);
-		return NULL;
-	}
-	memcpy(key, ctx, ctx_len);
-	key[ctx_len] = '\0';
-	key[ctx_len + 1] = kt;
-	memcpy(key + ctx_len + 2, sql, cr->key.off);
-	key[ctx_len + 2 + cr->key.off] = '\0';
-	memcpy(key + ctx_len + 3 + cr->key.off, sql + cr->key.off + cr->key.len,
-	       tail);
-	g->hash = hash;
-	g->key = key;
-	g->key_len = n;
-	g->ctx_len = ctx_len;
-	g->head_len = cr->key.off;
-	memcpy(g->tmpl, sql, c->batch_sql_len);
-	g->tmpl_len = c->batch_sql_len;
-	g->cr = *cr;
-	g->lex_flags = session_lex_flags(&c->sess);
-	memcpy(g->charset, cs, cs_len);
-	g->charset[cs_len] = '\0';
-	{
-		char shape[CLASSIFY_MAX_LEN + 2];
-
-		slen = cr->key.off;
-		memcpy(shape, sql, slen);
-		shape[slen++] = '?';
-		memcpy(shape + slen, sql + cr->key.off + cr->key.len, tail);
-		g->st = stats_shape_get(shape, slen + tail);
-	}
-	g->next = batch_groups[h];
-	batch_groups[h] = g;
-	TAILQ_INSERT_TAIL(&batch_lru, g, lru);
-	batch_n_groups++;
-	return g;
+	return batch_group_new(l, cr, &gk, cs, cs_len);
 }
 
-/* Place <c>'s lookup, classified as <cr>, now that its context is known. */
-static bool batch_place(struct client *c, const struct classify_result *cr)
+/* Place lookup <l>, classified as <cr>, now that its context is known. */
+static bool batch_place(struct lookup *l, const struct classify_result *cr)
 {
 	struct batch_group *g;
 	size_t digits = cr->key.len;
 
 	if (cr->key_type == CLASSIFY_KEY_INT) {
-		if (digits && (c->batch_sql[cr->key.off] == '-' ||
-			       c->batch_sql[cr->key.off] == '+'))
+		if (digits && (l->sql[cr->key.off] == '-' ||
+			       l->sql[cr->key.off] == '+'))
 			digits--;
 		if (digits > BATCH_INT_KEY_DIGITS)
 			return false;
 	} else if (cr->key_type != CLASSIFY_KEY_STRING) {
 		return false;
 	}
-	g = batch_group_get(c, cr);
+	g = batch_group_get(l, cr);
 	if (!g)
 		return false;
 	/* a shape proven unbatchable waits for its probe to expire */
@@ -1102,7 +1159,7 @@ static bool batch_place(struct client *c, const struct classify_result *cr)
 	if (ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE && g->inflight == 0 &&
 	    !g->gathering) {
 		/* nothing of this shape in flight: go now, alone */
-		batch_run_solo(c, g);
+		batch_run_solo(l, g);
 		return true;
 	}
 	if (!g->gathering) {
@@ -1115,91 +1172,90 @@ static bool batch_place(struct client *c, const struct classify_result *cr)
 		tv.tv_usec = ib.cfg->batch_window_us % 1000000;
 		evtimer_add(g->gathering->timer, &tv);
 	}
-	if (!batch_add(g->gathering, c, cr))
+	if (!batch_add(g->gathering, l, cr))
 		return false;
 	if (g->gathering->n_clients >= (unsigned)ib.cfg->batch_max_keys)
 		batch_flush(g->gathering);
 	return true;
 }
 
-/* Classify and place <c>'s lookup; false when it must run alone. */
-static bool batch_classify_place(struct client *c)
+/* Classify and place lookup <l>; false when it must run alone. */
+static bool batch_classify_place(struct lookup *l)
 {
 	struct classify_result cr;
 
-	return classify_query(c->batch_sql, c->batch_sql_len,
-			      session_lex_flags(&c->sess), &cr) &&
-	       batch_place(c, &cr);
+	return classify_query(l->sql, l->sql_len,
+			      session_lex_flags(l->sess), &cr) &&
+	       batch_place(l, &cr);
 }
 
 static void batch_ctx_cb(struct backend *be, void *arg,
 			 struct backend_result *res)
 {
-	struct client *c = arg;
+	struct lookup *l = arg;
 	bool need;
 
 	(void)be;
-	if (c->state == CLIENT_CLOSING)
-		return;
 	if (!res) {
-		client_close(c, "backend lost while reading the session");
+		/* its session is gone (a closing client's, too) */
+		l->ops->fail(l, false, "backend lost while reading the session");
 		return;
 	}
-	session_ctx_set(&c->sess, res);
-	if (!session_batchable(&c->sess, c->status,
+	session_ctx_set(l->sess, res);
+	if (!session_batchable(l->sess, l->status,
 			       ib.cfg->batch_autocommit_off, &need) ||
-	    !batch_classify_place(c))
-		batch_run_solo(c, NULL);
+	    !batch_classify_place(l))
+		batch_run_solo(l, NULL);
 }
 
-bool batch_submit(struct client *c, const char *sql, size_t len)
+bool batch_submit(struct lookup *l, const char *sql, size_t len)
 {
+	struct backend *be;
 	struct classify_result cr;
 	unsigned flags = 0;
 	bool need_ctx;
 
-	if (ib.cfg->batch_mode == CFG_BATCH_OFF || !c->be ||
-	    c->be->state != BACKEND_IDLE)
+	if (ib.cfg->batch_mode == CFG_BATCH_OFF || !(be = batch_idle_backend(l)))
 		return false;
 	/* results without the EOF after definitions: what the batcher reads
 	 * and writes has EOFs, so such sessions run their own lookups */
-	if (c->caps & CAP_DEPRECATE_EOF)
+	if (l->caps & CAP_DEPRECATE_EOF)
 		return false;
-	if (!session_batchable(&c->sess, c->status,
+	if (!session_batchable(l->sess, l->status,
 			       ib.cfg->batch_autocommit_off, &need_ctx) && !need_ctx)
 		return false;
 	/* cheap test first: most statements stop here.  Without a context
 	 * yet, the live flags lex it; the context's rules lex it again */
 	if (need_ctx) {
-		if (c->status & ST_ANSI_QUOTES)
+		if (l->status & ST_ANSI_QUOTES)
 			flags |= CLASSIFY_ANSI_QUOTES;
-		if (c->status & ST_NO_BACKSLASH_ESCAPES)
+		if (l->status & ST_NO_BACKSLASH_ESCAPES)
 			flags |= CLASSIFY_NO_BACKSLASH_ESC;
 	} else {
-		flags = session_lex_flags(&c->sess);
+		flags = session_lex_flags(l->sess);
 	}
 	if (!classify_query(sql, len, flags, &cr))
 		return false;
-	c->batch_sql = malloc(len);
-	if (!c->batch_sql)
+	l->sql = malloc(len);
+	if (!l->sql)
 		return false;
-	memcpy(c->batch_sql, sql, len);
-	c->batch_sql_len = len;
+	memcpy(l->sql, sql, len);
+	l->sql_len = len;
 	if (need_ctx) {
 		/* the context is read on the client's own session; the
 		 * lookup waits for it */
-		if (!backend_query(c->be, session_ctx_sql, session_ctx_sql_len,
-				   batch_ctx_cb, c)) {
-			free(c->batch_sql);
-			c->batch_sql = NULL;
+		if (!backend_query(be, session_ctx_sql, session_ctx_sql_len,
+				   batch_ctx_cb, l)) {
+			free(l->sql);
+			l->sql = NULL;
 			return false;
 		}
-		c->state = CLIENT_BATCHED;
+		l->ops->wait(l);
 		return true;
 	}
-	if (!batch_place(c, &cr)) {
-		free(c->batch_sql);
-		c->batch_sql = NULL;
+	if (!batch_place(l, &cr)) {
+		free(l->sql);
+		l->sql = NULL;
 		return false;
 	}
 	return true;

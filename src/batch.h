@@ -16,13 +16,20 @@ struct batch_key {
 	size_t len;
 };
 
-/* Take COM_QUERY <sql> of idle client <c> into a batch.  Returns false
- * when it is not batchable now; the caller then passes it through. */
-bool batch_submit(struct client *c, const char *sql, size_t len);
-/* A batched client is closing: drop it from its batch. */
-void batch_client_gone(struct client *c);
-/* A client's own solo run of a lookup finished (adaptive accounting). */
-void batch_solo_done(struct client *c);
+/* The batcher of <loop>: set up before it runs, freed after (groups;
+ * batches are gone by then, see batch_free_done). */
+bool batch_init(struct ib_loop *loop) IB_MUSTCHECK;
+void batch_exit(struct ib_loop *loop);
+
+/* Take COM_QUERY <sql> of an idle session, as lookup <l> (its owner set
+ * ops, sess, caps, ext_caps, status and start_us), into a batch.  False
+ * when it is not batchable now: the caller then passes it through.  True:
+ * the lookup reaches one of its outcomes through l->ops, maybe at once. */
+bool batch_submit(struct lookup *l, const char *sql, size_t len);
+/* A waiting lookup's session is closing: drop it from its batch. */
+void batch_lookup_gone(struct lookup *l);
+/* A lookup's solo run (its fall-back) finished (adaptive accounting). */
+void batch_solo_done(struct lookup *l);
 /* A statement that may change tables ran: probe shapes again. */
 void batch_note_ddl(void);
 /* Free batches that finished during this loop iteration. */

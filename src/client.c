@@ -71,9 +71,36 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void client_step(struct client *c);
 static void client_track(struct client *c, bool login);
 static void client_track_done(struct client *c);
+static const struct backend_owner client_backend_owner;
+static const struct lookup_ops client_lookup_ops;
 
-static void client_set_state(struct client *c, enum client_state s)
+#ifdef IB_DEBUG /* the table serves the setter's assertion */
+#define CS(s) (1u << (s))
+/* The legal moves, one row per state: what may follow it. */
+static const unsigned client_next_states[] = {
+	[CLIENT_WAIT_BACKEND] = CS(CLIENT_HANDSHAKE) | CS(CLIENT_CLOSING),
+	[CLIENT_HANDSHAKE] = CS(CLIENT_AUTH_SWITCH) | CS(CLIENT_BACKEND_AUTH) |
+			     CS(CLIENT_IDLE) | CS(CLIENT_CLOSING),
+	[CLIENT_AUTH_SWITCH] = CS(CLIENT_IDLE) | CS(CLIENT_CLOSING),
+	[CLIENT_BACKEND_AUTH] = CS(CLIENT_TRACK) | CS(CLIENT_CLOSING),
+	[CLIENT_TRACK] = CS(CLIENT_IDLE) | CS(CLIENT_CLOSING),
+	[CLIENT_IDLE] = CS(CLIENT_IDLE) | CS(CLIENT_QUERY) |
+			CS(CLIENT_BATCHED) | CS(CLIENT_BACKEND_AUTH) |
+			CS(CLIENT_CLOSING),
+	[CLIENT_QUERY] = CS(CLIENT_IDLE) | CS(CLIENT_INFILE) |
+			 CS(CLIENT_TRACK) | CS(CLIENT_CLOSING),
+	[CLIENT_INFILE] = CS(CLIENT_QUERY) | CS(CLIENT_CLOSING),
+	/* a lookup whose context is read waits again in its batch */
+	[CLIENT_BATCHED] = CS(CLIENT_BATCHED) | CS(CLIENT_IDLE) |
+			   CS(CLIENT_QUERY) | CS(CLIENT_CLOSING),
+	[CLIENT_CLOSING] = 0,
+};
+#undef CS
+#endif
+
+void client_set_state(struct client *c, enum client_state s)
 {
+	IB_ASSERT(client_next_states[c->state] & (1u << s));
 	log_debug("client %u: %s -> %s", c->id, client_state_names[c->state],
 		  client_state_names[s]);
 	c->state = s;
@@ -141,8 +168,8 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 
 	if (!c)
 		return NULL;
-	c->bev = bufferevent_socket_new(ib.base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->timer = evtimer_new(ib.base, client_timer_cb, c);
+	c->bev = bufferevent_socket_new(ib_loop->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(ib_loop->base, client_timer_cb, c);
 	if (!c->bev || !c->timer) {
 		if (c->bev)
 			bufferevent_free(c->bev);
@@ -154,9 +181,11 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 		return NULL;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->lk.ops = &client_lookup_ops;
+	c->lk.sess = &c->sess;
 	c->is_admin = admin;
 	if (admin)
-		ib.n_admin++;
+		ib_loop->n_admin++;
 	if (sa->sa_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)sa;
 
@@ -179,9 +208,9 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 			  client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->state = CLIENT_WAIT_BACKEND;
-	TAILQ_INSERT_TAIL(&ib.clients, c, entry);
-	ib.n_clients++;
+	/* calloc: CLIENT_WAIT_BACKEND, the first state */
+	TAILQ_INSERT_TAIL(&ib_loop->clients, c, entry);
+	ib_loop->n_clients++;
 	IB_STAT_INC(client_connections_total);
 	client_arm_timer(c, ib.cfg->handshake_timeout);
 	return c;
@@ -222,10 +251,7 @@ static void client_send_greeting(struct client *c, const char *version,
  * strangers who never log in cannot exhaust the backend.  The others wait
  * in FIFO order, greeting-less, under their handshake timeout.
  */
-static struct client_list client_login_queue =
-	TAILQ_HEAD_INITIALIZER(client_login_queue);
-static unsigned client_login_slots;
-static bool client_admit_pending; /* client_admit_cb is scheduled */
+/* the queue and the slots are ib_loop's (login_queue, login_slots) */
 
 /* Open <c>'s backend connection and count it against the cap; the
  * greeting follows from client_on_backend_greeting(). */
@@ -233,7 +259,7 @@ static void client_start_backend(struct client *c)
 {
 	/* the greeting waits for the backend's: its version, caps and
 	 * thread id are what the client must see */
-	c->be = backend_new_for_client(c);
+	c->be = backend_new_for_client(c, &client_backend_owner);
 	if (!c->be) {
 		IB_STAT_INC(oom_errors);
 		c->seq = 0;
@@ -242,19 +268,19 @@ static void client_start_backend(struct client *c)
 		return;
 	}
 	c->login_slot = true;
-	client_login_slots++;
+	ib_loop->login_slots++;
 }
 
 static void client_admit(struct client *c)
 {
-	if (client_login_slots < (unsigned)ib.cfg->max_pending_logins &&
-	    TAILQ_EMPTY(&client_login_queue)) {
+	if (ib_loop->login_slots < (unsigned)ib.cfg->max_pending_logins &&
+	    TAILQ_EMPTY(&ib_loop->login_queue)) {
 		client_start_backend(c);
 		return;
 	}
 	IB_STAT_INC(logins_queued);
 	c->login_wait = true;
-	TAILQ_INSERT_TAIL(&client_login_queue, c, wait_entry);
+	TAILQ_INSERT_TAIL(&ib_loop->login_queue, c, wait_entry);
 }
 
 /* Hand free slots to waiting clients, oldest first; runs from the loop,
@@ -266,11 +292,11 @@ static void client_admit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	client_admit_pending = false;
+	ib_loop->admit_pending = false;
 	while (!ib.shutting_down &&
-	       client_login_slots < (unsigned)ib.cfg->max_pending_logins &&
-	       (c = TAILQ_FIRST(&client_login_queue)) != NULL) {
-		TAILQ_REMOVE(&client_login_queue, c, wait_entry);
+	       ib_loop->login_slots < (unsigned)ib.cfg->max_pending_logins &&
+	       (c = TAILQ_FIRST(&ib_loop->login_queue)) != NULL) {
+		TAILQ_REMOVE(&ib_loop->login_queue, c, wait_entry);
 		c->login_wait = false;
 		client_start_backend(c);
 	}
@@ -283,17 +309,17 @@ static void client_release_slot(struct client *c)
 	static const struct timeval now = { 0, 0 };
 
 	if (c->login_wait) {
-		TAILQ_REMOVE(&client_login_queue, c, wait_entry);
+		TAILQ_REMOVE(&ib_loop->login_queue, c, wait_entry);
 		c->login_wait = false;
 	}
 	if (!c->login_slot)
 		return;
 	c->login_slot = false;
-	client_login_slots--;
-	if (!client_admit_pending && !TAILQ_EMPTY(&client_login_queue) &&
-	    event_base_once(ib.base, -1, EV_TIMEOUT, client_admit_cb, NULL,
+	ib_loop->login_slots--;
+	if (!ib_loop->admit_pending && !TAILQ_EMPTY(&ib_loop->login_queue) &&
+	    event_base_once(ib_loop->base, -1, EV_TIMEOUT, client_admit_cb, NULL,
 			    &now) == 0)
-		client_admit_pending = true;
+		ib_loop->admit_pending = true;
 }
 
 void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
@@ -311,7 +337,7 @@ void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	/* the admin console must stay reachable when clients are at the
 	 * limit, so its sessions do not count */
-	if (ib.n_clients - ib.n_admin > (unsigned)ib.cfg->max_client_conn) {
+	if (ib_loop->n_clients - ib_loop->n_admin > (unsigned)ib.cfg->max_client_conn) {
 		IB_STAT_INC(client_connections_refused);
 		c->seq = 0;
 		client_send_err(c, 1040, "08004", "Too many connections");
@@ -337,7 +363,7 @@ void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	c->id = 0;
 	/* sessions not yet logged in count too: they are what a stranger
 	 * can open */
-	if (ib.n_admin > (unsigned)ib.cfg->max_admin_conn) {
+	if (ib_loop->n_admin > (unsigned)ib.cfg->max_admin_conn) {
 		IB_STAT_INC(admin_connections_refused);
 		c->seq = 0;
 		client_send_err(c, 1040, "08004", "Too many connections");
@@ -357,7 +383,7 @@ void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 			     "mysql_native_password");
 }
 
-void client_on_backend_greeting(struct client *c)
+static void client_on_backend_greeting(struct client *c)
 {
 	struct backend *be = c->be;
 	char version[128];
@@ -592,6 +618,8 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 	c->caps &= h.caps;
 	c->caps |= CAP_PROTOCOL_41;
 	c->ext_caps &= h.ext_caps;
+	c->lk.caps = c->caps;
+	c->lk.ext_caps = c->ext_caps;
 	c->collation = h.collation;
 	c->user = util_strndup(h.user, h.user_len);
 	if (h.db)
@@ -627,7 +655,7 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 				       h.plugin_len, h.auth, h.auth_len,
 				       c->be->nonce);
 	client_set_state(c, CLIENT_BACKEND_AUTH);
-	if (!backend_login(c->be, &h, c->caps)) {
+	if (!backend_login(c->be, &h, c->caps, c->ext_caps, c->tls)) {
 		IB_STAT_INC(oom_errors);
 		client_send_err(c, 1041, "HY000", "Out of memory");
 		client_close(c, "backend login failed to start");
@@ -647,7 +675,7 @@ static void client_on_auth_reply(struct client *c, const uint8_t *p,
 	}
 }
 
-void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len)
+static void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len)
 {
 	struct proto_rd rd;
 	const char *plugin;
@@ -667,7 +695,7 @@ void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len)
 	}
 }
 
-void client_on_backend_auth_failed(struct client *c, const char *why)
+static void client_on_backend_auth_failed(struct client *c, const char *why)
 {
 	if (c->state == CLIENT_CLOSING)
 		return;
@@ -682,7 +710,7 @@ void client_on_backend_auth_failed(struct client *c, const char *why)
  * (client_track), or becomes our own 1045 when [users] refused the
  * account: then the session, already the account's, is closed.
  */
-void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
+static void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
 {
 	struct proto_ok ok;
 	bool was_change = c->change_user;
@@ -810,7 +838,7 @@ static void client_track(struct client *c, bool login)
 	}
 }
 
-void client_on_backend_lost(struct client *c, const char *why,
+static void client_on_backend_lost(struct client *c, const char *why,
 			    enum backend_state was)
 {
 	bool mid = c->be && c->be->sent_any;
@@ -851,44 +879,10 @@ void client_on_backend_lost(struct client *c, const char *why,
 	}
 }
 
-void client_on_infile_request(struct client *c)
+static void client_on_infile_request(struct client *c)
 {
 	client_set_state(c, CLIENT_INFILE);
 	client_step(c);
-}
-
-/*
- * Total bytes (headers included) of the logical packet at the head of
- * <in> if it is completely buffered; 0 if not yet.  *len gets the
- * payload length, *seq the first chunk's sequence id.
- */
-static size_t client_packet_extent(struct evbuffer *in, size_t *len,
-				   uint8_t *seq)
-{
-	size_t avail = evbuffer_get_length(in), off = 0, total = 0;
-	struct evbuffer_ptr ptr;
-	uint8_t hdr[4];
-	uint32_t n;
-
-	for (;;) {
-		if (avail - off < 4)
-			return 0;
-		if (evbuffer_ptr_set(in, &ptr, off, EVBUFFER_PTR_SET) < 0 ||
-		    evbuffer_copyout_from(in, &ptr, hdr, 4) != 4)
-			return 0;
-		n = hdr[0] | (hdr[1] << 8) | ((uint32_t)hdr[2] << 16);
-		if (off == 0)
-			*seq = hdr[3];
-		total += n;
-		*len = total;
-		if (total > (size_t)ib.cfg->max_packet_size)
-			return (size_t)-1;
-		if (avail - off - 4 < n)
-			return 0;
-		off += 4 + n;
-		if (n < PROTO_MAX_PAYLOAD)
-			return off;
-	}
 }
 
 /*
@@ -1034,14 +1028,94 @@ void client_command_done(struct client *c)
 	client_step(c);
 }
 
-void client_on_response_done(struct client *c)
+/* The batcher's view of the client (struct lookup_ops). */
+static struct client *client_of(struct lookup *l)
+{
+	return (struct client *)(void *)((char *)l - offsetof(struct client, lk));
+}
+
+static struct backend *client_lookup_backend(struct lookup *l)
+{
+	return client_of(l)->be;
+}
+
+static struct evbuffer *client_lookup_output(struct lookup *l)
+{
+	return bufferevent_get_output(client_of(l)->bev);
+}
+
+static void client_lookup_sent(struct lookup *l, uint16_t status)
+{
+	client_of(l)->status = status;
+}
+
+static void client_lookup_wait(struct lookup *l)
+{
+	client_set_state(client_of(l), CLIENT_BATCHED);
+}
+
+static void client_lookup_answered(struct lookup *l, unsigned rows, bool own)
+{
+	struct client *c = client_of(l);
+
+	stats_record_latency(util_now_us() - c->query_start_us);
+	/* answered by another session's run: the diagnostics its own
+	 * session holds are not this lookup's (client_restore_diag) */
+	c->diag_pending = !own;
+	c->diag_rows = rows;
+	client_command_done(c);
+}
+
+static bool client_lookup_fall_back(struct lookup *l, const char *sql,
+				    size_t len)
+{
+	struct client *c = client_of(l);
+
+	client_set_state(c, CLIENT_IDLE);
+	return client_run_own(c, sql, len);
+}
+
+static void client_lookup_fail(struct lookup *l, bool gone, const char *why)
+{
+	struct client *c = client_of(l);
+
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (gone) {
+		c->seq = 1;
+		client_send_err(c, 1927, "70100",
+				"inbatch: backend connection is gone");
+	}
+	client_close(c, "%s", why);
+}
+
+static const struct lookup_ops client_lookup_ops = {
+	.backend = client_lookup_backend,
+	.output = client_lookup_output,
+	.sent = client_lookup_sent,
+	.wait = client_lookup_wait,
+	.answered = client_lookup_answered,
+	.fall_back = client_lookup_fall_back,
+	.fail = client_lookup_fail,
+};
+
+/* Offer COM_QUERY <head>[<len>] (command byte first) to the batcher. */
+static bool client_batch_submit(struct client *c, const uint8_t *head,
+				size_t len)
+{
+	c->lk.status = c->status;
+	c->lk.start_us = c->query_start_us;
+	return batch_submit(&c->lk, (const char *)head + 1, len - 1);
+}
+
+static void client_on_response_done(struct client *c)
 {
 	if (c->state == CLIENT_CLOSING)
 		return;
 	if (c->be)
 		c->status = c->be->status & (uint16_t)~ST_SESSION_STATE_CHANGED;
-	if (c->solo_group)
-		batch_solo_done(c);
+	if (c->lk.solo_group)
+		batch_solo_done(&c->lk);
 	prefetch_on_response_done(c);
 	/* a reset session lost its trackers with everything else */
 	if (c->cmd == COM_RESET_CONNECTION && c->be) {
@@ -1051,20 +1125,71 @@ void client_on_response_done(struct client *c)
 	client_command_done(c);
 }
 
-void client_on_backend_ok(struct client *c, const struct proto_ok *ok)
+/* What the session's backend reports (see enum backend_event). */
+static bool client_backend_event(struct backend *be, enum backend_event ev,
+				 struct backend_ev *e)
 {
-	session_on_ok(&c->sess, ok);
+	struct client *c = be->client;
+
+	switch (ev) {
+	case BACKEND_EV_GREETING:
+		client_on_backend_greeting(c);
+		break;
+	case BACKEND_EV_AUTH:
+		client_on_backend_auth(c, e->p, e->len);
+		break;
+	case BACKEND_EV_AUTH_FAILED:
+		client_on_backend_auth_failed(c, e->why);
+		break;
+	case BACKEND_EV_LOGIN:
+		client_on_backend_login(c, e->p, e->len);
+		break;
+	case BACKEND_EV_OK:
+		session_on_ok(&c->sess, e->ok);
+		/* a client with SESSION_TRACK gets what its own trackers
+		 * would report; one without, no state at all */
+		if (e->state && (c->caps & CAP_SESSION_TRACK)) {
+			e->tracked = true;
+			return session_client_state(
+				&c->sess, e->ok->state,
+				e->ok->state ? e->ok->state_len : 0, e->state);
+		}
+		break;
+	case BACKEND_EV_EOF:
+		session_on_eof(&c->sess, e->status);
+		break;
+	case BACKEND_EV_UNREAD_STATE:
+		session_on_unknown(&c->sess, "an OK packet too large to read");
+		break;
+	case BACKEND_EV_RELAYED:
+		prefetch_on_relay(c, e->start, e->p, e->len);
+		break;
+	case BACKEND_EV_INFILE:
+		client_on_infile_request(c);
+		break;
+	case BACKEND_EV_DONE:
+		client_on_response_done(c);
+		break;
+	case BACKEND_EV_LOST:
+		client_on_backend_lost(c, e->why, e->was);
+		break;
+	case BACKEND_EV_CLOSED:
+		if (c->be == be)
+			c->be = NULL;
+		break;
+	}
+	return true;
 }
 
-void client_on_backend_eof(struct client *c, uint16_t status)
+static struct evbuffer *client_backend_output(struct backend *be)
 {
-	session_on_eof(&c->sess, status);
+	return bufferevent_get_output(be->client->bev);
 }
 
-void client_on_backend_unread_state(struct client *c)
-{
-	session_on_unknown(&c->sess, "an OK packet too large to read");
-}
+static const struct backend_owner client_backend_owner = {
+	.event = client_backend_event,
+	.output = client_backend_output,
+};
 
 /*
  * COM_CHANGE_USER: checked against [users] as a login is, then relayed
@@ -1117,30 +1242,40 @@ static void client_change_user(struct client *c, const uint8_t *p, size_t len)
 	}
 }
 
+/* The command at the head of the input. */
+struct client_cmd {
+	size_t nbytes; /* on the wire, headers included */
+	size_t len;    /* its payload */
+	size_t hlen;   /* bytes of the payload copied to <head> */
+	uint8_t *head; /* CLIENT_HEAD_MAX bytes */
+};
+
 /*
- * Take the next command off the input.  Small commands are copied whole
- * for dispatch; big ones (over CLIENT_HEAD_MAX) are relayed as they are.
+ * The next whole command off the input, its head copied out: small
+ * commands whole, big ones (over CLIENT_HEAD_MAX) in part, relayed as
+ * they are.  False while none is whole, or when the client was closed.
  */
-static void client_next_command(struct client *c)
+static bool client_take_command(struct client *c, struct evbuffer *in,
+				struct client_cmd *cmd)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	uint8_t head[CLIENT_HEAD_MAX];
-	size_t nbytes, len = 0, hlen;
+	struct evbuffer_ptr ptr;
 	uint8_t seq = 0;
 
-	while (c->state == CLIENT_IDLE) {
-		nbytes = client_packet_extent(in, &len, &seq);
-		if (nbytes == (size_t)-1) {
+	for (;;) {
+		cmd->len = 0;
+		cmd->nbytes = proto_packet_extent(
+			in, (size_t)ib.cfg->max_packet_size, &cmd->len, &seq);
+		if (cmd->nbytes == (size_t)-1) {
 			c->seq = 1;
 			client_send_err(c, 1153, "08S01",
 					"Got a packet bigger than "
 					"'max_packet_size' bytes");
-			client_close(c, "packet of %zu bytes too big", len);
-			return;
+			client_close(c, "packet of %zu bytes too big", cmd->len);
+			return false;
 		}
-		if (nbytes == 0) {
+		if (cmd->nbytes == 0) {
 			/* wait; but never buffer more than one command */
-			return;
+			return false;
 		}
 		if (seq != 0) {
 			c->seq = seq + 1;
@@ -1148,24 +1283,125 @@ static void client_next_command(struct client *c)
 					"Got packets out of order");
 			IB_STAT_INC(client_errors);
 			client_close(c, "command with sequence id %u", seq);
-			return;
+			return false;
 		}
-		if (len == 0) {
-			evbuffer_drain(in, nbytes);
-			c->seq = 1;
-			client_send_err(c, 1047, "08S01", "Unknown command");
-			continue;
-		}
-		hlen = len < sizeof(head) ? len : sizeof(head);
-		if (len > PROTO_MAX_PAYLOAD && hlen > PROTO_MAX_PAYLOAD)
-			hlen = PROTO_MAX_PAYLOAD;
-		{
-			struct evbuffer_ptr ptr;
+		if (cmd->len > 0)
+			break;
+		evbuffer_drain(in, cmd->nbytes);
+		c->seq = 1;
+		client_send_err(c, 1047, "08S01", "Unknown command");
+	}
+	cmd->hlen = cmd->len < CLIENT_HEAD_MAX ? cmd->len : CLIENT_HEAD_MAX;
+	if (cmd->len > PROTO_MAX_PAYLOAD && cmd->hlen > PROTO_MAX_PAYLOAD)
+		cmd->hlen = PROTO_MAX_PAYLOAD;
+	evbuffer_ptr_set(in, &ptr, 4, EVBUFFER_PTR_SET);
+	evbuffer_copyout_from(in, &ptr, cmd->head, cmd->hlen);
+	return true;
+}
 
-			evbuffer_ptr_set(in, &ptr, 4, EVBUFFER_PTR_SET);
-			evbuffer_copyout_from(in, &ptr, head, hlen);
+/* A command of the admin console.  False: take no further command now. */
+static bool client_admin_next(struct client *c, struct evbuffer *in,
+			      const struct client_cmd *cmd)
+{
+	evbuffer_drain(in, cmd->nbytes);
+	if (cmd->hlen < cmd->len) {
+		client_send_err(c, 1153, "08S01", "Admin command too long");
+		return true;
+	}
+	if (cmd->head[0] == COM_QUIT) {
+		client_close(c, "quit");
+		return false;
+	}
+	admin_command(c, cmd->head, cmd->len);
+	if (c->state == CLIENT_IDLE)
+		client_arm_timer(c, ib.cfg->client_idle_timeout);
+	return true;
+}
+
+/*
+ * A COM_QUERY goes, in turn, to prefetch (a lookup of a loop inside a
+ * transaction), the batcher (a lookup other sessions share), the
+ * diagnostics restorer (a statement that reads what a shared lookup left
+ * behind), and the relay.  False: take no further command now.
+ */
+static bool client_on_query(struct client *c, struct evbuffer *in,
+			    const struct client_cmd *cmd)
+{
+	const uint8_t *head = cmd->head;
+	bool whole = cmd->hlen == cmd->len;
+
+	if (prefetch_submit(c, (const char *)head + 1, cmd->len - 1, whole)) {
+		evbuffer_drain(in, cmd->nbytes);
+		IB_STAT_ADD(bytes_in, cmd->nbytes);
+		prefetch_run(c);
+		return false;
+	}
+	if (whole && client_batch_submit(c, head, cmd->len)) {
+		evbuffer_drain(in, cmd->nbytes);
+		IB_STAT_ADD(bytes_in, cmd->nbytes);
+		return false;
+	}
+	if (client_restore_diag(c, head + 1, cmd->hlen - 1))
+		return false;
+	client_note_statement(c, head + 1, cmd->hlen - 1, !whole);
+	client_forward(c, cmd->nbytes, head, cmd->hlen);
+	return true;
+}
+
+/* A command of a relayed session.  False: take no further command now. */
+static bool client_dispatch(struct client *c, struct evbuffer *in,
+			    const struct client_cmd *cmd)
+{
+	const uint8_t *head = cmd->head;
+
+	if (head[0] != COM_QUERY)
+		prefetch_on_command(c, head[0]);
+	switch (head[0]) {
+	case COM_QUIT:
+		evbuffer_drain(in, cmd->nbytes);
+		client_close(c, "quit");
+		return false;
+	case COM_CHANGE_USER:
+		evbuffer_drain(in, cmd->nbytes);
+		if (cmd->hlen < cmd->len) {
+			client_send_err(c, 1047, "08S01",
+					"COM_CHANGE_USER too long");
+			client_close(c, "oversized change user");
+			return false;
 		}
-		if (!c->is_admin && prefetch_busy(c, head, hlen, len))
+		client_change_user(c, head, cmd->len);
+		return false;
+	case COM_QUERY:
+		return client_on_query(c, in, cmd);
+	case COM_STMT_PREPARE:
+		if (client_restore_diag(c, head + 1, cmd->hlen - 1))
+			return false;
+		client_note_statement(c, head + 1, cmd->hlen - 1,
+				      cmd->hlen < cmd->len);
+		break;
+	case COM_STMT_EXECUTE:
+	case COM_STMT_BULK_EXECUTE:
+		if (client_restore_diag(c, NULL, 0))
+			return false;
+		break;
+	default:
+		break;
+	}
+	client_forward(c, cmd->nbytes, head, cmd->hlen);
+	return true;
+}
+
+/* Take commands off the input while the session is idle. */
+static void client_next_command(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	uint8_t head[CLIENT_HEAD_MAX];
+	struct client_cmd cmd = { .head = head };
+	bool more = true;
+
+	while (more && c->state == CLIENT_IDLE &&
+	       client_take_command(c, in, &cmd)) {
+		if (!c->is_admin && prefetch_busy(c, head, cmd.hlen, cmd.len))
 			return;
 		c->cmd = head[0];
 		c->seq = 1;
@@ -1173,80 +1409,8 @@ static void client_next_command(struct client *c)
 		c->query_start_us = util_now_us();
 		IB_STAT_INC(queries_total);
 		evtimer_del(c->timer);
-
-		if (c->is_admin) {
-			if (hlen < len) {
-				evbuffer_drain(in, nbytes);
-				client_send_err(c, 1153, "08S01",
-						"Admin command too long");
-				continue;
-			}
-			evbuffer_drain(in, nbytes);
-			if (head[0] == COM_QUIT) {
-				client_close(c, "quit");
-				return;
-			}
-			admin_command(c, head, len);
-			if (c->state == CLIENT_IDLE)
-				client_arm_timer(c,
-						 ib.cfg->client_idle_timeout);
-			continue;
-		}
-
-		if (head[0] != COM_QUERY)
-			prefetch_on_command(c, head[0]);
-		switch (head[0]) {
-		case COM_QUIT:
-			evbuffer_drain(in, nbytes);
-			client_close(c, "quit");
-			return;
-		case COM_CHANGE_USER:
-			if (hlen < len) {
-				evbuffer_drain(in, nbytes);
-				client_send_err(c, 1047, "08S01",
-						"COM_CHANGE_USER too long");
-				client_close(c, "oversized change user");
-				return;
-			}
-			evbuffer_drain(in, nbytes);
-			client_change_user(c, head, len);
-			return;
-		case COM_QUERY:
-			/* a lookup of a loop inside a transaction */
-			if (prefetch_submit(c, (const char *)head + 1, len - 1,
-					    hlen == len)) {
-				evbuffer_drain(in, nbytes);
-				IB_STAT_ADD(bytes_in, nbytes);
-				prefetch_run(c);
-				return;
-			}
-			if (hlen == len &&
-			    batch_submit(c, (const char *)head + 1, len - 1)) {
-				evbuffer_drain(in, nbytes);
-				IB_STAT_ADD(bytes_in, nbytes);
-				return;
-			}
-			if (client_restore_diag(c, head + 1, hlen - 1))
-				return;
-			client_note_statement(c, head + 1, hlen - 1, hlen < len);
-			client_forward(c, nbytes, head, hlen);
-			break;
-		case COM_STMT_PREPARE:
-			if (client_restore_diag(c, head + 1, hlen - 1))
-				return;
-			client_note_statement(c, head + 1, hlen - 1, hlen < len);
-			client_forward(c, nbytes, head, hlen);
-			break;
-		case COM_STMT_EXECUTE:
-		case COM_STMT_BULK_EXECUTE:
-			if (client_restore_diag(c, NULL, 0))
-				return;
-			client_forward(c, nbytes, head, hlen);
-			break;
-		default:
-			client_forward(c, nbytes, head, hlen);
-			break;
-		}
+		more = c->is_admin ? client_admin_next(c, in, &cmd)
+				   : client_dispatch(c, in, &cmd);
 	}
 }
 
@@ -1379,7 +1543,8 @@ static void client_step(struct client *c)
 		 * is whole, stop reading, so a client that pipelines holds
 		 * one command here and the rest in its own socket */
 		if (!c->read_paused &&
-		    client_packet_extent(in, &len, &seq) != 0) {
+		    proto_packet_extent(in, (size_t)ib.cfg->max_packet_size,
+					&len, &seq) != 0) {
 			bufferevent_disable(c->bev, EV_READ);
 			c->read_paused = true;
 		}
@@ -1394,8 +1559,8 @@ static void client_queue_free(struct client *c)
 		return;
 	c->queued_free = true;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	TAILQ_REMOVE(&ib.clients, c, entry);
-	TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
+	TAILQ_REMOVE(&ib_loop->clients, c, entry);
+	TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
 }
 
 /* Nothing left to send, including what a TLS filter passed down. */
@@ -1473,12 +1638,13 @@ void client_close(struct client *c, const char *fmt, ...)
 	va_end(ap);
 	log_debug("client %u (%s): closing: %s", c->id, c->peer, why);
 	was = c->state;
-	/* CLOSING first: callbacks run below must see it */
-	c->state = CLIENT_CLOSING;
+	/* CLOSING first: callbacks run below must see it (and nothing
+	 * leaves CLOSING: client_set_state asserts it) */
+	client_set_state(c, CLIENT_CLOSING);
 	if (was == CLIENT_BATCHED)
-		batch_client_gone(c);
-	if (c->solo_group)
-		batch_solo_done(c);
+		batch_lookup_gone(&c->lk);
+	if (c->lk.solo_group)
+		batch_solo_done(&c->lk);
 	client_release_slot(c);
 	if (c->be) {
 		struct backend *be = c->be;
@@ -1487,7 +1653,6 @@ void client_close(struct client *c, const char *fmt, ...)
 		be->client = NULL;
 		backend_close(be);
 	}
-	c->state = CLIENT_CLOSING;
 	bufferevent_disable(c->bev, EV_READ);
 	/* give queued output (an ERR) a bounded time to leave */
 	evtimer_add(c->timer, &tv);
@@ -1503,21 +1668,21 @@ void client_free_closed(void)
 	struct client *c, *next;
 
 	/* clients whose close timed out join the free list too */
-	for (c = TAILQ_FIRST(&ib.clients); c; c = next) {
+	for (c = TAILQ_FIRST(&ib_loop->clients); c; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state == CLIENT_CLOSING && !c->queued_free &&
 		    (!evtimer_pending(c->timer, NULL) || client_flushed(c))) {
 			c->queued_free = true;
-			TAILQ_REMOVE(&ib.clients, c, entry);
-			TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
+			TAILQ_REMOVE(&ib_loop->clients, c, entry);
+			TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
 		}
 	}
-	while ((c = TAILQ_FIRST(&ib.justfree)) != NULL) {
-		TAILQ_REMOVE(&ib.justfree, c, entry);
+	while ((c = TAILQ_FIRST(&ib_loop->justfree)) != NULL) {
+		TAILQ_REMOVE(&ib_loop->justfree, c, entry);
 		client_release_slot(c); /* teardown frees without closing */
-		ib.n_clients--;
+		ib_loop->n_clients--;
 		if (c->is_admin)
-			ib.n_admin--;
+			ib_loop->n_admin--;
 		bufferevent_free(c->bev);
 		event_free(c->timer);
 		session_free(&c->sess);
@@ -1525,16 +1690,30 @@ void client_free_closed(void)
 		free(c->user);
 		free(c->old_user);
 		free(c->db);
-		free(c->batch_sql);
+		free(c->lk.sql);
 		free(c);
 	}
+}
+
+void client_free_all(void)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&ib_loop->clients)) != NULL) {
+		if (c->state != CLIENT_CLOSING)
+			client_set_state(c, CLIENT_CLOSING);
+		c->queued_free = true;
+		TAILQ_REMOVE(&ib_loop->clients, c, entry);
+		TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
+	}
+	client_free_closed();
 }
 
 void client_shutdown_all(void)
 {
 	struct client *c, *next;
 
-	for (c = TAILQ_FIRST(&ib.clients); c; c = next) {
+	for (c = TAILQ_FIRST(&ib_loop->clients); c; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state == CLIENT_CLOSING)
 			continue;

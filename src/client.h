@@ -15,6 +15,8 @@ void client_admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 void client_close(struct client *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void client_free_closed(void);
+/* Exit: free every client, whatever its state, without a goodbye. */
+void client_free_all(void);
 /* Tell every client the server is going away, then close them. */
 void client_shutdown_all(void);
 
@@ -32,24 +34,8 @@ bool client_run_own(struct client *c, const char *sql, size_t len);
 /* Back to IDLE after a command finished without the backend (batch). */
 void client_command_done(struct client *c);
 
-/* Backend events for pass-through sessions. */
-void client_on_backend_greeting(struct client *c);
-void client_on_backend_login(struct client *c, const uint8_t *p, size_t len);
-/* An AuthSwitchRequest or AuthMoreData for the client, relayed. */
-void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len);
-/* The login cannot go on for a reason of ours (<why>, for the client). */
-void client_on_backend_auth_failed(struct client *c, const char *why);
-void client_on_response_done(struct client *c);
-/* State reported by an OK (with its tracker data) or an EOF of a relayed
- * response, before the client sees the packet. */
-void client_on_backend_ok(struct client *c, const struct proto_ok *ok);
-void client_on_backend_eof(struct client *c, uint16_t status);
-/* An OK too large to inspect went by: its state is unknown. */
-void client_on_backend_unread_state(struct client *c);
-void client_on_infile_request(struct client *c);
-void client_on_backend_lost(struct client *c, const char *why,
-			    enum backend_state was);
-
 const char *client_state_name(enum client_state s);
+/* The one way a client changes state; asserts the move is legal. */
+void client_set_state(struct client *c, enum client_state s);
 
 #endif /* IB_CLIENT_H */

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "backend.h"
-#include "client.h"
 
 /* The arrays of a parsed result set share one allocation, at rs->defs. */
 void fanout_rs_free(struct fanout_rs *rs)
@@ -158,33 +157,32 @@ static bool fanout_flush(struct evbuffer *out)
 	return ok;
 }
 
-/* Queue one packet of <len> bytes at <p> for <c>, sequence c->seq. */
-static bool fanout_put(struct client *c, struct evbuffer *out, const void *p,
+/* Queue one packet of <len> bytes at <p> for <out>, sequence id *seq. */
+static bool fanout_put(uint8_t *seq, struct evbuffer *out, const void *p,
 		       size_t len)
 {
 	if (len >= FANOUT_FLUSH)
-		return fanout_flush(out) && client_write(c, p, len);
+		return fanout_flush(out) && proto_write_packet(out, seq, p, len);
 	pktbuf_put_u24(&fanout_out, (uint32_t)len);
-	pktbuf_put_u8(&fanout_out, c->seq++);
+	pktbuf_put_u8(&fanout_out, (*seq)++);
 	pktbuf_put_bytes(&fanout_out, p, len);
 	if (fanout_out.len >= FANOUT_FLUSH)
 		return fanout_flush(out);
 	return !fanout_out.failed;
 }
 
-/* Send client <c> the result set for key <k> out of <rs>: <count> rows,
+/* Send <l> the result set for key <k> out of <rs>: <count> rows,
  * definitions as set by fanout_use_defs(), status <st>. */
-bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
+bool fanout_send(struct lookup *l, const struct fanout_rs *rs, unsigned k,
 		 unsigned count, uint16_t st)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = l->ops->output(l);
 	size_t before = evbuffer_get_length(out);
-	uint8_t hdr[4], eof[5];
+	uint8_t hdr[4], eof[5], seq = 1;
 	unsigned i, sent = 0;
 	size_t n = 0;
 	bool ok;
 
-	c->seq = 1;
 	pktbuf_reset(&fanout_out);
 	/* the column count as lenenc (fanout_rs_parse() allows at most 4096);
 	 * under CACHE_METADATA "metadata follows", always so in a text result:
@@ -196,39 +194,38 @@ bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
 		hdr[n++] = (uint8_t)rs->ncols;
 		hdr[n++] = (uint8_t)(rs->ncols >> 8);
 	}
-	if (c->ext_caps & EXT_CACHE_METADATA)
+	if (l->ext_caps & EXT_CACHE_METADATA)
 		hdr[n++] = 1;
-	ok = fanout_put(c, out, hdr, n);
+	ok = fanout_put(&seq, out, hdr, n);
 	for (i = 0; ok && i < rs->ncols; i++)
-		ok = fanout_put(c, out, rs->defs[i], rs->def_lens[i]);
+		ok = fanout_put(&seq, out, rs->defs[i], rs->def_lens[i]);
 	eof[0] = 0xFE;
 	eof[1] = 0;
 	eof[2] = 0;
 	eof[3] = (uint8_t)st;
 	eof[4] = (uint8_t)(st >> 8);
-	ok = ok && fanout_put(c, out, eof, sizeof(eof));
+	ok = ok && fanout_put(&seq, out, eof, sizeof(eof));
 	if (k < rs->n_keys) {
 		for (i = rs->key_first[k]; ok && i != FANOUT_NO_ROW &&
 		     sent < count; i = rs->row_next[i], sent++)
-			ok = fanout_put(c, out, rs->rows[i], rs->row_lens[i]);
+			ok = fanout_put(&seq, out, rs->rows[i], rs->row_lens[i]);
 	}
-	ok = ok && fanout_put(c, out, eof, sizeof(eof));
+	ok = ok && fanout_put(&seq, out, eof, sizeof(eof));
 	ok = fanout_flush(out) && ok;
-	c->status = st;
+	l->ops->sent(l, st);
 	IB_STAT_ADD(bytes_out, evbuffer_get_length(out) - before);
 	return ok;
 }
 
-bool fanout_send_own(struct client *c, const struct backend_result *res)
+bool fanout_send_own(struct lookup *l, const struct backend_result *res)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = l->ops->output(l);
 	size_t before = evbuffer_get_length(out), pos = 0, len;
 	const uint8_t *p;
-	uint8_t eof[5];
+	uint8_t eof[5], seq = 1;
 	uint16_t w, st;
-	bool ok = true;
+	bool ok = true, have_st = false;
 
-	c->seq = 1;
 	pktbuf_reset(&fanout_out);
 	while (ok && backend_result_next(res, &pos, &p, &len)) {
 		if (len == 5 && proto_parse_eof(p, len, &w, &st)) {
@@ -237,13 +234,15 @@ bool fanout_send_own(struct client *c, const struct backend_result *res)
 			memcpy(eof, p, 5);
 			eof[3] = (uint8_t)st;
 			eof[4] = (uint8_t)(st >> 8);
-			c->status = st;
-			ok = fanout_put(c, out, eof, 5);
+			have_st = true;
+			ok = fanout_put(&seq, out, eof, 5);
 		} else {
-			ok = fanout_put(c, out, p, len);
+			ok = fanout_put(&seq, out, p, len);
 		}
 	}
 	ok = fanout_flush(out) && ok;
+	if (have_st)
+		l->ops->sent(l, st);
 	IB_STAT_ADD(bytes_out, evbuffer_get_length(out) - before);
 	return ok;
 }

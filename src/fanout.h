@@ -40,12 +40,12 @@ bool fanout_compatible_defs(const struct fanout_rs *co,
 			    const struct fanout_rs *solo);
 /* Point <rs>'s definitions at <from>'s (same column count). */
 void fanout_use_defs(struct fanout_rs *rs, const struct fanout_rs *from);
-/* Send <c> the first <count> rows of key <k> as a complete result set,
- * with status flags <st>. */
-bool fanout_send(struct client *c, const struct fanout_rs *rs, unsigned k,
+/* Send lookup <l> (to l->ops->output) the first <count> rows of key <k>
+ * as a complete result set, with status flags <st>. */
+bool fanout_send(struct lookup *l, const struct fanout_rs *rs, unsigned k,
 		 unsigned count, uint16_t st);
-/* Send <c> a collected response as it is, but for the session-tracking
+/* Send <l> a collected response as it is, but for the session-tracking
  * flag, which a client without SESSION_TRACK never sees. */
-bool fanout_send_own(struct client *c, const struct backend_result *res);
+bool fanout_send_own(struct lookup *l, const struct backend_result *res);
 
 #endif /* IB_FANOUT_H */

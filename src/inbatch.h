@@ -1,6 +1,7 @@
 /* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
  * inbatch.h: the structs every module touches (client, backend,
- * batch), their state enums, and the server-wide struct ib_server. */
+ * lookup), their state enums, the event loop's struct ib_loop and the
+ * process-wide struct ib_server. */
 #ifndef IB_INBATCH_H
 #define IB_INBATCH_H
 
@@ -44,7 +45,57 @@ struct batch;
 struct batch_group;
 struct listener;
 struct backend;
+struct backend_owner;
 struct prefetch;
+
+struct lookup;
+
+/*
+ * What the batcher (batch.c, fanout.c) may do with a waiting lookup: use
+ * its session's backend, write its answer, and report one of three
+ * outcomes.  The owner (client.c) implements them; the batcher touches
+ * nothing else of the client.
+ */
+struct lookup_ops {
+	/* the backend its session runs on; NULL when gone */
+	struct backend *(*backend)(struct lookup *l);
+	/* where its answer goes, packets from sequence id 1 on */
+	struct evbuffer *(*output)(struct lookup *l);
+	/* an answer written to output() ended with status flags <status> */
+	void (*sent)(struct lookup *l, uint16_t status);
+	/* the batcher holds it: no backend traffic until an outcome */
+	void (*wait)(struct lookup *l);
+	/* outcome 1, answered: <rows> rows were sent; <own>: by a run of
+	 * the lookup itself on its own session, the last statement there */
+	void (*answered)(struct lookup *l, unsigned rows, bool own);
+	/* outcome 2, fall back: run <sql> alone on its own session, the
+	 * response relayed; false when it cannot */
+	bool (*fall_back)(struct lookup *l, const char *sql, size_t len);
+	/* outcome 3, fail: close it with <why>; <gone>: after ERR 1927
+	 * (its backend connection is gone) */
+	void (*fail)(struct lookup *l, bool gone, const char *why);
+};
+
+/*
+ * One COM_QUERY lookup offered to the batcher: what it needs to know of
+ * the command and its session (text, context, result format) and the
+ * batcher's own bookkeeping while it waits.
+ */
+struct lookup {
+	const struct lookup_ops *ops;
+	/* set by the owner */
+	struct session *sess;
+	uint32_t caps, ext_caps; /* the result format the client negotiated */
+	uint16_t status;	 /* the session's status flags when sent */
+	uint64_t start_us;
+	/* the batcher's */
+	char *sql;		 /* the lookup text while it waits */
+	size_t sql_len;
+	struct batch *batch;	 /* when waiting in a batch */
+	struct batch_group *solo_group; /* it runs alone, adaptive */
+	TAILQ_ENTRY(lookup) batch_entry;
+	unsigned batch_idx;	 /* index of its key in the batch */
+};
 
 /*
  * A client session.  States, in order of a normal life:
@@ -77,7 +128,7 @@ struct client {
 	TAILQ_ENTRY(client) entry;
 	enum client_state state;
 	bool is_admin;
-	bool queued_free; /* on ib.justfree */
+	bool queued_free; /* on ib_loop->justfree */
 	bool tls;	  /* the connection was upgraded to TLS */
 	bool login_slot;  /* holds one of max_pending_logins */
 	bool login_wait;  /* on the queue for a pre-login slot */
@@ -109,18 +160,13 @@ struct client {
 	bool track_login;    /* CLIENT_TRACK: the client awaits its login OK */
 
 	struct session sess;
-	struct batch *batch; /* when BATCHED */
-	struct batch_group *solo_group; /* its lookup runs alone, adaptive */
-	char *batch_sql;     /* the lookup text while batched */
-	size_t batch_sql_len;
+	struct lookup lk; /* its lookup, while the batcher has it */
 	/* The last statement this session's backend ran was not the last one
 	 * the client sent: its lookup was answered by another session.  Before
 	 * a statement that reads diagnostics, one that leaves the lookup's own
 	 * (no warnings, FOUND_ROWS() = rows sent) runs first. */
 	bool diag_pending;
 	unsigned diag_rows;
-	TAILQ_ENTRY(client) batch_entry;
-	unsigned batch_idx;  /* index of its key in the batch */
 	struct prefetch *pf; /* keys this session may ask next (prefetch.c) */
 	uint64_t query_start_us;
 
@@ -143,28 +189,11 @@ enum backend_state {
 	BACKEND_DEAD,	    /* failed or closed; owner notified */
 };
 
-/* Where the response parser stands within one command's response. */
-enum resp_state {
-	RESP_NONE,
-	RESP_FIRST,	   /* next packet starts a result: OK/ERR/count/0xFB */
-	RESP_COLDEFS,	   /* <left> column definitions to go */
-	RESP_COLDEFS_EOF,  /* the EOF after column definitions */
-	RESP_ROWS,	   /* rows until EOF/ERR */
-	RESP_PREP_PARAMS,  /* prepare: parameter definitions */
-	RESP_PREP_PEOF,
-	RESP_PREP_COLS,
-	RESP_PREP_CEOF,
-	RESP_FIELDS,	   /* COM_FIELD_LIST: definitions until EOF */
-	RESP_SINGLE,	   /* any one packet ends it (COM_STATISTICS) */
-	RESP_INFILE,	   /* server asked for a local file; client sends it */
-	RESP_AUTH,	   /* COM_CHANGE_USER: OK/ERR/switch */
-	RESP_DONE,
-};
-
 struct backend {
 	TAILQ_ENTRY(backend) entry;
 	enum backend_state state;
-	struct client *client; /* the session it belongs to */
+	struct client *client; /* the session it belongs to (its owner) */
+	const struct backend_owner *owner; /* how it tells the owner */
 	struct backend_collect *collect; /* internal query in flight */
 	struct bufferevent *bev;
 	struct event *timer;
@@ -181,6 +210,7 @@ struct backend {
 	uint32_t server_ext_caps; /* MariaDB ext caps the greeting offered */
 	uint32_t ext_caps;	  /* MariaDB ext caps negotiated */
 	bool tls;      /* bev is a TLS filter over the socket */
+	bool peer_tls; /* the owner client's own leg is TLS */
 	char *user;    /* the account logged in (or logging in) */
 
 	/* login relay (BACKEND_AUTH) */
@@ -189,39 +219,52 @@ struct backend {
 	bool user_changing;  /* the exchange is a COM_CHANGE_USER */
 	char *rsa_password;  /* a client's cleartext, until RSA-encrypted */
 
-	/* response parser */
-	enum resp_state rs;
-	uint8_t cmd;
-	bool cursor;	   /* COM_STMT_EXECUTE with a cursor flag */
-	uint64_t left;	   /* coldefs/params left */
-	uint32_t prep_cols;
+	/* response parser (proto.c) and the relay around it */
+	struct proto_resp resp;
 	size_t fwd_left;   /* bytes of the current physical packet to pass */
 	bool in_multi;	   /* the current logical packet continues */
 	bool sent_any;	   /* relayed part of the current response */
 };
 TAILQ_HEAD(backend_list, backend);
 
-struct ib_server {
+/*
+ * One event loop and what lives on it: its sessions and their backends,
+ * the lists the loop frees between iterations, the counters, the
+ * pre-login queue and the batcher.  There is one (ib_loop); a second
+ * loop would be a second instance, each thread with its own.
+ */
+struct ib_loop {
 	struct event_base *base;
-	struct ib_config *cfg;
-	struct listener *listener;
-	struct listener *admin_listener;
-	struct event *sig_int, *sig_term, *sig_hup, *sig_pipe;
-	struct event *stats_timer;
 	struct client_list clients;
 	struct client_list justfree;
 	struct backend_list backends;
 	struct backend_list dead_backends;
 	unsigned n_clients; /* all sessions, admin ones included */
 	unsigned n_admin;
+	struct ib_stats stats;
+	/* pre-login admission (client.c) */
+	struct client_list login_queue;
+	unsigned login_slots;
+	bool admit_pending; /* client_admit_cb is scheduled */
+	struct batcher *batcher; /* groups, done batches (batch.c) */
+};
+
+/* What the process has once, beside its loop(s): configuration,
+ * listeners, signals, the backend's address. */
+struct ib_server {
+	struct ib_config *cfg;
+	struct listener *listener;
+	struct listener *admin_listener;
+	struct event *sig_int, *sig_term, *sig_hup, *sig_pipe;
+	struct event *stats_timer;
 	uint64_t start_us;
 	bool shutting_down;
 	struct sockaddr_storage backend_addr;
 	socklen_t backend_addr_len;
-	struct ib_stats stats;
 };
 
 extern struct ib_server ib;
+extern struct ib_loop *ib_loop;
 
 /* main.c: used by the admin console */
 void main_request_reload(void);

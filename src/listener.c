@@ -89,10 +89,10 @@ struct listener *listener_new(const char *addr, const char *what,
 	l->arg = arg;
 	l->what = what;
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	l->retry = evtimer_new(ib.base, listener_retry_cb, l);
+	l->retry = evtimer_new(ib_loop->base, listener_retry_cb, l);
 	/* libevent hands the error callback the accept callback's
 	 * argument, so both go through us */
-	l->lev = evconnlistener_new_bind(ib.base, listener_accept_cb, l,
+	l->lev = evconnlistener_new_bind(ib_loop->base, listener_accept_cb, l,
 					 LEV_OPT_CLOSE_ON_FREE |
 						 LEV_OPT_REUSEABLE |
 						 LEV_OPT_CLOSE_ON_EXEC,

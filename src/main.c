@@ -23,6 +23,8 @@
 #include "tls.h"
 
 struct ib_server ib;
+static struct ib_loop main_loop;
+struct ib_loop *ib_loop = &main_loop;
 
 static void main_usage(FILE *out)
 {
@@ -135,7 +137,9 @@ static void main_stats_cb(evutil_socket_t fd, short what, void *arg)
 	stats_rotate();
 }
 
-int main(int argc, char **argv)
+/* The command line: -1 to go on with <*path> (and <*print>), else the
+ * exit status. */
+static int main_args(int argc, char **argv, const char **path, bool *print)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -145,29 +149,24 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = "/etc/inbatch/inbatch.conf";
-	bool print = false;
-	struct timeval tv;
-	uint64_t deadline = 0;
+	struct ib_config *cfg;
 	int o;
 
 	while ((o = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
-			path = optarg;
+			*path = optarg;
 			break;
-		case 'C': {
-			struct ib_config *cfg = main_load(optarg);
-
+		case 'C':
+			cfg = main_load(optarg);
 			if (!cfg)
 				return 1;
 			main_warn_config(cfg, stderr);
 			cfg_free(cfg);
 			printf("%s: configuration is valid\n", optarg);
 			return 0;
-		}
 		case 'P':
-			print = true;
+			*print = true;
 			break;
 		case 'V':
 			printf("inbatch %s\n", IB_VERSION);
@@ -184,6 +183,125 @@ int main(int argc, char **argv)
 		main_usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+/* The loop's instance: its event base, lists and batcher. */
+static void main_loop_init(struct ib_loop *loop)
+{
+	/* every relayed response toggles write interest twice; the
+	 * changelist folds those into one epoll_ctl per iteration */
+	struct event_config *ec = event_config_new();
+
+	if (!ec)
+		die("cannot create the event base");
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	loop->base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (!loop->base)
+		die("cannot create the event base");
+	TAILQ_INIT(&loop->clients);
+	TAILQ_INIT(&loop->justfree);
+	TAILQ_INIT(&loop->backends);
+	TAILQ_INIT(&loop->dead_backends);
+	TAILQ_INIT(&loop->login_queue);
+	if (!batch_init(loop))
+		die("out of memory");
+}
+
+/* Listeners, signals and the stats timer; dies on failure. */
+static void main_start(void)
+{
+	struct timeval tv;
+
+	/* admin and metrics first: once the client port answers, a
+	 * supervisor may assume everything is up */
+	/* no default password: the console stays off until one is set */
+	if (ib.cfg->admin_listen[0] && !ib.cfg->admin_password[0])
+		log_warn("admin console on %s not started: admin_password is "
+			 "empty", ib.cfg->admin_listen);
+	else if (ib.cfg->admin_listen[0])
+		ib.admin_listener =
+			main_listen(ib.cfg->admin_listen, "admin",
+				    client_admin_accept_cb);
+	if (!metrics_start())
+		die("cannot start the metrics listener on %s",
+		    ib.cfg->metrics_listen);
+	ib.listener = main_listen(ib.cfg->listen, "client", client_accept_cb);
+
+	ib.sig_int = evsignal_new(ib_loop->base, SIGINT, main_signal_cb, NULL);
+	ib.sig_term = evsignal_new(ib_loop->base, SIGTERM, main_signal_cb, NULL);
+	ib.sig_hup = evsignal_new(ib_loop->base, SIGHUP, main_signal_cb, NULL);
+	if (!ib.sig_int || !ib.sig_term || !ib.sig_hup)
+		die("cannot set up signal handling");
+	evsignal_add(ib.sig_int, NULL);
+	evsignal_add(ib.sig_term, NULL);
+	evsignal_add(ib.sig_hup, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ib.stats_timer = event_new(ib_loop->base, -1, EV_PERSIST, main_stats_cb,
+				   NULL);
+	tv.tv_sec = ib.cfg->stats_period;
+	tv.tv_usec = 0;
+	event_add(ib.stats_timer, &tv);
+}
+
+/* Run the loop until shutdown has drained the clients (3 s at most). */
+static void main_run(struct ib_loop *loop)
+{
+	uint64_t deadline = 0;
+	struct timeval tv;
+
+	for (;;) {
+		event_base_loop(loop->base, EVLOOP_ONCE);
+		client_free_closed();
+		batch_free_done();
+		backend_free_dead();
+		if (!ib.shutting_down)
+			continue;
+		if (!deadline)
+			deadline = util_now_us() + 3000000;
+		if ((TAILQ_EMPTY(&loop->clients) && TAILQ_EMPTY(&loop->justfree)) ||
+		    util_now_us() > deadline)
+			break;
+		/* keep the loop turning while output drains */
+		tv.tv_sec = 0;
+		tv.tv_usec = 50000;
+		event_base_loopexit(loop->base, &tv);
+	}
+}
+
+/* Final teardown, so LeakSanitizer sees a clean exit. */
+static void main_teardown(struct ib_loop *loop)
+{
+	struct backend *be;
+
+	client_free_all();
+	while ((be = TAILQ_FIRST(&loop->backends)) != NULL)
+		backend_close(be);
+	batch_free_done();
+	batch_exit(loop);
+	backend_free_dead();
+	stats_free();
+	prefetch_stats_free();
+	tls_free();
+	event_free(ib.sig_int);
+	event_free(ib.sig_term);
+	event_free(ib.sig_hup);
+	event_free(ib.stats_timer);
+	event_base_free(loop->base);
+	log_info("bye");
+	cfg_free(ib.cfg);
+	log_set_file(NULL);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = "/etc/inbatch/inbatch.conf";
+	bool print = false;
+	int rc = main_args(argc, argv, &path, &print);
+
+	if (rc >= 0)
+		return rc;
 	ib.cfg = main_load(path);
 	if (!ib.cfg)
 		return 1;
@@ -203,105 +321,14 @@ int main(int argc, char **argv)
 	if (!tls_init(ib.cfg))
 		die("cannot set up TLS with %s and %s", ib.cfg->tls_cert,
 		    ib.cfg->tls_key);
-	TAILQ_INIT(&ib.clients);
-	TAILQ_INIT(&ib.justfree);
-	TAILQ_INIT(&ib.backends);
-	TAILQ_INIT(&ib.dead_backends);
 	ib.start_us = util_now_us();
-	{
-		/* every relayed response toggles write interest twice; the
-		 * changelist folds those into one epoll_ctl per iteration */
-		struct event_config *ec = event_config_new();
-
-		if (!ec)
-			die("cannot create the event base");
-		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-		ib.base = event_base_new_with_config(ec);
-		event_config_free(ec);
-	}
-	if (!ib.base)
-		die("cannot create the event base");
-
-	/* admin and metrics first: once the client port answers, a
-	 * supervisor may assume everything is up */
-	/* no default password: the console stays off until one is set */
-	if (ib.cfg->admin_listen[0] && !ib.cfg->admin_password[0])
-		log_warn("admin console on %s not started: admin_password is "
-			 "empty", ib.cfg->admin_listen);
-	else if (ib.cfg->admin_listen[0])
-		ib.admin_listener =
-			main_listen(ib.cfg->admin_listen, "admin",
-				    client_admin_accept_cb);
-	if (!metrics_start())
-		die("cannot start the metrics listener on %s",
-		    ib.cfg->metrics_listen);
-	ib.listener = main_listen(ib.cfg->listen, "client", client_accept_cb);
-
-	ib.sig_int = evsignal_new(ib.base, SIGINT, main_signal_cb, NULL);
-	ib.sig_term = evsignal_new(ib.base, SIGTERM, main_signal_cb, NULL);
-	ib.sig_hup = evsignal_new(ib.base, SIGHUP, main_signal_cb, NULL);
-	if (!ib.sig_int || !ib.sig_term || !ib.sig_hup)
-		die("cannot set up signal handling");
-	evsignal_add(ib.sig_int, NULL);
-	evsignal_add(ib.sig_term, NULL);
-	evsignal_add(ib.sig_hup, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	ib.stats_timer = event_new(ib.base, -1, EV_PERSIST, main_stats_cb, NULL);
-	tv.tv_sec = ib.cfg->stats_period;
-	tv.tv_usec = 0;
-	event_add(ib.stats_timer, &tv);
-
+	main_loop_init(ib_loop);
+	main_start();
 	log_info("inbatch %s listening on %s, backend %s%s%s", IB_VERSION,
 		 ib.cfg->listen, ib.cfg->backend,
 		 ib.admin_listener ? ", admin on " : "",
 		 ib.admin_listener ? ib.cfg->admin_listen : "");
-
-	for (;;) {
-		event_base_loop(ib.base, EVLOOP_ONCE);
-		client_free_closed();
-		batch_free_done();
-		backend_free_dead();
-		if (ib.shutting_down) {
-			if (!deadline)
-				deadline = util_now_us() + 3000000;
-			if ((TAILQ_EMPTY(&ib.clients) &&
-			     TAILQ_EMPTY(&ib.justfree)) ||
-			    util_now_us() > deadline)
-				break;
-			/* keep the loop turning while output drains */
-			tv.tv_sec = 0;
-			tv.tv_usec = 50000;
-			event_base_loopexit(ib.base, &tv);
-		}
-	}
-
-	/* final teardown so LeakSanitizer sees a clean exit */
-	{
-		struct client *c;
-		struct backend *be;
-
-		while ((c = TAILQ_FIRST(&ib.clients)) != NULL) {
-			c->state = CLIENT_CLOSING;
-			c->queued_free = true;
-			TAILQ_REMOVE(&ib.clients, c, entry);
-			TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
-		}
-		client_free_closed();
-		while ((be = TAILQ_FIRST(&ib.backends)) != NULL)
-			backend_close(be);
-		batch_free_done();
-		backend_free_dead();
-		stats_free();
-		prefetch_stats_free();
-		tls_free();
-	}
-	event_free(ib.sig_int);
-	event_free(ib.sig_term);
-	event_free(ib.sig_hup);
-	event_free(ib.stats_timer);
-	event_base_free(ib.base);
-	log_info("bye");
-	cfg_free(ib.cfg);
-	log_set_file(NULL);
+	main_run(ib_loop);
+	main_teardown(ib_loop);
 	return 0;
 }

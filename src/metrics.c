@@ -101,12 +101,12 @@ static void metrics_hist(struct evbuffer *o, const char *name,
 static void metrics_body(struct evbuffer *o)
 {
 #define IB_STATS_METRIC(name, desc) \
-	metrics_counter(o, #name, desc, ib.stats.name);
+	metrics_counter(o, #name, desc, ib_loop->stats.name);
 	IB_STATS(IB_STATS_METRIC)
 #undef IB_STATS_METRIC
 	metrics_gauge(o, "client_connections",
 			   "client connections open now",
-			   (uint64_t)ib.n_clients);
+			   (uint64_t)ib_loop->n_clients);
 	metrics_gauge(o, "backend_connections",
 			   "backend connections open now",
 			   (uint64_t)stats_backend_connections());
@@ -263,8 +263,8 @@ static void metrics_accept_cb(struct evconnlistener *l,
 		evutil_closesocket(fd);
 		return;
 	}
-	h->bev = bufferevent_socket_new(ib.base, fd, BEV_OPT_CLOSE_ON_FREE);
-	h->deadline = evtimer_new(ib.base, metrics_http_deadline_cb, h);
+	h->bev = bufferevent_socket_new(ib_loop->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	h->deadline = evtimer_new(ib_loop->base, metrics_http_deadline_cb, h);
 	if (!h->bev || !h->deadline) {
 		if (h->bev)
 			bufferevent_free(h->bev);

@@ -1265,7 +1265,7 @@ static void pf_answer(struct client *c, struct pf_shape *sh, struct pf_kept *k,
 	IB_STAT_INC(backend_statements_saved);
 	if (sh->st)
 		sh->st->hits++;
-	if (!fanout_send(c, &k->rs, i, rows, sh->status)) {
+	if (!fanout_send(&c->lk, &k->rs, i, rows, sh->status)) {
 		IB_STAT_INC(oom_errors);
 		client_close(c, "out of memory sending a prefetched result");
 		return;
@@ -1295,7 +1295,7 @@ static void pf_fallback(struct client *c)
 
 	pf->sql = NULL;
 	pf_plan_clear(pf);
-	c->state = CLIENT_IDLE;
+	client_set_state(c, CLIENT_IDLE);
 	if (!sql || !client_run_own(c, sql, len)) {
 		c->seq = 1;
 		client_send_err(c, 1927, "70100",
@@ -1337,7 +1337,7 @@ static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
 			fanout_rs_free(&sh->solo);
 		}
 	}
-	if (!fanout_send_own(c, sh->have_solo ? &sh->own : res)) {
+	if (!fanout_send_own(&c->lk, sh->have_solo ? &sh->own : res)) {
 		backend_result_free(&co);
 		IB_STAT_INC(oom_errors);
 		client_close(c, "out of memory sending a result");
@@ -1433,7 +1433,7 @@ static void pf_ahead_cb(struct backend *be, void *arg, struct backend_result *re
 	len = pf->sql_len;
 	pf->sql = NULL;
 	pf_plan_clear(pf);
-	c->state = CLIENT_IDLE;
+	client_set_state(c, CLIENT_IDLE);
 	if (prefetch_submit(c, sql, len, true)) {
 		free(sql);
 		prefetch_run(c);
@@ -1556,7 +1556,7 @@ void prefetch_run(struct client *c)
 		return;
 	}
 	/* the lookup waits for the statements below, as a batched one */
-	c->state = CLIENT_BATCHED;
+	client_set_state(c, CLIENT_BATCHED);
 	if (pf->plan == PF_PLAN_WAIT)
 		return;
 	if (session_prefetchable(&c->sess, c->status,

@@ -432,6 +432,234 @@ bool proto_peek_header(struct evbuffer *in, uint32_t *len, uint8_t *seq)
 }
 
 /* ------------------------------------------------------------------ */
+/* Framing and the response parser                                    */
+/* ------------------------------------------------------------------ */
+
+size_t proto_packet_extent(struct evbuffer *in, size_t max, size_t *len,
+			   uint8_t *seq)
+{
+	size_t avail = evbuffer_get_length(in), off = 0, total = 0;
+	struct evbuffer_ptr ptr;
+	uint8_t hdr[PROTO_HDR_LEN];
+	uint32_t n;
+
+	/* walk the chunk headers without copying payloads */
+	for (;;) {
+		if (avail - off < PROTO_HDR_LEN)
+			return 0;
+		if (evbuffer_ptr_set(in, &ptr, off, EVBUFFER_PTR_SET) < 0 ||
+		    evbuffer_copyout_from(in, &ptr, hdr, PROTO_HDR_LEN) !=
+			    PROTO_HDR_LEN)
+			return 0;
+		n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
+		    (uint32_t)hdr[2] << 16;
+		if (off == 0)
+			*seq = hdr[3];
+		total += n;
+		*len = total;
+		if (total > max)
+			return (size_t)-1;
+		if (avail - off - PROTO_HDR_LEN < n)
+			return 0;
+		off += PROTO_HDR_LEN + n;
+		if (n < PROTO_MAX_PAYLOAD)
+			return off;
+	}
+}
+
+void proto_resp_start(struct proto_resp *r, const uint8_t *payload,
+		      size_t len, uint32_t caps, uint32_t ext_caps,
+		      uint16_t status)
+{
+	uint8_t cmd = len ? payload[0] : 0;
+
+	r->cmd = cmd;
+	r->cursor = cmd == COM_STMT_EXECUTE && len >= 6 && (payload[5] & 0x07);
+	r->caps = caps;
+	r->ext_caps = ext_caps;
+	r->status = status;
+	switch (cmd) {
+	case COM_FIELD_LIST:
+		r->rs = RESP_FIELDS;
+		break;
+	case COM_STMT_FETCH:
+		r->rs = RESP_ROWS;
+		break;
+	case COM_STATISTICS:
+		r->rs = RESP_SINGLE;
+		break;
+	case COM_STMT_CLOSE:
+	case COM_STMT_SEND_LONG_DATA:
+	case COM_QUIT:
+		/* no response: the session stays idle */
+		r->rs = RESP_NONE;
+		break;
+	default:
+		r->rs = RESP_FIRST;
+		break;
+	}
+}
+
+/*
+ * Does <p> end a result (or answer COM_SET_OPTION / COM_FIELD_LIST)?  An
+ * EOF is shorter than 9 bytes.  Under DEPRECATE_EOF it is an OK with the
+ * header 0xFE, as long as its info and session state make it; a row that
+ * starts with 0xFE holds a field of 16 MiB or more, so the length still
+ * tells them apart.
+ */
+bool proto_resp_is_end(const struct proto_resp *r, const uint8_t *p, size_t n,
+		       size_t len)
+{
+	if (n == 0 || p[0] != 0xFE)
+		return false;
+	if (r->caps & CAP_DEPRECATE_EOF)
+		return len < PROTO_MAX_PAYLOAD;
+	return len < 9;
+}
+
+/* Status flags of an end packet (see proto_resp_is_end); 0 if unreadable. */
+static uint16_t proto_resp_end_status(const struct proto_resp *r,
+				      const uint8_t *p, size_t n, size_t len)
+{
+	struct proto_ok ok;
+	uint16_t warnings, status;
+
+	if (r->caps & CAP_DEPRECATE_EOF)
+		return n == len && proto_parse_ok(p, len, r->caps, &ok)
+			       ? ok.status
+			       : 0;
+	return proto_parse_eof(p, len, &warnings, &status) ? status : 0;
+}
+
+bool proto_resp_step(struct proto_resp *r, const uint8_t *p, size_t n,
+		     size_t len)
+{
+	uint8_t h = n ? p[0] : 0;
+	bool end = proto_resp_is_end(r, p, n, len);
+	bool deof = (r->caps & CAP_DEPRECATE_EOF) != 0;
+	uint16_t status;
+	struct proto_ok ok;
+	struct proto_rd rd;
+	uint64_t count;
+
+	/* a progress report (the client asked for them) changes nothing:
+	 * the response proper follows */
+	if ((r->ext_caps & EXT_PROGRESS) && proto_is_progress(p, n) &&
+	    r->rs != RESP_INFILE && r->rs != RESP_AUTH)
+		return true;
+	switch (r->rs) {
+	case RESP_FIRST:
+		if (len == 0)
+			return false;
+		if (h == 0x00 && r->cmd == COM_STMT_PREPARE) {
+			if (n < 9)
+				return false;
+			r->prep_cols = p[5] | (p[6] << 8);
+			r->left = p[7] | (p[8] << 8);
+			if (r->left)
+				r->rs = RESP_PREP_PARAMS;
+			else if (r->prep_cols) {
+				r->left = r->prep_cols;
+				r->rs = RESP_PREP_COLS;
+			} else
+				r->rs = RESP_DONE;
+		} else if (h == 0x00) {
+			if (n < len || !proto_parse_ok(p, len, r->caps, &ok))
+				return false;
+			r->status = ok.status;
+			r->rs = (ok.status & ST_MORE_RESULTS) ? RESP_FIRST
+							       : RESP_DONE;
+		} else if (h == 0xFF) {
+			r->rs = RESP_DONE;
+		} else if (end) {
+			/* COM_SET_OPTION answers with a bare EOF */
+			r->status = proto_resp_end_status(r, p, n, len);
+			r->rs = RESP_DONE;
+		} else if (h == 0xFB && r->cmd == COM_QUERY) {
+			r->rs = RESP_INFILE;
+		} else {
+			proto_rd_init(&rd, p, n);
+			count = proto_rd_lenenc(&rd, NULL);
+			if (rd.failed || count == 0)
+				return false;
+			r->left = count;
+			r->rs = RESP_COLDEFS;
+			/* CACHE_METADATA: a byte says whether definitions
+			 * follow; an EXECUTE whose metadata did not change
+			 * goes on with the EOF (if any) and the rows */
+			if ((r->ext_caps & EXT_CACHE_METADATA) &&
+			    proto_rd_left(&rd) > 0 && proto_rd_u8(&rd) == 0)
+				r->rs = deof ? RESP_ROWS : RESP_COLDEFS_EOF;
+		}
+		return true;
+	case RESP_COLDEFS:
+		if (h == 0xFF)
+			r->rs = RESP_DONE;
+		else if (--r->left == 0)
+			r->rs = deof ? RESP_ROWS : RESP_COLDEFS_EOF;
+		return true;
+	case RESP_COLDEFS_EOF:
+		if (!end)
+			return false;
+		status = proto_resp_end_status(r, p, n, len);
+		r->status = status;
+		if (r->cursor && (status & ST_CURSOR_EXISTS))
+			r->rs = (status & ST_MORE_RESULTS) ? RESP_FIRST
+							    : RESP_DONE;
+		else
+			r->rs = RESP_ROWS;
+		return true;
+	case RESP_ROWS:
+		if (end) {
+			status = proto_resp_end_status(r, p, n, len);
+			r->status = status;
+			r->rs = (status & ST_MORE_RESULTS) ? RESP_FIRST
+							    : RESP_DONE;
+		} else if (h == 0xFF && len > 0) {
+			r->rs = RESP_DONE;
+		}
+		return true;
+	case RESP_PREP_PARAMS:
+		if (--r->left == 0) {
+			r->left = r->prep_cols;
+			if (!deof)
+				r->rs = RESP_PREP_PEOF;
+			else
+				r->rs = r->prep_cols ? RESP_PREP_COLS : RESP_DONE;
+		}
+		return true;
+	case RESP_PREP_PEOF:
+		if (!end)
+			return false;
+		if (r->prep_cols) {
+			r->left = r->prep_cols;
+			r->rs = RESP_PREP_COLS;
+		} else
+			r->rs = RESP_DONE;
+		return true;
+	case RESP_PREP_COLS:
+		if (--r->left == 0)
+			r->rs = deof ? RESP_DONE : RESP_PREP_CEOF;
+		return true;
+	case RESP_PREP_CEOF:
+		if (!end)
+			return false;
+		r->rs = RESP_DONE;
+		return true;
+	case RESP_FIELDS:
+		if (end || (h == 0xFF && len > 0))
+			r->rs = RESP_DONE;
+		return true;
+	case RESP_SINGLE:
+		r->rs = RESP_DONE;
+		return true;
+	default:
+		return false;
+	}
+}
+
+
+/* ------------------------------------------------------------------ */
 /* OK / ERR / EOF                                                      */
 /* ------------------------------------------------------------------ */
 

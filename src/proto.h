@@ -206,6 +206,64 @@ bool proto_is_progress(const uint8_t *p, size_t len);
 bool proto_is_eof(const uint8_t *p, size_t len);
 bool proto_parse_eof(const uint8_t *p, size_t len, uint16_t *warnings, uint16_t *status);
 
+/*
+ * The logical packet at the head of <in> (chunks of 16 MiB - 1 joined):
+ * its size on the wire, headers included, once it is whole; 0 while it
+ * is not; (size_t)-1 as soon as its payload passes <max>.  *len gets the
+ * payload length seen so far, *seq the first chunk's sequence id.
+ */
+size_t proto_packet_extent(struct evbuffer *in, size_t max, size_t *len,
+			   uint8_t *seq);
+
+/* Where the response parser stands within one command's response. */
+enum resp_state {
+	RESP_NONE,
+	RESP_FIRST,	   /* next packet starts a result: OK/ERR/count/0xFB */
+	RESP_COLDEFS,	   /* <left> column definitions to go */
+	RESP_COLDEFS_EOF,  /* the EOF after column definitions */
+	RESP_ROWS,	   /* rows until EOF/ERR */
+	RESP_PREP_PARAMS,  /* prepare: parameter definitions */
+	RESP_PREP_PEOF,
+	RESP_PREP_COLS,
+	RESP_PREP_CEOF,
+	RESP_FIELDS,	   /* COM_FIELD_LIST: definitions until EOF */
+	RESP_SINGLE,	   /* any one packet ends it (COM_STATISTICS) */
+	RESP_INFILE,	   /* server asked for a local file; client sends it */
+	RESP_AUTH,	   /* COM_CHANGE_USER: OK/ERR/switch */
+	RESP_DONE,
+};
+
+/*
+ * The response parser: where one command's response stands, packet by
+ * packet, with no I/O and no allocation.  backend.c feeds it what it
+ * relays or collects; the unit tests and a fuzz target feed it too.
+ */
+struct proto_resp {
+	enum resp_state rs;
+	uint8_t cmd;
+	bool cursor;	   /* COM_STMT_EXECUTE with a cursor flag */
+	uint64_t left;	   /* coldefs/params left */
+	uint32_t prep_cols;
+	uint16_t status;   /* the last status flags an OK or EOF reported */
+	uint32_t caps;	   /* the session's: DEPRECATE_EOF, SESSION_TRACK */
+	uint32_t ext_caps; /* the session's: PROGRESS, CACHE_METADATA */
+};
+
+/* Expect the response to command <payload>[<len>] (command byte first)
+ * on a session of <caps>/<ext_caps> whose last status was <status>.
+ * RESP_NONE: the command has no response. */
+void proto_resp_start(struct proto_resp *r, const uint8_t *payload,
+		      size_t len, uint32_t caps, uint32_t ext_caps,
+		      uint16_t status);
+/* Does packet <p> (its first <n> of <len> bytes) end a result? */
+bool proto_resp_is_end(const struct proto_resp *r, const uint8_t *p, size_t n,
+		       size_t len);
+/* Advance over one logical packet, of which <p> holds the first <n> of
+ * <len> bytes (all of them when small).  False on a packet that cannot
+ * occur here.  RESP_DONE: the response is over. */
+bool proto_resp_step(struct proto_resp *r, const uint8_t *p, size_t n,
+		     size_t len);
+
 /* HandshakeV10 from a server. Pointers point into the payload. */
 struct proto_greeting {
 	uint8_t protocol;

@@ -162,14 +162,14 @@ void stats_rotate(void)
 	if (stats_prev_us == 0)
 		stats_prev_us = ib.start_us ? ib.start_us : now;
 #define IB_STATS_DELTA(name, desc) \
-	stats_last.delta.name = ib.stats.name - stats_prev.name;
+	stats_last.delta.name = ib_loop->stats.name - stats_prev.name;
 	IB_STATS(IB_STATS_DELTA)
 #undef IB_STATS_DELTA
 	stats_last.usec = now > stats_prev_us ? now - stats_prev_us : 0;
 	stats_last.lat_count = stats_latency.count - stats_prev_lat_count;
 	stats_last.lat_sum = stats_latency.sum - stats_prev_lat_sum;
 
-	stats_prev = ib.stats;
+	stats_prev = ib_loop->stats;
 	stats_prev_us = now;
 	stats_prev_lat_count = stats_latency.count;
 	stats_prev_lat_sum = stats_latency.sum;
@@ -205,7 +205,7 @@ unsigned stats_backend_connections(void)
 	struct backend *be;
 	unsigned n = 0;
 
-	TAILQ_FOREACH(be, &ib.backends, entry)
+	TAILQ_FOREACH(be, &ib_loop->backends, entry)
 		n++;
 	return n;
 }

@@ -46,8 +46,8 @@ struct ib_stats {
 #undef IB_STATS_FIELD
 };
 
-#define IB_STAT_INC(name)    (ib.stats.name++)
-#define IB_STAT_ADD(name, n) (ib.stats.name += (n))
+#define IB_STAT_INC(name)    (ib_loop->stats.name++)
+#define IB_STAT_ADD(name, n) (ib_loop->stats.name += (n))
 
 /* Histogram buckets: upper bounds; the last bucket is +Inf. */
 #define STATS_LAT_BUCKETS 16 /* client latency, microseconds: 50 .. 2.5e6 */

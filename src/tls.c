@@ -86,7 +86,7 @@ struct bufferevent *tls_connect(struct bufferevent *plain)
 
 	if (!ssl)
 		return NULL;
-	bev = bufferevent_openssl_filter_new(ib.base, plain, ssl,
+	bev = bufferevent_openssl_filter_new(ib_loop->base, plain, ssl,
 					     BUFFEREVENT_SSL_CONNECTING,
 					     BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
@@ -133,7 +133,7 @@ struct bufferevent *tls_accept(struct bufferevent *plain)
 
 	if (!ssl)
 		return NULL;
-	bev = bufferevent_openssl_filter_new(ib.base, plain, ssl,
+	bev = bufferevent_openssl_filter_new(ib_loop->base, plain, ssl,
 					     BUFFEREVENT_SSL_ACCEPTING,
 					     BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
