@@ -19,6 +19,7 @@
 #include <openssl/rsa.h>
 
 #include "client.h"
+#include "io.h"
 #include "prefetch.h"
 #include "tls.h"
 
@@ -235,6 +236,8 @@ bool backend_login(struct backend *be, const struct proto_hsresp *h,
 		pktbuf_put_zero(&pb, 19);
 		pktbuf_put_u32(&pb, be->ext_caps);
 		ok = !pb.failed && backend_write_packet(be, 1, pb.buf, pb.len);
+		if (ok)
+			io_detach(be->io);
 		tb = ok ? tls_connect(be->bev) : NULL;
 		if (!tb) {
 			ok = false;
@@ -784,7 +787,7 @@ static void backend_relay_input(struct backend *be)
 		}
 		if (evbuffer_get_length(out) > IB_CLIENT_OUT_HIGH) {
 			/* backpressure: resume from the client's write cb */
-			bufferevent_disable(be->bev, EV_READ);
+			io_disable(be->io, be->bev, EV_READ);
 			return;
 		}
 	}
@@ -1119,6 +1122,7 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		backend_note_local(be, fd);
 		be->state = BACKEND_GREETING;
+		be->io = io_attach(bev); /* NULL: libevent does it all */
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -1184,7 +1188,7 @@ static void backend_lost(struct backend *be, const char *why)
 void backend_resume(struct backend *be)
 {
 	if (be->state == BACKEND_BUSY) {
-		bufferevent_enable(be->bev, EV_READ);
+		io_enable(be->io, be->bev, EV_READ);
 		backend_read_cb(be->bev, be);
 	}
 }
@@ -1215,7 +1219,7 @@ void backend_close(struct backend *be)
 		free(col);
 	}
 	be->state = BACKEND_DEAD;
-	bufferevent_disable(be->bev, EV_READ | EV_WRITE);
+	io_disable(be->io, be->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
 	event_free(be->timer);
 	be->timer = NULL;
@@ -1232,6 +1236,7 @@ void backend_free_dead(void)
 
 	while ((be = TAILQ_FIRST(&ib.dead_backends)) != NULL) {
 		TAILQ_REMOVE(&ib.dead_backends, be, entry);
+		io_free(be->io);
 		bufferevent_free(be->bev);
 		free(be->user);
 		if (be->rsa_password) {

@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "classify.h"
+#include "io.h"
 #include "prefetch.h"
 #include "session.h"
 #include "tls.h"
@@ -179,6 +180,7 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 			  client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->io = io_attach(c->bev); /* NULL: libevent does it all */
 	c->state = CLIENT_WAIT_BACKEND;
 	TAILQ_INSERT_TAIL(&ib.clients, c, entry);
 	ib.n_clients++;
@@ -560,6 +562,7 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 			client_close(c, "SSLRequest without TLS configured");
 			return;
 		}
+		io_detach(c->io);
 		tb = tls_accept(c->bev);
 		if (!tb) {
 			IB_STAT_INC(oom_errors);
@@ -1282,7 +1285,7 @@ static void client_resume_read(struct client *c)
 {
 	if (c->read_paused) {
 		c->read_paused = false;
-		bufferevent_enable(c->bev, EV_READ);
+		io_enable(c->io, c->bev, EV_READ);
 	}
 }
 
@@ -1336,7 +1339,7 @@ static void client_step(struct client *c)
 		    IB_CLIENT_OUT_HIGH) {
 			c->out_full = true;
 			if (!c->read_paused) {
-				bufferevent_disable(c->bev, EV_READ);
+				io_disable(c->io, c->bev, EV_READ);
 				c->read_paused = true;
 			}
 			break;
@@ -1378,7 +1381,7 @@ static void client_step(struct client *c)
 		 * one command here and the rest in its own socket */
 		if (!c->read_paused &&
 		    client_packet_extent(in, &len, &seq) != 0) {
-			bufferevent_disable(c->bev, EV_READ);
+			io_disable(c->io, c->bev, EV_READ);
 			c->read_paused = true;
 		}
 		break;
@@ -1391,7 +1394,7 @@ static void client_queue_free(struct client *c)
 	if (c->queued_free)
 		return;
 	c->queued_free = true;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	io_disable(c->io, c->bev, EV_READ | EV_WRITE);
 	TAILQ_REMOVE(&ib.clients, c, entry);
 	TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
 }
@@ -1440,7 +1443,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	    c->state >= CLIENT_TRACK && c->state != CLIENT_CLOSING &&
 	    !c->is_admin) {
 		c->half_closed = true;
-		bufferevent_disable(c->bev, EV_READ);
+		io_disable(c->io, c->bev, EV_READ);
 		if (c->state == CLIENT_IDLE)
 			client_step(c);
 		return;
@@ -1486,10 +1489,10 @@ void client_close(struct client *c, const char *fmt, ...)
 		backend_close(be);
 	}
 	c->state = CLIENT_CLOSING;
-	bufferevent_disable(c->bev, EV_READ);
+	io_disable(c->io, c->bev, EV_READ);
 	/* give queued output (an ERR) a bounded time to leave */
 	evtimer_add(c->timer, &tv);
-	bufferevent_enable(c->bev, EV_WRITE);
+	io_enable(c->io, c->bev, EV_WRITE);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		client_write_cb(c->bev, c);
 	else
@@ -1516,6 +1519,7 @@ void client_free_closed(void)
 		ib.n_clients--;
 		if (c->is_admin)
 			ib.n_admin--;
+		io_free(c->io);
 		bufferevent_free(c->bev);
 		event_free(c->timer);
 		session_free(&c->sess);

@@ -44,6 +44,7 @@ struct batch;
 struct batch_group;
 struct listener;
 struct backend;
+struct io;
 struct prefetch;
 
 /*
@@ -87,6 +88,7 @@ struct client {
 	TAILQ_ENTRY(client) wait_entry;
 	uint32_t id; /* advertised thread id (= backend thread id) */
 	struct bufferevent *bev;
+	struct io *io; /* its socket's reads and writes, until TLS */
 	struct backend *be;
 	struct event *timer; /* handshake / idle timeout */
 	char peer[64];
@@ -167,6 +169,7 @@ struct backend {
 	struct client *client; /* the session it belongs to */
 	struct backend_collect *collect; /* internal query in flight */
 	struct bufferevent *bev;
+	struct io *io; /* its socket's reads and writes, until TLS */
 	struct event *timer;
 	uint32_t thread_id;
 	char version[96];
