@@ -37,6 +37,7 @@ struct io {
 	struct bufferevent *bev;
 	struct evbuffer_cb_entry *out_cb;
 	struct event rd;
+	evutil_socket_t fd;
 	bool attached;
 	bool rd_on;	/* EV_READ enabled: rd is added */
 	bool wr_on;	/* EV_WRITE enabled: output is flushed */
@@ -138,23 +139,39 @@ static void io_read_cb(evutil_socket_t fd, short what, void *arg)
 		  n == 0 ? 0 : errno);
 }
 
+/* Write <out> to <fd>: send() when it is one piece (most answers are),
+ * which skips the file layer writev goes through. */
+static ssize_t io_write(struct evbuffer *out, evutil_socket_t fd, size_t len)
+{
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	if (evbuffer_peek(out, (ev_ssize_t)len, NULL, &v, 1) != 1 ||
+	    v.iov_len < len)
+		return evbuffer_write(out, fd);
+	n = send(fd, v.iov_base, len, MSG_NOSIGNAL);
+	if (n > 0)
+		evbuffer_drain(out, (size_t)n);
+	return n;
+}
+
 /* Write what is queued now; what the kernel leaves waits for EPOLLOUT in
  * the bufferevent's own write path, until a flush finds it all gone. */
 static void io_flush(struct io *io)
 {
 	struct bufferevent *bev = io->bev;
 	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t len = evbuffer_get_length(out), low = 0;
 	bufferevent_data_cb wcb;
-	size_t low = 0;
 	void *cbarg;
-	int n;
+	ssize_t n;
 
-	if (evbuffer_get_length(out) == 0) {
+	if (len == 0) {
 		n = 0;
 	} else {
 		/* and its output's start but while it writes */
 		evbuffer_unfreeze(out, 1);
-		n = evbuffer_write(out, bufferevent_getfd(bev));
+		n = io_write(out, io->fd, len);
 		evbuffer_freeze(out, 1);
 	}
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
@@ -168,7 +185,8 @@ static void io_flush(struct io *io)
 		io_report(io, BEV_EVENT_WRITING | BEV_EVENT_ERROR, err);
 		return;
 	}
-	if (evbuffer_get_length(out) == 0) {
+	len = evbuffer_get_length(out);
+	if (len == 0) {
 		if (io->blocked) {
 			bufferevent_disable(bev, EV_WRITE);
 			io->blocked = false;
@@ -179,8 +197,9 @@ static void io_flush(struct io *io)
 	}
 	if (n <= 0)
 		return;
-	bufferevent_getwatermark(bev, EV_WRITE, &low, NULL);
-	if (evbuffer_get_length(out) <= low) {
+	if (len)
+		bufferevent_getwatermark(bev, EV_WRITE, &low, NULL);
+	if (len <= low) {
 		bufferevent_getcb(bev, NULL, &wcb, NULL, &cbarg);
 		if (wcb)
 			wcb(bev, cbarg);
@@ -228,6 +247,7 @@ struct io *io_attach(struct bufferevent *bev)
 		io_flush_ready = true;
 	}
 	io->bev = bev;
+	io->fd = fd;
 	io->attached = true;
 	en = bufferevent_get_enabled(bev);
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
