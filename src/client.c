@@ -66,6 +66,9 @@ const char *client_state_name(enum client_state s)
 	return client_state_names[s];
 }
 
+/* CLOSING and not yet queued for freeing: the loop looks for them */
+static unsigned client_n_closing;
+
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -1394,6 +1397,7 @@ static void client_queue_free(struct client *c)
 	if (c->queued_free)
 		return;
 	c->queued_free = true;
+	client_n_closing--;
 	io_disable(c->io, c->bev, EV_READ | EV_WRITE);
 	TAILQ_REMOVE(&ib.clients, c, entry);
 	TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
@@ -1476,6 +1480,7 @@ void client_close(struct client *c, const char *fmt, ...)
 	was = c->state;
 	/* CLOSING first: callbacks run below must see it */
 	c->state = CLIENT_CLOSING;
+	client_n_closing++;
 	if (was == CLIENT_BATCHED)
 		batch_client_gone(c);
 	if (c->solo_group)
@@ -1504,11 +1509,13 @@ void client_free_closed(void)
 	struct client *c, *next;
 
 	/* clients whose close timed out join the free list too */
-	for (c = TAILQ_FIRST(&ib.clients); c; c = next) {
+	for (c = client_n_closing ? TAILQ_FIRST(&ib.clients) : NULL; c;
+	     c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state == CLIENT_CLOSING && !c->queued_free &&
 		    (!evtimer_pending(c->timer, NULL) || client_flushed(c))) {
 			c->queued_free = true;
+			client_n_closing--;
 			TAILQ_REMOVE(&ib.clients, c, entry);
 			TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
 		}
