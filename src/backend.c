@@ -18,6 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "io.h"
 #include "tls.h"
 
 #include <event2/bufferevent_ssl.h>
@@ -260,6 +261,8 @@ bool backend_login(struct backend *be, const struct proto_hsresp *h,
 		pktbuf_put_zero(&pb, 19);
 		pktbuf_put_u32(&pb, be->ext_caps);
 		ok = !pb.failed && backend_write_packet(be, 1, pb.buf, pb.len);
+		if (ok)
+			io_detach(be->io);
 		tb = ok ? tls_connect(be->bev) : NULL;
 		if (!tb) {
 			ok = false;
@@ -637,7 +640,7 @@ static void backend_relay_input(struct backend *be)
 		}
 		if (evbuffer_get_length(out) > IB_CLIENT_OUT_HIGH) {
 			/* backpressure: resume from the client's write cb */
-			bufferevent_disable(be->bev, EV_READ);
+			io_disable(be->io, be->bev, EV_READ);
 			return;
 		}
 	}
@@ -990,6 +993,7 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		backend_note_local(be, fd);
 		backend_set_state(be, BACKEND_GREETING);
+		be->io = io_attach(ib_loop->io, bev); /* NULL: libevent does it all */
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -1061,7 +1065,7 @@ static void backend_lost(struct backend *be, const char *why)
 void backend_resume(struct backend *be)
 {
 	if (be->state == BACKEND_BUSY) {
-		bufferevent_enable(be->bev, EV_READ);
+		io_enable(be->io, be->bev, EV_READ);
 		backend_read_cb(be->bev, be);
 	}
 }
@@ -1092,7 +1096,7 @@ void backend_close(struct backend *be)
 		free(col);
 	}
 	backend_set_state(be, BACKEND_DEAD);
-	bufferevent_disable(be->bev, EV_READ | EV_WRITE);
+	io_disable(be->io, be->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
 	event_free(be->timer);
 	be->timer = NULL;
@@ -1108,6 +1112,7 @@ void backend_free_dead(void)
 
 	while ((be = TAILQ_FIRST(&ib_loop->dead_backends)) != NULL) {
 		TAILQ_REMOVE(&ib_loop->dead_backends, be, entry);
+		io_free(be->io);
 		bufferevent_free(be->bev);
 		free(be->user);
 		if (be->rsa_password) {

@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "classify.h"
+#include "io.h"
 #include "prefetch.h"
 #include "session.h"
 #include "tls.h"
@@ -208,6 +209,7 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 			  client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->io = io_attach(ib_loop->io, c->bev); /* NULL: libevent does it all */
 	/* calloc: CLIENT_WAIT_BACKEND, the first state */
 	TAILQ_INSERT_TAIL(&ib_loop->clients, c, entry);
 	ib_loop->n_clients++;
@@ -586,6 +588,7 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 			client_close(c, "SSLRequest without TLS configured");
 			return;
 		}
+		io_detach(c->io);
 		tb = tls_accept(c->bev);
 		if (!tb) {
 			IB_STAT_INC(oom_errors);
@@ -1448,7 +1451,7 @@ static void client_resume_read(struct client *c)
 {
 	if (c->read_paused) {
 		c->read_paused = false;
-		bufferevent_enable(c->bev, EV_READ);
+		io_enable(c->io, c->bev, EV_READ);
 	}
 }
 
@@ -1502,7 +1505,7 @@ static void client_step(struct client *c)
 		    IB_CLIENT_OUT_HIGH) {
 			c->out_full = true;
 			if (!c->read_paused) {
-				bufferevent_disable(c->bev, EV_READ);
+				io_disable(c->io, c->bev, EV_READ);
 				c->read_paused = true;
 			}
 			break;
@@ -1545,7 +1548,7 @@ static void client_step(struct client *c)
 		if (!c->read_paused &&
 		    proto_packet_extent(in, (size_t)ib.cfg->max_packet_size,
 					&len, &seq) != 0) {
-			bufferevent_disable(c->bev, EV_READ);
+			io_disable(c->io, c->bev, EV_READ);
 			c->read_paused = true;
 		}
 		break;
@@ -1558,7 +1561,8 @@ static void client_queue_free(struct client *c)
 	if (c->queued_free)
 		return;
 	c->queued_free = true;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	ib_loop->n_closing--;
+	io_disable(c->io, c->bev, EV_READ | EV_WRITE);
 	TAILQ_REMOVE(&ib_loop->clients, c, entry);
 	TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
 }
@@ -1607,7 +1611,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	    c->state >= CLIENT_TRACK && c->state != CLIENT_CLOSING &&
 	    !c->is_admin) {
 		c->half_closed = true;
-		bufferevent_disable(c->bev, EV_READ);
+		io_disable(c->io, c->bev, EV_READ);
 		if (c->state == CLIENT_IDLE)
 			client_step(c);
 		return;
@@ -1641,6 +1645,7 @@ void client_close(struct client *c, const char *fmt, ...)
 	/* CLOSING first: callbacks run below must see it (and nothing
 	 * leaves CLOSING: client_set_state asserts it) */
 	client_set_state(c, CLIENT_CLOSING);
+	ib_loop->n_closing++;
 	if (was == CLIENT_BATCHED)
 		batch_lookup_gone(&c->lk);
 	if (c->lk.solo_group)
@@ -1653,10 +1658,10 @@ void client_close(struct client *c, const char *fmt, ...)
 		be->client = NULL;
 		backend_close(be);
 	}
-	bufferevent_disable(c->bev, EV_READ);
+	io_disable(c->io, c->bev, EV_READ);
 	/* give queued output (an ERR) a bounded time to leave */
 	evtimer_add(c->timer, &tv);
-	bufferevent_enable(c->bev, EV_WRITE);
+	io_enable(c->io, c->bev, EV_WRITE);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		client_write_cb(c->bev, c);
 	else
@@ -1668,11 +1673,13 @@ void client_free_closed(void)
 	struct client *c, *next;
 
 	/* clients whose close timed out join the free list too */
-	for (c = TAILQ_FIRST(&ib_loop->clients); c; c = next) {
+	for (c = ib_loop->n_closing ? TAILQ_FIRST(&ib_loop->clients) : NULL;
+	     c; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state == CLIENT_CLOSING && !c->queued_free &&
 		    (!evtimer_pending(c->timer, NULL) || client_flushed(c))) {
 			c->queued_free = true;
+			ib_loop->n_closing--;
 			TAILQ_REMOVE(&ib_loop->clients, c, entry);
 			TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
 		}
@@ -1683,6 +1690,7 @@ void client_free_closed(void)
 		ib_loop->n_clients--;
 		if (c->is_admin)
 			ib_loop->n_admin--;
+		io_free(c->io);
 		bufferevent_free(c->bev);
 		event_free(c->timer);
 		session_free(&c->sess);

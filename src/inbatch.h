@@ -46,6 +46,8 @@ struct batch_group;
 struct listener;
 struct backend;
 struct backend_owner;
+struct io;
+struct io_loop;
 struct prefetch;
 
 struct lookup;
@@ -138,6 +140,7 @@ struct client {
 	TAILQ_ENTRY(client) wait_entry;
 	uint32_t id; /* advertised thread id (= backend thread id) */
 	struct bufferevent *bev;
+	struct io *io; /* its socket's reads and writes, until TLS */
 	struct backend *be;
 	struct event *timer; /* handshake / idle timeout */
 	char peer[64];
@@ -196,6 +199,7 @@ struct backend {
 	const struct backend_owner *owner; /* how it tells the owner */
 	struct backend_collect *collect; /* internal query in flight */
 	struct bufferevent *bev;
+	struct io *io; /* its socket's reads and writes, until TLS */
 	struct event *timer;
 	uint32_t thread_id;
 	char version[96];
@@ -241,12 +245,15 @@ struct ib_loop {
 	struct backend_list dead_backends;
 	unsigned n_clients; /* all sessions, admin ones included */
 	unsigned n_admin;
+	/* CLOSING and not yet queued for freeing: the loop looks for them */
+	unsigned n_closing;
 	struct ib_stats stats;
 	/* pre-login admission (client.c) */
 	struct client_list login_queue;
 	unsigned login_slots;
 	bool admit_pending; /* client_admit_cb is scheduled */
 	struct batcher *batcher; /* groups, done batches (batch.c) */
+	struct io_loop *io; /* dirty connections to flush (io.c) */
 };
 
 /* What the process has once, beside its loop(s): configuration,

@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "client.h"
+#include "io.h"
 #include "listener.h"
 #include "metrics.h"
 #include "prefetch.h"
@@ -205,7 +206,8 @@ static void main_loop_init(struct ib_loop *loop)
 	TAILQ_INIT(&loop->backends);
 	TAILQ_INIT(&loop->dead_backends);
 	TAILQ_INIT(&loop->login_queue);
-	if (!batch_init(loop))
+	loop->io = io_loop_new(loop->base);
+	if (!loop->io || !batch_init(loop))
 		die("out of memory");
 }
 
@@ -281,6 +283,7 @@ static void main_teardown(struct ib_loop *loop)
 	batch_free_done();
 	batch_exit(loop);
 	backend_free_dead();
+	io_loop_free(loop->io);
 	stats_free();
 	prefetch_stats_free();
 	tls_free();
