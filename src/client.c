@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "classify.h"
+#include "compress.h"
 #include "prefetch.h"
 #include "session.h"
 #include "tls.h"
@@ -35,7 +36,7 @@
  * backend session then negotiates what the client chose, and the relay
  * rewrites or filters what differs (session tracking, see backend.c).
  */
-#define CLIENT_RELAY_CAPS (CAP_SESSION_TRACK | CAP_DEPRECATE_EOF)
+#define CLIENT_RELAY_CAPS (CAP_SESSION_TRACK | CAP_DEPRECATE_EOF | CAP_COMPRESS)
 
 /* MariaDB extensions relayed as they are: progress reports, bulk execute,
  * type info in column definitions, metadata skipped on EXECUTE. */
@@ -777,10 +778,35 @@ static void client_send_login_ok(struct client *c)
 	}
 }
 
+/*
+ * A client that chose CLIENT_COMPRESS speaks it from the packet after the
+ * login's OK (still in clear) on; so does its backend session.
+ */
+static bool client_start_compress(struct client *c)
+{
+	struct bufferevent *zb = compress_new(c->bev, COMPRESS_SERVER);
+
+	if (!zb)
+		return false;
+	c->bev = zb;
+	c->compress = true;
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
+			  client_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return true;
+}
+
 static void client_track_done(struct client *c)
 {
 	if (c->track_login)
 		client_send_login_ok(c);
+	if ((c->caps & CAP_COMPRESS) && !c->compress &&
+	    !client_start_compress(c)) {
+		IB_STAT_INC(oom_errors);
+		client_close(c, "cannot start compression");
+		return;
+	}
 	client_set_state(c, CLIENT_IDLE);
 	client_arm_timer(c, ib.cfg->client_idle_timeout);
 	client_step(c);
@@ -1283,6 +1309,8 @@ static void client_resume_read(struct client *c)
 	if (c->read_paused) {
 		c->read_paused = false;
 		bufferevent_enable(c->bev, EV_READ);
+		if (c->compress)
+			compress_resume(c->bev);
 	}
 }
 
@@ -1396,14 +1424,16 @@ static void client_queue_free(struct client *c)
 	TAILQ_INSERT_TAIL(&ib.justfree, c, entry);
 }
 
-/* Nothing left to send, including what a TLS filter passed down. */
+/* Nothing left to send, including what the filters (compression, TLS)
+ * passed down. */
 static bool client_flushed(struct client *c)
 {
-	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	struct bufferevent *b;
 
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-	       (!under ||
-		evbuffer_get_length(bufferevent_get_output(under)) == 0);
+	for (b = c->bev; b; b = bufferevent_get_underlying(b))
+		if (evbuffer_get_length(bufferevent_get_output(b)))
+			return false;
+	return true;
 }
 
 static void client_read_cb(struct bufferevent *bev, void *arg)

@@ -79,6 +79,7 @@ struct client {
 	bool is_admin;
 	bool queued_free; /* on ib.justfree */
 	bool tls;	  /* the connection was upgraded to TLS */
+	bool compress;	  /* bev is the compressed protocol's layer */
 	bool login_slot;  /* holds one of max_pending_logins */
 	bool login_wait;  /* on the queue for a pre-login slot */
 	bool read_paused; /* busy with the next command buffered */
@@ -181,6 +182,7 @@ struct backend {
 	uint32_t server_ext_caps; /* MariaDB ext caps the greeting offered */
 	uint32_t ext_caps;	  /* MariaDB ext caps negotiated */
 	bool tls;      /* bev is a TLS filter over the socket */
+	bool compress; /* bev is the compressed protocol's layer */
 	char *user;    /* the account logged in (or logging in) */
 
 	/* login relay (BACKEND_AUTH) */
