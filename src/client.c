@@ -1144,6 +1144,29 @@ static void client_change_user(struct client *c, const uint8_t *p, size_t len)
 }
 
 /*
+ * A COM_CHANGE_USER longer than the head we copy: <nbytes> of <in> hold
+ * its <len> payload bytes (within max_packet_size), in parts over 16 MiB.
+ */
+static void client_change_user_long(struct client *c, struct evbuffer *in,
+				    size_t nbytes, size_t len)
+{
+	struct pktbuf pb;
+	uint8_t seq;
+
+	pktbuf_init(&pb);
+	(void)nbytes; /* whole in <in>: read at once, or drained on failure */
+	if (backend_read_packet(in, &pb, &seq, len) != 1) {
+		pktbuf_free(&pb);
+		IB_STAT_INC(oom_errors);
+		client_send_err(c, 1041, "HY000", "Out of memory");
+		client_close(c, "out of memory for COM_CHANGE_USER");
+		return;
+	}
+	client_change_user(c, pb.buf, pb.len);
+	pktbuf_free(&pb);
+}
+
+/*
  * Take the next command off the input.  Small commands are copied whole
  * for dispatch; big ones (over CLIENT_HEAD_MAX) are relayed as they are.
  */
@@ -1226,10 +1249,9 @@ static void client_next_command(struct client *c)
 			return;
 		case COM_CHANGE_USER:
 			if (hlen < len) {
-				evbuffer_drain(in, nbytes);
-				client_send_err(c, 1047, "08S01",
-						"COM_CHANGE_USER too long");
-				client_close(c, "oversized change user");
+				/* a long one (names of any length): the
+				 * server decides, as directly */
+				client_change_user_long(c, in, nbytes, len);
 				return;
 			}
 			evbuffer_drain(in, nbytes);

@@ -391,3 +391,20 @@ def test_compressed_clients_batched(inbatch_factory, direct, table_name,
             c.close()
     assert got == want
     assert s1["queries_batched"] > s0["queries_batched"]
+
+
+def test_change_user_long_refused_keeps_session(cclient, proxy, direct):
+    """A COM_CHANGE_USER far over the head inbatch copies (a 100 KiB user
+    name): the server refuses it, the session goes on as the old account,
+    and a change back works, as directly."""
+    long_name = "u" * 100000
+    args = ["--force", "-e", "SET @kept = 7",
+            "--change-user", long_name, "x",
+            "-e", "SELECT CURRENT_USER(), @kept",
+            "--change-user", APP_USER, APP_PASSWORD,
+            "-e", "SELECT CURRENT_USER(), 1"]
+    out = [cclient(ep, *args) for ep in (proxy, direct)]
+    assert out[0] == out[1], "proxy:\n%s\ndirect:\n%s" % (out[0][1][:2000],
+                                                            out[1][1][:2000])
+    assert "Access denied" in out[0][1] or "ERROR" in out[0][1]
+    assert "app@%" in out[0][1]
