@@ -812,6 +812,38 @@ static void client_track_done(struct client *c)
 	client_step(c);
 }
 
+/* Turn the backend session's trackers on for us (session_track_sql). */
+static bool client_track_set(struct client *c)
+{
+	return backend_query(c->be, session_track_sql, session_track_sql_len,
+			     client_track_cb, c);
+}
+
+/* The session's own tracker settings are read: now ours. */
+static void client_trackers_cb(struct backend *be, void *arg,
+			       struct backend_result *res)
+{
+	struct client *c = arg;
+
+	(void)be;
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (!res) {
+		client_send_err(c, 1105, "08S01",
+				"inbatch: lost connection to backend during login");
+		client_close(c, "backend lost while reading trackers");
+		return;
+	}
+	if (!session_client_trackers_set(&c->sess, res))
+		log_warn_rl(1, "cannot read a session's tracker settings; "
+			    "its client hears of the default ones");
+	if (!c->be || !client_track_set(c)) {
+		IB_STAT_INC(oom_errors);
+		client_send_err(c, 1041, "HY000", "Out of memory");
+		client_close(c, "cannot set session trackers");
+	}
+}
+
 /*
  * A new session (login, COM_CHANGE_USER) or a reset one: forget what was
  * known and turn the server's trackers on, before the client's next
@@ -828,8 +860,12 @@ static void client_track(struct client *c, bool login)
 		client_track_done(c);
 		return;
 	}
-	if (!backend_query(c->be, session_track_sql, session_track_sql_len,
-			   client_track_cb, c)) {
+	/* a client that hears tracker data: first its own settings */
+	if (!((c->caps & CAP_SESSION_TRACK)
+		      ? backend_query(c->be, session_client_trackers_sql,
+				      session_client_trackers_sql_len,
+				      client_trackers_cb, c)
+		      : client_track_set(c))) {
 		IB_STAT_INC(oom_errors);
 		client_send_err(c, 1041, "HY000", "Out of memory");
 		client_close(c, "cannot set session trackers");

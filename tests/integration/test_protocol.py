@@ -408,3 +408,23 @@ def test_change_user_long_refused_keeps_session(cclient, proxy, direct):
                                                             out[1][1][:2000])
     assert "Access denied" in out[0][1] or "ERROR" in out[0][1]
     assert "app@%" in out[0][1]
+
+
+def test_session_track_server_settings(cclient, proxy, direct, mariadb):
+    """A session starts with the server's global list of tracked
+    variables, not the compiled-in one: the client hears of the variables
+    it lists, as directly (main.mysqltest_tracking_info)."""
+    mariadb.query("SET GLOBAL session_track_system_variables = "
+                  "'character_set_connection,sql_mode'")
+    args = ["--track", "-e", "SET NAMES 'utf8'", "-e", "SET sql_mode = ''",
+            "-e", "SET time_zone = '+01:00'", "-e", "SET @v = 1",
+            "-e", "BEGIN", "-e", "SELECT 1", "-e", "COMMIT"]
+    try:
+        out = [cclient(ep, *args) for ep in (proxy, direct)]
+    finally:
+        mariadb.query("SET GLOBAL session_track_system_variables = DEFAULT")
+    got, want = (canon_track_lines(o[1]) for o in out)
+    assert got == want, "\n".join(difflib.unified_diff(
+        want.split("\n"), got.split("\n"), "direct", "proxy", lineterm=""))
+    assert "TRACK VAR character_set_client" not in got
+    assert "TRACK VAR sql_mode" in got
