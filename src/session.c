@@ -30,9 +30,8 @@ const size_t session_track_sql_len = sizeof(session_track_sql) - 1;
  * them (session_client_state), so they are read before session_track_sql.
  */
 const char session_client_trackers_sql[] =
-	"SELECT CONCAT_WS(0x1f, @@session_track_system_variables, "
-	"@@session_track_schema, @@session_track_state_change, "
-	"@@session_track_transaction_info)";
+	/* not a SELECT: a COM_CHANGE_USER must leave Com_select as it is */
+	"SHOW SESSION VARIABLES LIKE 'session\\_track\\_%'";
 const size_t session_client_trackers_sql_len =
 	sizeof(session_client_trackers_sql) - 1;
 
@@ -486,42 +485,36 @@ static void session_ctx_check(struct session *s)
 bool session_client_trackers_set(struct session *s,
 				 const struct backend_result *res)
 {
-	static const char *const names[] = {
-		"session_track_system_variables", "session_track_schema",
-		"session_track_state_change", "session_track_transaction_info"
-	};
-	const uint8_t *p = NULL, *v, *end, *sep;
-	size_t pos = 0, len = 0, vlen;
+	const uint8_t *p = NULL, *name, *v;
+	size_t pos = 0, len = 0, nn, vn;
 	struct proto_rd rd;
 	bool null = true;
-	unsigned i;
+	unsigned i, rows = 0;
 
 	if (!res || res->err)
 		return false;
-	/* column count, one definition, an EOF unless DEPRECATE_EOF, the row
-	 * (a one-field row cannot start with 0xFE: it is under 16 MiB) */
+	/* column count, two definitions, an EOF unless DEPRECATE_EOF; then
+	 * rows of (name, value) up to the EOF or OK that ends them (a row of
+	 * two short strings cannot start with 0xFE) */
 	for (i = 0; i < 3 && backend_result_next(res, &pos, &p, &len); i++)
 		;
-	if (i == 3 && len > 0 && p[0] == 0xFE && len < 9)
-		i = backend_result_next(res, &pos, &p, &len) ? 4 : 0;
-	if (i < 3 || len == 0 || p[0] == 0xFE)
+	if (i < 3)
 		return false;
-	proto_rd_init(&rd, p, len);
-	v = proto_rd_lenenc_str(&rd, &vlen, &null);
-	if (rd.failed || null || !v)
-		return false;
-	end = v + vlen;
-	for (i = 0; i < 4; i++) {
-		sep = memchr(v, 0x1f, (size_t)(end - v));
-		if (!sep)
-			sep = end;
-		session_client_setting(s, (const uint8_t *)names[i],
-				       strlen(names[i]), v, (size_t)(sep - v));
-		if (sep == end)
-			break;
-		v = sep + 1;
+	while (backend_result_next(res, &pos, &p, &len)) {
+		if (len == 0 || p[0] == 0xFF || (p[0] == 0xFE && len < 9)) {
+			if (rows)
+				break;
+			continue; /* the EOF after the definitions */
+		}
+		proto_rd_init(&rd, p, len);
+		name = proto_rd_lenenc_str(&rd, &nn, &null);
+		v = proto_rd_lenenc_str(&rd, &vn, &null);
+		if (rd.failed || !name || !v)
+			return false;
+		session_client_setting(s, name, nn, v, vn);
+		rows++;
 	}
-	return i == 3;
+	return rows >= 4;
 }
 
 bool session_ctx_set(struct session *s, const struct backend_result *res)
