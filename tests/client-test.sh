@@ -14,7 +14,11 @@
 #
 # Environment: INBATCH or IB_BUILDDIR find the binary (as scripts/*.sh do),
 # IB_CLIENT_TEST the test program, IB_CT_LOG_LEVEL inbatch's log_level
-# (with -k, its logs stay in the work directory).  Exit status: 0 when every test that
+# (with -k, its logs stay in the work directory), IB_CT_ON_MODE the
+# batch_mode of the "adaptive" leg (window: every lookup of these
+# one-connection tests waits its window and runs as a batch of one, with
+# the probe; adaptive runs a lookup alone when none of its shape is in
+# flight, which in one connection is always).  Exit status: 0 when every test that
 # passes directly also passes through inbatch in both modes, or is listed in
 # KNOWN below; 1 otherwise; 2 when the setup failed; 77 (skip) without
 # mariadb-client-test.  A run of all ~300 tests takes several minutes: it is
@@ -113,7 +117,7 @@ for leg in "${legs[@]}"; do
 	listen = 127.0.0.1:${ib_port[$leg]}
 	admin_listen =
 	backend = 127.0.0.1:$MDB_PORT
-	batch_mode = $leg
+	batch_mode = $([ "$leg" = adaptive ] && echo "${IB_CT_ON_MODE:-adaptive}" || echo "$leg")
 	query_timeout = 0
 	max_client_conn = 2000
 	max_packet_size = 1073741824
