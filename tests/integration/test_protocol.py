@@ -287,7 +287,9 @@ def test_compressed_session(cclient, proxy, direct, table_name, mariadb):
             "-e", "SELECT REPEAT('ab', 600000) AS big, 'end'",
             "-e", "SELECT 1; SELECT 2; SELECT nope",
             "-e", "SELECT * FROM %s WHERE id = 250" % t,
-            "--ping",
+            "--ping", "--change-user", APP_USER, "wrong",
+            "-e", "SELECT CURRENT_USER()", "--reset",
+            "--change-user", APP_USER, APP_PASSWORD,
             "-e", "INSERT INTO %s VALUES (1000, REPEAT('q', 300000))" % t,
             "-e", "SELECT MD5(v) FROM %s WHERE id = 1000" % t]
     out = []
@@ -302,6 +304,7 @@ def test_compressed_session(cclient, proxy, direct, table_name, mariadb):
     assert out[1] == out[3]
     assert "Compression\tON" in out[0][1]
     assert "ERROR 1054" in out[0][1]
+    assert "ERROR 1045" in out[0][1]  # the refused change-user
 
 
 def _mysqldb(ep, **kw):
