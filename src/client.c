@@ -834,7 +834,10 @@ static void client_trackers_cb(struct backend *be, void *arg,
 		client_close(c, "backend lost while reading trackers");
 		return;
 	}
-	if (!session_client_trackers_set(&c->sess, res))
+	c->track_init = session_client_trackers_read(res);
+	if (c->track_init)
+		session_client_trackers_apply(&c->sess, c->track_init);
+	else
 		log_warn_rl(1, "cannot read a session's tracker settings; "
 			    "its client hears of the default ones");
 	if (!c->be || !client_track_set(c)) {
@@ -860,8 +863,11 @@ static void client_track(struct client *c, bool login)
 		client_track_done(c);
 		return;
 	}
-	/* a client that hears tracker data: first its own settings */
-	if (!((c->caps & CAP_SESSION_TRACK)
+	/* a client that hears tracker data: first its own settings, read
+	 * once (a changed or reset session starts from them again) */
+	if (c->track_init)
+		session_client_trackers_apply(&c->sess, c->track_init);
+	if (!((c->caps & CAP_SESSION_TRACK) && !c->track_init
 		      ? backend_query(c->be, session_client_trackers_sql,
 				      session_client_trackers_sql_len,
 				      client_trackers_cb, c)
@@ -1610,6 +1616,7 @@ void client_free_closed(void)
 		prefetch_free(c);
 		free(c->user);
 		free(c->old_user);
+		free(c->track_init);
 		free(c->db);
 		free(c->batch_sql);
 		free(c);

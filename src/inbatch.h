@@ -99,6 +99,7 @@ struct client {
 	uint8_t collation;
 	char *user;
 	char *old_user; /* during COM_CHANGE_USER: the account before */
+	char *track_init; /* the trackers a session starts with, read at login */
 	char *db;
 	uint16_t status; /* last server status relayed */
 	uint8_t seq;	 /* next sequence id for packets we generate */

@@ -27,11 +27,16 @@ const size_t session_track_sql_len = sizeof(session_track_sql) - 1;
 /*
  * A session starts with the server's global tracker settings, which need
  * not be the compiled-in defaults; what the client hears is filtered by
- * them (session_client_state), so they are read before session_track_sql.
+ * them (session_client_state), so they are read at login, before
+ * session_track_sql.  COM_CHANGE_USER and COM_RESET_CONNECTION start from
+ * them again: they are kept, not read again (a COM_CHANGE_USER must leave
+ * Com_select as it was; a SHOW VARIABLES would raise the session's
+ * Max_memory_used, which main.memory_used watches).
  */
 const char session_client_trackers_sql[] =
-	/* not a SELECT: a COM_CHANGE_USER must leave Com_select as it is */
-	"SHOW SESSION VARIABLES LIKE 'session\\_track\\_%'";
+	"SELECT CONCAT_WS(0x1f, @@session_track_system_variables, "
+	"@@session_track_schema, @@session_track_state_change, "
+	"@@session_track_transaction_info)";
 const size_t session_client_trackers_sql_len =
 	sizeof(session_client_trackers_sql) - 1;
 
@@ -114,7 +119,7 @@ void session_free(struct session *s)
 
 void session_set_tracking(struct session *s, bool on)
 {
-	/* the client's settings, read before (session_client_trackers_set) */
+	/* the client's settings (session_client_trackers_apply) */
 	char *cvars = s->cvars;
 	bool cno_schema = s->cno_schema, cstate = s->cstate;
 	uint8_t ctrx = s->ctrx;
@@ -482,39 +487,57 @@ static void session_ctx_check(struct session *s)
 	s->why = NULL;
 }
 
-bool session_client_trackers_set(struct session *s,
-				 const struct backend_result *res)
+char *session_client_trackers_read(const struct backend_result *res)
 {
-	const uint8_t *p = NULL, *name, *v;
-	size_t pos = 0, len = 0, nn, vn;
+	const uint8_t *p = NULL, *v;
+	size_t pos = 0, len = 0, vlen;
 	struct proto_rd rd;
 	bool null = true;
-	unsigned i, rows = 0;
+	unsigned i;
+	char *str;
 
 	if (!res || res->err)
-		return false;
-	/* column count, two definitions, an EOF unless DEPRECATE_EOF; then
-	 * rows of (name, value) up to the EOF or OK that ends them (a row of
-	 * two short strings cannot start with 0xFE) */
+		return NULL;
+	/* column count, one definition, an EOF unless DEPRECATE_EOF, the row
+	 * (a one-field row cannot start with 0xFE: it is under 16 MiB) */
 	for (i = 0; i < 3 && backend_result_next(res, &pos, &p, &len); i++)
 		;
-	if (i < 3)
-		return false;
-	while (backend_result_next(res, &pos, &p, &len)) {
-		if (len == 0 || p[0] == 0xFF || (p[0] == 0xFE && len < 9)) {
-			if (rows)
-				break;
-			continue; /* the EOF after the definitions */
-		}
-		proto_rd_init(&rd, p, len);
-		name = proto_rd_lenenc_str(&rd, &nn, &null);
-		v = proto_rd_lenenc_str(&rd, &vn, &null);
-		if (rd.failed || !name || !v)
-			return false;
-		session_client_setting(s, name, nn, v, vn);
-		rows++;
+	if (i == 3 && len > 0 && p[0] == 0xFE && len < 9)
+		i = backend_result_next(res, &pos, &p, &len) ? 4 : 0;
+	if (i < 3 || len == 0 || p[0] == 0xFE)
+		return NULL;
+	proto_rd_init(&rd, p, len);
+	v = proto_rd_lenenc_str(&rd, &vlen, &null);
+	if (rd.failed || null || !v || memchr(v, '\0', vlen))
+		return NULL;
+	str = malloc(vlen + 1);
+	if (!str)
+		return NULL;
+	memcpy(str, v, vlen);
+	str[vlen] = '\0';
+	return str;
+}
+
+void session_client_trackers_apply(struct session *s, const char *str)
+{
+	static const char *const names[] = {
+		"session_track_system_variables", "session_track_schema",
+		"session_track_state_change", "session_track_transaction_info"
+	};
+	const char *v = str, *sep;
+	unsigned i;
+
+	for (i = 0; i < 4; i++) {
+		sep = strchr(v, 0x1f);
+		if (!sep)
+			sep = v + strlen(v);
+		session_client_setting(s, (const uint8_t *)names[i],
+				       strlen(names[i]), (const uint8_t *)v,
+				       (size_t)(sep - v));
+		if (!*sep)
+			break;
+		v = sep + 1;
 	}
-	return rows >= 4;
 }
 
 bool session_ctx_set(struct session *s, const struct backend_result *res)
