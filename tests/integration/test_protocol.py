@@ -421,7 +421,13 @@ def test_session_track_server_settings(cclient, proxy, direct, mariadb):
                   "'character_set_connection,sql_mode'")
     args = ["--track", "-e", "SET NAMES 'utf8'", "-e", "SET sql_mode = ''",
             "-e", "SET time_zone = '+01:00'", "-e", "SET @v = 1",
-            "-e", "BEGIN", "-e", "SELECT 1", "-e", "COMMIT"]
+            "-e", "BEGIN", "-e", "SELECT 1", "-e", "COMMIT",
+            "-e", "SET SESSION session_track_system_variables = 'time_zone'",
+            "-e", "SET time_zone = '+02:00', sql_mode = 'ANSI'",
+            # a reset or changed session starts from the global list again
+            "--reset", "-e", "SET sql_mode = '', time_zone = '+03:00'",
+            "--change-user", APP_USER, APP_PASSWORD,
+            "-e", "SET NAMES 'latin1', time_zone = '+04:00'"]
     try:
         out = [cclient(ep, *args) for ep in (proxy, direct)]
     finally:
