@@ -18,6 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "compress.h"
 #include "io.h"
 #include "tls.h"
 
@@ -81,6 +82,7 @@ static bool backend_notify(struct backend *be, enum backend_event ev,
 static void backend_read_cb(struct bufferevent *bev, void *arg);
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 static void backend_lost(struct backend *be, const char *why);
+static bool backend_start_compress(struct backend *be);
 
 /* Pending collect-mode request (internal queries). */
 struct backend_collect {
@@ -209,7 +211,7 @@ bool backend_login(struct backend *be, const struct proto_hsresp *h,
 		CAP_PLUGIN_AUTH | CAP_TRANSACTIONS;
 	caps |= be->server_caps & (CAP_PLUGIN_AUTH_LENENC | CAP_MULTI_RESULTS |
 				   CAP_PS_MULTI_RESULTS);
-	caps &= ~(CAP_COMPRESS | CAP_SESSION_TRACK |
+	caps &= ~(CAP_SESSION_TRACK |
 		  CAP_CONNECT_WITH_DB | (1u << 25) |
 		  (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29) |
 		  (1u << 30));
@@ -861,6 +863,12 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 		backend_set_state(be, BACKEND_IDLE);
 		be->resp.rs = RESP_NONE;
 		evtimer_del(be->timer);
+		/* what follows a login's OK is compressed, if negotiated */
+		if ((be->caps & CAP_COMPRESS) && !be->compress &&
+		    !backend_start_compress(be)) {
+			backend_lost(be, "cannot start compression");
+			return;
+		}
 		backend_notify_login(be, p, len);
 		return;
 	case 0xFF:
@@ -901,6 +909,23 @@ static void backend_on_auth(struct backend *be, const uint8_t *p, size_t len,
 		e.len = len;
 		backend_notify(be, BACKEND_EV_AUTH, &e);
 	}
+}
+
+/* The session negotiated CLIENT_COMPRESS: from now on, through zlib. */
+static bool backend_start_compress(struct backend *be)
+{
+	struct bufferevent *zb;
+
+	io_detach(be->io); /* the filter reads and writes through the bev */
+	zb = compress_new(be->bev, COMPRESS_CLIENT);
+	if (!zb)
+		return false;
+	be->bev = zb;
+	be->compress = true;
+	bufferevent_setcb(be->bev, backend_read_cb, NULL, backend_event_cb,
+			  be);
+	bufferevent_enable(be->bev, EV_READ | EV_WRITE);
+	return true;
 }
 
 static void backend_read_cb(struct bufferevent *bev, void *arg)
@@ -1066,6 +1091,8 @@ void backend_resume(struct backend *be)
 {
 	if (be->state == BACKEND_BUSY) {
 		io_enable(be->io, be->bev, EV_READ);
+		if (be->compress)
+			compress_resume(be->bev);
 		backend_read_cb(be->bev, be);
 	}
 }
@@ -1073,15 +1100,23 @@ void backend_resume(struct backend *be)
 void backend_close(struct backend *be)
 {
 	static const uint8_t quit[5] = { 1, 0, 0, 0, COM_QUIT };
+	/* the same in one compressed packet, sent as it is */
+	static const uint8_t zquit[12] = { 5, 0, 0, 0, 0, 0, 0,
+					   1, 0, 0, 0, COM_QUIT };
 	int fd;
 
 	if (be->timer == NULL)
 		return; /* already queued */
 	if (be->state == BACKEND_IDLE && !be->tls &&
-	    evbuffer_get_length(bufferevent_get_output(be->bev)) == 0) {
+	    evbuffer_get_length(bufferevent_get_output(be->bev)) == 0 &&
+	    (!be->compress || evbuffer_get_length(bufferevent_get_output(
+				      bufferevent_get_underlying(be->bev))) == 0)) {
 		/* a polite COM_QUIT keeps the server's Aborted_clients quiet */
-		fd = bufferevent_getfd(be->bev);
-		if (fd >= 0 && send(fd, quit, sizeof(quit),
+		fd = bufferevent_getfd(be->compress
+				       ? bufferevent_get_underlying(be->bev)
+				       : be->bev);
+		if (fd >= 0 && send(fd, be->compress ? zquit : quit,
+				    be->compress ? sizeof(zquit) : sizeof(quit),
 				    MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			log_debug("COM_QUIT to backend failed: %s",
 				  strerror(errno));

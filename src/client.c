@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "classify.h"
+#include "compress.h"
 #include "io.h"
 #include "prefetch.h"
 #include "session.h"
@@ -36,7 +37,7 @@
  * backend session then negotiates what the client chose, and the relay
  * rewrites or filters what differs (session tracking, see backend.c).
  */
-#define CLIENT_RELAY_CAPS (CAP_SESSION_TRACK | CAP_DEPRECATE_EOF)
+#define CLIENT_RELAY_CAPS (CAP_SESSION_TRACK | CAP_DEPRECATE_EOF | CAP_COMPRESS)
 
 /* MariaDB extensions relayed as they are: progress reports, bulk execute,
  * type info in column definitions, metadata skipped on EXECUTE. */
@@ -808,13 +809,75 @@ static void client_send_login_ok(struct client *c)
 	}
 }
 
+/*
+ * A client that chose CLIENT_COMPRESS speaks it from the packet after the
+ * login's OK (still in clear) on; so does its backend session.
+ */
+static bool client_start_compress(struct client *c)
+{
+	struct bufferevent *zb;
+
+	io_detach(c->io); /* the filter reads and writes through the bev */
+	zb = compress_new(c->bev, COMPRESS_SERVER);
+	if (!zb)
+		return false;
+	c->bev = zb;
+	c->compress = true;
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
+			  client_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return true;
+}
+
 static void client_track_done(struct client *c)
 {
 	if (c->track_login)
 		client_send_login_ok(c);
+	if ((c->caps & CAP_COMPRESS) && !c->compress &&
+	    !client_start_compress(c)) {
+		IB_STAT_INC(oom_errors);
+		client_close(c, "cannot start compression");
+		return;
+	}
 	client_set_state(c, CLIENT_IDLE);
 	client_arm_timer(c, ib.cfg->client_idle_timeout);
 	client_step(c);
+}
+
+/* Turn the backend session's trackers on for us (session_track_sql). */
+static bool client_track_set(struct client *c)
+{
+	return backend_query(c->be, session_track_sql, session_track_sql_len,
+			     client_track_cb, c);
+}
+
+/* The session's own tracker settings are read: now ours. */
+static void client_trackers_cb(struct backend *be, void *arg,
+			       struct backend_result *res)
+{
+	struct client *c = arg;
+
+	(void)be;
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (!res) {
+		client_send_err(c, 1105, "08S01",
+				"inbatch: lost connection to backend during login");
+		client_close(c, "backend lost while reading trackers");
+		return;
+	}
+	c->track_init = session_client_trackers_read(res);
+	if (c->track_init)
+		session_client_trackers_apply(&c->sess, c->track_init);
+	else
+		log_warn_rl(1, "cannot read a session's tracker settings; "
+			    "its client hears of the default ones");
+	if (!c->be || !client_track_set(c)) {
+		IB_STAT_INC(oom_errors);
+		client_send_err(c, 1041, "HY000", "Out of memory");
+		client_close(c, "cannot set session trackers");
+	}
 }
 
 /*
@@ -833,8 +896,15 @@ static void client_track(struct client *c, bool login)
 		client_track_done(c);
 		return;
 	}
-	if (!backend_query(c->be, session_track_sql, session_track_sql_len,
-			   client_track_cb, c)) {
+	/* a client that hears tracker data: first its own settings, read
+	 * once (a changed or reset session starts from them again) */
+	if (c->track_init)
+		session_client_trackers_apply(&c->sess, c->track_init);
+	if (!((c->caps & CAP_SESSION_TRACK) && !c->track_init
+		      ? backend_query(c->be, session_client_trackers_sql,
+				      session_client_trackers_sql_len,
+				      client_trackers_cb, c)
+		      : client_track_set(c))) {
 		IB_STAT_INC(oom_errors);
 		client_send_err(c, 1041, "HY000", "Out of memory");
 		client_close(c, "cannot set session trackers");
@@ -1254,6 +1324,29 @@ struct client_cmd {
 };
 
 /*
+ * A COM_CHANGE_USER longer than the head we copy: <nbytes> of <in> hold
+ * its <len> payload bytes (within max_packet_size), in parts over 16 MiB.
+ */
+static void client_change_user_long(struct client *c, struct evbuffer *in,
+				    size_t nbytes, size_t len)
+{
+	struct pktbuf pb;
+	uint8_t seq;
+
+	pktbuf_init(&pb);
+	(void)nbytes; /* whole in <in>: read at once, or drained on failure */
+	if (backend_read_packet(in, &pb, &seq, len) != 1) {
+		pktbuf_free(&pb);
+		IB_STAT_INC(oom_errors);
+		client_send_err(c, 1041, "HY000", "Out of memory");
+		client_close(c, "out of memory for COM_CHANGE_USER");
+		return;
+	}
+	client_change_user(c, pb.buf, pb.len);
+	pktbuf_free(&pb);
+}
+
+/*
  * The next whole command off the input, its head copied out: small
  * commands whole, big ones (over CLIENT_HEAD_MAX) in part, relayed as
  * they are.  False while none is whole, or when the client was closed.
@@ -1365,13 +1458,13 @@ static bool client_dispatch(struct client *c, struct evbuffer *in,
 		client_close(c, "quit");
 		return false;
 	case COM_CHANGE_USER:
-		evbuffer_drain(in, cmd->nbytes);
 		if (cmd->hlen < cmd->len) {
-			client_send_err(c, 1047, "08S01",
-					"COM_CHANGE_USER too long");
-			client_close(c, "oversized change user");
+			/* a long one (names of any length): the server
+			 * decides, as directly */
+			client_change_user_long(c, in, cmd->nbytes, cmd->len);
 			return false;
 		}
+		evbuffer_drain(in, cmd->nbytes);
 		client_change_user(c, head, cmd->len);
 		return false;
 	case COM_QUERY:
@@ -1452,6 +1545,8 @@ static void client_resume_read(struct client *c)
 	if (c->read_paused) {
 		c->read_paused = false;
 		io_enable(c->io, c->bev, EV_READ);
+		if (c->compress)
+			compress_resume(c->bev);
 	}
 }
 
@@ -1567,14 +1662,16 @@ static void client_queue_free(struct client *c)
 	TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
 }
 
-/* Nothing left to send, including what a TLS filter passed down. */
+/* Nothing left to send, including what the filters (compression, TLS)
+ * passed down. */
 static bool client_flushed(struct client *c)
 {
-	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	struct bufferevent *b;
 
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-	       (!under ||
-		evbuffer_get_length(bufferevent_get_output(under)) == 0);
+	for (b = c->bev; b; b = bufferevent_get_underlying(b))
+		if (evbuffer_get_length(bufferevent_get_output(b)))
+			return false;
+	return true;
 }
 
 static void client_read_cb(struct bufferevent *bev, void *arg)
@@ -1697,6 +1794,7 @@ void client_free_closed(void)
 		prefetch_free(c);
 		free(c->user);
 		free(c->old_user);
+		free(c->track_init);
 		free(c->db);
 		free(c->lk.sql);
 		free(c);

@@ -132,6 +132,7 @@ struct client {
 	bool is_admin;
 	bool queued_free; /* on ib_loop->justfree */
 	bool tls;	  /* the connection was upgraded to TLS */
+	bool compress;	  /* bev is the compressed protocol's layer */
 	bool login_slot;  /* holds one of max_pending_logins */
 	bool login_wait;  /* on the queue for a pre-login slot */
 	bool read_paused; /* busy with the next command buffered */
@@ -152,6 +153,7 @@ struct client {
 	uint8_t collation;
 	char *user;
 	char *old_user; /* during COM_CHANGE_USER: the account before */
+	char *track_init; /* the trackers a session starts with, read at login */
 	char *db;
 	uint16_t status; /* last server status relayed */
 	uint8_t seq;	 /* next sequence id for packets we generate */
@@ -215,6 +217,7 @@ struct backend {
 	uint32_t ext_caps;	  /* MariaDB ext caps negotiated */
 	bool tls;      /* bev is a TLS filter over the socket */
 	bool peer_tls; /* the owner client's own leg is TLS */
+	bool compress; /* bev is the compressed protocol's layer */
 	char *user;    /* the account logged in (or logging in) */
 
 	/* login relay (BACKEND_AUTH) */

@@ -25,6 +25,22 @@ const char session_track_sql[] =
 const size_t session_track_sql_len = sizeof(session_track_sql) - 1;
 
 /*
+ * A session starts with the server's global tracker settings, which need
+ * not be the compiled-in defaults; what the client hears is filtered by
+ * them (session_client_state), so they are read at login, before
+ * session_track_sql.  COM_CHANGE_USER and COM_RESET_CONNECTION start from
+ * them again: they are kept, not read again (a COM_CHANGE_USER must leave
+ * Com_select as it was; a SHOW VARIABLES would raise the session's
+ * Max_memory_used, which main.memory_used watches).
+ */
+const char session_client_trackers_sql[] =
+	"SELECT CONCAT_WS(0x1f, @@session_track_system_variables, "
+	"@@session_track_schema, @@session_track_state_change, "
+	"@@session_track_transaction_info)";
+const size_t session_client_trackers_sql_len =
+	sizeof(session_client_trackers_sql) - 1;
+
+/*
  * The context: who runs the lookup (account, active role, schema) and every
  * session variable that can change what a single-table read on a base table
  * returns, or whether it fails: lexing and character sets, sql_mode, time
@@ -103,8 +119,18 @@ void session_free(struct session *s)
 
 void session_set_tracking(struct session *s, bool on)
 {
+	/* the client's settings (session_client_trackers_apply) */
+	char *cvars = s->cvars;
+	bool cno_schema = s->cno_schema, cstate = s->cstate;
+	uint8_t ctrx = s->ctrx;
+
 	/* what the trackers' own SET reported is not the client's doing */
+	s->cvars = NULL;
 	session_reset(s);
+	s->cvars = cvars;
+	s->cno_schema = cno_schema;
+	s->cstate = cstate;
+	s->ctrx = ctrx;
 	s->tracking = on;
 	if (!on)
 		s->why = "the backend session has no session tracking";
@@ -465,6 +491,59 @@ static void session_ctx_check(struct session *s)
 	}
 	s->ctx_ok = true;
 	s->why = NULL;
+}
+
+char *session_client_trackers_read(const struct backend_result *res)
+{
+	const uint8_t *p = NULL, *v;
+	size_t pos = 0, len = 0, vlen;
+	struct proto_rd rd;
+	bool null = true;
+	unsigned i;
+	char *str;
+
+	if (!res || res->err)
+		return NULL;
+	/* column count, one definition, an EOF unless DEPRECATE_EOF, the row
+	 * (a one-field row cannot start with 0xFE: it is under 16 MiB) */
+	for (i = 0; i < 3 && backend_result_next(res, &pos, &p, &len); i++)
+		;
+	if (i == 3 && len > 0 && p[0] == 0xFE && len < 9)
+		i = backend_result_next(res, &pos, &p, &len) ? 4 : 0;
+	if (i < 3 || len == 0 || p[0] == 0xFE)
+		return NULL;
+	proto_rd_init(&rd, p, len);
+	v = proto_rd_lenenc_str(&rd, &vlen, &null);
+	if (rd.failed || null || !v || memchr(v, '\0', vlen))
+		return NULL;
+	str = malloc(vlen + 1);
+	if (!str)
+		return NULL;
+	memcpy(str, v, vlen);
+	str[vlen] = '\0';
+	return str;
+}
+
+void session_client_trackers_apply(struct session *s, const char *str)
+{
+	static const char *const names[] = {
+		"session_track_system_variables", "session_track_schema",
+		"session_track_state_change", "session_track_transaction_info"
+	};
+	const char *v = str, *sep;
+	unsigned i;
+
+	for (i = 0; i < 4; i++) {
+		sep = strchr(v, 0x1f);
+		if (!sep)
+			sep = v + strlen(v);
+		session_client_setting(s, (const uint8_t *)names[i],
+				       strlen(names[i]), (const uint8_t *)v,
+				       (size_t)(sep - v));
+		if (!*sep)
+			break;
+		v = sep + 1;
+	}
 }
 
 bool session_ctx_set(struct session *s, const struct backend_result *res)

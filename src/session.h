@@ -52,6 +52,10 @@ struct session {
 /* Statements run on a backend session to turn its trackers on. */
 extern const char session_track_sql[];
 extern const size_t session_track_sql_len;
+/* A new session's own tracker settings, read at login before ours replace
+ * them; session_client_trackers_read() keeps its one row. */
+extern const char session_client_trackers_sql[];
+extern const size_t session_client_trackers_sql_len;
 /* The context query; its one row is what session_ctx_set() parses. */
 extern const char session_ctx_sql[];
 extern const size_t session_ctx_sql_len;
@@ -78,6 +82,11 @@ bool session_client_state(struct session *s, const uint8_t *state, size_t len,
 void session_on_statement(struct session *s, const char *sql, size_t len);
 /* Something happened whose effect on the session nobody can tell. */
 void session_on_unknown(struct session *s, const char *why);
+/* The row of session_client_trackers_sql's result <res> (malloc'd), or
+ * NULL if it says nothing readable. */
+char *session_client_trackers_read(const struct backend_result *res);
+/* The client's trackers are as <str> (such a row) says. */
+void session_client_trackers_apply(struct session *s, const char *str);
 /* Parse the context query's result; false leaves the session unbatchable. */
 bool session_ctx_set(struct session *s, const struct backend_result *res);
 /*

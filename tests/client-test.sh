@@ -13,7 +13,12 @@
 #   TEST...     only these tests (default: all that -T lists)
 #
 # Environment: INBATCH or IB_BUILDDIR find the binary (as scripts/*.sh do),
-# IB_CLIENT_TEST the test program.  Exit status: 0 when every test that
+# IB_CLIENT_TEST the test program, IB_CT_LOG_LEVEL inbatch's log_level
+# (with -k, its logs stay in the work directory), IB_CT_ON_MODE the
+# batch_mode of the "adaptive" leg (window: every lookup of these
+# one-connection tests waits its window and runs as a batch of one, with
+# the probe; adaptive runs a lookup alone when none of its shape is in
+# flight, which in one connection is always).  Exit status: 0 when every test that
 # passes directly also passes through inbatch in both modes, or is listed in
 # KNOWN below; 1 otherwise; 2 when the setup failed; 77 (skip) without
 # mariadb-client-test.  A run of all ~300 tests takes several minutes: it is
@@ -27,7 +32,6 @@ top=$(cd "$here/.." && pwd)
 # Tests that pass directly and fail through inbatch for a reason that is
 # inbatch's design, one per line with the reason.  Keep this list short.
 KNOWN="
-test_bug31669		# a COM_CHANGE_USER over 16 KiB (a 1 MiB user name) closes the session; the server refuses it and keeps the session
 "
 
 per_test=120
@@ -113,16 +117,19 @@ for leg in "${legs[@]}"; do
 	listen = 127.0.0.1:${ib_port[$leg]}
 	admin_listen =
 	backend = 127.0.0.1:$MDB_PORT
-	batch_mode = $leg
+	batch_mode = $([ "$leg" = adaptive ] && echo "${IB_CT_ON_MODE:-adaptive}" || echo "$leg")
 	query_timeout = 0
 	max_client_conn = 2000
 	max_packet_size = 1073741824
-	log_level = info
+	log_level = ${IB_CT_LOG_LEVEL:-info}
 	[users]
 	root =
 	# accounts the tests create (inbatch checks passwords itself)
 	mysqltest_pw = password
 	mysqltest_no_pw =
+	# test_bug31669's account of 16 b's, and names near it that the
+	# server refuses (a refused COM_CHANGE_USER keeps the session)
+	b* =
 	EOF
 	ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=16} \
 		"$inbatch" -c "$WORK/$leg/inbatch.ini" >"$WORK/$leg/inbatch.log" 2>&1 &

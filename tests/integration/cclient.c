@@ -45,6 +45,7 @@ static int opt_repeat = 1;
 static int opt_prepare_many;
 static bool opt_track;
 static bool opt_progress;
+static bool opt_compress;
 static unsigned progress_calls;
 static unsigned progress_max_stage;
 static int failures;
@@ -60,7 +61,8 @@ static void usage(void)
 		"         --list-fields TABLE | --set-option on|off | --ping\n"
 		"         --select-db DB | --bulk SQL ROWS\n"
 		"options: --track (print session-tracker data after each OK)\n"
-		"         --progress (install a progress callback; print its calls)\n");
+		"         --progress (install a progress callback; print its calls)\n"
+		"         --compress (the compressed protocol)\n");
 	exit(2);
 }
 
@@ -656,6 +658,8 @@ int main(int argc, char **argv)
 			opt_track = true;
 		else if (strcmp(o, "--progress") == 0)
 			opt_progress = true;
+		else if (strcmp(o, "--compress") == 0)
+			opt_compress = true;
 		else
 			usage();
 	}
@@ -673,6 +677,8 @@ int main(int argc, char **argv)
 		flags |= CLIENT_MULTI_STATEMENTS;
 	if (opt_progress)
 		mysql_options(m, MYSQL_PROGRESS_CALLBACK, (const void *)progress_cb);
+	if (opt_compress)
+		mysql_options(m, MYSQL_OPT_COMPRESS, NULL);
 	if (!mysql_real_connect(m, host, user, pass, db, port, NULL, flags)) {
 		print_mysql_error(m);
 		mysql_close(m);

@@ -192,6 +192,28 @@ def test_cli_default_auth(proxy, direct, accounts, mariadb_cli, plugin):
     assert bad[0].stderr == bad[1].stderr
 
 
+def test_mysql_old_password(proxy, direct, accounts, cclient, mariadb):
+    """An account with a pre-4.1 password (mysql_old_password, 8-byte
+    scramble): refused with the server's 1275 while secure_auth is on, and
+    logged in through the relayed switch once it is off, as directly."""
+    h = mariadb.query("SELECT OLD_PASSWORD('oldpw')")[0][0]
+    accounts("old_pw", None, via="mysql_old_password USING '%s'" % h)
+    args = ["-e", "SELECT CURRENT_USER()"]
+    on = [cclient(ep, *args, user="old_pw", password="oldpw", db=None)
+          for ep in (proxy, direct)]
+    mariadb.query("SET GLOBAL secure_auth = OFF")
+    try:
+        off = [cclient(ep, *args, user="old_pw", password="oldpw", db=None)
+               for ep in (proxy, direct)]
+        bad = [cclient(ep, *args, user="old_pw", password="nope", db=None)
+               for ep in (proxy, direct)]
+    finally:
+        mariadb.query("SET GLOBAL secure_auth = ON")
+    assert on[0] == on[1] and "ERROR 1275" in on[0][1]
+    assert off[0] == off[1] and off[0][0] == 0 and "old_pw@%" in off[0][1]
+    assert bad[0] == bad[1] and "ERROR 1045" in bad[0][1]
+
+
 # --- COM_CHANGE_USER ---------------------------------------------------------
 
 def test_change_user_between_accounts(proxy, direct, accounts, cclient):

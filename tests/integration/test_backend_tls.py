@@ -133,3 +133,23 @@ def test_verify_ca_with_wrong_ca_fails_cleanly(tls_proxy, pki):
     with pytest.raises(pymysql.err.OperationalError) as ei:
         ep.connect(connect_timeout=10)
     assert "TLS" in str(ei.value.args[1])
+
+
+def test_compressed_over_tls_backend(tls_proxy):
+    """The compressed protocol over a TLS backend leg: the zlib layer sits
+    on the TLS filter; a 5 MB row and the session's status come back."""
+    MySQLdb = pytest.importorskip("MySQLdb")
+    ep = tls_proxy(backend_tls="require")
+    c = MySQLdb.connect(host=ep.host, port=ep.port, user="app",
+                        passwd="secret", db="ibtest", compress=True)
+    try:
+        cur = c.cursor()
+        cur.execute("SHOW SESSION STATUS WHERE Variable_name IN "
+                    "('Compression', 'Ssl_version')")
+        st = dict(cur.fetchall())
+        assert st["Compression"] == "ON" and st["Ssl_version"].startswith("TLS")
+        cur.execute("SELECT REPEAT('ab', 2500000), 7")
+        row = cur.fetchall()[0]
+        assert len(row[0]) == 5000000 and row[1] == 7
+    finally:
+        c.close()

@@ -1,8 +1,13 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # Protocol features MariaDB offers its own clients, relayed by inbatch: the
 # MariaDB extended capabilities (bulk execute, progress reports, extended
-# and cached metadata), session tracking for clients that ask for it, and
-# CLIENT_DEPRECATE_EOF.  Each is compared with the same client run directly.
+# and cached metadata), session tracking for clients that ask for it,
+# CLIENT_DEPRECATE_EOF and the compressed protocol.  Each is compared with
+# the same client run directly.
+
+import difflib
+import hashlib
+import threading
 
 import pytest
 
@@ -94,7 +99,8 @@ def test_greeting_offers_mariadb_extensions(proxy, direct):
         assert p.server_ext & rawmy.MARIADB_STMT_BULK
         for cap in (rawmy.CLIENT_SESSION_TRACK, rawmy.CLIENT_DEPRECATE_EOF):
             assert p.server_caps & cap
-        assert not p.server_caps & rawmy.CLIENT_COMPRESS
+        assert p.server_caps & rawmy.CLIENT_COMPRESS
+        assert d.server_caps & rawmy.CLIENT_COMPRESS
     finally:
         d.close()
         p.close()
@@ -260,3 +266,174 @@ def test_batched_lookups_with_extensions(inbatch_factory, direct, mariadb,
         for p, d in conns:
             p.close()
             d.close()
+
+
+# --- the compressed protocol --------------------------------------------------
+
+def test_compressed_session(cclient, proxy, direct, table_name, mariadb):
+    """A Connector/C client with MYSQL_OPT_COMPRESS: the server's session
+    is compressed too (Compression ON), and every answer, small and large,
+    text and binary, is what the client gets directly."""
+    t = table_name("z")
+    mariadb.query("CREATE TABLE ibtest.%s (id INT PRIMARY KEY, "
+                  "v MEDIUMTEXT)" % t)
+    mariadb.query("INSERT INTO ibtest.%s SELECT seq, REPEAT(CHAR(65 + seq "
+                  "%% 26), seq * 37) FROM ibtest.seq_1_to_300" % t)
+    args = ["--compress", "--multi", "--force",
+            "-e", "SHOW SESSION STATUS LIKE 'Compression'",
+            "-e", "SELECT 1",
+            "-e", "SELECT id, v FROM %s ORDER BY id" % t,
+            "-e", "SELECT id, LENGTH(v) FROM %s WHERE id = 7" % t,
+            "-e", "SELECT REPEAT('ab', 600000) AS big, 'end'",
+            "-e", "SELECT 1; SELECT 2; SELECT nope",
+            "-e", "SELECT * FROM %s WHERE id = 250" % t,
+            "--ping", "--change-user", APP_USER, "wrong",
+            "-e", "SELECT CURRENT_USER()", "--reset",
+            "--change-user", APP_USER, APP_PASSWORD,
+            "-e", "INSERT INTO %s VALUES (1000, REPEAT('q', 300000))" % t,
+            "-e", "SELECT MD5(v) FROM %s WHERE id = 1000" % t]
+    out = []
+    for ep in (proxy, direct):
+        mariadb.query("DELETE FROM ibtest.%s WHERE id = 1000" % t)
+        out.append(cclient(ep, *args))
+        out.append(cclient(ep, "--compress", "--ps", "--param", "42",
+                           "-e", "SELECT id, v FROM %s WHERE id = ?" % t))
+    assert out[0] == out[2], "\n".join(difflib.unified_diff(
+        out[2][1].split("\n"), out[0][1].split("\n"), "direct", "proxy",
+        lineterm=""))[:4000]
+    assert out[1] == out[3]
+    assert "Compression\tON" in out[0][1]
+    assert "ERROR 1054" in out[0][1]
+    assert "ERROR 1045" in out[0][1]  # the refused change-user
+
+
+def _mysqldb(ep, **kw):
+    MySQLdb = pytest.importorskip("MySQLdb")
+    return MySQLdb.connect(host=HOST, port=ep.port, user=APP_USER,
+                           passwd=APP_PASSWORD, db=DB, charset="utf8mb4",
+                           autocommit=True, compress=True, **kw)
+
+
+def test_compressed_rows_over_16mib(proxy, direct, table_name, mariadb):
+    """Rows over 16 MiB, read and written, in several compressed packets
+    each way (a plain packet spans them)."""
+    t = table_name("zbig")
+    mariadb.query("CREATE TABLE ibtest.%s (id INT PRIMARY KEY, "
+                  "v LONGBLOB)" % t)
+    big = bytes(range(256)) * (70 * 1024)  # 17.5 MiB, compressible
+    want = hashlib.md5(big).hexdigest()
+    for ep in (proxy, direct):
+        c = _mysqldb(ep)
+        try:
+            cur = c.cursor()
+            cur.execute("SHOW SESSION STATUS LIKE 'Compression'")
+            assert cur.fetchall() == (("Compression", "ON"),)
+            cur.execute("REPLACE INTO %s VALUES (1, %%s)" % t, (big,))
+            cur.execute("SELECT MD5(v), LENGTH(v) FROM %s WHERE id = 1" % t)
+            assert cur.fetchall() == ((want, len(big)),)
+            cur.execute("SELECT v, 'after' FROM %s WHERE id = 1" % t)
+            rows = cur.fetchall()
+            assert hashlib.md5(rows[0][0]).hexdigest() == want
+            assert rows[0][1] == "after"
+            cur.execute("SELECT REPEAT(MD5(RAND()), 600000)")
+            assert len(cur.fetchall()[0][0]) == 32 * 600000
+            cur.execute("SELECT 2")
+            assert cur.fetchall() == ((2,),)
+        finally:
+            c.close()
+
+
+def test_compressed_clients_batched(inbatch_factory, direct, table_name,
+                                    mariadb):
+    """Compressed sessions take part in batches: the layer is under the
+    packet code, so a batch runs on a compressed backend and fans out to
+    compressed clients the direct answers."""
+    from conftest import admin_stats
+    t = table_name("zb")
+    mariadb.query("CREATE TABLE ibtest.%s (id INT PRIMARY KEY, "
+                  "name VARCHAR(40))" % t)
+    mariadb.query("INSERT INTO ibtest.%s SELECT seq, CONCAT('name', seq) "
+                  "FROM ibtest.seq_1_to_100" % t)
+    proxy = inbatch_factory(batch_mode="window", batch_window_us=50000)
+    n = 16
+    sql = "SELECT id, name FROM %s WHERE id = %%s" % t
+
+    def fetch(conn, k):
+        cur = conn.cursor()
+        cur.execute(sql, (k,))
+        rows, desc = cur.fetchall(), cur.description
+        cur.close()
+        return desc, rows
+
+    d = _mysqldb(direct)
+    keys = [(i * 13) % 110 for i in range(n)]
+    want = [fetch(d, k) for k in keys]
+    d.close()
+    conns = [_mysqldb(proxy) for _ in range(n)]
+    got = [None] * n
+    barrier = threading.Barrier(n)
+
+    def work(i):
+        barrier.wait(30)
+        for _ in range(5):
+            got[i] = fetch(conns[i], keys[i])
+
+    try:
+        for c in conns:
+            fetch(c, 1)
+        s0 = admin_stats(proxy)
+        threads = [threading.Thread(target=work, args=(i,))
+                   for i in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        s1 = admin_stats(proxy)
+    finally:
+        for c in conns:
+            c.close()
+    assert got == want
+    assert s1["queries_batched"] > s0["queries_batched"]
+
+
+def test_change_user_long_refused_keeps_session(cclient, proxy, direct):
+    """A COM_CHANGE_USER far over the head inbatch copies (a 100 KiB user
+    name): the server refuses it, the session goes on as the old account,
+    and a change back works, as directly."""
+    long_name = "u" * 100000
+    args = ["--force", "-e", "SET @kept = 7",
+            "--change-user", long_name, "x",
+            "-e", "SELECT CURRENT_USER(), @kept",
+            "--change-user", APP_USER, APP_PASSWORD,
+            "-e", "SELECT CURRENT_USER(), 1"]
+    out = [cclient(ep, *args) for ep in (proxy, direct)]
+    assert out[0] == out[1], "proxy:\n%s\ndirect:\n%s" % (out[0][1][:2000],
+                                                            out[1][1][:2000])
+    assert "Access denied" in out[0][1] or "ERROR" in out[0][1]
+    assert "app@%" in out[0][1]
+
+
+def test_session_track_server_settings(cclient, proxy, direct, mariadb):
+    """A session starts with the server's global list of tracked
+    variables, not the compiled-in one: the client hears of the variables
+    it lists, as directly (main.mysqltest_tracking_info)."""
+    mariadb.query("SET GLOBAL session_track_system_variables = "
+                  "'character_set_connection,sql_mode'")
+    args = ["--track", "-e", "SET NAMES 'utf8'", "-e", "SET sql_mode = ''",
+            "-e", "SET time_zone = '+01:00'", "-e", "SET @v = 1",
+            "-e", "BEGIN", "-e", "SELECT 1", "-e", "COMMIT",
+            "-e", "SET SESSION session_track_system_variables = 'time_zone'",
+            "-e", "SET time_zone = '+02:00', sql_mode = 'ANSI'",
+            # a reset or changed session starts from the global list again
+            "--reset", "-e", "SET sql_mode = '', time_zone = '+03:00'",
+            "--change-user", APP_USER, APP_PASSWORD,
+            "-e", "SET NAMES 'latin1', time_zone = '+04:00'"]
+    try:
+        out = [cclient(ep, *args) for ep in (proxy, direct)]
+    finally:
+        mariadb.query("SET GLOBAL session_track_system_variables = DEFAULT")
+    got, want = (canon_track_lines(o[1]) for o in out)
+    assert got == want, "\n".join(difflib.unified_diff(
+        want.split("\n"), got.split("\n"), "direct", "proxy", lineterm=""))
+    assert "TRACK VAR character_set_client" not in got
+    assert "TRACK VAR sql_mode" in got

@@ -5,7 +5,7 @@ import pymysql
 import pymysql.constants.CLIENT
 import pytest
 
-from conftest import DIRECT
+from conftest import APP_PASSWORD, APP_USER, DB, DIRECT, HOST
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="TLS settings belong to the proxy; MariaDB here has none")
@@ -100,3 +100,24 @@ def test_tls_wrong_password_and_batching(inbatch_factory, certs):
                 assert cur.fetchone() == (i,)
     finally:
         conn.close()
+
+
+def test_compressed_over_tls(inbatch_factory, certs):
+    """The compressed protocol over a TLS client leg (tls_mode=require, so
+    a plaintext session could not log in): the zlib layer sits on the TLS
+    filter, and the backend session is compressed too."""
+    MySQLdb = pytest.importorskip("MySQLdb")
+    cert, key = certs
+    ep = inbatch_factory(tls_mode="require", tls_cert=cert, tls_key=key)
+    c = MySQLdb.connect(host=HOST, port=ep.port, user=APP_USER,
+                        passwd=APP_PASSWORD, db=DB, compress=True,
+                        ssl={"ca": cert})
+    try:
+        cur = c.cursor()
+        cur.execute("SHOW SESSION STATUS LIKE 'Compression'")
+        assert cur.fetchall() == (("Compression", "ON"),)
+        cur.execute("SELECT REPEAT('xy', 2500000), 42")
+        row = cur.fetchall()[0]
+        assert len(row[0]) == 5000000 and row[1] == 42
+    finally:
+        c.close()
