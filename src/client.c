@@ -398,6 +398,8 @@ static void client_on_backend_greeting(struct client *c)
 	/* a MariaDB backend clears bit 0 (CLIENT_MYSQL) and offers its
 	 * extensions in the filler; so do we, for what we can relay */
 	caps = be->server_caps & (CLIENT_FRONT_CAPS | CLIENT_RELAY_CAPS);
+	if (!ib.cfg->compression)
+		caps &= ~CAP_COMPRESS;
 	c->ext_caps = (caps & CAP_LONG_PASSWORD)
 			      ? 0
 			      : be->server_ext_caps & CLIENT_EXT_CAPS;

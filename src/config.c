@@ -126,6 +126,8 @@ static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG orde
 		 "Longest time a lookup waits for others to join its batch."),
 	CFG_SECS(client_idle_timeout, "0", 0, 86400, CFG_RUNTIME,
 		 "Close client connections idle for this long; 0 disables the limit."),
+	CFG_BOOL(compression, "on", CFG_RUNTIME,
+		 "Whether clients are offered the compressed protocol (CLIENT_COMPRESS) when the backend offers it. A client that chooses it gets it on its backend session too, and the proxy inflates and deflates both legs, which costs proxy CPU; off offers it to new clients no more."),
 	CFG_SECS(handshake_timeout, "10", 1, 3600, CFG_RUNTIME,
 		 "Time a client has to complete the handshake and log in."),
 	CFG_ADDR(listen, "127.0.0.1:6033", CFG_NO_RELOAD,

@@ -33,6 +33,7 @@ struct ib_config {
 	int backend_tls;
 	char *backend_tls_ca;
 	bool batch_autocommit_off;
+	bool compression;
 	int batch_max_groups;
 	int batch_max_keys;
 	int batch_mode;

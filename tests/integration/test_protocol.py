@@ -307,6 +307,22 @@ def test_compressed_session(cclient, proxy, direct, table_name, mariadb):
     assert "ERROR 1045" in out[0][1]  # the refused change-user
 
 
+def test_compression_off_not_offered(inbatch_factory, cclient):
+    """compression = off: the greeting has no CLIENT_COMPRESS, so a client
+    that asks for it (Connector/C falls back silently) runs uncompressed,
+    and so does its backend session."""
+    proxy = inbatch_factory(compression="off")
+    p = raw(proxy)
+    try:
+        assert not p.server_caps & rawmy.CLIENT_COMPRESS
+        assert p.server_caps & rawmy.CLIENT_SESSION_TRACK
+    finally:
+        p.close()
+    rc, out = cclient(proxy, "--compress", "-e",
+                      "SHOW SESSION STATUS LIKE 'Compression'")
+    assert "Compression\tOFF" in out, out
+
+
 def _mysqldb(ep, **kw):
     MySQLdb = pytest.importorskip("MySQLdb")
     return MySQLdb.connect(host=HOST, port=ep.port, user=APP_USER,

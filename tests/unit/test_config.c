@@ -620,7 +620,7 @@ static void test_foreach_print(void)
 		return;
 	}
 	cfg_foreach(cfg, row_cb, &r1);
-	ok(r1.n == 33, "33 rows (got %d)", r1.n);
+	ok(r1.n == 34, "34 rows (got %d)", r1.n);
 	ok(r1.sorted, "rows in alphabetical order, each with a description");
 	ok(r1.masked, "admin_password masked");
 	ok(r1.batch_mode_rt && !r1.listen_rt, "changeable follows CFG_RUNTIME");
