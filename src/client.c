@@ -1028,7 +1028,7 @@ void client_command_done(struct client *c)
 	client_step(c);
 }
 
-/* The batcher's view of the client (struct lookup_ops). */
+/* The batcher's and prefetch's view of the client (struct lookup_ops). */
 static struct client *client_of(struct lookup *l)
 {
 	return (struct client *)(void *)((char *)l - offsetof(struct client, lk));
@@ -1037,6 +1037,16 @@ static struct client *client_of(struct lookup *l)
 static struct backend *client_lookup_backend(struct lookup *l)
 {
 	return client_of(l)->be;
+}
+
+static uint16_t client_lookup_status(struct lookup *l)
+{
+	return client_of(l)->status;
+}
+
+static bool client_lookup_closing(struct lookup *l)
+{
+	return client_of(l)->state == CLIENT_CLOSING;
 }
 
 static struct evbuffer *client_lookup_output(struct lookup *l)
@@ -1089,14 +1099,22 @@ static void client_lookup_fail(struct lookup *l, bool gone, const char *why)
 	client_close(c, "%s", why);
 }
 
+static void client_lookup_resume(struct lookup *l)
+{
+	client_command_done(client_of(l));
+}
+
 static const struct lookup_ops client_lookup_ops = {
 	.backend = client_lookup_backend,
+	.status = client_lookup_status,
+	.closing = client_lookup_closing,
 	.output = client_lookup_output,
 	.sent = client_lookup_sent,
 	.wait = client_lookup_wait,
 	.answered = client_lookup_answered,
 	.fall_back = client_lookup_fall_back,
 	.fail = client_lookup_fail,
+	.resume = client_lookup_resume,
 };
 
 /* Offer COM_QUERY <head>[<len>] (command byte first) to the batcher. */
@@ -1116,7 +1134,7 @@ static void client_on_response_done(struct client *c)
 		c->status = c->be->status & (uint16_t)~ST_SESSION_STATE_CHANGED;
 	if (c->lk.solo_group)
 		batch_solo_done(&c->lk);
-	prefetch_on_response_done(c);
+	prefetch_on_response_done(&c->lk);
 	/* a reset session lost its trackers with everything else */
 	if (c->cmd == COM_RESET_CONNECTION && c->be) {
 		client_track(c, false);
@@ -1162,7 +1180,7 @@ static bool client_backend_event(struct backend *be, enum backend_event ev,
 		session_on_unknown(&c->sess, "an OK packet too large to read");
 		break;
 	case BACKEND_EV_RELAYED:
-		prefetch_on_relay(c, e->start, e->p, e->len);
+		prefetch_on_relay(&c->lk, e->start, e->p, e->len);
 		break;
 	case BACKEND_EV_INFILE:
 		client_on_infile_request(c);
@@ -1330,10 +1348,11 @@ static bool client_on_query(struct client *c, struct evbuffer *in,
 	const uint8_t *head = cmd->head;
 	bool whole = cmd->hlen == cmd->len;
 
-	if (prefetch_submit(c, (const char *)head + 1, cmd->len - 1, whole)) {
+	if (prefetch_submit(&c->lk, (const char *)head + 1, cmd->len - 1,
+			    whole)) {
 		evbuffer_drain(in, cmd->nbytes);
 		IB_STAT_ADD(bytes_in, cmd->nbytes);
-		prefetch_run(c);
+		prefetch_run(&c->lk);
 		return false;
 	}
 	if (whole && client_batch_submit(c, head, cmd->len)) {
@@ -1355,7 +1374,7 @@ static bool client_dispatch(struct client *c, struct evbuffer *in,
 	const uint8_t *head = cmd->head;
 
 	if (head[0] != COM_QUERY)
-		prefetch_on_command(c, head[0]);
+		prefetch_on_command(&c->lk, head[0]);
 	switch (head[0]) {
 	case COM_QUIT:
 		evbuffer_drain(in, cmd->nbytes);
@@ -1401,7 +1420,8 @@ static void client_next_command(struct client *c)
 
 	while (more && c->state == CLIENT_IDLE &&
 	       client_take_command(c, in, &cmd)) {
-		if (!c->is_admin && prefetch_busy(c, head, cmd.hlen, cmd.len))
+		if (!c->is_admin &&
+		    prefetch_busy(&c->lk, head, cmd.hlen, cmd.len))
 			return;
 		c->cmd = head[0];
 		c->seq = 1;
@@ -1686,7 +1706,7 @@ void client_free_closed(void)
 		bufferevent_free(c->bev);
 		event_free(c->timer);
 		session_free(&c->sess);
-		prefetch_free(c);
+		prefetch_free(&c->lk);
 		free(c->user);
 		free(c->old_user);
 		free(c->db);

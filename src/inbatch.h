@@ -51,14 +51,18 @@ struct prefetch;
 struct lookup;
 
 /*
- * What the batcher (batch.c, fanout.c) may do with a waiting lookup: use
- * its session's backend, write its answer, and report one of three
- * outcomes.  The owner (client.c) implements them; the batcher touches
- * nothing else of the client.
+ * What the batcher (batch.c, fanout.c) and prefetch (prefetch.c) may do
+ * with a session's lookup: use its session's backend, write its answer,
+ * and report one of three outcomes.  The owner (client.c) implements
+ * them; neither touches anything else of the client.
  */
 struct lookup_ops {
 	/* the backend its session runs on; NULL when gone */
 	struct backend *(*backend)(struct lookup *l);
+	/* the session's status flags now (the last ones relayed or sent) */
+	uint16_t (*status)(struct lookup *l);
+	/* its session is closing: no outcome is wanted any more */
+	bool (*closing)(struct lookup *l);
 	/* where its answer goes, packets from sequence id 1 on */
 	struct evbuffer *(*output)(struct lookup *l);
 	/* an answer written to output() ended with status flags <status> */
@@ -74,17 +78,21 @@ struct lookup_ops {
 	/* outcome 3, fail: close it with <why>; <gone>: after ERR 1927
 	 * (its backend connection is gone) */
 	void (*fail)(struct lookup *l, bool gone, const char *why);
+	/* no outcome: a command held behind prefetch's own read may go on */
+	void (*resume)(struct lookup *l);
 };
 
 /*
- * One COM_QUERY lookup offered to the batcher: what it needs to know of
- * the command and its session (text, context, result format) and the
- * batcher's own bookkeeping while it waits.
+ * A session's COM_QUERY lookup as the batcher and prefetch see it: what
+ * they need to know of the command and its session (text, context,
+ * result format, prefetch state) and the batcher's own bookkeeping while
+ * it waits.
  */
 struct lookup {
 	const struct lookup_ops *ops;
 	/* set by the owner */
 	struct session *sess;
+	struct prefetch *pf; /* keys the session may ask next (prefetch.c) */
 	uint32_t caps, ext_caps; /* the result format the client negotiated */
 	uint16_t status;	 /* the session's status flags when sent */
 	uint64_t start_us;
@@ -167,7 +175,6 @@ struct client {
 	 * (no warnings, FOUND_ROWS() = rows sent) runs first. */
 	bool diag_pending;
 	unsigned diag_rows;
-	struct prefetch *pf; /* keys this session may ask next (prefetch.c) */
 	uint64_t query_start_us;
 
 	uint64_t queries;
