@@ -47,6 +47,7 @@ struct listener;
 struct backend;
 struct backend_owner;
 struct prefetch;
+struct prefetch_stats;
 
 struct lookup;
 
@@ -236,9 +237,12 @@ TAILQ_HEAD(backend_list, backend);
 
 /*
  * One event loop and what lives on it: its sessions and their backends,
- * the lists the loop frees between iterations, the counters, the
- * pre-login queue and the batcher.  There is one (ib_loop); a second
- * loop would be a second instance, each thread with its own.
+ * the lists the loop frees between iterations, the counters and records
+ * of the statistics, the pre-login queue, the batcher and its encoding
+ * buffer.  There is one (ib_loop); a second loop would be a second
+ * instance, each thread with its own.  What stays process-wide is set up
+ * once and then only read, or is one per process by nature: struct
+ * ib_server, the TLS contexts, the log, the /metrics endpoint.
  */
 struct ib_loop {
 	struct event_base *base;
@@ -249,11 +253,14 @@ struct ib_loop {
 	unsigned n_clients; /* all sessions, admin ones included */
 	unsigned n_admin;
 	struct ib_stats stats;
+	struct stats_records records; /* histograms, shapes (stats.c) */
 	/* pre-login admission (client.c) */
 	struct client_list login_queue;
 	unsigned login_slots;
 	bool admit_pending; /* client_admit_cb is scheduled */
 	struct batcher *batcher; /* groups, done batches (batch.c) */
+	struct pktbuf fanout_out; /* an answer being encoded (fanout.c) */
+	struct prefetch_stats *prefetch_stats; /* SHOW PREFETCH (prefetch.c) */
 };
 
 /* What the process has once, beside its loop(s): configuration,

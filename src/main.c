@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "client.h"
+#include "fanout.h"
 #include "listener.h"
 #include "metrics.h"
 #include "prefetch.h"
@@ -281,8 +282,9 @@ static void main_teardown(struct ib_loop *loop)
 	batch_free_done();
 	batch_exit(loop);
 	backend_free_dead();
-	stats_free();
-	prefetch_stats_free();
+	fanout_exit(loop);
+	stats_free(loop);
+	prefetch_stats_free(loop);
 	tls_free();
 	event_free(ib.sig_int);
 	event_free(ib.sig_term);

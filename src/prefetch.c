@@ -156,20 +156,27 @@ struct prefetch {
 	struct backend_result co_res; /* the keys join, until the own run */
 };
 
-static struct prefetch_stat *pf_stats[PF_STATS_HASH];
+/* SHOW PREFETCH's records, per loop like the other statistics
+ * (ib_loop->prefetch_stats); made with the first shape. */
+struct prefetch_stats {
+	struct prefetch_stat *hash[PF_STATS_HASH];
+};
 
 /* ---- statistics per shape ---- */
 
 static struct prefetch_stat *pf_stat_get(const char *text, size_t len)
 {
+	struct prefetch_stats *t = ib_loop->prefetch_stats;
 	uint32_t h = 2166136261u;
 	struct prefetch_stat *s;
 	size_t i;
 
+	if (!t && !(t = ib_loop->prefetch_stats = calloc(1, sizeof(*t))))
+		return NULL;
 	for (i = 0; i < len; i++)
 		h = (h ^ (uint8_t)text[i]) * 16777619u;
 	h %= PF_STATS_HASH;
-	for (s = pf_stats[h]; s; s = s->next)
+	for (s = t->hash[h]; s; s = s->next)
 		if (strlen(s->text) == len && memcmp(s->text, text, len) == 0)
 			return s;
 	s = calloc(1, sizeof(*s));
@@ -179,34 +186,38 @@ static struct prefetch_stat *pf_stat_get(const char *text, size_t len)
 	}
 	memcpy(s->text, text, len);
 	s->text[len] = '\0';
-	s->next = pf_stats[h];
-	pf_stats[h] = s;
+	s->next = t->hash[h];
+	t->hash[h] = s;
 	return s;
 }
 
 void prefetch_stat_foreach(void (*fn)(void *arg, const struct prefetch_stat *s),
 			   void *arg)
 {
+	const struct prefetch_stats *t = ib_loop->prefetch_stats;
 	struct prefetch_stat *s;
 	unsigned i;
 
-	for (i = 0; i < PF_STATS_HASH; i++)
-		for (s = pf_stats[i]; s; s = s->next)
+	for (i = 0; t && i < PF_STATS_HASH; i++)
+		for (s = t->hash[i]; s; s = s->next)
 			fn(arg, s);
 }
 
-void prefetch_stats_free(void)
+void prefetch_stats_free(struct ib_loop *loop)
 {
+	struct prefetch_stats *t = loop->prefetch_stats;
 	struct prefetch_stat *s;
 	unsigned i;
 
-	for (i = 0; i < PF_STATS_HASH; i++) {
-		while ((s = pf_stats[i]) != NULL) {
-			pf_stats[i] = s->next;
+	for (i = 0; t && i < PF_STATS_HASH; i++) {
+		while ((s = t->hash[i]) != NULL) {
+			t->hash[i] = s->next;
 			free(s->text);
 			free(s);
 		}
 	}
+	free(t);
+	loop->prefetch_stats = NULL;
 }
 
 /* ---- kept answers ---- */

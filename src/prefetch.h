@@ -49,6 +49,6 @@ struct prefetch_stat {
 };
 void prefetch_stat_foreach(void (*fn)(void *arg, const struct prefetch_stat *s),
 			   void *arg);
-void prefetch_stats_free(void);
+void prefetch_stats_free(struct ib_loop *loop);
 
 #endif /* IB_PREFETCH_H */
