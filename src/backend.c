@@ -656,7 +656,8 @@ static void backend_note_state(struct backend *be, enum resp_state was,
 		return;
 	memset(&e, 0, sizeof(e));
 	if (((p[0] == 0x00 && was == RESP_FIRST) ||
-	     ((be->caps & CAP_DEPRECATE_EOF) && proto_resp_is_end(&be->resp, p, len, len))) &&
+	     ((be->caps & CAP_DEPRECATE_EOF) &&
+	      proto_resp_is_end(&be->resp, p, len, len))) &&
 	    proto_parse_ok(p, len, be->caps, &ok)) {
 		e.ok = &ok;
 		backend_notify(be, BACKEND_EV_OK, &e);

@@ -337,7 +337,8 @@ void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	/* the admin console must stay reachable when clients are at the
 	 * limit, so its sessions do not count */
-	if (ib_loop->n_clients - ib_loop->n_admin > (unsigned)ib.cfg->max_client_conn) {
+	if (ib_loop->n_clients - ib_loop->n_admin >
+	    (unsigned)ib.cfg->max_client_conn) {
 		IB_STAT_INC(client_connections_refused);
 		c->seq = 0;
 		client_send_err(c, 1040, "08004", "Too many connections");
@@ -675,7 +676,8 @@ static void client_on_auth_reply(struct client *c, const uint8_t *p,
 	}
 }
 
-static void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len)
+static void client_on_backend_auth(struct client *c, const uint8_t *p,
+				   size_t len)
 {
 	struct proto_rd rd;
 	const char *plugin;
@@ -710,7 +712,8 @@ static void client_on_backend_auth_failed(struct client *c, const char *why)
  * (client_track), or becomes our own 1045 when [users] refused the
  * account: then the session, already the account's, is closed.
  */
-static void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
+static void client_on_backend_login(struct client *c, const uint8_t *p,
+				    size_t len)
 {
 	struct proto_ok ok;
 	bool was_change = c->change_user;

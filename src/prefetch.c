@@ -628,7 +628,8 @@ static bool pf_add_pval(struct prefetch *pf, const char *p, size_t n)
 
 /* Does the shape's column detector still follow the column the keys
  * fetched so far came from? */
-static bool pf_ahead_follows(const struct prefetch *pf, const struct pf_shape *sh)
+static bool pf_ahead_follows(const struct prefetch *pf,
+			     const struct pf_shape *sh)
 {
 	const struct pf_cand *a = &sh->ahead_cd, *cd;
 	unsigned i;
@@ -1148,7 +1149,8 @@ static void pf_chunk_add(struct prefetch *pf, struct pf_shape *sh,
 
 /* The kept answers of the running shape are the keys join <co> (taken
  * over) of the lookup's keys, and nothing before it. */
-static void pf_keep(struct lookup *l, struct pf_shape *sh, struct backend_result *co)
+static void pf_keep(struct lookup *l, struct pf_shape *sh,
+		    struct backend_result *co)
 {
 	struct prefetch *pf = l->pf;
 	struct pf_kept *k;
@@ -1175,7 +1177,8 @@ static void pf_keep(struct lookup *l, struct pf_shape *sh, struct backend_result
 
 /* ---- fetching ahead ---- */
 
-static void pf_ahead_cb(struct backend *be, void *arg, struct backend_result *res);
+static void pf_ahead_cb(struct backend *be, void *arg,
+			struct backend_result *res);
 
 /* Encode <n> predicted key values as the keys join writes them, without
  * repeats, after <first> (may be NULL); NULL on failure. */
@@ -1415,7 +1418,8 @@ static void pf_co_cb(struct backend *be, void *arg, struct backend_result *res)
 
 /* The fetch ahead is back: its answers join the shape's, unless anything
  * dropped kept answers meanwhile; then a held command goes on. */
-static void pf_ahead_cb(struct backend *be, void *arg, struct backend_result *res)
+static void pf_ahead_cb(struct backend *be, void *arg,
+			struct backend_result *res)
 {
 	struct lookup *l = arg;
 	struct prefetch *pf = l->pf;
@@ -1493,7 +1497,8 @@ static void pf_send_co(struct lookup *l)
 	}
 }
 
-static void pf_probe_cb(struct backend *be, void *arg, struct backend_result *res)
+static void pf_probe_cb(struct backend *be, void *arg,
+			struct backend_result *res)
 {
 	struct lookup *l = arg;
 	struct pf_shape *sh = pf_running(l, res);
