@@ -824,7 +824,8 @@ static bool pf_kept_valid(struct lookup *l, struct prefetch *pf)
 	/* a fetch ahead in flight is a read of ours: the EOF after its
 	 * column definitions said no more than the one at its end will */
 	if (pf->bg)
-		session_read_done(l->sess, pf->changes_before, pf->ctx_was_known);
+		session_read_done(l->sess, pf->changes_before,
+				  pf->ctx_was_known);
 	m = pf_mode(l);
 	if (m != pf->mode || l->sess->var_changes != pf->changes_at)
 		return false;
@@ -868,7 +869,8 @@ static int pf_kept_find(struct lookup *l, struct pf_shape *sh, const char *sql,
 		return -1;
 	memcpy(csn, cs, cs_len);
 	csn[cs_len] = '\0';
-	enc = batch_encode_literal(cr->key_type, csn, session_lex_flags(l->sess),
+	enc = batch_encode_literal(cr->key_type, csn,
+				   session_lex_flags(l->sess),
 				   sql + cr->key.off, cr->key.len, &en);
 	if (!enc)
 		return -1;
@@ -1561,7 +1563,8 @@ static void pf_ctx_cb(struct backend *be, void *arg, struct backend_result *res)
 	if (l->ops->closing(l))
 		return;
 	if (!res) {
-		l->ops->fail(l, false, "backend lost while reading the session");
+		l->ops->fail(l, false,
+			     "backend lost while reading the session");
 		return;
 	}
 	session_ctx_set(l->sess, res);

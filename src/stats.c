@@ -42,14 +42,14 @@ void stats_hist_add(struct stats_hist *h, const double *bounds, unsigned n,
 
 void stats_record_latency(uint64_t usec)
 {
-	stats_hist_add(&stats_rec()->latency, stats_lat_bounds, STATS_LAT_BUCKETS - 1,
-		       (double)usec);
+	stats_hist_add(&stats_rec()->latency, stats_lat_bounds,
+		       STATS_LAT_BUCKETS - 1, (double)usec);
 }
 
 void stats_record_batch(unsigned keys)
 {
-	stats_hist_add(&stats_rec()->batch, stats_size_bounds, STATS_SIZE_BUCKETS - 1,
-		       (double)keys);
+	stats_hist_add(&stats_rec()->batch, stats_size_bounds,
+		       STATS_SIZE_BUCKETS - 1, (double)keys);
 }
 
 const struct stats_hist *stats_latency_hist(void)
