@@ -464,7 +464,7 @@ static void backend_response_done(struct backend *be)
 	evtimer_del(be->timer);
 	if (col) {
 		be->collect = NULL;
-		col->cb(be, col->arg, &col->res);
+		col->cb(col->arg, &col->res);
 		backend_result_free(&col->res);
 		free(col);
 		return;
@@ -1044,7 +1044,7 @@ static void backend_lost(struct backend *be, const char *why)
 		  backend_state_name(was), why);
 	if (col) {
 		be->collect = NULL;
-		col->cb(be, col->arg, NULL);
+		col->cb(col->arg, NULL);
 		backend_result_free(&col->res);
 		free(col);
 	}
@@ -1088,7 +1088,7 @@ void backend_close(struct backend *be)
 
 		be->collect = NULL;
 		backend_set_state(be, BACKEND_DEAD);
-		col->cb(be, col->arg, NULL);
+		col->cb(col->arg, NULL);
 		backend_result_free(&col->res);
 		free(col);
 	}

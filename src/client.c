@@ -754,12 +754,10 @@ static void client_on_backend_login(struct client *c, const uint8_t *p,
 }
 
 /* The trackers are set (or not): the login or reset is complete. */
-static void client_track_cb(struct backend *be, void *arg,
-			    struct backend_result *res)
+static void client_track_cb(void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
 
-	(void)be;
 	if (c->state == CLIENT_CLOSING)
 		return;
 	if (!res) {
@@ -909,12 +907,10 @@ static bool client_diag_sql(unsigned rows, struct pktbuf *pb)
 	return !pb->failed;
 }
 
-static void client_diag_cb(struct backend *be, void *arg,
-			   struct backend_result *res)
+static void client_diag_cb(void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
 
-	(void)be;
 	if (c->state == CLIENT_CLOSING)
 		return;
 	if (!res || !c->be) {

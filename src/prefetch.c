@@ -1179,8 +1179,7 @@ static void pf_keep(struct lookup *l, struct pf_shape *sh,
 
 /* ---- fetching ahead ---- */
 
-static void pf_ahead_cb(struct backend *be, void *arg,
-			struct backend_result *res);
+static void pf_ahead_cb(void *arg, struct backend_result *res);
 
 /* Encode <n> predicted key values as the keys join writes them, without
  * repeats, after <first> (may be NULL); NULL on failure. */
@@ -1340,7 +1339,7 @@ static void pf_fallback(struct lookup *l)
 /* The lookup's own run, after the keys join: the client gets it as it
  * is, and its definitions and status are what kept answers are sent
  * with. */
-static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
+static void pf_own_cb(void *arg, struct backend_result *res)
 {
 	struct lookup *l = arg;
 	struct prefetch *pf = l->pf;
@@ -1348,7 +1347,6 @@ static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
 	struct backend_result co;
 	bool ahead;
 
-	(void)be;
 	if (!sh)
 		return;
 	co = pf->co_res;
@@ -1388,13 +1386,12 @@ static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
 
 /* ---- the keys join ---- */
 
-static void pf_co_cb(struct backend *be, void *arg, struct backend_result *res)
+static void pf_co_cb(void *arg, struct backend_result *res)
 {
 	struct lookup *l = arg;
 	struct prefetch *pf = l->pf;
 	struct pf_shape *sh = pf_running(l, res);
 
-	(void)be;
 	if (!sh)
 		return;
 	backend_result_free(&pf->co_res);
@@ -1420,8 +1417,7 @@ static void pf_co_cb(struct backend *be, void *arg, struct backend_result *res)
 
 /* The fetch ahead is back: its answers join the shape's, unless anything
  * dropped kept answers meanwhile; then a held command goes on. */
-static void pf_ahead_cb(struct backend *be, void *arg,
-			struct backend_result *res)
+static void pf_ahead_cb(void *arg, struct backend_result *res)
 {
 	struct lookup *l = arg;
 	struct prefetch *pf = l->pf;
@@ -1430,7 +1426,6 @@ static void pf_ahead_cb(struct backend *be, void *arg,
 	char *sql;
 	size_t len;
 
-	(void)be;
 	if (l->ops->closing(l) || !pf)
 		return;
 	if (!res) {
@@ -1499,13 +1494,11 @@ static void pf_send_co(struct lookup *l)
 	}
 }
 
-static void pf_probe_cb(struct backend *be, void *arg,
-			struct backend_result *res)
+static void pf_probe_cb(void *arg, struct backend_result *res)
 {
 	struct lookup *l = arg;
 	struct pf_shape *sh = pf_running(l, res);
 
-	(void)be;
 	if (!sh)
 		return;
 	sh->probed = !res->err;
@@ -1555,11 +1548,10 @@ static bool pf_mode_ok(struct lookup *l)
 	return m == SESSION_PF_SNAPSHOT || m == SESSION_PF_STALE;
 }
 
-static void pf_ctx_cb(struct backend *be, void *arg, struct backend_result *res)
+static void pf_ctx_cb(void *arg, struct backend_result *res)
 {
 	struct lookup *l = arg;
 
-	(void)be;
 	if (l->ops->closing(l))
 		return;
 	if (!res) {
