@@ -269,7 +269,7 @@ struct ib_server {
 	struct ib_config *cfg;
 	struct listener *listener;
 	struct listener *admin_listener;
-	struct event *sig_int, *sig_term, *sig_hup, *sig_pipe;
+	struct event *sig_int, *sig_term, *sig_hup;
 	struct event *stats_timer;
 	uint64_t start_us;
 	bool shutting_down;
