@@ -469,7 +469,7 @@ static void backend_response_done(struct backend *be)
 	evtimer_del(be->timer);
 	if (col) {
 		be->collect = NULL;
-		col->cb(be, col->arg, &col->res);
+		col->cb(col->arg, &col->res);
 		backend_result_free(&col->res);
 		free(col);
 		return;
@@ -661,7 +661,8 @@ static void backend_note_state(struct backend *be, enum resp_state was,
 		return;
 	memset(&e, 0, sizeof(e));
 	if (((p[0] == 0x00 && was == RESP_FIRST) ||
-	     ((be->caps & CAP_DEPRECATE_EOF) && proto_resp_is_end(&be->resp, p, len, len))) &&
+	     ((be->caps & CAP_DEPRECATE_EOF) &&
+	      proto_resp_is_end(&be->resp, p, len, len))) &&
 	    proto_parse_ok(p, len, be->caps, &ok)) {
 		e.ok = &ok;
 		backend_notify(be, BACKEND_EV_OK, &e);
@@ -1072,7 +1073,7 @@ static void backend_lost(struct backend *be, const char *why)
 		  backend_state_name(was), why);
 	if (col) {
 		be->collect = NULL;
-		col->cb(be, col->arg, NULL);
+		col->cb(col->arg, NULL);
 		backend_result_free(&col->res);
 		free(col);
 	}
@@ -1126,7 +1127,7 @@ void backend_close(struct backend *be)
 
 		be->collect = NULL;
 		backend_set_state(be, BACKEND_DEAD);
-		col->cb(be, col->arg, NULL);
+		col->cb(col->arg, NULL);
 		backend_result_free(&col->res);
 		free(col);
 	}

@@ -18,8 +18,7 @@ struct backend_result {
 			    * column counts and definitions in <pkts> */
 };
 
-typedef void (*backend_result_fn)(struct backend *be, void *arg,
-				  struct backend_result *res);
+typedef void (*backend_result_fn)(void *arg, struct backend_result *res);
 
 /* Iterate packets of <res>: *pos starts at 0; false at the end. */
 bool backend_result_next(const struct backend_result *res, size_t *pos,

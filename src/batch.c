@@ -578,12 +578,10 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 	fanout_rs_free(&solo);
 }
 
-static void batch_own_cb(struct backend *be, void *arg,
-			 struct backend_result *res)
+static void batch_own_cb(void *arg, struct backend_result *res)
 {
 	struct batch *b = arg;
 
-	(void)be;
 	if (b->g->st)
 		b->g->st->backend_us += util_now_us() - b->sent_us;
 	if (!res) {
@@ -622,14 +620,12 @@ static void batch_own(struct batch *b)
 	}
 }
 
-static void batch_co_cb(struct backend *be, void *arg,
-			struct backend_result *res)
+static void batch_co_cb(void *arg, struct backend_result *res)
 {
 	struct batch *b = arg;
 
-	(void)be;
 	if (!res || !b->runner) {
-		batch_own_cb(be, b, res);
+		batch_own_cb(b, res);
 		return;
 	}
 	/* keep the packets until the runner's own result is in */
@@ -726,15 +722,14 @@ bool batch_probe_check(const struct backend_result *res,
 	return ok;
 }
 
-static void batch_probe_cb(struct backend *be, void *arg,
-			   struct backend_result *res)
+static void batch_probe_cb(void *arg, struct backend_result *res)
 {
 	struct batch *b = arg;
 	struct batch_group *g = b->g;
 	bool ok;
 
 	if (!res || !b->runner) {
-		batch_own_cb(be, b, res);
+		batch_own_cb(b, res);
 		return;
 	}
 	ok = batch_probe_check(res, g->cr.key_type, false);
@@ -1189,13 +1184,11 @@ static bool batch_classify_place(struct lookup *l)
 	       batch_place(l, &cr);
 }
 
-static void batch_ctx_cb(struct backend *be, void *arg,
-			 struct backend_result *res)
+static void batch_ctx_cb(void *arg, struct backend_result *res)
 {
 	struct lookup *l = arg;
 	bool need;
 
-	(void)be;
 	if (!res) {
 		/* its session is gone (a closing client's, too) */
 		l->ops->fail(l, false, "backend lost while reading the session");

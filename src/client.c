@@ -340,7 +340,8 @@ void client_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	/* the admin console must stay reachable when clients are at the
 	 * limit, so its sessions do not count */
-	if (ib_loop->n_clients - ib_loop->n_admin > (unsigned)ib.cfg->max_client_conn) {
+	if (ib_loop->n_clients - ib_loop->n_admin >
+	    (unsigned)ib.cfg->max_client_conn) {
 		IB_STAT_INC(client_connections_refused);
 		c->seq = 0;
 		client_send_err(c, 1040, "08004", "Too many connections");
@@ -681,7 +682,8 @@ static void client_on_auth_reply(struct client *c, const uint8_t *p,
 	}
 }
 
-static void client_on_backend_auth(struct client *c, const uint8_t *p, size_t len)
+static void client_on_backend_auth(struct client *c, const uint8_t *p,
+				   size_t len)
 {
 	struct proto_rd rd;
 	const char *plugin;
@@ -716,7 +718,8 @@ static void client_on_backend_auth_failed(struct client *c, const char *why)
  * (client_track), or becomes our own 1045 when [users] refused the
  * account: then the session, already the account's, is closed.
  */
-static void client_on_backend_login(struct client *c, const uint8_t *p, size_t len)
+static void client_on_backend_login(struct client *c, const uint8_t *p,
+				    size_t len)
 {
 	struct proto_ok ok;
 	bool was_change = c->change_user;
@@ -757,12 +760,10 @@ static void client_on_backend_login(struct client *c, const uint8_t *p, size_t l
 }
 
 /* The trackers are set (or not): the login or reset is complete. */
-static void client_track_cb(struct backend *be, void *arg,
-			    struct backend_result *res)
+static void client_track_cb(void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
 
-	(void)be;
 	if (c->state == CLIENT_CLOSING)
 		return;
 	if (!res) {
@@ -855,12 +856,10 @@ static bool client_track_set(struct client *c)
 }
 
 /* The session's own tracker settings are read: now ours. */
-static void client_trackers_cb(struct backend *be, void *arg,
-			       struct backend_result *res)
+static void client_trackers_cb(void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
 
-	(void)be;
 	if (c->state == CLIENT_CLOSING)
 		return;
 	if (!res) {
@@ -981,12 +980,10 @@ static bool client_diag_sql(unsigned rows, struct pktbuf *pb)
 	return !pb->failed;
 }
 
-static void client_diag_cb(struct backend *be, void *arg,
-			   struct backend_result *res)
+static void client_diag_cb(void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
 
-	(void)be;
 	if (c->state == CLIENT_CLOSING)
 		return;
 	if (!res || !c->be) {
@@ -1103,7 +1100,7 @@ void client_command_done(struct client *c)
 	client_step(c);
 }
 
-/* The batcher's view of the client (struct lookup_ops). */
+/* The batcher's and prefetch's view of the client (struct lookup_ops). */
 static struct client *client_of(struct lookup *l)
 {
 	return (struct client *)(void *)((char *)l - offsetof(struct client, lk));
@@ -1112,6 +1109,16 @@ static struct client *client_of(struct lookup *l)
 static struct backend *client_lookup_backend(struct lookup *l)
 {
 	return client_of(l)->be;
+}
+
+static uint16_t client_lookup_status(struct lookup *l)
+{
+	return client_of(l)->status;
+}
+
+static bool client_lookup_closing(struct lookup *l)
+{
+	return client_of(l)->state == CLIENT_CLOSING;
 }
 
 static struct evbuffer *client_lookup_output(struct lookup *l)
@@ -1164,14 +1171,22 @@ static void client_lookup_fail(struct lookup *l, bool gone, const char *why)
 	client_close(c, "%s", why);
 }
 
+static void client_lookup_resume(struct lookup *l)
+{
+	client_command_done(client_of(l));
+}
+
 static const struct lookup_ops client_lookup_ops = {
 	.backend = client_lookup_backend,
+	.status = client_lookup_status,
+	.closing = client_lookup_closing,
 	.output = client_lookup_output,
 	.sent = client_lookup_sent,
 	.wait = client_lookup_wait,
 	.answered = client_lookup_answered,
 	.fall_back = client_lookup_fall_back,
 	.fail = client_lookup_fail,
+	.resume = client_lookup_resume,
 };
 
 /* Offer COM_QUERY <head>[<len>] (command byte first) to the batcher. */
@@ -1191,7 +1206,7 @@ static void client_on_response_done(struct client *c)
 		c->status = c->be->status & (uint16_t)~ST_SESSION_STATE_CHANGED;
 	if (c->lk.solo_group)
 		batch_solo_done(&c->lk);
-	prefetch_on_response_done(c);
+	prefetch_on_response_done(&c->lk);
 	/* a reset session lost its trackers with everything else */
 	if (c->cmd == COM_RESET_CONNECTION && c->be) {
 		client_track(c, false);
@@ -1237,7 +1252,7 @@ static bool client_backend_event(struct backend *be, enum backend_event ev,
 		session_on_unknown(&c->sess, "an OK packet too large to read");
 		break;
 	case BACKEND_EV_RELAYED:
-		prefetch_on_relay(c, e->start, e->p, e->len);
+		prefetch_on_relay(&c->lk, e->start, e->p, e->len);
 		break;
 	case BACKEND_EV_INFILE:
 		client_on_infile_request(c);
@@ -1428,10 +1443,11 @@ static bool client_on_query(struct client *c, struct evbuffer *in,
 	const uint8_t *head = cmd->head;
 	bool whole = cmd->hlen == cmd->len;
 
-	if (prefetch_submit(c, (const char *)head + 1, cmd->len - 1, whole)) {
+	if (prefetch_submit(&c->lk, (const char *)head + 1, cmd->len - 1,
+			    whole)) {
 		evbuffer_drain(in, cmd->nbytes);
 		IB_STAT_ADD(bytes_in, cmd->nbytes);
-		prefetch_run(c);
+		prefetch_run(&c->lk);
 		return false;
 	}
 	if (whole && client_batch_submit(c, head, cmd->len)) {
@@ -1453,7 +1469,7 @@ static bool client_dispatch(struct client *c, struct evbuffer *in,
 	const uint8_t *head = cmd->head;
 
 	if (head[0] != COM_QUERY)
-		prefetch_on_command(c, head[0]);
+		prefetch_on_command(&c->lk, head[0]);
 	switch (head[0]) {
 	case COM_QUIT:
 		evbuffer_drain(in, cmd->nbytes);
@@ -1499,7 +1515,8 @@ static void client_next_command(struct client *c)
 
 	while (more && c->state == CLIENT_IDLE &&
 	       client_take_command(c, in, &cmd)) {
-		if (!c->is_admin && prefetch_busy(c, head, cmd.hlen, cmd.len))
+		if (!c->is_admin &&
+		    prefetch_busy(&c->lk, head, cmd.hlen, cmd.len))
 			return;
 		c->cmd = head[0];
 		c->seq = 1;
@@ -1793,7 +1810,7 @@ void client_free_closed(void)
 		bufferevent_free(c->bev);
 		event_free(c->timer);
 		session_free(&c->sess);
-		prefetch_free(c);
+		prefetch_free(&c->lk);
 		free(c->user);
 		free(c->old_user);
 		free(c->track_init);

@@ -138,22 +138,22 @@ bad:
 }
 
 /*
- * A client's answer is gathered here and added to its output in one
- * piece: one evbuffer_add instead of three libevent calls per packet.
- * Reused from call to call (one thread); a large answer goes out in
- * pieces of about FANOUT_FLUSH bytes, and a large packet directly.
+ * A client's answer is gathered in the loop's fanout_out and added to
+ * its output in one piece: one evbuffer_add instead of three libevent
+ * calls per packet.  Reused from call to call (one per loop, so one per
+ * thread); a large answer goes out in pieces of about FANOUT_FLUSH
+ * bytes, and a large packet directly.
  */
 #define FANOUT_FLUSH 65536
-static struct pktbuf fanout_out;
 
 static bool fanout_flush(struct evbuffer *out)
 {
-	bool ok = !fanout_out.failed &&
-		  (fanout_out.len == 0 ||
-		   evbuffer_add(out, fanout_out.buf, fanout_out.len) == 0);
+	struct pktbuf *pb = &ib_loop->fanout_out;
+	bool ok = !pb->failed &&
+		  (pb->len == 0 || evbuffer_add(out, pb->buf, pb->len) == 0);
 
-	pktbuf_reset(&fanout_out);
-	fanout_out.failed = false;
+	pktbuf_reset(pb);
+	pb->failed = false;
 	return ok;
 }
 
@@ -161,14 +161,21 @@ static bool fanout_flush(struct evbuffer *out)
 static bool fanout_put(uint8_t *seq, struct evbuffer *out, const void *p,
 		       size_t len)
 {
+	struct pktbuf *pb = &ib_loop->fanout_out;
+
 	if (len >= FANOUT_FLUSH)
 		return fanout_flush(out) && proto_write_packet(out, seq, p, len);
-	pktbuf_put_u24(&fanout_out, (uint32_t)len);
-	pktbuf_put_u8(&fanout_out, (*seq)++);
-	pktbuf_put_bytes(&fanout_out, p, len);
-	if (fanout_out.len >= FANOUT_FLUSH)
+	pktbuf_put_u24(pb, (uint32_t)len);
+	pktbuf_put_u8(pb, (*seq)++);
+	pktbuf_put_bytes(pb, p, len);
+	if (pb->len >= FANOUT_FLUSH)
 		return fanout_flush(out);
-	return !fanout_out.failed;
+	return !pb->failed;
+}
+
+void fanout_exit(struct ib_loop *loop)
+{
+	pktbuf_free(&loop->fanout_out);
 }
 
 /* Send <l> the result set for key <k> out of <rs>: <count> rows,
@@ -183,7 +190,7 @@ bool fanout_send(struct lookup *l, const struct fanout_rs *rs, unsigned k,
 	size_t n = 0;
 	bool ok;
 
-	pktbuf_reset(&fanout_out);
+	pktbuf_reset(&ib_loop->fanout_out);
 	/* the column count as lenenc (fanout_rs_parse() allows at most 4096);
 	 * under CACHE_METADATA "metadata follows", always so in a text result:
 	 * the definitions are in the client's layout (one per batch group) */
@@ -226,7 +233,7 @@ bool fanout_send_own(struct lookup *l, const struct backend_result *res)
 	uint16_t w, st;
 	bool ok = true, have_st = false;
 
-	pktbuf_reset(&fanout_out);
+	pktbuf_reset(&ib_loop->fanout_out);
 	while (ok && backend_result_next(res, &pos, &p, &len)) {
 		if (len == 5 && proto_parse_eof(p, len, &w, &st)) {
 			/* a client without session tracking never sees it */

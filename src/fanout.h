@@ -47,5 +47,7 @@ bool fanout_send(struct lookup *l, const struct fanout_rs *rs, unsigned k,
 /* Send <l> a collected response as it is, but for the session-tracking
  * flag, which a client without SESSION_TRACK never sees. */
 bool fanout_send_own(struct lookup *l, const struct backend_result *res);
+/* Free <loop>'s encoding buffer (ib_loop->fanout_out) at exit. */
+void fanout_exit(struct ib_loop *loop);
 
 #endif /* IB_FANOUT_H */

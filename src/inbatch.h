@@ -49,18 +49,23 @@ struct backend_owner;
 struct io;
 struct io_loop;
 struct prefetch;
+struct prefetch_stats;
 
 struct lookup;
 
 /*
- * What the batcher (batch.c, fanout.c) may do with a waiting lookup: use
- * its session's backend, write its answer, and report one of three
- * outcomes.  The owner (client.c) implements them; the batcher touches
- * nothing else of the client.
+ * What the batcher (batch.c, fanout.c) and prefetch (prefetch.c) may do
+ * with a session's lookup: use its session's backend, write its answer,
+ * and report one of three outcomes.  The owner (client.c) implements
+ * them; neither touches anything else of the client.
  */
 struct lookup_ops {
 	/* the backend its session runs on; NULL when gone */
 	struct backend *(*backend)(struct lookup *l);
+	/* the session's status flags now (the last ones relayed or sent) */
+	uint16_t (*status)(struct lookup *l);
+	/* its session is closing: no outcome is wanted any more */
+	bool (*closing)(struct lookup *l);
 	/* where its answer goes, packets from sequence id 1 on */
 	struct evbuffer *(*output)(struct lookup *l);
 	/* an answer written to output() ended with status flags <status> */
@@ -76,17 +81,21 @@ struct lookup_ops {
 	/* outcome 3, fail: close it with <why>; <gone>: after ERR 1927
 	 * (its backend connection is gone) */
 	void (*fail)(struct lookup *l, bool gone, const char *why);
+	/* no outcome: a command held behind prefetch's own read may go on */
+	void (*resume)(struct lookup *l);
 };
 
 /*
- * One COM_QUERY lookup offered to the batcher: what it needs to know of
- * the command and its session (text, context, result format) and the
- * batcher's own bookkeeping while it waits.
+ * A session's COM_QUERY lookup as the batcher and prefetch see it: what
+ * they need to know of the command and its session (text, context,
+ * result format, prefetch state) and the batcher's own bookkeeping while
+ * it waits.
  */
 struct lookup {
 	const struct lookup_ops *ops;
 	/* set by the owner */
 	struct session *sess;
+	struct prefetch *pf; /* keys the session may ask next (prefetch.c) */
 	uint32_t caps, ext_caps; /* the result format the client negotiated */
 	uint16_t status;	 /* the session's status flags when sent */
 	uint64_t start_us;
@@ -172,7 +181,6 @@ struct client {
 	 * (no warnings, FOUND_ROWS() = rows sent) runs first. */
 	bool diag_pending;
 	unsigned diag_rows;
-	struct prefetch *pf; /* keys this session may ask next (prefetch.c) */
 	uint64_t query_start_us;
 
 	uint64_t queries;
@@ -236,9 +244,12 @@ TAILQ_HEAD(backend_list, backend);
 
 /*
  * One event loop and what lives on it: its sessions and their backends,
- * the lists the loop frees between iterations, the counters, the
- * pre-login queue and the batcher.  There is one (ib_loop); a second
- * loop would be a second instance, each thread with its own.
+ * the lists the loop frees between iterations, the counters and records
+ * of the statistics, the pre-login queue, the batcher and its encoding
+ * buffer.  There is one (ib_loop); a second loop would be a second
+ * instance, each thread with its own.  What stays process-wide is set up
+ * once and then only read, or is one per process by nature: struct
+ * ib_server, the TLS contexts, the log, the /metrics endpoint.
  */
 struct ib_loop {
 	struct event_base *base;
@@ -251,12 +262,15 @@ struct ib_loop {
 	/* CLOSING and not yet queued for freeing: the loop looks for them */
 	unsigned n_closing;
 	struct ib_stats stats;
+	struct stats_records records; /* histograms, shapes (stats.c) */
 	/* pre-login admission (client.c) */
 	struct client_list login_queue;
 	unsigned login_slots;
 	bool admit_pending; /* client_admit_cb is scheduled */
 	struct batcher *batcher; /* groups, done batches (batch.c) */
 	struct io_loop *io; /* dirty connections to flush (io.c) */
+	struct pktbuf fanout_out; /* an answer being encoded (fanout.c) */
+	struct prefetch_stats *prefetch_stats; /* SHOW PREFETCH (prefetch.c) */
 };
 
 /* What the process has once, beside its loop(s): configuration,
@@ -265,7 +279,7 @@ struct ib_server {
 	struct ib_config *cfg;
 	struct listener *listener;
 	struct listener *admin_listener;
-	struct event *sig_int, *sig_term, *sig_hup, *sig_pipe;
+	struct event *sig_int, *sig_term, *sig_hup;
 	struct event *stats_timer;
 	uint64_t start_us;
 	bool shutting_down;

@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "client.h"
+#include "fanout.h"
 #include "io.h"
 #include "listener.h"
 #include "metrics.h"
@@ -284,8 +285,9 @@ static void main_teardown(struct ib_loop *loop)
 	batch_exit(loop);
 	backend_free_dead();
 	io_loop_free(loop->io);
-	stats_free();
-	prefetch_stats_free();
+	fanout_exit(loop);
+	stats_free(loop);
+	prefetch_stats_free(loop);
 	tls_free();
 	event_free(ib.sig_int);
 	event_free(ib.sig_term);

@@ -25,6 +25,8 @@ struct metrics_http {
 };
 TAILQ_HEAD(metrics_http_list, metrics_http);
 
+/* Process-wide, like the listeners of struct ib_server: one endpoint
+ * per process, whatever the number of loops. */
 static struct listener *metrics_listener;
 static struct metrics_http_list metrics_https =
 	TAILQ_HEAD_INITIALIZER(metrics_https);

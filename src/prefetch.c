@@ -28,7 +28,6 @@
 #include "backend.h"
 #include "batch.h"
 #include "classify.h"
-#include "client.h"
 #include "fanout.h"
 #include "session.h"
 
@@ -157,20 +156,27 @@ struct prefetch {
 	struct backend_result co_res; /* the keys join, until the own run */
 };
 
-static struct prefetch_stat *pf_stats[PF_STATS_HASH];
+/* SHOW PREFETCH's records, per loop like the other statistics
+ * (ib_loop->prefetch_stats); made with the first shape. */
+struct prefetch_stats {
+	struct prefetch_stat *hash[PF_STATS_HASH];
+};
 
 /* ---- statistics per shape ---- */
 
 static struct prefetch_stat *pf_stat_get(const char *text, size_t len)
 {
+	struct prefetch_stats *t = ib_loop->prefetch_stats;
 	uint32_t h = 2166136261u;
 	struct prefetch_stat *s;
 	size_t i;
 
+	if (!t && !(t = ib_loop->prefetch_stats = calloc(1, sizeof(*t))))
+		return NULL;
 	for (i = 0; i < len; i++)
 		h = (h ^ (uint8_t)text[i]) * 16777619u;
 	h %= PF_STATS_HASH;
-	for (s = pf_stats[h]; s; s = s->next)
+	for (s = t->hash[h]; s; s = s->next)
 		if (strlen(s->text) == len && memcmp(s->text, text, len) == 0)
 			return s;
 	s = calloc(1, sizeof(*s));
@@ -180,34 +186,38 @@ static struct prefetch_stat *pf_stat_get(const char *text, size_t len)
 	}
 	memcpy(s->text, text, len);
 	s->text[len] = '\0';
-	s->next = pf_stats[h];
-	pf_stats[h] = s;
+	s->next = t->hash[h];
+	t->hash[h] = s;
 	return s;
 }
 
 void prefetch_stat_foreach(void (*fn)(void *arg, const struct prefetch_stat *s),
 			   void *arg)
 {
+	const struct prefetch_stats *t = ib_loop->prefetch_stats;
 	struct prefetch_stat *s;
 	unsigned i;
 
-	for (i = 0; i < PF_STATS_HASH; i++)
-		for (s = pf_stats[i]; s; s = s->next)
+	for (i = 0; t && i < PF_STATS_HASH; i++)
+		for (s = t->hash[i]; s; s = s->next)
 			fn(arg, s);
 }
 
-void prefetch_stats_free(void)
+void prefetch_stats_free(struct ib_loop *loop)
 {
+	struct prefetch_stats *t = loop->prefetch_stats;
 	struct prefetch_stat *s;
 	unsigned i;
 
-	for (i = 0; i < PF_STATS_HASH; i++) {
-		while ((s = pf_stats[i]) != NULL) {
-			pf_stats[i] = s->next;
+	for (i = 0; t && i < PF_STATS_HASH; i++) {
+		while ((s = t->hash[i]) != NULL) {
+			t->hash[i] = s->next;
 			free(s->text);
 			free(s);
 		}
 	}
+	free(t);
+	loop->prefetch_stats = NULL;
 }
 
 /* ---- kept answers ---- */
@@ -333,20 +343,53 @@ static const uint8_t *pf_value(const struct pf_set *s, unsigned row,
 	return rd.failed || null ? NULL : v;
 }
 
-static struct prefetch *pf_get(struct client *c)
+/* The session, through its lookup's owner (client.c): no client.h here. */
+static uint16_t pf_status(struct lookup *l)
 {
-	if (!c->pf) {
-		c->pf = calloc(1, sizeof(*c->pf));
-		if (c->pf)
-			c->pf->cur = -1;
-	}
-	return c->pf;
+	return l->ops->status(l);
 }
 
-void prefetch_on_relay(struct client *c, bool start, const uint8_t *p,
+static struct backend *pf_backend(struct lookup *l)
+{
+	return l->ops->backend(l);
+}
+
+/* Its backend is idle: prefetch may run a read of its own on it. */
+static bool pf_backend_idle(struct lookup *l)
+{
+	struct backend *be = pf_backend(l);
+
+	return be && be->state == BACKEND_IDLE;
+}
+
+/* Sessions that cannot prefetch keep nothing: outside a transaction
+ * under autocommit, unless stale answers may be. */
+static bool pf_never(uint16_t status)
+{
+	return (status & ST_AUTOCOMMIT) && !(status & ST_IN_TRANS) &&
+	       ib.cfg->prefetch_autocommit_max_age_ms == 0;
+}
+
+static enum session_pf pf_mode(struct lookup *l)
+{
+	return session_prefetchable(l->sess, pf_status(l),
+				    ib.cfg->prefetch_autocommit_max_age_ms > 0);
+}
+
+static struct prefetch *pf_get(struct lookup *l)
+{
+	if (!l->pf) {
+		l->pf = calloc(1, sizeof(*l->pf));
+		if (l->pf)
+			l->pf->cur = -1;
+	}
+	return l->pf;
+}
+
+void prefetch_on_relay(struct lookup *l, bool start, const uint8_t *p,
 		       size_t len)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	struct pf_set *s;
 	struct proto_rd rd;
 	uint64_t ncols;
@@ -355,15 +398,12 @@ void prefetch_on_relay(struct client *c, bool start, const uint8_t *p,
 	if (!ib.cfg->prefetch)
 		return;
 	if (start) {
-		/* sessions that cannot prefetch keep nothing: outside a
-		 * transaction under autocommit, unless stale answers may be */
-		if ((c->status & ST_AUTOCOMMIT) && !(c->status & ST_IN_TRANS) &&
-		    ib.cfg->prefetch_autocommit_max_age_ms == 0) {
+		if (pf_never(pf_status(l))) {
 			if (pf)
 				pf->cur = -1;
 			return;
 		}
-		pf = pf_get(c);
+		pf = pf_get(l);
 		if (!pf)
 			return;
 		proto_rd_init(&rd, p, len);
@@ -588,7 +628,8 @@ static bool pf_add_pval(struct prefetch *pf, const char *p, size_t n)
 
 /* Does the shape's column detector still follow the column the keys
  * fetched so far came from? */
-static bool pf_ahead_follows(const struct prefetch *pf, const struct pf_shape *sh)
+static bool pf_ahead_follows(const struct prefetch *pf,
+			     const struct pf_shape *sh)
 {
 	const struct pf_cand *a = &sh->ahead_cd, *cd;
 	unsigned i;
@@ -774,7 +815,7 @@ static void pf_plan_clear(struct prefetch *pf)
 }
 
 /* Are the kept answers still what the session's lookups would read? */
-static bool pf_kept_valid(struct client *c, struct prefetch *pf)
+static bool pf_kept_valid(struct lookup *l, struct prefetch *pf)
 {
 	enum session_pf m;
 
@@ -783,10 +824,10 @@ static bool pf_kept_valid(struct client *c, struct prefetch *pf)
 	/* a fetch ahead in flight is a read of ours: the EOF after its
 	 * column definitions said no more than the one at its end will */
 	if (pf->bg)
-		session_read_done(&c->sess, pf->changes_before, pf->ctx_was_known);
-	m = session_prefetchable(&c->sess, c->status,
-				 ib.cfg->prefetch_autocommit_max_age_ms > 0);
-	if (m != pf->mode || c->sess.var_changes != pf->changes_at)
+		session_read_done(l->sess, pf->changes_before,
+				  pf->ctx_was_known);
+	m = pf_mode(l);
+	if (m != pf->mode || l->sess->var_changes != pf->changes_at)
 		return false;
 	if (m == SESSION_PF_STALE &&
 	    util_now_us() - pf->kept_us >
@@ -812,7 +853,7 @@ static int pf_chunk_find(struct pf_kept *k, const char *enc, size_t n)
 
 /* The kept answer for the key of lookup <sql> (classified as <cr>): its
  * index, and its chunk in <*chunk>; -1 if none. */
-static int pf_kept_find(struct client *c, struct pf_shape *sh, const char *sql,
+static int pf_kept_find(struct lookup *l, struct pf_shape *sh, const char *sql,
 			const struct classify_result *cr, struct pf_kept **chunk)
 {
 	struct pf_kept *k;
@@ -821,14 +862,15 @@ static int pf_kept_find(struct client *c, struct pf_shape *sh, const char *sql,
 	char csn[32], *enc;
 	int i = -1;
 
-	if (!sh->kept || !c->sess.ctx)
+	if (!sh->kept || !l->sess->ctx)
 		return -1;
-	cs_len = session_charset(&c->sess, &cs);
+	cs_len = session_charset(l->sess, &cs);
 	if (cs_len == 0 || cs_len >= sizeof(csn))
 		return -1;
 	memcpy(csn, cs, cs_len);
 	csn[cs_len] = '\0';
-	enc = batch_encode_literal(cr->key_type, csn, session_lex_flags(&c->sess),
+	enc = batch_encode_literal(cr->key_type, csn,
+				   session_lex_flags(l->sess),
 				   sql + cr->key.off, cr->key.len, &en);
 	if (!enc)
 		return -1;
@@ -843,9 +885,9 @@ static int pf_kept_find(struct client *c, struct pf_shape *sh, const char *sql,
 	return i;
 }
 
-void prefetch_on_command(struct client *c, uint8_t cmd)
+void prefetch_on_command(struct lookup *l, uint8_t cmd)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	unsigned i;
 
 	if (!pf)
@@ -865,25 +907,27 @@ void prefetch_on_command(struct client *c, uint8_t cmd)
 }
 
 /* Classify <sql> as the session lexes it; true for a plain lookup. */
-static bool pf_classify(struct client *c, const char *sql, size_t len,
+static bool pf_classify(struct lookup *l, const char *sql, size_t len,
 			struct classify_result *cr, unsigned *flags)
 {
+	uint16_t status = pf_status(l);
+
 	*flags = 0;
 	/* the live flags lex the text; the context's character set too */
-	if (c->status & ST_ANSI_QUOTES)
+	if (status & ST_ANSI_QUOTES)
 		*flags |= CLASSIFY_ANSI_QUOTES;
-	if (c->status & ST_NO_BACKSLASH_ESCAPES)
+	if (status & ST_NO_BACKSLASH_ESCAPES)
 		*flags |= CLASSIFY_NO_BACKSLASH_ESC;
-	*flags |= session_lex_flags(&c->sess) & CLASSIFY_ASCII_NAMES;
+	*flags |= session_lex_flags(l->sess) & CLASSIFY_ASCII_NAMES;
 	return classify_query(sql, len, *flags, cr) &&
 	       (cr->key_type == CLASSIFY_KEY_INT ||
 		cr->key_type == CLASSIFY_KEY_STRING);
 }
 
-bool prefetch_busy(struct client *c, const uint8_t *head, size_t hlen,
+bool prefetch_busy(struct lookup *l, const uint8_t *head, size_t hlen,
 		   size_t len)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	struct classify_result cr;
 	unsigned flags;
 
@@ -891,7 +935,7 @@ bool prefetch_busy(struct client *c, const uint8_t *head, size_t hlen,
 		return false;
 	/* lookups are prefetch's own to answer or hold (prefetch_submit) */
 	if (ib.cfg->prefetch && head[0] == COM_QUERY && hlen == len &&
-	    pf_classify(c, (const char *)head + 1, len - 1, &cr, &flags))
+	    pf_classify(l, (const char *)head + 1, len - 1, &cr, &flags))
 		return false;
 	log_debug("prefetch: command %u waits for the fetch ahead", head[0]);
 	pf->bg_wait = true;
@@ -912,9 +956,9 @@ static bool pf_hold(struct prefetch *pf, const char *sql, size_t len)
 	return true;
 }
 
-bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
+bool prefetch_submit(struct lookup *l, const char *sql, size_t len, bool whole)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	struct classify_result cr;
 	struct pf_shape *sh;
 	struct pf_kept *chunk = NULL;
@@ -929,21 +973,20 @@ bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
 		return false;
 	}
 	/* sessions that cannot prefetch allocate nothing */
-	if (!pf && (c->status & ST_AUTOCOMMIT) && !(c->status & ST_IN_TRANS) &&
-	    ib.cfg->prefetch_autocommit_max_age_ms == 0)
+	if (!pf && pf_never(pf_status(l)))
 		return false;
-	if (!pf_classify(c, sql, len, &cr, &flags)) {
+	if (!pf_classify(l, sql, len, &cr, &flags)) {
 		/* not a plain lookup: it may change what the kept answers see */
 		pf_drop(pf);
 		return false;
 	}
-	pf = pf_get(c);
+	pf = pf_get(l);
 	if (!pf)
 		return false;
-	if (pf->have_kept && !pf_kept_valid(c, pf))
+	if (pf->have_kept && !pf_kept_valid(l, pf))
 		pf_drop(pf);
 	sh = pf_shape_get(pf, sql, len, &cr);
-	k = sh ? pf_kept_find(c, sh, sql, &cr, &chunk) : -1;
+	k = sh ? pf_kept_find(l, sh, sql, &cr, &chunk) : -1;
 	if (k >= 0 && !batch_rows_ok(&sh->cr, chunk->rows[k]))
 		k = -1;
 	/* the backend is fetching ahead: what kept answers cannot answer
@@ -974,10 +1017,9 @@ bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
 		if (sh->st)
 			sh->st->misses++;
 	}
-	mode = session_prefetchable(&c->sess, c->status,
-				    ib.cfg->prefetch_autocommit_max_age_ms > 0);
-	if (mode == SESSION_PF_NO || (sh->probed && !sh->probe_ok) || !c->be ||
-	    c->be->state != BACKEND_IDLE || !pf_predict(pf, sh, false)) {
+	mode = pf_mode(l);
+	if (mode == SESSION_PF_NO || (sh->probed && !sh->probe_ok) ||
+	    !pf_backend_idle(l) || !pf_predict(pf, sh, false)) {
 		free(val);
 		pf_plan_clear(pf);
 		return false;
@@ -1002,19 +1044,19 @@ bool prefetch_submit(struct client *c, const char *sql, size_t len, bool whole)
 /* Run one of prefetch's own reads (probe, keys join, the lookup alone) on
  * the session; they set nothing, so the session's context holds across
  * them (session_read_done). */
-static bool pf_query(struct client *c, const char *sql, size_t len,
+static bool pf_query(struct lookup *l, const char *sql, size_t len,
 		     backend_result_fn cb)
 {
-	c->pf->changes_before = c->sess.var_changes;
-	c->pf->ctx_was_known = c->sess.ctx_known;
-	return backend_query(c->be, sql, len, cb, c);
+	l->pf->changes_before = l->sess->var_changes;
+	l->pf->ctx_was_known = l->sess->ctx_known;
+	return backend_query(pf_backend(l), sql, len, cb, l);
 }
 
-static void pf_read_done(struct client *c, const struct backend_result *res)
+static void pf_read_done(struct lookup *l, const struct backend_result *res)
 {
 	if (!res->err)
-		session_read_done(&c->sess, c->pf->changes_before,
-				  c->pf->ctx_was_known);
+		session_read_done(l->sess, l->pf->changes_before,
+				  l->pf->ctx_was_known);
 }
 
 /*
@@ -1022,18 +1064,18 @@ static void pf_read_done(struct client *c, const struct backend_result *res)
  * NULL when there is nothing left to do (the client is closing, or its
  * backend was lost, which closes it).
  */
-static struct pf_shape *pf_running(struct client *c,
+static struct pf_shape *pf_running(struct lookup *l,
 				   const struct backend_result *res)
 {
-	struct pf_shape *sh = c->pf ? c->pf->run : NULL;
+	struct pf_shape *sh = l->pf ? l->pf->run : NULL;
 
-	if (c->state == CLIENT_CLOSING)
+	if (l->ops->closing(l))
 		return NULL;
 	if (!res || !sh) {
-		client_close(c, "backend lost during a prefetch");
+		l->ops->fail(l, false, "backend lost during a prefetch");
 		return NULL;
 	}
-	pf_read_done(c, res);
+	pf_read_done(l, res);
 	return sh;
 }
 
@@ -1109,9 +1151,10 @@ static void pf_chunk_add(struct prefetch *pf, struct pf_shape *sh,
 
 /* The kept answers of the running shape are the keys join <co> (taken
  * over) of the lookup's keys, and nothing before it. */
-static void pf_keep(struct client *c, struct pf_shape *sh, struct backend_result *co)
+static void pf_keep(struct lookup *l, struct pf_shape *sh,
+		    struct backend_result *co)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	struct pf_kept *k;
 
 	pf_kept_free(pf, sh);
@@ -1129,27 +1172,26 @@ static void pf_keep(struct client *c, struct pf_shape *sh, struct backend_result
 		k->n_hit = 1;
 	}
 	pf_chunk_add(pf, sh, k);
-	pf->mode = session_prefetchable(&c->sess, c->status,
-					ib.cfg->prefetch_autocommit_max_age_ms > 0);
-	pf->changes_at = c->sess.var_changes;
+	pf->mode = pf_mode(l);
+	pf->changes_at = l->sess->var_changes;
 	pf->kept_us = util_now_us();
 }
 
 /* ---- fetching ahead ---- */
 
-static void pf_ahead_cb(struct backend *be, void *arg, struct backend_result *res);
+static void pf_ahead_cb(void *arg, struct backend_result *res);
 
 /* Encode <n> predicted key values as the keys join writes them, without
  * repeats, after <first> (may be NULL); NULL on failure. */
-static struct batch_key *pf_encode(struct client *c, struct pf_shape *sh,
+static struct batch_key *pf_encode(struct lookup *l, struct pf_shape *sh,
 				   const char *first, size_t first_len,
 				   unsigned *n_out)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	struct batch_key *keys;
 	char csn[32];
 	const char *cs;
-	size_t cs_len = session_charset(&c->sess, &cs), n;
+	size_t cs_len = session_charset(l->sess, &cs), n;
 	unsigned i, j, nk = 0;
 	char *e;
 
@@ -1188,61 +1230,57 @@ static struct batch_key *pf_encode(struct client *c, struct pf_shape *sh,
  * While the loop is answered from kept answers, fetch the keys predicted
  * after those already fetched, so that they are there when it gets to
  * them: at most prefetch_max_keys ahead of it, within half the memory
- * bound.  The client has its answer (<rows> rows, what the session's
- * diagnostics must say from now on); the backend runs the keys join
- * while the client is idle, and commands other than lookups kept answers
- * can answer wait for it (prefetch_busy).
+ * bound.  The backend runs the keys join while the client is idle, and
+ * commands other than lookups kept answers can answer wait for it
+ * (prefetch_busy).  True when it started: the session then ran the keys
+ * join last, and the answer just sent is not its own last statement.
  */
-static void pf_ahead(struct client *c, struct pf_shape *sh, unsigned rows)
+static bool pf_ahead(struct lookup *l, struct pf_shape *sh)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	struct pf_kept *k;
 	struct pktbuf pb;
 	unsigned pending = 0, n = 0;
 	struct batch_key *keys;
 	bool ok;
 
-	if (pf->bg || !sh->kept || !(sh->ahead_col || sh->ahead_int) || !c->be ||
-	    c->be->state != BACKEND_IDLE ||
+	if (pf->bg || !sh->kept || !(sh->ahead_col || sh->ahead_int) ||
+	    !pf_backend_idle(l) ||
 	    pf->mem >= (size_t)ib.cfg->prefetch_memory / 2)
-		return;
+		return false;
 	for (k = sh->kept; k; k = k->next)
 		pending += k->n_keys - k->n_hit;
-	if (pending >= (unsigned)ib.cfg->prefetch_max_keys || !pf_kept_valid(c, pf))
-		return;
+	if (pending >= (unsigned)ib.cfg->prefetch_max_keys || !pf_kept_valid(l, pf))
+		return false;
 	if (!pf_predict(pf, sh, true)) {
 		/* nothing further: do not look again */
 		sh->ahead_col = sh->ahead_int = false;
 		pf_plan_clear(pf);
-		return;
+		return false;
 	}
-	keys = pf_encode(c, sh, NULL, 0, &n);
+	keys = pf_encode(l, sh, NULL, 0, &n);
 	pf_plan_clear(pf);
 	if (!keys)
-		return;
+		return false;
 	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, keys, n, n) &&
-	     pf_query(c, (const char *)pb.buf, pb.len, pf_ahead_cb);
+	     pf_query(l, (const char *)pb.buf, pb.len, pf_ahead_cb);
 	pktbuf_free(&pb);
 	if (!ok) {
 		pf_keys_free(keys, n);
-		return;
+		return false;
 	}
 	pf->bg = true;
 	pf->bg_shape = sh;
 	pf->bg_drops = pf->drops;
 	pf->bg_keys = keys;
 	pf->bg_n = n;
-	/* the session ran the keys join last */
-	if (!c->diag_pending) {
-		c->diag_pending = true;
-		c->diag_rows = rows;
-	}
 	IB_STAT_INC(prefetch_queries);
 	IB_STAT_ADD(prefetch_keys, n);
 	if (sh->st) {
 		sh->st->predictions++;
 		sh->st->keys += n;
 	}
+	return true;
 }
 
 /* ---- answering ---- */
@@ -1250,10 +1288,10 @@ static void pf_ahead(struct client *c, struct pf_shape *sh, unsigned rows)
 /* Send kept answer <i> of chunk <k> of the running shape; the session
  * last ran a keys join or the lookup's own run, so its diagnostics are
  * restored before anything reads them, as for a batched lookup. */
-static void pf_answer(struct client *c, struct pf_shape *sh, struct pf_kept *k,
+static void pf_answer(struct lookup *l, struct pf_shape *sh, struct pf_kept *k,
 		      unsigned i)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	unsigned rows = sh->cr.limit == 0 ? 0 : k->rows[i];
 	struct pf_kept **at;
 
@@ -1265,14 +1303,12 @@ static void pf_answer(struct client *c, struct pf_shape *sh, struct pf_kept *k,
 	IB_STAT_INC(backend_statements_saved);
 	if (sh->st)
 		sh->st->hits++;
-	if (!fanout_send(&c->lk, &k->rs, i, rows, sh->status)) {
+	if (!fanout_send(l, &k->rs, i, rows, sh->status)) {
 		IB_STAT_INC(oom_errors);
-		client_close(c, "out of memory sending a prefetched result");
+		l->ops->fail(l, false,
+			     "out of memory sending a prefetched result");
 		return;
 	}
-	stats_record_latency(util_now_us() - c->query_start_us);
-	c->diag_pending = true;
-	c->diag_rows = rows;
 	/* a chunk the loop went through makes room for the next */
 	if (k->n_hit == k->n_keys && k->next) {
 		for (at = &sh->kept; *at != k; at = &(*at)->next)
@@ -1282,40 +1318,35 @@ static void pf_answer(struct client *c, struct pf_shape *sh, struct pf_kept *k,
 			sh->hit_chunk = k->next;
 		pf_chunk_free(pf, sh, k);
 	}
-	pf_ahead(c, sh, rows);
-	client_command_done(c);
+	pf_ahead(l, sh);
+	l->ops->answered(l, rows, false);
 }
 
 /* Prefetch gives up on the command: the lookup runs as its own. */
-static void pf_fallback(struct client *c)
+static void pf_fallback(struct lookup *l)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	char *sql = pf->sql;
 	size_t len = pf->sql_len;
 
 	pf->sql = NULL;
 	pf_plan_clear(pf);
-	client_set_state(c, CLIENT_IDLE);
-	if (!sql || !client_run_own(c, sql, len)) {
-		c->seq = 1;
-		client_send_err(c, 1927, "70100",
-				"inbatch: backend connection is gone");
-		client_close(c, "no backend for a lookup");
-	}
+	if (!sql || !l->ops->fall_back(l, sql, len))
+		l->ops->fail(l, true, "no backend for a lookup");
 	free(sql);
 }
 
 /* The lookup's own run, after the keys join: the client gets it as it
  * is, and its definitions and status are what kept answers are sent
  * with. */
-static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
+static void pf_own_cb(void *arg, struct backend_result *res)
 {
-	struct client *c = arg;
-	struct prefetch *pf = c->pf;
-	struct pf_shape *sh = pf_running(c, res);
+	struct lookup *l = arg;
+	struct prefetch *pf = l->pf;
+	struct pf_shape *sh = pf_running(l, res);
 	struct backend_result co;
+	bool ahead;
 
-	(void)be;
 	if (!sh)
 		return;
 	co = pf->co_res;
@@ -1337,33 +1368,30 @@ static void pf_own_cb(struct backend *be, void *arg, struct backend_result *res)
 			fanout_rs_free(&sh->solo);
 		}
 	}
-	if (!fanout_send_own(&c->lk, sh->have_solo ? &sh->own : res)) {
+	if (!fanout_send_own(l, sh->have_solo ? &sh->own : res)) {
 		backend_result_free(&co);
 		IB_STAT_INC(oom_errors);
-		client_close(c, "out of memory sending a result");
+		l->ops->fail(l, false, "out of memory sending a result");
 		return;
 	}
 	if (sh->have_solo && co.count)
-		pf_keep(c, sh, &co);
+		pf_keep(l, sh, &co);
 	backend_result_free(&co);
 	pf_plan_clear(pf);
-	stats_record_latency(util_now_us() - c->query_start_us);
-	/* its session ran its own lookup last */
-	c->diag_pending = false;
-	if (sh->have_solo)
-		pf_ahead(c, sh, sh->cr.limit == 0 ? 0 : sh->solo.nrows);
-	client_command_done(c);
+	/* its session ran its own lookup last, unless a fetch ahead follows */
+	ahead = sh->have_solo && pf_ahead(l, sh);
+	l->ops->answered(l, ahead && sh->cr.limit != 0 ? sh->solo.nrows : 0,
+			 !ahead);
 }
 
 /* ---- the keys join ---- */
 
-static void pf_co_cb(struct backend *be, void *arg, struct backend_result *res)
+static void pf_co_cb(void *arg, struct backend_result *res)
 {
-	struct client *c = arg;
-	struct prefetch *pf = c->pf;
-	struct pf_shape *sh = pf_running(c, res);
+	struct lookup *l = arg;
+	struct prefetch *pf = l->pf;
+	struct pf_shape *sh = pf_running(l, res);
 
-	(void)be;
 	if (!sh)
 		return;
 	backend_result_free(&pf->co_res);
@@ -1373,46 +1401,45 @@ static void pf_co_cb(struct backend *be, void *arg, struct backend_result *res)
 	if (pf->trig_in_co) {
 		/* the definitions and status of an earlier own run hold for
 		 * the lookup's key as for the others */
-		pf_keep(c, sh, &pf->co_res);
+		pf_keep(l, sh, &pf->co_res);
 		backend_result_free(&pf->co_res);
 		if (sh->kept && batch_rows_ok(&sh->cr, sh->kept->rows[0])) {
 			pf_plan_clear(pf);
-			pf_answer(c, sh, sh->kept, 0);
+			pf_answer(l, sh, sh->kept, 0);
 		} else {
-			pf_fallback(c);
+			pf_fallback(l);
 		}
 		return;
 	}
-	if (!pf_query(c, pf->sql, pf->sql_len, pf_own_cb))
-		pf_fallback(c);
+	if (!pf_query(l, pf->sql, pf->sql_len, pf_own_cb))
+		pf_fallback(l);
 }
 
 /* The fetch ahead is back: its answers join the shape's, unless anything
  * dropped kept answers meanwhile; then a held command goes on. */
-static void pf_ahead_cb(struct backend *be, void *arg, struct backend_result *res)
+static void pf_ahead_cb(void *arg, struct backend_result *res)
 {
-	struct client *c = arg;
-	struct prefetch *pf = c->pf;
+	struct lookup *l = arg;
+	struct prefetch *pf = l->pf;
 	struct pf_shape *sh;
 	struct pf_kept *k = NULL;
 	char *sql;
 	size_t len;
 
-	(void)be;
-	if (c->state == CLIENT_CLOSING || !pf)
+	if (l->ops->closing(l) || !pf)
 		return;
 	if (!res) {
-		client_close(c, "backend lost during a prefetch");
+		l->ops->fail(l, false, "backend lost during a prefetch");
 		return;
 	}
-	pf_read_done(c, res);
+	pf_read_done(l, res);
 	sh = pf->bg_shape;
 	pf->bg = false;
 	pf->bg_shape = NULL;
 	if (res->err)
 		pf_drop(pf);
 	else if (sh && sh->kept && pf->bg_drops == pf->drops &&
-		 pf_kept_valid(c, pf))
+		 pf_kept_valid(l, pf))
 		k = pf_chunk_make(sh, res, pf->bg_keys, pf->bg_n);
 	if (k)
 		pf_chunk_add(pf, sh, k);
@@ -1425,7 +1452,7 @@ static void pf_ahead_cb(struct backend *be, void *arg, struct backend_result *re
 	pf->bg_wait = false;
 	if (pf->plan != PF_PLAN_WAIT) {
 		/* a command other than a lookup waits in the input */
-		client_command_done(c);
+		l->ops->resume(l);
 		return;
 	}
 	/* the held lookup, afresh */
@@ -1433,20 +1460,19 @@ static void pf_ahead_cb(struct backend *be, void *arg, struct backend_result *re
 	len = pf->sql_len;
 	pf->sql = NULL;
 	pf_plan_clear(pf);
-	client_set_state(c, CLIENT_IDLE);
-	if (prefetch_submit(c, sql, len, true)) {
+	if (prefetch_submit(l, sql, len, true)) {
 		free(sql);
-		prefetch_run(c);
+		prefetch_run(l);
 		return;
 	}
 	pf->sql = sql;
 	pf->sql_len = len;
-	pf_fallback(c);
+	pf_fallback(l);
 }
 
-static void pf_send_co(struct client *c)
+static void pf_send_co(struct lookup *l)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	struct pf_shape *sh = pf->run;
 	struct pktbuf pb;
 	bool ok;
@@ -1454,10 +1480,10 @@ static void pf_send_co(struct client *c)
 	pf->trig_in_co = sh->have_solo;
 	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, pf->pkeys, pf->n_pkeys,
 			    pf->trig_in_co ? pf->n_pkeys : 0) &&
-	     pf_query(c, (const char *)pb.buf, pb.len, pf_co_cb);
+	     pf_query(l, (const char *)pb.buf, pb.len, pf_co_cb);
 	pktbuf_free(&pb);
 	if (!ok) {
-		pf_fallback(c);
+		pf_fallback(l);
 		return;
 	}
 	IB_STAT_INC(prefetch_queries);
@@ -1468,12 +1494,11 @@ static void pf_send_co(struct client *c)
 	}
 }
 
-static void pf_probe_cb(struct backend *be, void *arg, struct backend_result *res)
+static void pf_probe_cb(void *arg, struct backend_result *res)
 {
-	struct client *c = arg;
-	struct pf_shape *sh = pf_running(c, res);
+	struct lookup *l = arg;
+	struct pf_shape *sh = pf_running(l, res);
 
-	(void)be;
 	if (!sh)
 		return;
 	sh->probed = !res->err;
@@ -1481,118 +1506,115 @@ static void pf_probe_cb(struct backend *be, void *arg, struct backend_result *re
 	if (!sh->probe_ok) {
 		log_debug("prefetch: shape %s is not an InnoDB base table keyed "
 			  "as a join compares", sh->st ? sh->st->text : "?");
-		pf_fallback(c);
+		pf_fallback(l);
 		return;
 	}
-	pf_send_co(c);
+	pf_send_co(l);
 }
 
-static void pf_after_ctx(struct client *c)
+static void pf_after_ctx(struct lookup *l)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	struct pf_shape *sh = pf->run;
 	struct pktbuf pb;
 	bool ok;
 
 	/* the lookup's own key and the predicted ones */
-	pf->pkeys = pf_encode(c, sh, pf->trig, pf->trig_len, &pf->n_pkeys);
+	pf->pkeys = pf_encode(l, sh, pf->trig, pf->trig_len, &pf->n_pkeys);
 	if (!pf->pkeys || pf->n_pkeys < 2) {
-		pf_fallback(c);
+		pf_fallback(l);
 		return;
 	}
 	if (sh->probed) {
 		if (sh->probe_ok)
-			pf_send_co(c);
+			pf_send_co(l);
 		else
-			pf_fallback(c);
+			pf_fallback(l);
 		return;
 	}
 	/* an InnoDB base table: only its reads come from the snapshot */
-	ok = batch_probe_sql(&pb, sh->tmpl, &sh->cr, session_lex_flags(&c->sess),
+	ok = batch_probe_sql(&pb, sh->tmpl, &sh->cr, session_lex_flags(l->sess),
 			     true) &&
-	     pf_query(c, (const char *)pb.buf, pb.len, pf_probe_cb);
+	     pf_query(l, (const char *)pb.buf, pb.len, pf_probe_cb);
 	pktbuf_free(&pb);
 	if (!ok)
-		pf_fallback(c);
+		pf_fallback(l);
 }
 
-static bool pf_mode_ok(struct client *c)
+static bool pf_mode_ok(struct lookup *l)
 {
-	enum session_pf m = session_prefetchable(&c->sess, c->status,
-						 ib.cfg->prefetch_autocommit_max_age_ms > 0);
+	enum session_pf m = pf_mode(l);
 
 	return m == SESSION_PF_SNAPSHOT || m == SESSION_PF_STALE;
 }
 
-static void pf_ctx_cb(struct backend *be, void *arg, struct backend_result *res)
+static void pf_ctx_cb(void *arg, struct backend_result *res)
 {
-	struct client *c = arg;
+	struct lookup *l = arg;
 
-	(void)be;
-	if (c->state == CLIENT_CLOSING)
+	if (l->ops->closing(l))
 		return;
 	if (!res) {
-		client_close(c, "backend lost while reading the session");
+		l->ops->fail(l, false,
+			     "backend lost while reading the session");
 		return;
 	}
-	session_ctx_set(&c->sess, res);
-	if (!pf_mode_ok(c)) {
-		pf_fallback(c);
+	session_ctx_set(l->sess, res);
+	if (!pf_mode_ok(l)) {
+		pf_fallback(l);
 		return;
 	}
-	pf_after_ctx(c);
+	pf_after_ctx(l);
 }
 
-void prefetch_run(struct client *c)
+void prefetch_run(struct lookup *l)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	struct pf_shape *sh = pf->run;
 	struct pf_kept *k = pf->answer_chunk;
 	unsigned i = pf->answer_key;
 
 	if (pf->plan == PF_PLAN_ANSWER) {
 		pf_plan_clear(pf);
-		pf_answer(c, sh, k, i);
+		pf_answer(l, sh, k, i);
 		return;
 	}
 	/* the lookup waits for the statements below, as a batched one */
-	client_set_state(c, CLIENT_BATCHED);
+	l->ops->wait(l);
 	if (pf->plan == PF_PLAN_WAIT)
 		return;
-	if (session_prefetchable(&c->sess, c->status,
-				 ib.cfg->prefetch_autocommit_max_age_ms > 0) ==
-	    SESSION_PF_NEED_CTX) {
-		if (!backend_query(c->be, session_ctx_sql, session_ctx_sql_len,
-				   pf_ctx_cb, c))
-			pf_fallback(c);
+	if (pf_mode(l) == SESSION_PF_NEED_CTX) {
+		if (!backend_query(pf_backend(l), session_ctx_sql,
+				   session_ctx_sql_len, pf_ctx_cb, l))
+			pf_fallback(l);
 		return;
 	}
-	if (!pf_mode_ok(c)) {
-		pf_fallback(c);
+	if (!pf_mode_ok(l)) {
+		pf_fallback(l);
 		return;
 	}
-	pf_after_ctx(c);
+	pf_after_ctx(l);
 }
 
-void prefetch_on_response_done(struct client *c)
+void prefetch_on_response_done(struct lookup *l)
 {
-	if (c->pf)
-		c->pf->cur = -1;
+	if (l->pf)
+		l->pf->cur = -1;
 }
 
-void prefetch_free(struct client *c)
+void prefetch_free(struct lookup *l)
 {
-	struct prefetch *pf = c->pf;
+	struct prefetch *pf = l->pf;
 	unsigned i;
 
 	if (!pf)
 		return;
-	prefetch_on_command(c, COM_RESET_CONNECTION);
+	prefetch_on_command(l, COM_RESET_CONNECTION);
 	pf_plan_clear(pf);
 	pf_keys_free(pf->bg_keys, pf->bg_n);
 	backend_result_free(&pf->co_res);
 	for (i = 0; i < PF_SETS; i++)
 		pf_set_clear(pf, &pf->sets[i]);
 	free(pf);
-	c->pf = NULL;
+	l->pf = NULL;
 }

@@ -645,14 +645,6 @@ enum session_pf session_prefetchable(const struct session *s, uint16_t status,
 		       : SESSION_PF_NO;
 }
 
-size_t session_isolation(const struct session *s, const char **name)
-{
-	size_t n = 0;
-
-	*name = s->ctx_known ? session_ctx_field(s, SCTX_ISOLATION, &n) : NULL;
-	return *name ? n : 0;
-}
-
 const char *session_ctx_key(const struct session *s, size_t *len)
 {
 	*len = s->ctx_len;

@@ -116,8 +116,6 @@ enum session_pf session_prefetchable(const struct session *s, uint16_t status,
  * tracker's, and the context read before it still holds.
  */
 void session_read_done(struct session *s, unsigned changes, bool was_known);
-/* The context's isolation level (tx_isolation), not NUL-terminated. */
-size_t session_isolation(const struct session *s, const char **name);
 
 /* The context string (valid while ctx_known), for grouping lookups. */
 const char *session_ctx_key(const struct session *s, size_t *len);

@@ -18,32 +18,11 @@ const double stats_size_bounds[STATS_SIZE_BUCKETS - 1] = {
 	1, 2, 4, 8, 16, 32, 64, 128, 256, 512,
 };
 
-static struct stats_hist stats_latency;
-static struct stats_hist stats_batch;
-
-/*
- * Shapes: a singly linked list (via <next>) in creation order for
- * SHOW BATCHES, indexed by an open-addressing table of pointers so the hot
- * path does not walk the list.  The table is twice the cap, so probing
- * always ends at an empty slot.
- */
-#define STATS_MAX_SHAPES 1000
-#define STATS_SHAPE_SLOTS 2048
-
-static struct stats_shape *stats_shape_slots[STATS_SHAPE_SLOTS];
-static struct stats_shape *stats_shape_head;
-static struct stats_shape **stats_shape_tail = &stats_shape_head;
-static unsigned stats_n_shapes;
-/* Shared by every shape past the cap, so an application generating
- * endless distinct texts cannot grow memory without bound. */
-static struct stats_shape *stats_shape_other;
-
-/* The previous rotation's totals and the last complete period. */
-static struct ib_stats stats_prev;
-static uint64_t stats_prev_us;
-static uint64_t stats_prev_lat_count;
-static double stats_prev_lat_sum;
-static struct stats_period stats_last;
+/* The loop's records (struct stats_records, in struct ib_loop). */
+static struct stats_records *stats_rec(void)
+{
+	return &ib_loop->records;
+}
 
 void stats_hist_add(struct stats_hist *h, const double *bounds, unsigned n,
 		    double v)
@@ -63,24 +42,24 @@ void stats_hist_add(struct stats_hist *h, const double *bounds, unsigned n,
 
 void stats_record_latency(uint64_t usec)
 {
-	stats_hist_add(&stats_latency, stats_lat_bounds, STATS_LAT_BUCKETS - 1,
-		       (double)usec);
+	stats_hist_add(&stats_rec()->latency, stats_lat_bounds,
+		       STATS_LAT_BUCKETS - 1, (double)usec);
 }
 
 void stats_record_batch(unsigned keys)
 {
-	stats_hist_add(&stats_batch, stats_size_bounds, STATS_SIZE_BUCKETS - 1,
-		       (double)keys);
+	stats_hist_add(&stats_rec()->batch, stats_size_bounds,
+		       STATS_SIZE_BUCKETS - 1, (double)keys);
 }
 
 const struct stats_hist *stats_latency_hist(void)
 {
-	return &stats_latency;
+	return &stats_rec()->latency;
 }
 
 const struct stats_hist *stats_batch_hist(void)
 {
-	return &stats_batch;
+	return &stats_rec()->batch;
 }
 
 /* FNV-1a: short statement texts, no adversary worth a keyed hash since
@@ -116,38 +95,43 @@ static struct stats_shape *stats_shape_new(const char *text, size_t len)
 
 struct stats_shape *stats_shape_get(const char *text, size_t len)
 {
+	struct stats_records *r = stats_rec();
 	uint32_t i = stats_hash(text, len) & (STATS_SHAPE_SLOTS - 1);
 	struct stats_shape *s;
 
-	while ((s = stats_shape_slots[i]) != NULL) {
+	while ((s = r->shape_slots[i]) != NULL) {
 		if (strlen(s->text) == len && memcmp(s->text, text, len) == 0)
 			return s;
 		i = (i + 1) & (STATS_SHAPE_SLOTS - 1);
 	}
-	if (stats_n_shapes >= STATS_MAX_SHAPES) {
-		if (!stats_shape_other)
-			stats_shape_other = stats_shape_new("(other)", 7);
-		return stats_shape_other;
+	if (r->n_shapes >= STATS_MAX_SHAPES) {
+		if (!r->shape_other)
+			r->shape_other = stats_shape_new("(other)", 7);
+		return r->shape_other;
 	}
 	s = stats_shape_new(text, len);
 	if (!s)
 		return NULL;
-	stats_shape_slots[i] = s;
-	*stats_shape_tail = s;
-	stats_shape_tail = &s->next;
-	stats_n_shapes++;
+	r->shape_slots[i] = s;
+	if (r->shape_last)
+		r->shape_last->next = s;
+	else
+		r->shape_head = s;
+	r->shape_last = s;
+	r->n_shapes++;
 	return s;
 }
 
 void stats_shape_foreach(void (*fn)(void *arg, const struct stats_shape *s),
 			 void *arg)
 {
+	const struct stats_records *r = stats_rec();
 	const struct stats_shape *s;
 
-	for (s = stats_shape_head; s; s = s->next)
+	for (s = r->shape_head; s; s = s->next)
 		fn(arg, s);
-	if (stats_shape_other)
-		fn(arg, stats_shape_other);
+	if (r->shape_other)
+		fn(arg, r->shape_other);
 }
 
 /*
@@ -157,47 +141,48 @@ void stats_shape_foreach(void (*fn)(void *arg, const struct stats_shape *s),
  */
 void stats_rotate(void)
 {
+	struct stats_records *r = stats_rec();
 	uint64_t now = util_now_us();
 
-	if (stats_prev_us == 0)
-		stats_prev_us = ib.start_us ? ib.start_us : now;
+	if (r->prev_us == 0)
+		r->prev_us = ib.start_us ? ib.start_us : now;
 #define IB_STATS_DELTA(name, desc) \
-	stats_last.delta.name = ib_loop->stats.name - stats_prev.name;
+	r->last.delta.name = ib_loop->stats.name - r->prev.name;
 	IB_STATS(IB_STATS_DELTA)
 #undef IB_STATS_DELTA
-	stats_last.usec = now > stats_prev_us ? now - stats_prev_us : 0;
-	stats_last.lat_count = stats_latency.count - stats_prev_lat_count;
-	stats_last.lat_sum = stats_latency.sum - stats_prev_lat_sum;
+	r->last.usec = now > r->prev_us ? now - r->prev_us : 0;
+	r->last.lat_count = r->latency.count - r->prev_lat_count;
+	r->last.lat_sum = r->latency.sum - r->prev_lat_sum;
 
-	stats_prev = ib_loop->stats;
-	stats_prev_us = now;
-	stats_prev_lat_count = stats_latency.count;
-	stats_prev_lat_sum = stats_latency.sum;
+	r->prev = ib_loop->stats;
+	r->prev_us = now;
+	r->prev_lat_count = r->latency.count;
+	r->prev_lat_sum = r->latency.sum;
 }
 
 const struct stats_period *stats_last_period(void)
 {
-	return &stats_last;
+	return &stats_rec()->last;
 }
 
-void stats_free(void)
+void stats_free(struct ib_loop *loop)
 {
+	struct stats_records *r = &loop->records;
 	struct stats_shape *s, *next;
 
-	for (s = stats_shape_head; s; s = next) {
+	for (s = r->shape_head; s; s = next) {
 		next = s->next;
 		free(s->text);
 		free(s);
 	}
-	if (stats_shape_other) {
-		free(stats_shape_other->text);
-		free(stats_shape_other);
-		stats_shape_other = NULL;
+	if (r->shape_other) {
+		free(r->shape_other->text);
+		free(r->shape_other);
+		r->shape_other = NULL;
 	}
-	stats_shape_head = NULL;
-	stats_shape_tail = &stats_shape_head;
-	stats_n_shapes = 0;
-	memset(stats_shape_slots, 0, sizeof(stats_shape_slots));
+	r->shape_head = r->shape_last = NULL;
+	r->n_shapes = 0;
+	memset(r->shape_slots, 0, sizeof(r->shape_slots));
 }
 
 unsigned stats_backend_connections(void)

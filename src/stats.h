@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+struct ib_loop;
+
 #define IB_STATS(X)                                                          \
 	X(client_connections_total, "client connections accepted")           \
 	X(client_connections_refused, "client connections refused (max_client_conn)") \
@@ -74,30 +76,58 @@ struct stats_shape {
 	struct stats_hist latency; /* client-seen latency, microseconds */
 };
 
-/* Find or create the shape record for <text>; NULL on allocation failure. */
-struct stats_shape *stats_shape_get(const char *text, size_t len);
-void stats_shape_foreach(void (*fn)(void *arg, const struct stats_shape *s),
-			 void *arg);
-void stats_hist_add(struct stats_hist *h, const double *bounds, unsigned n,
-		    double v);
-/* Global histograms: client latency of every command, keys per batch. */
-void stats_record_latency(uint64_t usec);
-void stats_record_batch(unsigned keys);
-const struct stats_hist *stats_latency_hist(void);
-const struct stats_hist *stats_batch_hist(void);
-/* Called every stats_period: keeps the previous totals for rates. */
-void stats_rotate(void);
-
-/* What changed during the last complete stats_period (all zero before the
- * first rotation): rates are delta * 1e6 / usec. */
+/* What SHOW STATS computes its rates from: the loop's totals at the last
+ * rotation and the last complete period (all zero before the first). */
 struct stats_period {
 	struct ib_stats delta;
 	uint64_t usec;	     /* length of the period */
 	uint64_t lat_count;  /* latency samples in it */
 	double lat_sum;	     /* their sum, microseconds */
 };
+
+/*
+ * One loop's records beside its counters (struct ib_loop): histograms and
+ * shapes are written on the hot path like the counters, and the period
+ * is a difference of the counters, so all of it is per loop.  Shapes: a
+ * list in creation order for SHOW BATCHES, indexed by an open-addressing
+ * table twice the cap, so probing always ends at an empty slot.
+ */
+#define STATS_MAX_SHAPES 1000
+#define STATS_SHAPE_SLOTS 2048
+struct stats_records {
+	struct stats_hist latency; /* client latency of every command */
+	struct stats_hist batch;   /* keys per batch */
+	struct stats_shape *shape_slots[STATS_SHAPE_SLOTS];
+	struct stats_shape *shape_head, *shape_last;
+	unsigned n_shapes;
+	/* shared by every shape past the cap, so an application generating
+	 * endless distinct texts cannot grow memory without bound */
+	struct stats_shape *shape_other;
+	struct ib_stats prev; /* the totals at the last rotation */
+	uint64_t prev_us;
+	uint64_t prev_lat_count;
+	double prev_lat_sum;
+	struct stats_period last;
+};
+
+/* Find or create the shape record for <text>; NULL on allocation failure. */
+struct stats_shape *stats_shape_get(const char *text, size_t len);
+void stats_shape_foreach(void (*fn)(void *arg, const struct stats_shape *s),
+			 void *arg);
+void stats_hist_add(struct stats_hist *h, const double *bounds, unsigned n,
+		    double v);
+/* The loop's histograms: client latency of every command, keys per batch. */
+void stats_record_latency(uint64_t usec);
+void stats_record_batch(unsigned keys);
+const struct stats_hist *stats_latency_hist(void);
+const struct stats_hist *stats_batch_hist(void);
+/* Called every stats_period: keeps the previous totals for rates. */
+void stats_rotate(void);
+/* What changed during the last complete stats_period: rates are
+ * delta * 1e6 / usec. */
 const struct stats_period *stats_last_period(void);
-void stats_free(void);
+/* Free the shapes of <loop>'s records. */
+void stats_free(struct ib_loop *loop);
 /* Gauges shown by SHOW STATS and /metrics. */
 unsigned stats_backend_connections(void);
 uint64_t stats_uptime_s(void);

@@ -9,6 +9,8 @@
 
 #include <event2/bufferevent_ssl.h>
 
+/* Process-wide: made from the configuration, then only read; every
+ * loop's connections could share them. */
 static SSL_CTX *tls_ctx;
 static SSL_CTX *tls_backend_ctx;
 

@@ -126,27 +126,6 @@ bool util_parse_int(const char *s, long long min, long long max,
 	return true;
 }
 
-void util_hexdump(FILE *out, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	for (size_t off = 0; off < len; off += 16) {
-		size_t n = len - off < 16 ? len - off : 16;
-
-		fprintf(out, "%04zx ", off);
-		for (size_t i = 0; i < 16; i++) {
-			if (i < n)
-				fprintf(out, " %02x", p[off + i]);
-			else
-				fputs("   ", out);
-		}
-		fputs("  ", out);
-		for (size_t i = 0; i < n; i++)
-			fputc(isprint(p[off + i]) ? p[off + i] : '.', out);
-		fputc('\n', out);
-	}
-}
-
 bool util_memcasemem(const void *hay, size_t len, const char *needle)
 {
 	const char *h = hay;

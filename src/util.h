@@ -32,7 +32,6 @@ bool util_parse_int(const char *s, long long min, long long max,
  * packets. */
 /* Does NUL-terminated <needle> occur in <hay>[<len>], ignoring ASCII case? */
 bool util_memcasemem(const void *hay, size_t len, const char *needle);
-void util_hexdump(FILE *out, const void *buf, size_t len);
 
 /* A NUL-terminated copy of <p>[<n>] (which may hold no NUL), or NULL. */
 char *util_strndup(const char *p, size_t n);
