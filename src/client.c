@@ -759,19 +759,30 @@ static void client_on_backend_login(struct client *c, const uint8_t *p,
 	client_track(c, true);
 }
 
+/* The start of a login step's query callback: false when the client is
+ * closing, or was closed because its backend was lost while <doing>. */
+static bool client_login_step_ok(struct client *c,
+				 const struct backend_result *res,
+				 const char *doing)
+{
+	if (c->state == CLIENT_CLOSING)
+		return false;
+	if (!res) {
+		client_send_err(c, 1105, "08S01",
+				"inbatch: lost connection to backend during login");
+		client_close(c, "backend lost while %s", doing);
+		return false;
+	}
+	return true;
+}
+
 /* The trackers are set (or not): the login or reset is complete. */
 static void client_track_cb(void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
 
-	if (c->state == CLIENT_CLOSING)
+	if (!client_login_step_ok(c, res, "setting trackers"))
 		return;
-	if (!res) {
-		client_send_err(c, 1105, "08S01",
-				"inbatch: lost connection to backend during login");
-		client_close(c, "backend lost while setting trackers");
-		return;
-	}
 	session_set_tracking(&c->sess, !res->err);
 	if (res->err)
 		log_warn_rl(1, "cannot turn session tracking on; lookups of "
@@ -860,14 +871,8 @@ static void client_trackers_cb(void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
 
-	if (c->state == CLIENT_CLOSING)
+	if (!client_login_step_ok(c, res, "reading trackers"))
 		return;
-	if (!res) {
-		client_send_err(c, 1105, "08S01",
-				"inbatch: lost connection to backend during login");
-		client_close(c, "backend lost while reading trackers");
-		return;
-	}
 	c->track_init = session_client_trackers_read(res);
 	if (c->track_init)
 		session_client_trackers_apply(&c->sess, c->track_init);
