@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pymysql
@@ -511,6 +512,22 @@ def table_name(request, mariadb):
                     "ibtest.`%s`" % n for n in names))
         finally:
             conn.close()
+
+
+# --- bursts --------------------------------------------------------------
+
+def run_threads(work, n, timeout=60):
+    """Run work(0) .. work(n - 1) at once, one thread each, and wait for
+    them; a thread still running after <timeout> seconds fails the test."""
+    threads = [threading.Thread(target=work, args=(i,), daemon=True)
+               for i in range(n)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    hung = [i for i, t in enumerate(threads) if t.is_alive()]
+    assert not hung, "threads %s still running after %s s" % (hung, timeout)
 
 
 # --- the admin console, for tests that read the proxy's counters ------------

@@ -5,7 +5,7 @@ import subprocess
 import pymysql
 import pytest
 
-from conftest import DIRECT, MariaDB, ProxyRunner
+from conftest import DIRECT, MariaDB, ProxyRunner, run_threads
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="backend TLS is a proxy setting")
@@ -110,11 +110,7 @@ def test_require_ssl_account_and_batching(tls_proxy, tls_mariadb):
         cur.execute("SELECT v FROM kv WHERE k = %s", ("k%d" % (i + 1),))
         got[i] = cur.fetchall()
 
-    th = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
+    run_threads(work, 8, 60)
     for c in conns:
         c.close()
     assert got == {i: ((i + 1,),) for i in range(8)}

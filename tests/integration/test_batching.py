@@ -13,7 +13,7 @@ import pymysql
 import pytest
 
 from conftest import (APP_PASSWORD, APP_USER, DB, DIRECT, HOST,
-                      admin_connect, admin_stats, wait_port)
+                      admin_connect, admin_stats, run_threads, wait_port)
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="batching exists only in the proxy")
@@ -81,12 +81,7 @@ def burst(conns, sqls, timeout=60):
         except Exception as e:  # reported by the caller as a mismatch
             out[i] = ("exception", repr(e))
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    assert not any(t.is_alive() for t in threads), "a burst thread hung"
+    run_threads(work, n, timeout)
     return out
 
 
@@ -124,11 +119,7 @@ def open_conns(ep, n, **kw):
         except Exception as e:
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    run_threads(work, n, 30)
     if errors:
         close_all(conns)
         raise errors[0]
@@ -485,11 +476,7 @@ def test_mysqldb_threads(inbatch_factory, direct, tables):
         got[i] = fetch(conns[i], keys[i])
 
     s0 = stats(proxy)
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    run_threads(work, n, 60)
     s1 = stats(proxy)
     for c in conns:
         c.close()
@@ -556,12 +543,7 @@ def test_sqlalchemy_orm(inbatch_factory, direct, tables, table_name):
 
     try:
         s0 = stats(proxy)
-        threads = [threading.Thread(target=work, args=(i,))
-                   for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        run_threads(work, n, 60)
         s1 = stats(proxy)
     finally:
         engine.dispose()
@@ -608,12 +590,7 @@ def test_backend_statements_saved(inbatch_factory, mariadb, tables,
 
         s0 = stats(proxy)
         c0 = mariadb.com_select()
-        threads = [threading.Thread(target=work, args=(i,))
-                   for i in range(64)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        run_threads(work, 64, 120)
         used = mariadb.com_select() - c0
         s1 = stats(proxy)
         assert sum(len(r) for r in results) == 512
@@ -829,12 +806,7 @@ def test_metadata_verdict_race(inbatch_factory, direct, tables):
                 time.sleep((i % 8) * 0.003)
                 got[i] = run_one(conns[i], sqls[i])
 
-            threads = [threading.Thread(target=work, args=(i,))
-                       for i in range(48)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
+            run_threads(work, 48, 60)
             bad += mismatches("round %d" % r, sqls, got, oracle)
         assert not bad, "%d mismatches:\n%s" % (len(bad), "\n".join(bad[:6]))
     finally:
@@ -934,12 +906,7 @@ def test_session_state_after_batched_lookup(inbatch_factory, direct, tables):
                     barrier.wait(30)
                 got[i][j] = run_one(conns[i], s)
 
-        threads = [threading.Thread(target=work, args=(i,))
-                   for i in range(len(conns))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        run_threads(work, len(conns), 60)
         for g in got:
             assert g == want, (g, want)
     finally:

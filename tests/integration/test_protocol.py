@@ -12,7 +12,7 @@ import threading
 import pytest
 
 import rawmy
-from conftest import APP_PASSWORD, APP_USER, DB, HOST
+from conftest import APP_PASSWORD, APP_USER, DB, HOST, run_threads
 
 EXT_RELAYED = (rawmy.MARIADB_PROGRESS | rawmy.MARIADB_STMT_BULK |
                rawmy.MARIADB_EXTENDED_METADATA |
@@ -398,12 +398,7 @@ def test_compressed_clients_batched(inbatch_factory, direct, table_name,
         for c in conns:
             fetch(c, 1)
         s0 = admin_stats(proxy)
-        threads = [threading.Thread(target=work, args=(i,))
-                   for i in range(n)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(60)
+        run_threads(work, n, 60)
         s1 = admin_stats(proxy)
     finally:
         for c in conns:
