@@ -113,6 +113,14 @@ void backend_infile_done(struct backend *be);
 bool backend_query(struct backend *be, const char *sql, size_t len,
 		   backend_result_fn cb, void *arg) IB_MUSTCHECK;
 
+/* The same, sent now behind the internal query <be> is collecting (in
+ * the same write: one round trip for both); its response is collected
+ * after that one's, whose <cb> then runs with the backend still busy.
+ * On an idle backend, backend_query.  If the session is lost, every
+ * queued <cb> hears it (NULL), in order. */
+bool backend_query_after(struct backend *be, const char *sql, size_t len,
+			 backend_result_fn cb, void *arg) IB_MUSTCHECK;
+
 /* Resume reading after the owner's output drained. */
 void backend_resume(struct backend *be);
 

@@ -29,7 +29,8 @@
  * the first client's session (the runner): the coalesced query for the
  * other keys, then the runner's own lookup, so the runner's session ends
  * with its own statement and every other client gets definitions and
- * status from a real run of the lookup.
+ * status from a real run of the lookup.  Both go in one write, the
+ * server answers them in order: one round trip.
  */
 struct batch {
 	struct batch *free_next; /* done list */
@@ -42,6 +43,7 @@ struct batch {
 	struct lookup *runner;
 	struct backend_result co; /* the coalesced result, owned */
 	bool have_co;
+	bool own_queued; /* the runner's own lookup went behind the join */
 	bool sent;
 	bool done;
 	uint64_t sent_us;
@@ -628,7 +630,11 @@ static void batch_co_cb(struct backend *be, void *arg,
 	struct batch *b = arg;
 
 	(void)be;
-	if (!res || !b->runner) {
+	if (b->own_queued) {
+		/* batch_own_cb follows, told too if the session is lost */
+		if (!res)
+			return;
+	} else if (!res || !b->runner) {
 		batch_own_cb(be, b, res);
 		return;
 	}
@@ -637,13 +643,15 @@ static void batch_co_cb(struct backend *be, void *arg,
 	pktbuf_init(&res->pkts);
 	res->count = 0;
 	b->have_co = true;
-	batch_own(b);
+	if (!b->own_queued)
+		batch_own(b);
 }
 
 static void batch_coalesced(struct batch *b)
 {
 	struct pktbuf pb;
-	struct lookup *l;
+	struct lookup *l, *r = b->runner;
+	struct backend *be = r->ops->backend(r);
 	bool others = false, ok;
 
 	/* clients that share the runner's key get its own answer */
@@ -654,13 +662,18 @@ static void batch_coalesced(struct batch *b)
 		batch_own(b);
 		return;
 	}
-	ok = batch_build_sql(b, &pb) &&
-	     backend_query(b->runner->ops->backend(b->runner),
-			   (const char *)pb.buf, pb.len,
-			   batch_co_cb, b);
+	pktbuf_init(&pb);
+	ok = be && batch_build_sql(b, &pb) &&
+	     backend_query(be, (const char *)pb.buf, pb.len, batch_co_cb, b);
 	pktbuf_free(&pb);
-	if (!ok)
+	if (!ok) {
 		batch_own(b);
+		return;
+	}
+	/* the runner's own lookup in the same write, answered after the
+	 * join; if it cannot be queued it goes once the join is in */
+	b->own_queued = backend_query_after(be, r->sql, r->sql_len,
+					    batch_own_cb, b);
 }
 
 /*
