@@ -410,6 +410,46 @@ void backend_infile_done(struct backend *be)
 	be->resp.rs = RESP_FIRST;
 }
 
+/* Write <sql> as one COM_QUERY packet, sequence id 0, with no copy of
+ * the text on the way when it fits one packet. */
+static bool backend_write_query(struct backend *be, const char *sql,
+				size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(be->bev);
+	struct pktbuf pb;
+	uint8_t hdr[5];
+	bool ok;
+
+	if (len + 1 < PROTO_MAX_PAYLOAD) {
+		hdr[0] = (uint8_t)(len + 1);
+		hdr[1] = (uint8_t)((len + 1) >> 8);
+		hdr[2] = (uint8_t)((len + 1) >> 16);
+		hdr[3] = 0;
+		hdr[4] = COM_QUERY;
+		return evbuffer_expand(out, len + 5) == 0 &&
+		       evbuffer_add(out, hdr, 5) == 0 &&
+		       evbuffer_add(out, sql, len) == 0;
+	}
+	pktbuf_init(&pb);
+	pktbuf_put_u8(&pb, COM_QUERY);
+	pktbuf_put_bytes(&pb, sql, len);
+	ok = !pb.failed && backend_write_packet(be, 0, pb.buf, pb.len);
+	pktbuf_free(&pb);
+	return ok;
+}
+
+bool backend_relay_query(struct backend *be, const char *sql, size_t len)
+{
+	static const uint8_t cmd[1] = { COM_QUERY };
+
+	if (be->state != BACKEND_IDLE || !backend_write_query(be, sql, len))
+		return false;
+	proto_resp_start(&be->resp, cmd, 1, be->caps, be->ext_caps,
+			 be->status);
+	backend_set_busy(be);
+	return true;
+}
+
 /* Send <sql> as COM_QUERY and a collect for its response, NULL when it
  * could not be sent. */
 static struct backend_collect *backend_query_send(struct backend *be,
@@ -418,8 +458,6 @@ static struct backend_collect *backend_query_send(struct backend *be,
 						  void *arg)
 {
 	struct backend_collect *col;
-	struct pktbuf pb;
-	bool ok;
 
 	col = calloc(1, sizeof(*col));
 	if (!col)
@@ -428,12 +466,7 @@ static struct backend_collect *backend_query_send(struct backend *be,
 	col->arg = arg;
 	pktbuf_init(&col->res.pkts);
 	col->res.ext_caps = be->ext_caps;
-	pktbuf_init(&pb);
-	pktbuf_put_u8(&pb, COM_QUERY);
-	pktbuf_put_bytes(&pb, sql, len);
-	ok = !pb.failed && backend_write_packet(be, 0, pb.buf, pb.len);
-	pktbuf_free(&pb);
-	if (!ok) {
+	if (!backend_write_query(be, sql, len)) {
 		pktbuf_free(&col->res.pkts);
 		free(col);
 		return NULL;

@@ -104,6 +104,11 @@ bool backend_auth_reply(struct backend *be, const uint8_t *p,
 bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		   const uint8_t *payload, size_t payload_len) IB_MUSTCHECK;
 
+/* Relay the text <sql> as the client's COM_QUERY (its response streams
+ * to the owner as a relayed command's does). */
+bool backend_relay_query(struct backend *be, const char *sql,
+			 size_t len) IB_MUSTCHECK;
+
 /* Send raw packets during LOCAL INFILE (no response state change). */
 bool backend_relay_raw(struct backend *be, struct evbuffer *src, size_t nbytes);
 /* The client finished the file: expect the final OK/ERR. */
