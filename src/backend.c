@@ -84,12 +84,27 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 static void backend_lost(struct backend *be, const char *why);
 static bool backend_start_compress(struct backend *be);
 
-/* Pending collect-mode request (internal queries). */
+/* Pending collect-mode request (internal queries); be->collect is the
+ * one whose response is being read, <next> what was sent after it. */
 struct backend_collect {
+	struct backend_collect *next;
 	backend_result_fn cb;
 	void *arg;
 	struct backend_result res;
 };
+
+/* Every collect still queued hears, in order, that no result comes. */
+static void backend_collect_abort(struct backend *be)
+{
+	struct backend_collect *col;
+
+	while ((col = be->collect) != NULL) {
+		be->collect = col->next;
+		col->cb(col->arg, NULL);
+		backend_result_free(&col->res);
+		free(col);
+	}
+}
 
 static void backend_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -395,37 +410,110 @@ void backend_infile_done(struct backend *be)
 	be->resp.rs = RESP_FIRST;
 }
 
-bool backend_query(struct backend *be, const char *sql, size_t len,
-		   backend_result_fn cb, void *arg)
+/* Write <sql> as one COM_QUERY packet, sequence id 0, with no copy of
+ * the text on the way when it fits one packet. */
+static bool backend_write_query(struct backend *be, const char *sql,
+				size_t len)
 {
-	static const uint8_t pb_cmd[1] = { COM_QUERY };
-	struct backend_collect *col;
+	struct evbuffer *out = bufferevent_get_output(be->bev);
 	struct pktbuf pb;
+	uint8_t hdr[5];
 	bool ok;
 
-	if (be->state != BACKEND_IDLE)
-		return false;
-	col = calloc(1, sizeof(*col));
-	if (!col)
-		return false;
-	col->cb = cb;
-	col->arg = arg;
-	pktbuf_init(&col->res.pkts);
-	col->res.ext_caps = be->ext_caps;
+	if (len + 1 < PROTO_MAX_PAYLOAD) {
+		hdr[0] = (uint8_t)(len + 1);
+		hdr[1] = (uint8_t)((len + 1) >> 8);
+		hdr[2] = (uint8_t)((len + 1) >> 16);
+		hdr[3] = 0;
+		hdr[4] = COM_QUERY;
+		return evbuffer_expand(out, len + 5) == 0 &&
+		       evbuffer_add(out, hdr, 5) == 0 &&
+		       evbuffer_add(out, sql, len) == 0;
+	}
 	pktbuf_init(&pb);
 	pktbuf_put_u8(&pb, COM_QUERY);
 	pktbuf_put_bytes(&pb, sql, len);
 	ok = !pb.failed && backend_write_packet(be, 0, pb.buf, pb.len);
 	pktbuf_free(&pb);
-	if (!ok) {
-		pktbuf_free(&col->res.pkts);
-		free(col);
+	return ok;
+}
+
+bool backend_relay_query(struct backend *be, const char *sql, size_t len)
+{
+	static const uint8_t cmd[1] = { COM_QUERY };
+
+	if (be->state != BACKEND_IDLE || !backend_write_query(be, sql, len))
 		return false;
-	}
-	be->collect = col;
-	proto_resp_start(&be->resp, pb_cmd, 1, be->caps, be->ext_caps,
+	proto_resp_start(&be->resp, cmd, 1, be->caps, be->ext_caps,
 			 be->status);
 	backend_set_busy(be);
+	return true;
+}
+
+/* Send <sql> as COM_QUERY and a collect for its response, NULL when it
+ * could not be sent. */
+static struct backend_collect *backend_query_send(struct backend *be,
+						  const char *sql, size_t len,
+						  backend_result_fn cb,
+						  void *arg)
+{
+	struct backend_collect *col;
+
+	col = calloc(1, sizeof(*col));
+	if (!col)
+		return NULL;
+	col->cb = cb;
+	col->arg = arg;
+	pktbuf_init(&col->res.pkts);
+	col->res.ext_caps = be->ext_caps;
+	if (!backend_write_query(be, sql, len)) {
+		pktbuf_free(&col->res.pkts);
+		free(col);
+		return NULL;
+	}
+	return col;
+}
+
+static void backend_collect_start(struct backend *be)
+{
+	static const uint8_t pb_cmd[1] = { COM_QUERY };
+
+	proto_resp_start(&be->resp, pb_cmd, 1, be->caps, be->ext_caps,
+			 be->status);
+}
+
+bool backend_query(struct backend *be, const char *sql, size_t len,
+		   backend_result_fn cb, void *arg)
+{
+	struct backend_collect *col;
+
+	if (be->state != BACKEND_IDLE)
+		return false;
+	col = backend_query_send(be, sql, len, cb, arg);
+	if (!col)
+		return false;
+	be->collect = col;
+	backend_collect_start(be);
+	backend_set_busy(be);
+	return true;
+}
+
+bool backend_query_after(struct backend *be, const char *sql, size_t len,
+			 backend_result_fn cb, void *arg)
+{
+	struct backend_collect *col, **tail;
+
+	if (be->state == BACKEND_IDLE)
+		return backend_query(be, sql, len, cb, arg);
+	if (be->state != BACKEND_BUSY || !be->collect)
+		return false;
+	col = backend_query_send(be, sql, len, cb, arg);
+	if (!col)
+		return false;
+	for (tail = &be->collect; *tail; tail = &(*tail)->next)
+		;
+	*tail = col;
+	IB_STAT_INC(backend_statements);
 	return true;
 }
 
@@ -464,6 +552,17 @@ static void backend_response_done(struct backend *be)
 {
 	struct backend_collect *col = be->collect;
 
+	if (col && col->next) {
+		/* the next query was sent behind this one: its response
+		 * follows, read on from the session's status now */
+		be->collect = col->next;
+		be->resp.rs = RESP_NONE;
+		backend_collect_start(be);
+		col->cb(col->arg, &col->res);
+		backend_result_free(&col->res);
+		free(col);
+		return;
+	}
 	backend_set_state(be, BACKEND_IDLE);
 	be->resp.rs = RESP_NONE;
 	evtimer_del(be->timer);
@@ -685,7 +784,7 @@ static void backend_collect_input(struct backend *be)
 	int r;
 
 	pktbuf_init(&pb);
-	while (be->state == BACKEND_BUSY && be->collect == col) {
+	while (be->state == BACKEND_BUSY && col && be->collect == col) {
 		r = backend_read_packet(in, &pb, &seq, (size_t)1 << 30);
 		if (r == 0)
 			break;
@@ -715,9 +814,11 @@ static void backend_collect_input(struct backend *be)
 			return;
 		}
 		if (be->resp.rs == RESP_DONE) {
-			pktbuf_free(&pb);
+			/* a query queued behind it reads on from here */
+			struct backend_collect *next = col->next;
+
 			backend_response_done(be);
-			return;
+			col = next;
 		}
 	}
 	pktbuf_free(&pb);
@@ -1071,12 +1172,8 @@ static void backend_lost(struct backend *be, const char *why)
 		IB_STAT_INC(backend_lost);
 	log_debug("backend %u lost (%s): %s", be->thread_id,
 		  backend_state_name(was), why);
-	if (col) {
-		be->collect = NULL;
-		col->cb(col->arg, NULL);
-		backend_result_free(&col->res);
-		free(col);
-	}
+	if (col)
+		backend_collect_abort(be);
 	{
 		struct backend_ev e;
 
@@ -1123,13 +1220,8 @@ void backend_close(struct backend *be)
 				  strerror(errno));
 	}
 	if (be->collect) {
-		struct backend_collect *col = be->collect;
-
-		be->collect = NULL;
 		backend_set_state(be, BACKEND_DEAD);
-		col->cb(col->arg, NULL);
-		backend_result_free(&col->res);
-		free(col);
+		backend_collect_abort(be);
 	}
 	backend_set_state(be, BACKEND_DEAD);
 	io_disable(be->io, be->bev, EV_READ | EV_WRITE);

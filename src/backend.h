@@ -103,6 +103,11 @@ bool backend_auth_reply(struct backend *be, const uint8_t *p,
 bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		   const uint8_t *payload, size_t payload_len) IB_MUSTCHECK;
 
+/* Relay the text <sql> as the client's COM_QUERY (its response streams
+ * to the owner as a relayed command's does). */
+bool backend_relay_query(struct backend *be, const char *sql,
+			 size_t len) IB_MUSTCHECK;
+
 /* Send raw packets during LOCAL INFILE (no response state change). */
 bool backend_relay_raw(struct backend *be, struct evbuffer *src, size_t nbytes);
 /* The client finished the file: expect the final OK/ERR. */
@@ -111,6 +116,14 @@ void backend_infile_done(struct backend *be);
 /* Run <sql> as COM_QUERY and collect the response for <cb>. */
 bool backend_query(struct backend *be, const char *sql, size_t len,
 		   backend_result_fn cb, void *arg) IB_MUSTCHECK;
+
+/* The same, sent now behind the internal query <be> is collecting (in
+ * the same write: one round trip for both); its response is collected
+ * after that one's, whose <cb> then runs with the backend still busy.
+ * On an idle backend, backend_query.  If the session is lost, every
+ * queued <cb> hears it (NULL), in order. */
+bool backend_query_after(struct backend *be, const char *sql, size_t len,
+			 backend_result_fn cb, void *arg) IB_MUSTCHECK;
 
 /* Resume reading after the owner's output drained. */
 void backend_resume(struct backend *be);

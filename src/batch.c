@@ -23,25 +23,36 @@
 #define BATCH_MAX_ROWS_PER_KEY 1000
 /* Integer keys longer than this could be widened by the keys union. */
 #define BATCH_INT_KEY_DIGITS 18
+/* Finished batches kept for the next ones, timer and arrays with them. */
+#define BATCH_SPARE_MAX 64
+#define BATCH_SPARE_KBUF 16384
+
+/* A distinct key of a batch: where its encoding lies in b->kbuf. */
+struct batch_kref {
+	size_t off, len;
+};
 
 /*
  * One batch: clients waiting for one shape in one context.  It runs on
  * the first client's session (the runner): the coalesced query for the
  * other keys, then the runner's own lookup, so the runner's session ends
  * with its own statement and every other client gets definitions and
- * status from a real run of the lookup.
+ * status from a real run of the lookup.  Both go in one write, the
+ * server answers them in order: one round trip.
  */
 struct batch {
 	struct batch *free_next; /* done list */
 	struct batch_group *g;
 	TAILQ_HEAD(, lookup) clients;
 	unsigned n_clients;
-	struct batch_key *keys;
+	struct batch_kref *keys;
 	unsigned n_keys, cap_keys;
+	struct pktbuf kbuf; /* the keys as the keys join writes them */
 	struct event *timer; /* the gather window, then query_timeout */
 	struct lookup *runner;
 	struct backend_result co; /* the coalesced result, owned */
 	bool have_co;
+	bool own_queued; /* the runner's own lookup went behind the join */
 	bool sent;
 	bool done;
 	uint64_t sent_us;
@@ -78,10 +89,13 @@ struct batcher {
 	TAILQ_HEAD(, batch_group) lru;
 	unsigned n_groups;
 	struct batch *done_list;
+	struct batch *spare; /* finished, kept for reuse (free_next) */
+	unsigned n_spare;
 	unsigned ddl_epoch;
 };
 
 static void batch_group_free(struct batch_group *g);
+static void batch_free(struct batch *b);
 
 bool batch_init(struct ib_loop *loop)
 {
@@ -102,6 +116,12 @@ void batch_exit(struct ib_loop *loop)
 	while ((g = TAILQ_FIRST(&bt->lru)) != NULL) {
 		TAILQ_REMOVE(&bt->lru, g, lru);
 		batch_group_free(g);
+	}
+	while (bt->spare) {
+		struct batch *b = bt->spare;
+
+		bt->spare = b->free_next;
+		batch_free(b);
 	}
 	free(bt);
 	loop->batcher = NULL;
@@ -252,14 +272,34 @@ static void batch_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static struct batch *batch_new(struct batch_group *g)
 {
-	struct batch *b = calloc(1, sizeof(*b));
+	struct batcher *bt = ib_loop->batcher;
+	struct batch *b = bt->spare;
 
-	if (!b)
-		return NULL;
-	b->timer = evtimer_new(ib_loop->base, batch_timer_cb, b);
-	if (!b->timer) {
-		free(b);
-		return NULL;
+	if (b) {
+		/* a finished one: its timer, key array and buffer stay */
+		struct event *timer = b->timer;
+		struct batch_kref *keys = b->keys;
+		unsigned cap = b->cap_keys;
+		struct pktbuf kbuf = b->kbuf;
+
+		bt->spare = b->free_next;
+		bt->n_spare--;
+		memset(b, 0, sizeof(*b));
+		b->timer = timer;
+		b->keys = keys;
+		b->cap_keys = cap;
+		b->kbuf = kbuf;
+		pktbuf_reset(&b->kbuf);
+	} else {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return NULL;
+		b->timer = evtimer_new(ib_loop->base, batch_timer_cb, b);
+		if (!b->timer) {
+			free(b);
+			return NULL;
+		}
+		pktbuf_init(&b->kbuf);
 	}
 	b->g = g;
 	pktbuf_init(&b->co.pkts);
@@ -268,30 +308,27 @@ static struct batch *batch_new(struct batch_group *g)
 }
 
 /*
- * A key value <val> of <n> bytes as the coalesced query writes it: an
- * integer as it is; a string in hex under the client character set's
- * introducer <charset>, so nothing a client wrote is ever read as SQL by
- * another session, under any lexing rules.  Returns a malloc'ed string.
+ * Append key value <val> of <n> bytes to <pb> as the coalesced query
+ * writes it: an integer as it is; a string in hex under the client
+ * character set's introducer <charset>, so nothing a client wrote is ever
+ * read as SQL by another session, under any lexing rules.
  */
-char *batch_encode_value(enum classify_key_type kt, const char *charset,
-			 const char *val, size_t n, size_t *out_len)
+static void batch_put_value(struct pktbuf *pb, enum classify_key_type kt,
+			    const char *charset, const char *val, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t i, cs = strlen(charset);
-	char *out, *o;
+	size_t i, cs = strlen(charset), at = pb->len;
+	char *o;
 
 	if (kt == CLASSIFY_KEY_INT) {
-		out = malloc(n ? n : 1);
-		if (out)
-			memcpy(out, val, n);
-		*out_len = n;
-		return out;
+		pktbuf_put_bytes(pb, val, n);
+		return;
 	}
 	/* _cs X'..', or _cs '' for an empty value */
-	out = malloc(1 + cs + 3 + 2 * n + 1 + 1);
-	if (!out)
-		return NULL;
-	o = out;
+	pktbuf_put_zero(pb, 1 + cs + 3 + 2 * n + 1);
+	if (pb->failed)
+		return;
+	o = (char *)pb->buf + at;
 	*o++ = '_';
 	memcpy(o, charset, cs);
 	o += cs;
@@ -307,68 +344,111 @@ char *batch_encode_value(enum classify_key_type kt, const char *charset,
 		}
 		*o++ = '\'';
 	}
-	*out_len = (size_t)(o - out);
-	return out;
+	pb->len = (size_t)((uint8_t *)o - pb->buf);
+}
+
+/* The same for a key literal <lit> as written in a lookup, lexed per
+ * <lex_flags>; false when it does not decode or memory ran out. */
+static bool batch_put_literal(struct pktbuf *pb, enum classify_key_type kt,
+			      const char *charset, unsigned lex_flags,
+			      const char *lit, size_t lit_len)
+{
+	/* a classified lookup is at most CLASSIFY_MAX_LEN long, so its
+	 * literal decodes on the stack; only a longer one allocates */
+	char buf[CLASSIFY_MAX_LEN], *val = buf;
+	size_t n;
+	bool ok = false;
+
+	if (kt == CLASSIFY_KEY_INT) {
+		batch_put_value(pb, kt, charset, lit, lit_len);
+		return !pb->failed;
+	}
+	if (lit_len > sizeof(buf) && !(val = malloc(lit_len)))
+		return false;
+	if (classify_key_value(lit, lit_len, lex_flags, val, lit_len, &n)) {
+		batch_put_value(pb, kt, charset, val, n);
+		ok = !pb->failed;
+	}
+	if (val != buf)
+		free(val);
+	return ok;
+}
+
+/* What <pb> holds as a string of its own (NUL after it), for callers
+ * that keep one key per allocation; NULL when it failed. */
+static char *batch_take_string(struct pktbuf *pb, bool ok, size_t *out_len)
+{
+	pktbuf_put_u8(pb, 0);
+	if (!ok || pb->failed) {
+		pktbuf_free(pb);
+		return NULL;
+	}
+	*out_len = pb->len - 1;
+	return (char *)pb->buf;
+}
+
+char *batch_encode_value(enum classify_key_type kt, const char *charset,
+			 const char *val, size_t n, size_t *out_len)
+{
+	struct pktbuf pb;
+
+	pktbuf_init(&pb);
+	batch_put_value(&pb, kt, charset, val, n);
+	return batch_take_string(&pb, true, out_len);
 }
 
 char *batch_encode_literal(enum classify_key_type kt, const char *charset,
 			   unsigned lex_flags, const char *lit, size_t lit_len,
 			   size_t *out_len)
 {
-	/* a classified lookup is at most CLASSIFY_MAX_LEN long, so its
-	 * literal decodes on the stack; only a longer one allocates */
-	char buf[CLASSIFY_MAX_LEN], *val = buf, *out = NULL;
-	size_t n;
+	struct pktbuf pb;
+	bool ok;
 
-	if (kt == CLASSIFY_KEY_INT)
-		return batch_encode_value(kt, charset, lit, lit_len, out_len);
-	if (lit_len > sizeof(buf) && !(val = malloc(lit_len)))
-		return NULL;
-	if (classify_key_value(lit, lit_len, lex_flags, val, lit_len, &n))
-		out = batch_encode_value(kt, charset, val, n, out_len);
-	if (val != buf)
-		free(val);
-	return out;
+	pktbuf_init(&pb);
+	ok = batch_put_literal(&pb, kt, charset, lex_flags, lit, lit_len);
+	return batch_take_string(&pb, ok, out_len);
 }
 
-static char *batch_encode_key(const struct batch_group *g, const char *lit,
-			      size_t lit_len, size_t *out_len)
-{
-	return batch_encode_literal(g->cr.key_type, g->charset, g->lex_flags,
-				    lit, lit_len, out_len);
-}
-
-/* Add lookup <l> (its text in l->sql) to <b>. */
+/* Add lookup <l> (its text in l->sql) to <b>: its key is encoded at the
+ * end of the batch's key buffer, and taken back if the batch has it. */
 static bool batch_add(struct batch *b, struct lookup *l,
 		      const struct classify_result *cr)
 {
-	size_t len;
-	char *enc = batch_encode_key(b->g, l->sql + cr->key.off,
-				     cr->key.len, &len);
+	const struct batch_group *g = b->g;
+	size_t at = b->kbuf.len, len;
+	const uint8_t *enc;
 	unsigned i;
 
-	if (!enc)
+	if (!batch_put_literal(&b->kbuf, g->cr.key_type, g->charset,
+			       g->lex_flags, l->sql + cr->key.off,
+			       cr->key.len)) {
+		b->kbuf.len = at;
+		b->kbuf.failed = false;
 		return false;
+	}
+	len = b->kbuf.len - at;
+	enc = b->kbuf.buf + at;
 	for (i = 0; i < b->n_keys; i++)
-		if (b->keys[i].len == len && memcmp(b->keys[i].sql, enc, len) == 0)
+		if (b->keys[i].len == len &&
+		    memcmp(b->kbuf.buf + b->keys[i].off, enc, len) == 0)
 			break;
 	if (i == b->n_keys) {
 		if (b->n_keys == b->cap_keys) {
 			unsigned cap = b->cap_keys ? b->cap_keys * 2 : 16;
-			struct batch_key *k = realloc(b->keys, cap * sizeof(*k));
+			struct batch_kref *k = realloc(b->keys, cap * sizeof(*k));
 
 			if (!k) {
-				free(enc);
+				b->kbuf.len = at;
 				return false;
 			}
 			b->keys = k;
 			b->cap_keys = cap;
 		}
-		b->keys[i].sql = enc;
+		b->keys[i].off = at;
 		b->keys[i].len = len;
 		b->n_keys++;
 	} else {
-		free(enc);
+		b->kbuf.len = at;
 		IB_STAT_INC(keys_deduplicated);
 	}
 	l->batch = b;
@@ -455,8 +535,20 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
 
 static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 {
-	return batch_keys_sql(pb, b->g->tmpl, &b->g->cr, b->keys, b->n_keys,
-			      b->runner->batch_idx);
+	struct batch_key *keys = malloc(b->n_keys * sizeof(*keys));
+	unsigned i;
+	bool ok;
+
+	if (!keys)
+		return false;
+	for (i = 0; i < b->n_keys; i++) {
+		keys[i].sql = (char *)b->kbuf.buf + b->keys[i].off;
+		keys[i].len = b->keys[i].len;
+	}
+	ok = batch_keys_sql(pb, b->g->tmpl, &b->g->cr, keys, b->n_keys,
+			    b->runner->batch_idx);
+	free(keys);
+	return ok;
 }
 
 /* Is <c>'s own answer, <rows> rows for its key, one it may receive from a
@@ -624,7 +716,11 @@ static void batch_co_cb(void *arg, struct backend_result *res)
 {
 	struct batch *b = arg;
 
-	if (!res || !b->runner) {
+	if (b->own_queued) {
+		/* batch_own_cb follows, told too if the session is lost */
+		if (!res)
+			return;
+	} else if (!res || !b->runner) {
 		batch_own_cb(b, res);
 		return;
 	}
@@ -633,13 +729,15 @@ static void batch_co_cb(void *arg, struct backend_result *res)
 	pktbuf_init(&res->pkts);
 	res->count = 0;
 	b->have_co = true;
-	batch_own(b);
+	if (!b->own_queued)
+		batch_own(b);
 }
 
 static void batch_coalesced(struct batch *b)
 {
 	struct pktbuf pb;
-	struct lookup *l;
+	struct lookup *l, *r = b->runner;
+	struct backend *be = r->ops->backend(r);
 	bool others = false, ok;
 
 	/* clients that share the runner's key get its own answer */
@@ -650,13 +748,18 @@ static void batch_coalesced(struct batch *b)
 		batch_own(b);
 		return;
 	}
-	ok = batch_build_sql(b, &pb) &&
-	     backend_query(b->runner->ops->backend(b->runner),
-			   (const char *)pb.buf, pb.len,
-			   batch_co_cb, b);
+	pktbuf_init(&pb);
+	ok = be && batch_build_sql(b, &pb) &&
+	     backend_query(be, (const char *)pb.buf, pb.len, batch_co_cb, b);
 	pktbuf_free(&pb);
-	if (!ok)
+	if (!ok) {
 		batch_own(b);
+		return;
+	}
+	/* the runner's own lookup in the same write, answered after the
+	 * join; if it cannot be queued it goes once the join is in */
+	b->own_queued = backend_query_after(be, r->sql, r->sql_len,
+					    batch_own_cb, b);
 }
 
 /*
@@ -934,19 +1037,34 @@ static void batch_finish(struct batch *b)
 		batch_flush(g->gathering);
 }
 
+static void batch_free(struct batch *b)
+{
+	event_free(b->timer);
+	free(b->keys);
+	pktbuf_free(&b->kbuf);
+	backend_result_free(&b->co);
+	free(b);
+}
+
 void batch_free_done(void)
 {
+	struct batcher *bt = ib_loop->batcher;
 	struct batch *b;
-	unsigned i;
 
-	while ((b = ib_loop->batcher->done_list) != NULL) {
-		ib_loop->batcher->done_list = b->free_next;
-		for (i = 0; i < b->n_keys; i++)
-			free(b->keys[i].sql);
-		event_free(b->timer);
-		free(b->keys);
+	while ((b = bt->done_list) != NULL) {
+		bt->done_list = b->free_next;
+		/* the coalesced result is as large as it was: not kept, nor
+		 * a key buffer a batch of long keys grew */
 		backend_result_free(&b->co);
-		free(b);
+		if (b->kbuf.cap > BATCH_SPARE_KBUF)
+			pktbuf_free(&b->kbuf);
+		if (bt->n_spare < BATCH_SPARE_MAX) {
+			b->free_next = bt->spare;
+			bt->spare = b;
+			bt->n_spare++;
+		} else {
+			batch_free(b);
+		}
 	}
 }
 

@@ -1035,7 +1035,8 @@ static void client_note_statement(struct client *c, const uint8_t *sql,
 {
 	unsigned kind = classify_stmt_kind((const char *)sql, len);
 
-	session_on_statement(&c->sess, truncated ? NULL : (const char *)sql, len);
+	session_on_statement(&c->sess, truncated ? NULL : (const char *)sql, len,
+			     kind);
 	if (kind & STMT_DDL || truncated)
 		batch_note_ddl();
 }
@@ -1067,33 +1068,13 @@ static void client_forward(struct client *c, size_t nbytes,
 
 bool client_run_own(struct client *c, const char *sql, size_t len)
 {
-	struct evbuffer *tmp;
-	uint8_t seq = 0;
-	uint8_t cmd = COM_QUERY;
-	bool ok;
-
 	if (!c->be || c->be->state != BACKEND_IDLE)
 		return false;
 	c->diag_pending = false;
-	tmp = evbuffer_new();
-	if (!tmp)
+	if (!backend_relay_query(c->be, sql, len))
 		return false;
-	{
-		struct pktbuf pb;
-
-		pktbuf_init(&pb);
-		pktbuf_put_u8(&pb, cmd);
-		pktbuf_put_bytes(&pb, sql, len);
-		ok = !pb.failed && proto_write_packet(tmp, &seq, pb.buf, pb.len);
-		if (ok)
-			ok = backend_relay(c->be, tmp, evbuffer_get_length(tmp),
-					   pb.buf, pb.len);
-		pktbuf_free(&pb);
-	}
-	evbuffer_free(tmp);
-	if (ok)
-		client_set_state(c, CLIENT_QUERY);
-	return ok;
+	client_set_state(c, CLIENT_QUERY);
+	return true;
 }
 
 void client_command_done(struct client *c)

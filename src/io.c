@@ -10,8 +10,8 @@
  * reads and writes.  Here the bufferevent stays the buffer container and
  * keeps its callbacks, but with reading and writing disabled in it:
  *
- *   read:  our own persistent EV_READ event; one recv per wakeup into a
- *          scratch buffer, appended to the input; then the read callback.
+ *   read:  our own persistent EV_READ event; one recv per wakeup straight
+ *          into the input's free space; then the read callback.
  *   write: a callback on the output evbuffer puts the connection on the
  *          dirty list when something is added; one event, activated when
  *          the list stops being empty, runs after the callbacks of this
@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
@@ -52,12 +53,10 @@ struct io {
 /* what one wakeup reads at most, as libevent's default single read */
 #define IO_READ_MAX 16384
 
-/* One event loop's share: its dirty list, the event that flushes it and
- * the scratch buffer its reads go through. */
+/* One event loop's share: its dirty list and the event that flushes it. */
 struct io_loop {
 	TAILQ_HEAD(, io) dirty;
 	struct event flush_ev;
-	uint8_t rbuf[IO_READ_MAX];
 };
 
 static void io_flush_cb(evutil_socket_t fd, short what, void *arg);
@@ -108,30 +107,65 @@ static void io_report(struct io *io, short what, int err)
 	}
 }
 
+/* One recv (recvmsg across two pieces) into <in>'s free space: where its
+ * last chunk ends, and a new chunk only for what does not fit there. */
+static ssize_t io_recv(struct evbuffer *in, evutil_socket_t fd)
+{
+	struct evbuffer_iovec v[2];
+	struct msghdr mh;
+	struct iovec iov[2];
+	ssize_t n;
+	int nv, i;
+	size_t left;
+
+	nv = evbuffer_reserve_space(in, IO_READ_MAX, v, 2);
+	if (nv < 1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (nv == 1) {
+		n = recv(fd, v[0].iov_base, v[0].iov_len, 0);
+	} else {
+		memset(&mh, 0, sizeof(mh));
+		for (i = 0; i < nv; i++) {
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		mh.msg_iov = iov;
+		mh.msg_iovlen = (size_t)nv;
+		n = recvmsg(fd, &mh, 0);
+	}
+	if (n <= 0)
+		return n; /* a reservation left uncommitted adds nothing */
+	left = (size_t)n;
+	for (i = 0; i < nv && left; i++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+	}
+	if (evbuffer_commit_space(in, v, i) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return n;
+}
+
 static void io_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct io *io = arg;
 	struct bufferevent *bev = io->bev;
+	struct evbuffer *in = bufferevent_get_input(bev);
 	bufferevent_data_cb rcb;
 	void *cbarg;
 	ssize_t n;
 
 	(void)what;
-	n = recv(fd, io->loop->rbuf, sizeof(io->loop->rbuf), 0);
+	/* a socket bufferevent keeps its input's end frozen but while it
+	 * reads, so do the same */
+	evbuffer_unfreeze(in, 0);
+	n = io_recv(in, fd);
+	evbuffer_freeze(in, 0);
 	if (n > 0) {
-		struct evbuffer *in = bufferevent_get_input(bev);
-		int r;
-
-		/* a socket bufferevent keeps its input's end frozen but
-		 * while it reads, so do the same */
-		evbuffer_unfreeze(in, 0);
-		r = evbuffer_add(in, io->loop->rbuf, (size_t)n);
-		evbuffer_freeze(in, 0);
-		if (r != 0) {
-			io_report(io, BEV_EVENT_READING | BEV_EVENT_ERROR,
-				  ENOMEM);
-			return;
-		}
 		/* the callback may detach <io>: nothing of it after this */
 		bufferevent_getcb(bev, &rcb, NULL, NULL, &cbarg);
 		if (rcb)

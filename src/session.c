@@ -359,7 +359,8 @@ void session_on_unknown(struct session *s, const char *why)
 	session_taint(s, why);
 }
 
-void session_on_statement(struct session *s, const char *sql, size_t len)
+void session_on_statement(struct session *s, const char *sql, size_t len,
+			  unsigned kind)
 {
 	char *all;
 
@@ -382,7 +383,7 @@ void session_on_statement(struct session *s, const char *sql, size_t len)
 	}
 	if (!sql)
 		session_taint(s, "statement too long to read");
-	else if (classify_stmt_kind(sql, len) & STMT_HIDDEN)
+	else if (kind & STMT_HIDDEN)
 		session_taint(s, "statement whose effects the trackers may not describe");
 }
 

@@ -77,9 +77,11 @@ void session_on_eof(struct session *s, uint16_t status);
  */
 bool session_client_state(struct session *s, const uint8_t *state, size_t len,
 			  struct pktbuf *out);
-/* The client sends <sql> (COM_QUERY or COM_STMT_PREPARE text); NULL when
- * the text is too long to have been read whole. */
-void session_on_statement(struct session *s, const char *sql, size_t len);
+/* The client sends <sql> (COM_QUERY or COM_STMT_PREPARE text), of kind
+ * <kind> (classify_stmt_kind); NULL when the text is too long to have
+ * been read whole. */
+void session_on_statement(struct session *s, const char *sql, size_t len,
+			  unsigned kind);
 /* Something happened whose effect on the session nobody can tell. */
 void session_on_unknown(struct session *s, const char *why);
 /* The row of session_client_trackers_sql's result <res> (malloc'd), or
