@@ -1,0 +1,277 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# Adversarial clients against the compressed protocol, the plain-socket I/O
+# under the bufferevents, long COM_CHANGE_USER and prefetch's fetch ahead.
+# Each test checks an answer (as MariaDB gives it directly), a clean error
+# or close, a bound on the proxy's memory, and that others are still served.
+
+import socket
+import struct
+import threading
+import time
+import zlib
+
+import pymysql
+import pytest
+
+import rawmy
+from conftest import (APP_PASSWORD, APP_USER, DB, DIRECT, HOST, admin_query,
+                      admin_stats)
+
+pytestmark = pytest.mark.skipif(
+    DIRECT, reason="attacks on the proxy's own layers")
+
+ZCAPS = rawmy.BASE_CAPS | rawmy.CLIENT_COMPRESS
+
+
+def zconn(ep, caps=ZCAPS, **kw):
+    """A raw session; compressed after its login when <caps> ask for it."""
+    return rawmy.Conn(HOST, ep.port, APP_USER, APP_PASSWORD, db=DB,
+                      caps=caps, **kw)
+
+
+def serves(ep):
+    """A fresh session through <ep> answers a query."""
+    conn = ep.connect(read_timeout=20)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 40 + 2")
+            assert cur.fetchone() == (42,)
+    finally:
+        conn.close()
+
+
+def closed_by_peer(sock, timeout):
+    """Wait for the peer to close <sock>; the bytes it sent before (None
+    when it is still open after <timeout> seconds)."""
+    sock.settimeout(0.2)
+    got = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            d = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return got
+        if not d:
+            return got
+        got += d
+    return None
+
+
+def rows_of(pkts):
+    """The text rows of a one-result-set response as tuples of bytes."""
+    p = pkts[0]
+    assert p[0] not in (0x00, 0xFF), p
+    ncols, _ = rawmy.lenenc(p, 0)
+    rows = []
+    for p in pkts[1 + ncols:]:
+        if p[0] == 0xFE and len(p) < 9:
+            continue
+        if p[0] == 0xFF:
+            raise AssertionError("error in rows: %r" % p)
+        pos, row = 0, []
+        for _ in range(ncols):
+            v, pos = rawmy.lenenc_str(p, pos)
+            row.append(v)
+        rows.append(tuple(row))
+    return rows
+
+
+def err_code(p):
+    assert p[0] == 0xFF, p
+    return struct.unpack_from("<H", p, 1)[0]
+
+
+# --- the compressed protocol: malformed, split, pipelined ---------------------
+
+def q(sql):
+    return rawmy.plain_packet(b"\x03" + sql.encode(), 0)
+
+
+MALFORMED = {
+    # claims 100 bytes uncompressed, carries none
+    "clen0": struct.pack("<I", 0)[:3] + b"\0" + struct.pack("<I", 100)[:3],
+    # the stream inflates to fewer bytes than claimed
+    "short": rawmy.compressed_packet(q("SELECT 1"), 0, ulen=200),
+    # ... or to more
+    "long": rawmy.compressed_packet(q("SELECT 1" + " " * 200), 0, ulen=20),
+    # bytes after the end of the zlib stream, inside the packet
+    "trailing": (lambda body: struct.pack("<I", len(body))[:3] + b"\0"
+                 + struct.pack("<I", 13)[:3] + body)(
+                     zlib.compress(q("SELECT 1")) + b"garbage"),
+    # not zlib at all
+    "notzlib": struct.pack("<I", 64)[:3] + b"\0" + struct.pack("<I", 70)[:3]
+    + b"\x5a" * 64,
+    # a truncated zlib stream
+    "truncated": (lambda body: struct.pack("<I", len(body) - 6)[:3] + b"\0"
+                  + struct.pack("<I", 200)[:3] + body[:-6])(
+                      zlib.compress(q("SELECT '%s'" % ("x" * 190)))),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_adversarial_compress_malformed(proxy, kind):
+    """A compressed packet whose lengths or zlib stream do not add up: the
+    proxy closes that connection, and serves another compressed client and
+    a plain one beside it."""
+    other = zconn(proxy)
+    bad = zconn(proxy)
+    try:
+        assert rows_of(other.query("SELECT 1")) == [(b"1",)]
+        bad.sock.sendall(MALFORMED[kind])
+        assert closed_by_peer(bad.sock, 10) is not None, "still open"
+        assert rows_of(other.query("SELECT 2")) == [(b"2",)]
+        serves(proxy)
+        assert proxy.proc.poll() is None
+    finally:
+        other.close()
+        bad.sock.close()
+    assert "malformed compressed packet" in proxy.log_text()
+
+
+def test_adversarial_compress_uncompressed_and_empty(proxy, direct):
+    """Packets sent as they are (claimed length 0), empty compressed
+    packets between commands, a command split over three compressed
+    packets: answered as MariaDB answers them."""
+    out = []
+    for ep in (proxy, direct):
+        c = zconn(ep)
+        try:
+            # empty compressed packets: nothing to read, nothing to
+            # answer; the command follows in the fourth
+            c.sock.sendall(b"".join(rawmy.compressed_packet(b"", i,
+                                                            pack=False)
+                                    for i in range(3)))
+            c.sock.sendall(rawmy.compressed_packet(q("SELECT 'raw'"), 3,
+                                                   pack=False))
+            a = rows_of(c.read_response(3))
+            data = q("SELECT '%s' AS v" % ("y" * 300))
+            parts = (data[:2], data[2:100], data[100:])
+            c.sock.sendall(b"".join(rawmy.compressed_packet(p, i)
+                                    for i, p in enumerate(parts)))
+            b = rows_of(c.read_response(3))
+            out.append((a, b, rows_of(c.query("SELECT 3"))))
+        finally:
+            c.close()
+    assert out[0] == out[1]
+    assert out[0][1] == [(b"y" * 300,)]
+
+
+def test_adversarial_compress_byte_by_byte(proxy):
+    """A compressed command arriving one byte per segment is answered once
+    it is whole."""
+    c = zconn(proxy)
+    try:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        data = rawmy.compressed_packet(
+            q("SELECT CONCAT('a', '%s')" % ("b" * 80)), 0)
+        for i in range(len(data)):
+            c.sock.send(data[i:i + 1])
+            time.sleep(0.002)
+        assert rows_of(c.read_response(3)) == [(b"a" + b"b" * 80,)]
+        assert rows_of(c.query("SELECT 5")) == [(b"5",)]
+    finally:
+        c.close()
+
+
+def test_adversarial_compress_pipelined(proxy):
+    """Three commands in one compressed packet, and a fourth that begins
+    in it and ends in the next: each answered in turn.  (MariaDB itself
+    answers the first only and waits: being kinder is allowed.)"""
+    cmds = [q("SELECT %d AS n, REPEAT('z', %d)" % (i, i * 100))
+            for i in range(4)]
+    c = zconn(proxy)
+    try:
+        blob = b"".join(cmds)
+        cut = len(blob) - 5
+        c.sock.sendall(rawmy.compressed_packet(blob[:cut], 0))
+        time.sleep(0.2)
+        c.sock.sendall(rawmy.compressed_packet(blob[cut:], 1))
+        got = [rows_of(c.read_response(3)) for _ in cmds]
+        assert got == [[(b"%d" % i, b"z" * (i * 100))] for i in range(4)]
+        assert rows_of(c.query("SELECT 'after'")) == [(b"after",)]
+    finally:
+        c.close()
+
+
+def test_adversarial_compress_quit(proxy):
+    """COM_QUIT, compressed: the connection closes without an answer."""
+    c = zconn(proxy)
+    try:
+        assert rows_of(c.query("SELECT 1")) == [(b"1",)]
+        c.sock.sendall(rawmy.compressed_packet(rawmy.plain_packet(b"\x01", 0),
+                                               0, pack=False))
+        assert closed_by_peer(c.sock, 5) == b""
+    finally:
+        c.sock.close()
+    serves(proxy)
+
+
+def test_adversarial_compress_half_close_mid_packet(proxy):
+    """Half a compressed packet, then the client shuts down its side: the
+    proxy closes, and goes on serving."""
+    for cut in (3, 7, 20):
+        c = zconn(proxy)
+        try:
+            data = rawmy.compressed_packet(q("SELECT '%s'" % ("h" * 100)), 0)
+            c.sock.sendall(data[:cut])
+            c.sock.shutdown(socket.SHUT_WR)
+            assert closed_by_peer(c.sock, 10) is not None, cut
+        finally:
+            c.sock.close()
+    serves(proxy)
+
+
+def test_adversarial_compress_before_login(proxy):
+    """Compressed bytes instead of the handshake response: refused, not
+    taken for a login."""
+    s = socket.create_connection((HOST, proxy.port), timeout=10)
+    try:
+        s.recv(65536)  # the greeting
+        s.sendall(rawmy.compressed_packet(q("SELECT 1") * 4, 1))
+        got = closed_by_peer(s, 10)
+        assert got is not None, "still open"
+        assert got == b"" or got[4] == 0xFF, got
+    finally:
+        s.close()
+    serves(proxy)
+
+
+def test_adversarial_compress_pipelined_after_login(proxy):
+    """A client that sends its first compressed command right behind its
+    handshake response, before the OK (MariaDB does not answer it): the
+    proxy stays up, and the session either answers it or the next command
+    after it, or closes; never anything else."""
+    s = socket.create_connection((HOST, proxy.port), timeout=10)
+    try:
+        conn = rawmy.Conn.__new__(rawmy.Conn)
+        conn.sock, conn.buf = s, b""
+        conn.zipped, conn.zbuf, conn.zseq, conn.zseqs = False, b"", 0, []
+        g, _ = conn.read_packet()
+        pos = g.index(b"\0", 1) + 1 + 4
+        nonce = g[pos:pos + 8]
+        pos += 9 + 2 + 3 + 2 + 1 + 6 + 4
+        nonce += g[pos:pos + 12]
+        caps = (ZCAPS | rawmy.CLIENT_MYSQL) & ~rawmy.CLIENT_CONNECT_WITH_DB
+        auth = rawmy.native_scramble(APP_PASSWORD, nonce)
+        body = struct.pack("<IIB", caps, 1 << 24, 45) + b"\0" * 23
+        body += APP_USER.encode() + b"\0" + bytes([len(auth)]) + auth
+        body += b"mysql_native_password\0"
+        s.sendall(rawmy.plain_packet(body, 1)
+                  + rawmy.compressed_packet(q("SELECT 'early'"), 0,
+                                            pack=False))
+        ok, _ = conn.read_packet()
+        assert ok[0] == 0x00, ok
+        conn.zipped, conn.caps, conn.ext = True, caps, 0
+        time.sleep(1)
+        s.sendall(rawmy.compressed_packet(q("SELECT 'next'"), 0, pack=False))
+        s.settimeout(10)
+        try:
+            first = rows_of(conn.read_response(3))
+        except (EOFError, ConnectionResetError):
+            first = None
+        assert first in (None, [(b"early",)], [(b"next",)]), first
+    finally:
+        s.close()
+    serves(proxy)
