@@ -275,3 +275,112 @@ def test_adversarial_compress_pipelined_after_login(proxy):
     finally:
         s.close()
     serves(proxy)
+
+
+# --- the compressed protocol: amplification and output nobody reads ----------
+
+def rss_growth_mb(ep, rss0, settle=1.0):
+    """The most the proxy's RSS grew over <rss0> while <settle> s pass."""
+    peak = ep.rss_kb()
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        peak = max(peak, ep.rss_kb())
+    return (peak - rss0) / 1024
+
+
+def test_adversarial_compress_bomb_of_empty_commands(proxy):
+    """16 KiB of zlib inflating to 16 MiB of zeros: four million empty
+    commands, each answered "Unknown command" (as MariaDB answers one),
+    117 MiB of answers.  Clients that send that and read nothing must not
+    make the proxy hold them: the output cap holds as for plain clients
+    (who would need 16 MiB on the wire for it).  Each may cost the
+    inflated 16 MiB it sent, and the 4 MiB of answers the cap allows; and
+    the others' sessions go on meanwhile."""
+    bomb = rawmy.compressed_packet(b"\0" * 0xFFFFFC, 0, level=9)
+    assert len(bomb) < 20000
+    conns = [zconn(proxy) for _ in range(3)]
+    rss0 = proxy.rss_kb()
+    try:
+        for c in conns:
+            c.sock.sendall(bomb)
+        # while the proxy answers them (seconds of work), others get in
+        # at once: the loop does not belong to the bombs
+        time.sleep(0.5)
+        for _ in range(3):
+            t0 = time.monotonic()
+            serves(proxy)
+            took = time.monotonic() - t0
+            assert took < 3, "a login took %.1f s" % took
+        grew = rss_growth_mb(proxy, rss0, 3)
+        # and once it reads, the first answers are there
+        c = conns[0]
+        c.zipped = True
+        p, _ = c.read_packet()
+        assert err_code(p) == 1047
+    finally:
+        for c in conns:
+            c.sock.close()
+    # unbounded: over 350 MiB
+    assert grew < 128, "proxy RSS grew by %d MiB" % grew
+
+
+def test_adversarial_compress_bomb_query(proxy):
+    """A 16 MiB query that compresses to 16 KiB, sent a few times: each is
+    relayed (and refused by nothing), the proxy's memory stays within a few
+    such packets, and the answers are right."""
+    c = zconn(proxy)
+    rss0 = proxy.rss_kb()
+    try:
+        sql = "SELECT LENGTH('%s')" % ("a" * (0xFFFFF0 - 20))
+        pkt = q(sql)
+        assert len(pkt) < 0xFFFFFF
+        bomb = rawmy.compressed_packet(pkt, 0, level=9)
+        for _ in range(3):
+            c.sock.sendall(bomb)
+            assert rows_of(c.read_response(3)) == [
+                (b"%d" % (0xFFFFF0 - 20),)]
+        grew = rss_growth_mb(proxy, rss0, 0.5)
+    finally:
+        c.close()
+    serves(proxy)
+    assert grew < 160, "proxy RSS grew by %d MiB" % grew
+
+
+@pytest.mark.parametrize("compressible", [True, False])
+def test_adversarial_compress_unread_output(proxy, mariadb, table_name,
+                                            compressible):
+    """A compressed client that pipelines big answers and never reads: the
+    4 MiB cap on unread output holds under the compression layer too, with
+    output that shrinks and output that does not."""
+    t = table_name("zw")
+    fn = "REPEAT('x', 65536)" if compressible else \
+        "RANDOM_BYTES(1024)"
+    mariadb.query("CREATE TABLE ibtest.%s (id INT PRIMARY KEY, v LONGBLOB)"
+                  % t)
+    mariadb.query("INSERT INTO ibtest.%s SELECT seq, %s FROM "
+                  "ibtest.seq_1_to_64" % (t, fn if compressible else
+                                          "REPEAT(" + fn + ", 64)"))
+    c = zconn(proxy)
+    rss0 = proxy.rss_kb()
+    sent = 0
+    try:
+        c.sock.setblocking(False)
+        deadline = time.monotonic() + 4
+        pending = b""
+        while time.monotonic() < deadline:
+            if not pending:
+                pending = rawmy.compressed_packet(
+                    q("SELECT v FROM %s WHERE id = %d" % (t, sent % 64 + 1)),
+                    0)
+                sent += 1
+            try:
+                pending = pending[c.sock.send(pending):]
+            except BlockingIOError:
+                time.sleep(0.01)
+        grew = rss_growth_mb(proxy, rss0, 0.5)
+    finally:
+        c.sock.close()
+    serves(proxy)
+    # unbounded, the 4 s would queue GiBs of answers
+    assert grew < 48, "RSS grew by %d MiB after %d lookups" % (grew, sent)
