@@ -384,3 +384,153 @@ def test_adversarial_compress_unread_output(proxy, mariadb, table_name,
     serves(proxy)
     # unbounded, the 4 s would queue GiBs of answers
     assert grew < 48, "RSS grew by %d MiB after %d lookups" % (grew, sent)
+
+
+# --- COM_CHANGE_USER over the head the proxy copies ---------------------------
+
+def change_user(user, auth=b"", db=DB, plugin=b"mysql_native_password"):
+    body = b"\x11" + user + b"\0" + bytes([len(auth)]) + auth
+    body += db.encode() + b"\0" + struct.pack("<H", 45) + plugin + b"\0"
+    return body
+
+
+def send_logical(conn, payload):
+    """<payload> as plain packets (split at 16 MiB), ids from 0."""
+    seq, off = 0, 0
+    while True:
+        part = payload[off:off + 0xFFFFFF]
+        conn.write_packet(part, seq)
+        seq, off = seq + 1, off + len(part)
+        if len(part) < 0xFFFFFF:
+            return
+
+
+@pytest.mark.parametrize("size", [20000, 1 << 20, 17 << 20])
+def test_adversarial_change_user_long(proxy, direct, size):
+    """A COM_CHANGE_USER with a user name of 20 KiB, 1 MiB and 17 MiB (in
+    two packets): the first answer the client hears is the one MariaDB
+    gives directly, and a refused session goes on as directly."""
+    out = []
+    for ep in (proxy, direct):
+        c = zconn(ep, caps=rawmy.BASE_CAPS)
+        try:
+            c.query("SET @kept = 7")
+            send_logical(c, change_user(b"u" * size, b"x" * 20))
+            p, _ = c.read_packet()
+            got = [p[0], err_code(p) if p[0] == 0xFF else None]
+            if p[0] == 0xFF:
+                try:
+                    got.append(rows_of(c.query("SELECT CURRENT_USER(), "
+                                               "@kept")))
+                except (EOFError, ConnectionResetError, socket.timeout) as e:
+                    got.append(type(e).__name__)
+            out.append(got)
+        finally:
+            c.sock.close()
+    assert out[0] == out[1], out
+    serves(proxy)
+
+
+def test_adversarial_change_user_over_max_packet(inbatch_factory):
+    """A COM_CHANGE_USER over max_packet_size: ERR 1153 and a close, not
+    buffered; others served."""
+    ep = inbatch_factory(max_packet_size="1048576")
+    c = zconn(ep, caps=rawmy.BASE_CAPS)
+    try:
+        try:
+            send_logical(c, change_user(b"u" * (2 << 20)))
+        except OSError:
+            pass  # closed before all of it was sent: reset
+        got = closed_by_peer(c.sock, 10)
+        assert got is not None, "still open"
+        # the ERR, unless the reset of the unread rest overtook it
+        assert got == b"" or (got[4] == 0xFF and
+                              struct.unpack_from("<H", got, 5)[0] == 1153)
+        assert "too big" in ep.log_text()
+    finally:
+        c.sock.close()
+    serves(ep)
+
+
+@pytest.mark.parametrize("body", [
+    b"\x11" + b"\xff" * 20000,                        # no end to the name
+    b"\x11" + b"u" * 20000 + b"\0" + b"\xfe",         # auth length past end
+    b"\x11" + b"u" * 20000 + b"\0\x05ab",             # short auth
+])
+def test_adversarial_change_user_long_garbage(proxy, body):
+    """A long COM_CHANGE_USER that does not parse: an ERR and a close, or
+    the server's refusal; the proxy serves others."""
+    c = zconn(proxy, caps=rawmy.BASE_CAPS)
+    try:
+        c.write_packet(body, 0)
+        p, _ = c.read_packet()
+        assert p[0] == 0xFF, p
+    finally:
+        c.sock.close()
+    serves(proxy)
+
+
+# --- compressed ids past 255, compression switched off at runtime ------------
+
+def test_adversarial_compress_load_data_ids_wrap(proxy, direct, table_name,
+                                                mariadb, tmp_path):
+    """LOAD DATA LOCAL INFILE of 24 MiB from a compressed Connector/C
+    client: many hundred packets each way, plain and compressed ids past
+    255; the table gets what it gets directly."""
+    MySQLdb = pytest.importorskip("MySQLdb")
+    t = table_name("zld")
+    mariadb.query("CREATE TABLE ibtest.%s (id INT PRIMARY KEY, v TEXT)" % t)
+    f = tmp_path / "rows.tsv"
+    with open(f, "w") as fh:
+        for i in range(200000):
+            fh.write("%d\t%s\n" % (i, ("%08x" % (i * 2654435761 % 2**32))
+                                     * 15))
+    got = []
+    for ep in (proxy, direct):
+        mariadb.query("DELETE FROM ibtest.%s" % t)
+        c = MySQLdb.connect(host=HOST, port=ep.port, user=APP_USER,
+                            passwd=APP_PASSWORD, db=DB, autocommit=True,
+                            compress=True, local_infile=1)
+        try:
+            cur = c.cursor()
+            cur.execute("LOAD DATA LOCAL INFILE '%s' INTO TABLE %s"
+                        % (f, t))
+            n = cur.rowcount
+            cur.execute("SELECT COUNT(*), SUM(CRC32(v)) FROM %s" % t)
+            got.append((n, cur.fetchall()))
+            cur.execute("SELECT 1")
+            assert cur.fetchall() == ((1,),)
+        finally:
+            c.close()
+    assert got[0] == got[1]
+    assert got[0][0] == 200000
+
+
+def test_adversarial_set_compression_runtime(proxy):
+    """SET compression = off on the admin console: new sessions are not
+    offered it, sessions already compressed go on compressed."""
+    old = zconn(proxy)
+    try:
+        assert old.zipped
+        admin_query(proxy, "SET compression = off")
+        new = zconn(proxy)
+        try:
+            assert not new.server_caps & rawmy.CLIENT_COMPRESS
+            assert not new.zipped
+            assert rows_of(new.query("SHOW SESSION STATUS LIKE "
+                                     "'Compression'")) == [
+                (b"Compression", b"OFF")]
+        finally:
+            new.close()
+        assert rows_of(old.query("SHOW SESSION STATUS LIKE "
+                                 "'Compression'")) == [
+            (b"Compression", b"ON")]
+        admin_query(proxy, "SET compression = on")
+        again = zconn(proxy)
+        try:
+            assert again.zipped
+            assert rows_of(again.query("SELECT 9")) == [(b"9",)]
+        finally:
+            again.close()
+    finally:
+        old.close()
