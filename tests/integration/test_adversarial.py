@@ -534,3 +534,107 @@ def test_adversarial_set_compression_runtime(proxy):
             again.close()
     finally:
         old.close()
+
+
+# --- prefetch: commands while a fetch ahead is in flight ----------------------
+
+@pytest.fixture
+def loop_tables(mariadb, table_name):
+    """parent rows (id, gid) and settings keyed 'proj:<gid>', InnoDB."""
+    p, s = table_name("par"), table_name("set")
+    conn = mariadb.connect(autocommit=True, database=DB)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, gid VARCHAR(20))"
+                    " ENGINE=InnoDB" % p)
+        cur.execute("CREATE TABLE `%s` (id INT AUTO_INCREMENT PRIMARY KEY,"
+                    " name VARCHAR(64) NOT NULL UNIQUE, value VARCHAR(64))"
+                    " ENGINE=InnoDB" % s)
+        cur.execute("INSERT INTO `%s` SELECT seq, CONCAT('g', seq * 7) FROM "
+                    "seq_1_to_60" % p)
+        cur.execute("INSERT INTO `%s` (name, value) SELECT CONCAT('proj:g', "
+                    "seq * 7), CONCAT('v', seq) FROM seq_1_to_60 WHERE "
+                    "seq %% 11 <> 0" % s)
+    conn.close()
+    return p, s
+
+
+@pytest.mark.parametrize("ps", [False, True])
+def test_adversarial_prefetch_commands_in_flight(inbatch_factory, direct,
+                                                 cclient, loop_tables, ps):
+    """A compressed Connector/C session loops over its rows inside a
+    transaction, fetched ahead four keys at a time; between lookups come
+    a KILL QUERY of its own connection, a savepoint and a rollback to it,
+    a write, USE, a change-user and COMMIT: text and prepared alike, every
+    answer (trackers included) is the direct one."""
+    p, s = loop_tables
+    ep = inbatch_factory(prefetch_max_keys="4")
+    start = ["-e", "SET autocommit = 0",
+             "-e", "SELECT id, gid FROM `%s` ORDER BY id" % p]
+    args = ["--compress", "--track", "--force"] + (["--ps"] if ps else [])
+    args += start
+    # Connector/C's client takes at most 64 actions
+    for i in range(1, 37):
+        args += ["-e", "SELECT * FROM `%s` WHERE name = 'proj:g%d'"
+                 % (s, i * 7)]
+        args += {
+            4: ["-e", "KILL QUERY CONNECTION_ID()"],
+            8: ["-e", "SAVEPOINT a"],
+            10: ["-e", "UPDATE `%s` SET value = 'w' WHERE id = 20" % s],
+            13: ["-e", "ROLLBACK TO SAVEPOINT a"],
+            17: ["-e", "USE mysql", "-e", "USE %s" % DB],
+            21: ["--change-user", APP_USER, APP_PASSWORD,
+                 "-e", "USE %s" % DB] + start,
+            28: ["-e", "COMMIT"],
+            31: ["--ping", "-e", "SELECT 1"],
+        }.get(i, [])
+    args += ["-e", "ROLLBACK"]
+    assert len([a for a in args if a in ("-e", "--ping", "--change-user")]) \
+        <= 64
+    before = admin_stats(ep)
+    rd, od = cclient(direct, *args)
+    rp, op = cclient(ep, *args)
+    assert (rd, od) == (rp, op)
+    assert "proj:g252\tv36" in od and "1317" in od
+    after = admin_stats(ep)
+    # prefetch follows text lookups; prepared ones are relayed
+    if not ps:
+        assert after["prefetch_hits"] > before["prefetch_hits"]
+
+
+def test_adversarial_prefetch_disconnect_mid_fetch(inbatch_factory,
+                                                   loop_tables):
+    """Sessions that vanish (reset) right after a lookup answered from
+    kept answers, while the fetch ahead runs: the proxy frees them and
+    serves the next ones; a loop run after them is answered right."""
+    p, s = loop_tables
+    ep = inbatch_factory(prefetch_max_keys="4")
+    for cut in range(3, 30, 3):
+        conn = ep.connect(autocommit=False)
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, gid FROM `%s` ORDER BY id" % p)
+            gids = [r[1] for r in cur.fetchall()]
+            for g in gids[:cut]:
+                cur.execute("SELECT value FROM `%s` WHERE name = 'proj:%s'"
+                            % (s, g))
+                cur.fetchall()
+        sock = conn._sock
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        struct.pack("ii", 1, 0))
+        # a lookup sent, and gone before its answer
+        sock.sendall(rawmy.plain_packet(
+            ("\x03SELECT value FROM `%s` WHERE name = 'proj:%s'"
+             % (s, gids[cut])).encode(), 0))
+        sock.close()
+    conn = ep.connect(autocommit=False)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, gid FROM `%s` ORDER BY id" % p)
+            for i, g in cur.fetchall():
+                with conn.cursor() as c2:
+                    c2.execute("SELECT value FROM `%s` WHERE name = "
+                               "'proj:%s'" % (s, g))
+                    got = c2.fetchall()
+                assert got == (() if i % 11 == 0 else (("v%d" % i,),)), i
+    finally:
+        conn.close()
+    serves(ep)
