@@ -638,3 +638,101 @@ def test_adversarial_prefetch_disconnect_mid_fetch(inbatch_factory,
     finally:
         conn.close()
     serves(ep)
+
+
+# --- plain sockets (io.c): closes, half-closes, slow readers and writers -----
+
+def test_adversarial_io_many_close_with_output_queued(proxy, mariadb):
+    """Forty clients ask for 2 MiB each and reset their connections at
+    once, while their answers are queued: the proxy frees them all and
+    serves the next."""
+    socks = []
+    for _ in range(40):
+        c = zconn(proxy, caps=rawmy.BASE_CAPS)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                          struct.pack("ii", 1, 0))
+        socks.append(c.sock)
+    for s in socks:
+        s.sendall(q("SELECT REPEAT('r', 2097152)"))
+    time.sleep(0.3)
+    for s in socks:
+        s.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = admin_query(proxy, "SHOW CLIENTS")
+        if len(rows) <= 1:
+            break
+        time.sleep(0.2)
+    assert len(rows) <= 1, rows
+    serves(proxy)
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_adversarial_io_eof_with_commands_pending(proxy, zipped):
+    """Two commands and the client's FIN in one go: both answered, then
+    the close; compressed or not."""
+    c = zconn(proxy, caps=ZCAPS if zipped else rawmy.BASE_CAPS)
+    try:
+        data = q("SELECT SLEEP(0.2), 'one'") + q("SELECT 'two'")
+        if zipped:
+            data = rawmy.compressed_packet(data, 0)
+        c.sock.sendall(data)
+        c.sock.shutdown(socket.SHUT_WR)
+        assert rows_of(c.read_response(3)) == [(b"0", b"one")]
+        assert rows_of(c.read_response(3)) == [(b"two",)]
+        with pytest.raises(EOFError):
+            c.read_packet()
+    finally:
+        c.sock.close()
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_adversarial_io_slow_reader_big_answer(proxy, zipped):
+    """A 24 MiB answer read 64 KiB at a time with pauses: every byte
+    arrives, in order, past the socket buffers and the output cap."""
+    c = zconn(proxy, caps=ZCAPS if zipped else rawmy.BASE_CAPS)
+    try:
+        c.write_packet(b"\x03SELECT REPEAT(MD5(seq), 10000), seq FROM "
+                       b"seq_1_to_80", 0)
+        orig = c._recv
+        calls = [0]
+
+        def slow():
+            calls[0] += 1
+            if calls[0] % 8 == 0:
+                time.sleep(0.01)
+            return orig()
+        c._recv = slow
+        rows = rows_of(c.read_response(3))
+        assert len(rows) == 80
+        for i, (v, n) in enumerate(rows, 1):
+            assert n == b"%d" % i
+            assert v == v[:32] * 10000 and len(v) == 320000
+        c._recv = orig
+        assert rows_of(c.query("SELECT 'next'")) == [(b"next",)]
+    finally:
+        c.close()
+
+
+def test_adversarial_io_slowloris(inbatch_factory):
+    """A command one byte every 20 ms is answered; one that stops half way
+    is closed after net_read_timeout, while others are served."""
+    ep = inbatch_factory(net_read_timeout="2")
+    c = zconn(ep, caps=rawmy.BASE_CAPS)
+    stalled = zconn(ep, caps=rawmy.BASE_CAPS)
+    try:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        data = q("SELECT 'drip'")
+        for i in range(len(data)):
+            c.sock.send(data[i:i + 1])
+            time.sleep(0.02)
+        assert rows_of(c.read_response(3)) == [(b"drip",)]
+        stalled.sock.sendall(q("SELECT 'never'")[:9])
+        t0 = time.monotonic()
+        serves(ep)
+        got = closed_by_peer(stalled.sock, 8)
+        assert got is not None, "still open"
+        assert 1 <= time.monotonic() - t0 <= 6
+    finally:
+        c.close()
+        stalled.sock.close()
