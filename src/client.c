@@ -48,6 +48,8 @@
 #define CLIENT_HANDSHAKE_MAX 65536
 /* The head of a command we copy out to dispatch and classify. */
 #define CLIENT_HEAD_MAX 16384
+/* Empty commands answered in one turn: what one 16 KiB read holds. */
+#define CLIENT_EMPTY_PER_TURN 4096
 
 static const char *const client_state_names[] = {
 	[CLIENT_WAIT_BACKEND] = "wait_backend",
@@ -1350,6 +1352,29 @@ static void client_change_user_long(struct client *c, struct evbuffer *in,
 }
 
 /*
+ * Answers the client has not read yet stay bounded, batched or relayed
+ * alike: over the cap, no new command until they drain (the write
+ * callback steps the client again then).
+ */
+static void client_wait_drain(struct client *c)
+{
+	c->out_full = true;
+	if (!c->read_paused) {
+		io_disable(c->io, c->bev, EV_READ);
+		c->read_paused = true;
+	}
+}
+
+static bool client_out_over(struct client *c)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	    IB_CLIENT_OUT_HIGH)
+		return false;
+	client_wait_drain(c);
+	return true;
+}
+
+/*
  * The next whole command off the input, its head copied out: small
  * commands whole, big ones (over CLIENT_HEAD_MAX) in part, relayed as
  * they are.  False while none is whole, or when the client was closed.
@@ -1359,6 +1384,7 @@ static bool client_take_command(struct client *c, struct evbuffer *in,
 {
 	struct evbuffer_ptr ptr;
 	uint8_t seq = 0;
+	unsigned empty = 0;
 
 	for (;;) {
 		cmd->len = 0;
@@ -1389,6 +1415,13 @@ static bool client_take_command(struct client *c, struct evbuffer *in,
 		evbuffer_drain(in, cmd->nbytes);
 		c->seq = 1;
 		client_send_err(c, 1047, "08S01", "Unknown command");
+		/* 16 MiB of zeros, which a compressed client sends in 16
+		 * KiB, are four million of these: as many per turn as a
+		 * plain client's read holds, the rest once they have left */
+		if (++empty == CLIENT_EMPTY_PER_TURN || client_out_over(c)) {
+			client_wait_drain(c);
+			return false;
+		}
 	}
 	cmd->hlen = cmd->len < CLIENT_HEAD_MAX ? cmd->len : CLIENT_HEAD_MAX;
 	if (cmd->len > PROTO_MAX_PAYLOAD && cmd->hlen > PROTO_MAX_PAYLOAD)
@@ -1599,24 +1632,15 @@ static void client_step(struct client *c)
 		pktbuf_free(&pb);
 		break;
 	case CLIENT_IDLE:
-		/* answers the client has not read yet stay bounded, batched
-		 * or relayed alike: no new command until they drain */
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
-		    IB_CLIENT_OUT_HIGH) {
-			c->out_full = true;
-			if (!c->read_paused) {
-				io_disable(c->io, c->bev, EV_READ);
-				c->read_paused = true;
-			}
+		if (client_out_over(c))
 			break;
-		}
 		c->out_full = false;
 		if (!c->half_closed)
 			client_resume_read(c);
 		client_next_command(c);
 		/* the client shut down its sending side: once every command
 		 * it sent is answered, close */
-		if (c->half_closed && c->state == CLIENT_IDLE) {
+		if (c->half_closed && c->state == CLIENT_IDLE && !c->out_full) {
 			client_close(c, "client closed its side");
 			break;
 		}

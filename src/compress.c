@@ -41,6 +41,8 @@ struct compress {
 	uint8_t last_seq;	  /* plain id of the last packet written */
 	bool last_full;		  /* ... and its logical packet goes on */
 	bool read_since;	  /* a compressed packet came in since */
+	bool flushing;		  /* in compress_flush_cb ... */
+	bool flushed;		  /* ... which compressed once already */
 };
 
 static uint32_t compress_u24(const uint8_t *p)
@@ -272,10 +274,22 @@ compress_out_cb(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	(void)lim;
 	if (z->failed)
 		return BEV_ERROR;
+	/* written by the owner's write callback, which our flush ran (and
+	 * libevent runs it again while it writes): on the next turn of the
+	 * loop, after the others' events, or a client that is answered
+	 * without the server (four million empty commands inflated from 16
+	 * KiB) keeps the loop to itself */
+	if (z->flushing && (mode == BEV_NORMAL || z->flushed)) {
+		static const struct timeval now = { 0, 0 };
+
+		event_add(z->flush_ev, &now);
+		return BEV_NEED_MORE;
+	}
 	if (mode == BEV_NORMAL) {
 		event_active(z->flush_ev, EV_WRITE, 0);
 		return BEV_NEED_MORE;
 	}
+	z->flushed = z->flushing;
 	r = compress_write(z, src, dst, COMPRESS_OUT_MAX);
 	if (r < 0) {
 		compress_fail(z, "out of memory");
@@ -293,8 +307,12 @@ static void compress_flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* disabled for writing: the owner is tearing it down */
-	if (bufferevent_get_enabled(z->bev) & EV_WRITE)
+	if (bufferevent_get_enabled(z->bev) & EV_WRITE) {
+		z->flushing = true;
+		z->flushed = false;
 		bufferevent_flush(z->bev, EV_WRITE, BEV_FLUSH);
+		z->flushing = false;
+	}
 }
 
 static void compress_free_cb(void *ctx)

@@ -5,6 +5,7 @@
 import hashlib
 import socket
 import struct
+import zlib
 
 CLIENT_MYSQL = 1 << 0
 CLIENT_FOUND_ROWS = 1 << 1
@@ -54,6 +55,22 @@ def lenenc_str(b, pos):
     if n is None:
         return None, pos
     return bytes(b[pos:pos + n]), pos + n
+
+
+def compressed_packet(data, seq, pack=True, ulen=None, level=6):
+    """One compressed-protocol packet carrying <data> (plain packets'
+    bytes): zlib when <pack>, else as it is (claimed length 0).  <ulen>
+    overrides the uncompressed length claimed in the header."""
+    body = zlib.compress(data, level) if pack else data
+    if ulen is None:
+        ulen = len(data) if pack else 0
+    return (struct.pack("<I", len(body))[:3] + bytes([seq & 0xFF])
+            + struct.pack("<I", ulen)[:3] + body)
+
+
+def plain_packet(payload, seq):
+    """The bytes of one plain packet (payload under 16 MiB)."""
+    return struct.pack("<I", len(payload))[:3] + bytes([seq]) + payload
 
 
 def native_scramble(password, nonce):
@@ -119,6 +136,11 @@ class Conn:
                  caps=BASE_CAPS, ext=0, timeout=30):
         self.sock = socket.create_connection((host, port), timeout)
         self.buf = b""
+        # the compressed protocol, from the packet after the login's OK
+        self.zipped = False
+        self.zbuf = b""
+        self.zseq = 0
+        self.zseqs = []  # compressed sequence ids read, in order
         p, _ = self.read_packet()
         if p[0] == 0xFF:
             raise RuntimeError("server refused: %r" % p)
@@ -169,6 +191,7 @@ class Conn:
         if p[0] != 0x00:
             raise RuntimeError("login failed: %r" % p)
         self.login_ok = Ok(p, self.caps)
+        self.zipped = bool(self.caps & CLIENT_COMPRESS)
 
     def close(self):
         try:
@@ -178,15 +201,46 @@ class Conn:
         self.sock.close()
 
     def write_packet(self, payload, seq):
-        self.sock.sendall(struct.pack("<I", len(payload))[:3] + bytes([seq])
-                          + payload)
+        data = struct.pack("<I", len(payload))[:3] + bytes([seq]) + payload
+        if not self.zipped:
+            self.sock.sendall(data)
+            return
+        # a command restarts the compressed ids, as Connector/C does
+        if seq == 0:
+            self.zseq = 0
+        self.sock.sendall(compressed_packet(data, self.zseq,
+                                            pack=len(data) >= 50))
+        self.zseq = (self.zseq + 1) & 0xFF
+
+    def _recv(self):
+        d = self.sock.recv(65536)
+        if not d:
+            raise EOFError("connection closed")
+        return d
+
+    def _unzip_one(self):
+        """Read one compressed packet; its plain bytes join self.buf."""
+        while len(self.zbuf) < 7:
+            self.zbuf += self._recv()
+        clen = int.from_bytes(self.zbuf[:3], "little")
+        ulen = int.from_bytes(self.zbuf[4:7], "little")
+        self.zseqs.append(self.zbuf[3])
+        self.zseq = (self.zbuf[3] + 1) & 0xFF
+        while len(self.zbuf) < 7 + clen:
+            self.zbuf += self._recv()
+        body = self.zbuf[7:7 + clen]
+        self.zbuf = self.zbuf[7 + clen:]
+        if ulen:
+            body = zlib.decompress(body)
+            assert len(body) == ulen, (len(body), ulen)
+        self.buf += body
 
     def _need(self, n):
         while len(self.buf) < n:
-            d = self.sock.recv(65536)
-            if not d:
-                raise EOFError("connection closed")
-            self.buf += d
+            if self.zipped:
+                self._unzip_one()
+            else:
+                self.buf += self._recv()
 
     def read_packet(self):
         """(payload, seq) of the next logical packet."""
