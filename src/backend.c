@@ -1219,11 +1219,9 @@ void backend_close(struct backend *be)
 			log_debug("COM_QUIT to backend failed: %s",
 				  strerror(errno));
 	}
-	if (be->collect) {
-		backend_set_state(be, BACKEND_DEAD);
-		backend_collect_abort(be);
-	}
+	/* DEAD first: a collect callback's backend_query must refuse */
 	backend_set_state(be, BACKEND_DEAD);
+	backend_collect_abort(be);
 	io_disable(be->io, be->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(be->bev, NULL, NULL, NULL, NULL);
 	event_free(be->timer);

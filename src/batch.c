@@ -1308,8 +1308,9 @@ static void batch_ctx_cb(void *arg, struct backend_result *res)
 	bool need;
 
 	if (!res) {
-		/* its session is gone (a closing client's, too) */
-		l->ops->fail(l, false, "backend lost while reading the session");
+		/* its session is gone (a closing client's, too): the
+		 * command waits for an answer, so it hears why */
+		l->ops->fail(l, true, "backend lost while reading the session");
 		return;
 	}
 	session_ctx_set(l->sess, res);

@@ -1532,11 +1532,22 @@ static void client_next_command(struct client *c)
 	struct client_cmd cmd = { .head = head };
 	bool more = true;
 
+	c->held = false;
 	while (more && c->state == CLIENT_IDLE &&
 	       client_take_command(c, in, &cmd)) {
 		if (!c->is_admin &&
-		    prefetch_busy(&c->lk, head, cmd.hlen, cmd.len))
+		    prefetch_busy(&c->lk, head, cmd.hlen, cmd.len)) {
+			/* the command stays in the input until the fetch is
+			 * back (ops->resume); read nothing more meanwhile,
+			 * and the wait is ours, not a slow client's */
+			c->held = true;
+			if (!c->read_paused) {
+				io_disable(c->io, c->bev, EV_READ);
+				c->read_paused = true;
+			}
+			evtimer_del(c->timer);
 			return;
+		}
 		c->cmd = head[0];
 		c->seq = 1;
 		c->queries++;
@@ -1638,6 +1649,8 @@ static void client_step(struct client *c)
 		if (!c->half_closed)
 			client_resume_read(c);
 		client_next_command(c);
+		if (c->held)
+			break;
 		/* the client shut down its sending side: once every command
 		 * it sent is answered, close */
 		if (c->half_closed && c->state == CLIENT_IDLE && !c->out_full) {

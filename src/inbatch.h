@@ -145,6 +145,7 @@ struct client {
 	bool login_slot;  /* holds one of max_pending_logins */
 	bool login_wait;  /* on the queue for a pre-login slot */
 	bool read_paused; /* busy with the next command buffered */
+	bool held; /* its next command waits for a prefetch fetch ahead */
 	bool out_full;	  /* idle, waiting for its unread answers to drain */
 	bool half_closed; /* the client shut its sending side down */
 	TAILQ_ENTRY(client) wait_entry;

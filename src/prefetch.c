@@ -1072,7 +1072,8 @@ static struct pf_shape *pf_running(struct lookup *l,
 	if (l->ops->closing(l))
 		return NULL;
 	if (!res || !sh) {
-		l->ops->fail(l, false, "backend lost during a prefetch");
+		/* the lookup waits for an answer: it hears why */
+		l->ops->fail(l, !res, "backend lost during a prefetch");
 		return NULL;
 	}
 	pf_read_done(l, res);
@@ -1555,7 +1556,7 @@ static void pf_ctx_cb(void *arg, struct backend_result *res)
 	if (l->ops->closing(l))
 		return;
 	if (!res) {
-		l->ops->fail(l, false,
+		l->ops->fail(l, true,
 			     "backend lost while reading the session");
 		return;
 	}
