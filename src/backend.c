@@ -1019,7 +1019,7 @@ static bool backend_start_compress(struct backend *be)
 	struct bufferevent *zb;
 
 	io_detach(be->io); /* the filter reads and writes through the bev */
-	zb = compress_new(be->bev, COMPRESS_CLIENT);
+	zb = compress_new(be->bev, COMPRESS_CLIENT, NULL);
 	if (!zb)
 		return false;
 	be->bev = zb;

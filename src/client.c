@@ -834,7 +834,7 @@ static bool client_start_compress(struct client *c)
 	struct bufferevent *zb;
 
 	io_detach(c->io); /* the filter reads and writes through the bev */
-	zb = compress_new(c->bev, COMPRESS_SERVER);
+	zb = compress_new(c->bev, COMPRESS_SERVER, &c->zs);
 	if (!zb)
 		return false;
 	c->bev = zb;
@@ -1410,6 +1410,7 @@ static bool client_take_command(struct client *c, struct evbuffer *in,
 			client_close(c, "command with sequence id %u", seq);
 			return false;
 		}
+		compress_on_command(c->zs, cmd->nbytes);
 		if (cmd->len > 0)
 			break;
 		evbuffer_drain(in, cmd->nbytes);

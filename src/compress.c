@@ -29,6 +29,19 @@
 /* zlib level: the server uses 6; 1 costs a proxy far less CPU for a
  * ratio close to it on result sets */
 #define COMPRESS_LEVEL 1
+/* Server role: compressed packets read ahead whose place in the plain
+ * input is remembered (beyond them, a reply follows the last one read). */
+#define COMPRESS_MARKS 256
+
+/* ... and replies queued whose first compressed id is known */
+#define COMPRESS_REPLIES 64
+
+/* Where a compressed packet read ends in the plain input, or where a
+ * reply starts in the plain output, and the id that goes with it. */
+struct compress_mark {
+	uint64_t at;
+	uint8_t seq;
+};
 
 struct compress {
 	enum compress_role role;
@@ -43,6 +56,15 @@ struct compress {
 	bool read_since;	  /* a compressed packet came in since */
 	bool flushing;		  /* in compress_flush_cb ... */
 	bool flushed;		  /* ... which compressed once already */
+	/* server role: a reply is numbered after the compressed packet that
+	 * ended its own command, though later ones may have been read, and
+	 * though earlier replies may still wait to be compressed */
+	uint64_t in_total;	  /* plain bytes handed up so far */
+	uint64_t out_total;	  /* plain bytes compressed so far */
+	struct compress_mark mark[COMPRESS_MARKS];
+	unsigned mark_first, mark_n;
+	struct compress_mark reply[COMPRESS_REPLIES];
+	unsigned reply_first, reply_n;
 };
 
 static uint32_t compress_u24(const uint8_t *p)
@@ -73,6 +95,53 @@ void compress_state_free(struct compress *z)
 	if (z->flush_ev)
 		event_free(z->flush_ev);
 	free(z);
+}
+
+static void compress_mark_push(struct compress *z, uint8_t seq)
+{
+	struct compress_mark *m;
+
+	if (z->mark_n == COMPRESS_MARKS) {
+		/* the oldest is forgotten: its command falls back on the
+		 * last id read, as a client that does not pipeline has it */
+		z->mark_first = (z->mark_first + 1) % COMPRESS_MARKS;
+		z->mark_n--;
+	}
+	m = &z->mark[(z->mark_first + z->mark_n) % COMPRESS_MARKS];
+	m->at = z->in_total;
+	m->seq = seq;
+	z->mark_n++;
+}
+
+void compress_on_command(struct compress *z, size_t nbytes)
+{
+	uint64_t end, at;
+	struct compress_mark *r;
+
+	if (!z || z->role != COMPRESS_SERVER)
+		return;
+	/* the command is the head of what is handed up and not taken */
+	end = z->in_total -
+	      evbuffer_get_length(bufferevent_get_input(z->bev)) + nbytes;
+	while (z->mark_n && z->mark[z->mark_first].at < end) {
+		z->mark_first = (z->mark_first + 1) % COMPRESS_MARKS;
+		z->mark_n--;
+	}
+	if (!z->mark_n)
+		return;
+	/* its reply starts where the output ends now */
+	at = z->out_total + evbuffer_get_length(bufferevent_get_output(z->bev));
+	r = z->reply_n ? &z->reply[(z->reply_first + z->reply_n - 1) %
+				   COMPRESS_REPLIES]
+		       : NULL;
+	if (!r || r->at != at) {
+		if (z->reply_n == COMPRESS_REPLIES)
+			return; /* numbered on from the reply before */
+		r = &z->reply[(z->reply_first + z->reply_n) % COMPRESS_REPLIES];
+		z->reply_n++;
+	}
+	r->at = at;
+	r->seq = (uint8_t)(z->mark[z->mark_first].seq + 1);
 }
 
 int compress_read(struct compress *z, struct evbuffer *src,
@@ -124,7 +193,13 @@ int compress_read(struct compress *z, struct evbuffer *src,
 		}
 		/* our next packet follows the one read (a reply, or the
 		 * next part of an exchange the peer answered) */
-		z->wseq = (uint8_t)(h[3] + 1);
+		if (z->role == COMPRESS_CLIENT || !z->bev ||
+		    (!z->reply_n &&
+		     !evbuffer_get_length(bufferevent_get_output(z->bev))))
+			z->wseq = (uint8_t)(h[3] + 1);
+		z->in_total += ulen ? ulen : clen;
+		if (z->role == COMPRESS_SERVER)
+			compress_mark_push(z, h[3]);
 		z->read_since = true;
 		moved = 1;
 	}
@@ -146,8 +221,17 @@ static size_t compress_take(struct compress *z, struct evbuffer *src)
 	uint8_t h[4];
 	bool cmd;
 
-	if (z->role == COMPRESS_SERVER)
+	if (z->role == COMPRESS_SERVER) {
+		/* a reply whose first id is known starts a packet of its own */
+		while (z->reply_n && z->reply[z->reply_first].at <= z->out_total) {
+			z->wseq = z->reply[z->reply_first].seq;
+			z->reply_first = (z->reply_first + 1) % COMPRESS_REPLIES;
+			z->reply_n--;
+		}
+		if (z->reply_n && z->reply[z->reply_first].at - z->out_total < max)
+			max = (size_t)(z->reply[z->reply_first].at - z->out_total);
 		return max;
+	}
 	while (off < max) {
 		if (z->out_left) {
 			k = z->out_left < max - off ? z->out_left : max - off;
@@ -205,6 +289,7 @@ static bool compress_one(struct compress *z, struct evbuffer *src,
 	if (evbuffer_commit_space(dst, &iov, 1) != 0)
 		return false;
 	evbuffer_drain(src, n);
+	z->out_total += n;
 	return true;
 }
 
@@ -321,7 +406,8 @@ static void compress_free_cb(void *ctx)
 }
 
 struct bufferevent *compress_new(struct bufferevent *under,
-				 enum compress_role role)
+				 enum compress_role role,
+				 struct compress **state)
 {
 	struct compress *z = compress_state_new(role);
 	struct bufferevent *bev;
@@ -341,6 +427,8 @@ struct bufferevent *compress_new(struct bufferevent *under,
 		return NULL;
 	}
 	z->bev = bev;
+	if (state)
+		*state = z;
 	/* wake the filter before the layer below has drained completely */
 	bufferevent_setwatermark(under, EV_WRITE, COMPRESS_OUT_MAX / 4, 0);
 	return bev;

@@ -27,7 +27,16 @@ struct compress;
  * and enables reading, as after a TLS upgrade.
  */
 struct bufferevent *compress_new(struct bufferevent *under,
-				 enum compress_role role);
+				 enum compress_role role,
+				 struct compress **state);
+
+/*
+ * Server role: the owner takes a command of <nbytes> (header included)
+ * off the head of the filter's input, not drained yet.  Its reply is
+ * numbered after the compressed packet that ended it, even when later
+ * commands were read ahead.  <z> may be NULL (no compression).
+ */
+void compress_on_command(struct compress *z, size_t nbytes);
 
 /*
  * Reading was enabled again on <bev> (made by compress_new): decompress

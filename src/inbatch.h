@@ -46,6 +46,7 @@ struct batch_group;
 struct listener;
 struct backend;
 struct backend_owner;
+struct compress;
 struct io;
 struct io_loop;
 struct prefetch;
@@ -146,6 +147,7 @@ struct client {
 	bool login_wait;  /* on the queue for a pre-login slot */
 	bool read_paused; /* busy with the next command buffered */
 	bool held; /* its next command waits for a prefetch fetch ahead */
+	struct compress *zs; /* the compressed protocol's state, or NULL */
 	bool out_full;	  /* idle, waiting for its unread answers to drain */
 	bool half_closed; /* the client shut its sending side down */
 	TAILQ_ENTRY(client) wait_entry;

@@ -195,6 +195,26 @@ def test_adversarial_compress_pipelined(proxy):
         c.close()
 
 
+@pytest.mark.parametrize("target", ["proxy", "direct"])
+def test_adversarial_compress_pipelined_ids(request, target):
+    """Commands pipelined in compressed packets of their own, each
+    numbered 0 as a new command is: every answer starts at compressed id 1,
+    as the server numbers them (a client checks them)."""
+    ep = request.getfixturevalue(target)
+    c = zconn(ep)
+    try:
+        assert rows_of(c.query("SELECT 0")) == [(b"0",)]
+        c.sock.sendall(b"".join(rawmy.compressed_packet(q("SELECT %d" % i),
+                                                        0, pack=False)
+                                for i in (1, 2, 3)))
+        for i in (1, 2, 3):
+            first = len(c.zseqs)
+            assert rows_of(c.read_response(3)) == [(b"%d" % i,)]
+            assert c.zseqs[first] == 1, (i, c.zseqs[first:])
+    finally:
+        c.close()
+
+
 def test_adversarial_compress_quit(proxy):
     """COM_QUIT, compressed: the connection closes without an answer."""
     c = zconn(proxy)
