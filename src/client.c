@@ -164,6 +164,17 @@ bool client_send_ok(struct client *c, uint64_t affected, const char *info)
 			     0, c->status, 0, info);
 }
 
+/* <bev> carries the client from now on: at accept, and when a TLS or
+ * compression filter goes on top (it owns the one below). */
+static void client_use_bev(struct client *c, struct bufferevent *bev)
+{
+	c->bev = bev;
+	bufferevent_setcb(bev, client_read_cb, client_write_cb,
+			  client_event_cb, c);
+	bufferevent_setwatermark(bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
 static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 				 bool admin)
 {
@@ -208,10 +219,7 @@ static struct client *client_new(evutil_socket_t fd, struct sockaddr *sa,
 		snprintf(c->peer_host, sizeof(c->peer_host), "localhost");
 		snprintf(c->peer, sizeof(c->peer), "local");
 	}
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
-			  client_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	client_use_bev(c, c->bev);
 	c->io = io_attach(ib_loop->io, c->bev); /* NULL: libevent does it all */
 	/* calloc: CLIENT_WAIT_BACKEND, the first state */
 	TAILQ_INSERT_TAIL(&ib_loop->clients, c, entry);
@@ -602,12 +610,8 @@ static void client_on_handshake(struct client *c, const uint8_t *p, size_t len)
 			return;
 		}
 		/* the filter owns the plain bufferevent now */
-		c->bev = tb;
+		client_use_bev(c, tb);
 		c->tls = true;
-		bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
-				  client_event_cb, c);
-		bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
-		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 		return; /* the real response follows inside TLS, seq 2 */
 	}
 	if (ib.cfg->tls_mode == CFG_TLS_REQUIRE && !c->tls) {
@@ -837,12 +841,8 @@ static bool client_start_compress(struct client *c)
 	zb = compress_new(c->bev, COMPRESS_SERVER, &c->zs);
 	if (!zb)
 		return false;
-	c->bev = zb;
+	client_use_bev(c, zb);
 	c->compress = true;
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
-			  client_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, IB_CLIENT_OUT_LOW, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	return true;
 }
 
@@ -1694,15 +1694,22 @@ static void client_step(struct client *c)
 }
 
 /* Hand a CLOSING client to the loop for freeing, once. */
+/* Onto the list client_free_closed() frees at the end of the turn. */
+static void client_to_free_list(struct client *c)
+{
+	c->queued_free = true;
+	TAILQ_REMOVE(&ib_loop->clients, c, entry);
+	TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
+}
+
+/* A closing client is done: its output left, or its time ran out. */
 static void client_queue_free(struct client *c)
 {
 	if (c->queued_free)
 		return;
-	c->queued_free = true;
-	ib_loop->n_closing--;
+	TAILQ_REMOVE(&ib_loop->closing, c, closing_entry);
 	io_disable(c->io, c->bev, EV_READ | EV_WRITE);
-	TAILQ_REMOVE(&ib_loop->clients, c, entry);
-	TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
+	client_to_free_list(c);
 }
 
 /* Nothing left to send, including what the filters (compression, TLS)
@@ -1785,7 +1792,7 @@ void client_close(struct client *c, const char *fmt, ...)
 	/* CLOSING first: callbacks run below must see it (and nothing
 	 * leaves CLOSING: client_set_state asserts it) */
 	client_set_state(c, CLIENT_CLOSING);
-	ib_loop->n_closing++;
+	TAILQ_INSERT_TAIL(&ib_loop->closing, c, closing_entry);
 	if (was == CLIENT_BATCHED)
 		batch_lookup_gone(&c->lk);
 	if (c->lk.solo_group)
@@ -1812,17 +1819,12 @@ void client_free_closed(void)
 {
 	struct client *c, *next;
 
-	/* clients whose close timed out join the free list too */
-	for (c = ib_loop->n_closing ? TAILQ_FIRST(&ib_loop->clients) : NULL;
-	     c; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if (c->state == CLIENT_CLOSING && !c->queued_free &&
-		    (!evtimer_pending(c->timer, NULL) || client_flushed(c))) {
-			c->queued_free = true;
-			ib_loop->n_closing--;
-			TAILQ_REMOVE(&ib_loop->clients, c, entry);
-			TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
-		}
+	/* clients whose close timed out, or whose output left through a
+	 * filter below (TLS, compression), join the free list too */
+	for (c = TAILQ_FIRST(&ib_loop->closing); c; c = next) {
+		next = TAILQ_NEXT(c, closing_entry);
+		if (!evtimer_pending(c->timer, NULL) || client_flushed(c))
+			client_queue_free(c);
 	}
 	while ((c = TAILQ_FIRST(&ib_loop->justfree)) != NULL) {
 		TAILQ_REMOVE(&ib_loop->justfree, c, entry);
@@ -1849,11 +1851,12 @@ void client_free_all(void)
 	struct client *c;
 
 	while ((c = TAILQ_FIRST(&ib_loop->clients)) != NULL) {
-		if (c->state != CLIENT_CLOSING)
-			client_set_state(c, CLIENT_CLOSING);
-		c->queued_free = true;
-		TAILQ_REMOVE(&ib_loop->clients, c, entry);
-		TAILQ_INSERT_TAIL(&ib_loop->justfree, c, entry);
+		if (c->state == CLIENT_CLOSING) {
+			client_queue_free(c);
+			continue;
+		}
+		client_set_state(c, CLIENT_CLOSING);
+		client_to_free_list(c);
 	}
 	client_free_closed();
 }

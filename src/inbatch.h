@@ -138,6 +138,7 @@ enum client_state {
 
 struct client {
 	TAILQ_ENTRY(client) entry;
+	TAILQ_ENTRY(client) closing_entry; /* on ib_loop->closing */
 	enum client_state state;
 	bool is_admin;
 	bool queued_free; /* on ib_loop->justfree */
@@ -262,8 +263,9 @@ struct ib_loop {
 	struct backend_list dead_backends;
 	unsigned n_clients; /* all sessions, admin ones included */
 	unsigned n_admin;
-	/* CLOSING and not yet queued for freeing: the loop looks for them */
-	unsigned n_closing;
+	/* CLOSING and not yet queued for freeing: the loop looks at these
+	 * only, for the ones whose output left or whose time ran out */
+	struct client_list closing;
 	struct ib_stats stats;
 	struct stats_records records; /* histograms, shapes (stats.c) */
 	/* pre-login admission (client.c) */

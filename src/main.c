@@ -204,6 +204,7 @@ static void main_loop_init(struct ib_loop *loop)
 		die("cannot create the event base");
 	TAILQ_INIT(&loop->clients);
 	TAILQ_INIT(&loop->justfree);
+	TAILQ_INIT(&loop->closing);
 	TAILQ_INIT(&loop->backends);
 	TAILQ_INIT(&loop->dead_backends);
 	TAILQ_INIT(&loop->login_queue);
