@@ -514,6 +514,18 @@ def table_name(request, mariadb):
             conn.close()
 
 
+def healthy(ep):
+    """The proxy process runs and serves an ordinary client."""
+    assert ep.proc.poll() is None, "proxy exited:\n" + tail(ep.log_path)
+    conn = ep.connect(read_timeout=10, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 40 + 2, CONCAT('ok', %s)", ("!",))
+            assert cur.fetchall() == ((42, "ok!"),)
+    finally:
+        conn.close()
+
+
 # --- bursts --------------------------------------------------------------
 
 def run_threads(work, n, timeout=60):

@@ -15,7 +15,7 @@ import pytest
 
 import rawmy
 from conftest import (APP_PASSWORD, APP_USER, DB, DIRECT, HOST, admin_query,
-                      admin_stats)
+                      admin_stats, healthy)
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="attacks on the proxy's own layers")
@@ -27,17 +27,6 @@ def zconn(ep, caps=ZCAPS, **kw):
     """A raw session; compressed after its login when <caps> ask for it."""
     return rawmy.Conn(HOST, ep.port, APP_USER, APP_PASSWORD, db=DB,
                       caps=caps, **kw)
-
-
-def serves(ep):
-    """A fresh session through <ep> answers a query."""
-    conn = ep.connect(read_timeout=20)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 40 + 2")
-            assert cur.fetchone() == (42,)
-    finally:
-        conn.close()
 
 
 def closed_by_peer(sock, timeout):
@@ -122,7 +111,7 @@ def test_adversarial_compress_malformed(proxy, kind):
         bad.sock.sendall(MALFORMED[kind])
         assert closed_by_peer(bad.sock, 10) is not None, "still open"
         assert rows_of(other.query("SELECT 2")) == [(b"2",)]
-        serves(proxy)
+        healthy(proxy)
         assert proxy.proc.poll() is None
     finally:
         other.close()
@@ -225,7 +214,7 @@ def test_adversarial_compress_quit(proxy):
         assert closed_by_peer(c.sock, 5) == b""
     finally:
         c.sock.close()
-    serves(proxy)
+    healthy(proxy)
 
 
 def test_adversarial_compress_half_close_mid_packet(proxy):
@@ -240,7 +229,7 @@ def test_adversarial_compress_half_close_mid_packet(proxy):
             assert closed_by_peer(c.sock, 10) is not None, cut
         finally:
             c.sock.close()
-    serves(proxy)
+    healthy(proxy)
 
 
 def test_adversarial_compress_before_login(proxy):
@@ -255,7 +244,7 @@ def test_adversarial_compress_before_login(proxy):
         assert got == b"" or got[4] == 0xFF, got
     finally:
         s.close()
-    serves(proxy)
+    healthy(proxy)
 
 
 def test_adversarial_compress_pipelined_after_login(proxy):
@@ -294,7 +283,7 @@ def test_adversarial_compress_pipelined_after_login(proxy):
         assert first in (None, [(b"early",)], [(b"next",)]), first
     finally:
         s.close()
-    serves(proxy)
+    healthy(proxy)
 
 
 # --- the compressed protocol: amplification and output nobody reads ----------
@@ -329,7 +318,7 @@ def test_adversarial_compress_bomb_of_empty_commands(proxy):
         time.sleep(0.5)
         for _ in range(3):
             t0 = time.monotonic()
-            serves(proxy)
+            healthy(proxy)
             took = time.monotonic() - t0
             assert took < 3, "a login took %.1f s" % took
         grew = rss_growth_mb(proxy, rss0, 3)
@@ -363,7 +352,7 @@ def test_adversarial_compress_bomb_query(proxy):
         grew = rss_growth_mb(proxy, rss0, 0.5)
     finally:
         c.close()
-    serves(proxy)
+    healthy(proxy)
     assert grew < 160, "proxy RSS grew by %d MiB" % grew
 
 
@@ -401,7 +390,7 @@ def test_adversarial_compress_unread_output(proxy, mariadb, table_name,
         grew = rss_growth_mb(proxy, rss0, 0.5)
     finally:
         c.sock.close()
-    serves(proxy)
+    healthy(proxy)
     # unbounded, the 4 s would queue GiBs of answers
     assert grew < 48, "RSS grew by %d MiB after %d lookups" % (grew, sent)
 
@@ -448,7 +437,7 @@ def test_adversarial_change_user_long(proxy, direct, size):
         finally:
             c.sock.close()
     assert out[0] == out[1], out
-    serves(proxy)
+    healthy(proxy)
 
 
 def test_adversarial_change_user_over_max_packet(inbatch_factory):
@@ -469,7 +458,7 @@ def test_adversarial_change_user_over_max_packet(inbatch_factory):
         assert "too big" in ep.log_text()
     finally:
         c.sock.close()
-    serves(ep)
+    healthy(ep)
 
 
 @pytest.mark.parametrize("body", [
@@ -487,7 +476,7 @@ def test_adversarial_change_user_long_garbage(proxy, body):
         assert p[0] == 0xFF, p
     finally:
         c.sock.close()
-    serves(proxy)
+    healthy(proxy)
 
 
 # --- compressed ids past 255, compression switched off at runtime ------------
@@ -657,7 +646,7 @@ def test_adversarial_prefetch_disconnect_mid_fetch(inbatch_factory,
                 assert got == (() if i % 11 == 0 else (("v%d" % i,),)), i
     finally:
         conn.close()
-    serves(ep)
+    healthy(ep)
 
 
 # --- plain sockets (io.c): closes, half-closes, slow readers and writers -----
@@ -684,7 +673,7 @@ def test_adversarial_io_many_close_with_output_queued(proxy, mariadb):
             break
         time.sleep(0.2)
     assert len(rows) <= 1, rows
-    serves(proxy)
+    healthy(proxy)
 
 
 @pytest.mark.parametrize("zipped", [False, True])
@@ -749,7 +738,7 @@ def test_adversarial_io_slowloris(inbatch_factory):
         assert rows_of(c.read_response(3)) == [(b"drip",)]
         stalled.sock.sendall(q("SELECT 'never'")[:9])
         t0 = time.monotonic()
-        serves(ep)
+        healthy(ep)
         got = closed_by_peer(stalled.sock, 8)
         assert got is not None, "still open"
         assert 1 <= time.monotonic() - t0 <= 6

@@ -21,7 +21,7 @@ import pymysql.cursors
 import pytest
 
 from conftest import (APP_PASSWORD, APP_USER, DB, DIRECT, HOST, MariaDB,
-                      ProxyRunner, admin_query, tail, wait_port)
+                      ProxyRunner, admin_query, healthy, tail, wait_port)
 from rawmy import native_scramble
 
 pytestmark = pytest.mark.skipif(
@@ -199,18 +199,6 @@ def wait_not_listed(ep, peers, timeout=2.5):
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.1)
-
-
-def healthy(ep):
-    """The proxy process runs and serves an ordinary client."""
-    assert ep.proc.poll() is None, "proxy exited:\n" + tail(ep.log_path)
-    conn = ep.connect(read_timeout=10, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 40 + 2, CONCAT('ok', %s)", ("!",))
-            assert cur.fetchall() == ((42, "ok!"),)
-    finally:
-        conn.close()
 
 
 def lookup(ep, key, read_timeout=10):
