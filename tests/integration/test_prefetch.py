@@ -4,12 +4,16 @@
 # rows, warnings, status flags), and SHOW STATS shows where prefetch answered.
 
 import random
+import socket
 import threading
 
 import pymysql
 import pytest
 
-from conftest import DB, admin_query, admin_stats
+from conftest import (APP_PASSWORD, APP_USER, DB, HOST, admin_query,
+                      admin_stats)
+
+import rawmy
 
 N_PARENTS = 120
 
@@ -401,13 +405,21 @@ def test_prefetch_concurrent_writers(pf_proxy, mariadb, tables):
     assert hits >= 3 * (N_PARENTS - 10), hits
 
 
+def first_gids(direct, t, n):
+    """The gids of the first <n> parent rows, read directly."""
+    conn = direct.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT gid FROM `%s` ORDER BY id LIMIT %d"
+                        % (t["parent"], n))
+            return [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
 def test_prefetch_cclient(proxy, direct, cclient, tables):
     t = tables
-    conn = direct.connect()
-    with conn.cursor() as cur:
-        cur.execute("SELECT gid FROM `%s` ORDER BY id LIMIT 50" % t["parent"])
-        gids = [r[0] for r in cur.fetchall()]
-    conn.close()
+    gids = first_gids(direct, t, 50)
     args = ["-e", "SET autocommit = 0",
             "-e", "SELECT id, gid FROM `%s` ORDER BY id" % t["parent"]]
     for gid in gids:
@@ -497,11 +509,7 @@ def test_prefetch_cclient_commands_between(inbatch_factory, direct, cclient,
     sees what it sees directly, status flags and trackers included."""
     t = tables
     ep = inbatch_factory(prefetch_max_keys="4")
-    conn = direct.connect()
-    with conn.cursor() as cur:
-        cur.execute("SELECT gid FROM `%s` ORDER BY id LIMIT 40" % t["parent"])
-        gids = [r[0] for r in cur.fetchall()]
-    conn.close()
+    gids = first_gids(direct, t, 40)
     start = ["-e", "SET autocommit = 0",
              "-e", "SELECT id, gid FROM `%s` ORDER BY id" % t["parent"]]
     args = ["--track"] + start
@@ -533,3 +541,36 @@ def test_prefetch_cclient_commands_between(inbatch_factory, direct, cclient,
     after = stats(ep)
     assert after["prefetch_hits"] - before["prefetch_hits"] >= 15
     assert after["prefetch_queries"] - before["prefetch_queries"] >= 5
+
+
+def test_prefetch_held_command_half_closed(inbatch_factory, direct, tables):
+    """A command that waits for a fetch ahead, from a client that then
+    shuts its sending side: it is answered before the close, as directly.
+    Each round goes one lookup further into the loop, so that some of them
+    catch a fetch ahead in flight (the log must show one held)."""
+    t = tables
+    ep = inbatch_factory(prefetch_max_keys="4")
+    gids = first_gids(direct, t, 40)
+    lookup = "SELECT * FROM `%s` WHERE name = 'proj:%%s'" % t["setting"]
+
+    def round_(target, upto):
+        c = rawmy.Conn(HOST, target.port, APP_USER, APP_PASSWORD, db=DB)
+        try:
+            got = [c.query("SET autocommit = 0"),
+                   c.query("SELECT id, gid FROM `%s` ORDER BY id"
+                           % t["parent"])]
+            got += [c.query(lookup % g) for g in gids[:upto]]
+            # a lookup, then a command that is not one, and the FIN
+            c.write_packet(b"\x03" + (lookup % gids[upto]).encode(), 0)
+            c.write_packet(b"\x03SELECT 'after', @@in_transaction", 0)
+            c.sock.shutdown(socket.SHUT_WR)
+            got.append(c.read_response(3))
+            got.append(c.read_response(3))
+            return got
+        finally:
+            c.sock.close()
+
+    for upto in range(4, 16):
+        assert round_(ep, upto) == round_(direct, upto), upto
+    with open(ep.log_path, errors="replace") as f:
+        assert "waits for the fetch ahead" in f.read()
