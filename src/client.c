@@ -73,7 +73,12 @@ static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void client_step(struct client *c);
-static void client_track(struct client *c, bool login);
+enum client_track_why {
+	CLIENT_TRACK_LOGIN,
+	CLIENT_TRACK_CHANGE_USER,
+	CLIENT_TRACK_RESET
+};
+static void client_track(struct client *c, enum client_track_why why);
 static void client_track_done(struct client *c);
 static const struct backend_owner client_backend_owner;
 static const struct lookup_ops client_lookup_ops;
@@ -743,7 +748,7 @@ static void client_on_backend_login(struct client *c, const uint8_t *p,
 			free(c->user);
 			c->user = c->old_user;
 			c->old_user = NULL;
-			client_track(c, false);
+			client_track(c, CLIENT_TRACK_RESET);
 			return;
 		}
 		client_close(c, "backend refused login");
@@ -762,7 +767,8 @@ static void client_on_backend_login(struct client *c, const uint8_t *p,
 	client_release_slot(c);
 	log_debug("client %u (%s) logged in as '%s'%s", c->id, c->peer,
 		  c->user, was_change ? " (change user)" : "");
-	client_track(c, true);
+	client_track(c, was_change ? CLIENT_TRACK_CHANGE_USER
+				   : CLIENT_TRACK_LOGIN);
 }
 
 /* The start of a login step's query callback: false when the client is
@@ -861,58 +867,66 @@ static void client_track_done(struct client *c)
 	client_step(c);
 }
 
-/* Turn the backend session's trackers on for us (session_track_sql). */
-static bool client_track_set(struct client *c)
-{
-	return backend_query(c->be, session_track_sql, session_track_sql_len,
-			     client_track_cb, c);
-}
-
-/* The session's own tracker settings are read: now ours. */
-static void client_trackers_cb(void *arg, struct backend_result *res)
+/* The session's own tracker settings and its context are read. */
+static void client_login_read_cb(void *arg, struct backend_result *res)
 {
 	struct client *c = arg;
+	char *trackers;
 
-	if (!client_login_step_ok(c, res, "reading trackers"))
+	if (!client_login_step_ok(c, res, "reading the session"))
 		return;
-	c->track_init = session_client_trackers_read(res);
-	if (c->track_init)
-		session_client_trackers_apply(&c->sess, c->track_init);
+	trackers = session_login_read(&c->sess, res);
+	if (!(c->caps & CAP_SESSION_TRACK)) {
+		free(trackers);
+		return;
+	}
+	c->track_init = trackers;
+	if (trackers)
+		session_client_trackers_apply(&c->sess, trackers);
 	else
 		log_warn_rl(1, "cannot read a session's tracker settings; "
 			    "its client hears of the default ones");
-	if (!c->be || !client_track_set(c)) {
-		IB_STAT_INC(oom_errors);
-		client_send_err(c, 1041, "HY000", "Out of memory");
-		client_close(c, "cannot set session trackers");
-	}
+}
+
+/* Does a new session read its trackers and context at login?  A client
+ * that hears tracker data needs the first, a batched lookup the second:
+ * read at login, it costs no round trip of its own.  (Prefetch alone
+ * reads it when a transaction needs it.) */
+static bool client_login_read(const struct client *c)
+{
+	return (c->caps & CAP_SESSION_TRACK) ||
+	       (!(c->caps & CAP_DEPRECATE_EOF) &&
+		ib.cfg->batch_mode != CFG_BATCH_OFF);
 }
 
 /*
  * A new session (login, COM_CHANGE_USER) or a reset one: forget what was
  * known and turn the server's trackers on, before the client's next
- * command.  <login>: the client still waits for its login OK.
+ * command.  A login first reads the session (session_login_sql), in the
+ * same write as the trackers' SET.
  */
-static void client_track(struct client *c, bool login)
+static void client_track(struct client *c, enum client_track_why why)
 {
+	bool ok;
+
 	session_reset(&c->sess);
 	c->diag_pending = false;
-	c->track_login = login;
+	c->track_login = why != CLIENT_TRACK_RESET;
 	client_set_state(c, CLIENT_TRACK);
 	if (!(c->be->caps & CAP_SESSION_TRACK)) {
 		session_set_tracking(&c->sess, false);
 		client_track_done(c);
 		return;
 	}
-	/* a client that hears tracker data: first its own settings, read
-	 * once (a changed or reset session starts from them again) */
+	/* a changed or reset session starts from the trackers read at login */
 	if (c->track_init)
 		session_client_trackers_apply(&c->sess, c->track_init);
-	if (!((c->caps & CAP_SESSION_TRACK) && !c->track_init
-		      ? backend_query(c->be, session_client_trackers_sql,
-				      session_client_trackers_sql_len,
-				      client_trackers_cb, c)
-		      : client_track_set(c))) {
+	ok = why != CLIENT_TRACK_LOGIN || !client_login_read(c) ||
+	     backend_query(c->be, session_login_sql, session_login_sql_len,
+			   client_login_read_cb, c);
+	if (!ok || !backend_query_after(c->be, session_track_sql,
+					session_track_sql_len, client_track_cb,
+					c)) {
 		IB_STAT_INC(oom_errors);
 		client_send_err(c, 1041, "HY000", "Out of memory");
 		client_close(c, "cannot set session trackers");
@@ -1197,7 +1211,7 @@ static void client_on_response_done(struct client *c)
 	prefetch_on_response_done(&c->lk);
 	/* a reset session lost its trackers with everything else */
 	if (c->cmd == COM_RESET_CONNECTION && c->be) {
-		client_track(c, false);
+		client_track(c, CLIENT_TRACK_RESET);
 		return;
 	}
 	client_command_done(c);

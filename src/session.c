@@ -25,22 +25,6 @@ const char session_track_sql[] =
 const size_t session_track_sql_len = sizeof(session_track_sql) - 1;
 
 /*
- * A session starts with the server's global tracker settings, which need
- * not be the compiled-in defaults; what the client hears is filtered by
- * them (session_client_state), so they are read at login, before
- * session_track_sql.  COM_CHANGE_USER and COM_RESET_CONNECTION start from
- * them again: they are kept, not read again (a COM_CHANGE_USER must leave
- * Com_select as it was; a SHOW VARIABLES would raise the session's
- * Max_memory_used, which main.memory_used watches).
- */
-const char session_client_trackers_sql[] =
-	"SELECT CONCAT_WS(0x1f, @@session_track_system_variables, "
-	"@@session_track_schema, @@session_track_state_change, "
-	"@@session_track_transaction_info)";
-const size_t session_client_trackers_sql_len =
-	sizeof(session_client_trackers_sql) - 1;
-
-/*
  * The context: who runs the lookup (account, active role, schema) and every
  * session variable that can change what a single-table read on a base table
  * returns, or whether it fails: lexing and character sets, sql_mode, time
@@ -48,6 +32,8 @@ const size_t session_client_trackers_sql_len =
  * isolation, regex flags, system versioning.  Variables not listed change
  * plans, not answers.  The fields up to SESSION_CTX_CHECKED are also
  * checked one by one; the rest only have to be equal between sessions.
+ * Our own tracker settings are not in it: the session is batched only
+ * while they hold (tracking set, any change of them taints).
  */
 enum session_ctx_field {
 	SCTX_USER,
@@ -58,32 +44,48 @@ enum session_ctx_field {
 	SCTX_SQL_MODE,
 	SCTX_SELECT_LIMIT,
 	SCTX_AUTOCOMMIT,
-	SCTX_TRACK_VARS,
-	SCTX_TRACK_STATE,
-	SCTX_TRACK_TRX,
 	SCTX_AUTO_IS_NULL,
 	SCTX_ISOLATION,
 	SESSION_CTX_CHECKED
 };
 
+#define SESSION_CTX_FIELDS                                                     \
+	"CURRENT_USER(), IFNULL(CURRENT_ROLE(), ''), "                         \
+	"IFNULL(DATABASE(), ''), @@character_set_client, "                    \
+	"@@character_set_connection, @@sql_mode, @@sql_select_limit, "        \
+	"@@autocommit, @@sql_auto_is_null, @@tx_isolation, "                  \
+	/* only compared */                                                    \
+	"@@collation_connection, IFNULL(@@character_set_results, 'NULL'), "   \
+	"@@time_zone, @@max_sort_length, @@div_precision_increment, "         \
+	"@@lc_time_names, @@lc_messages, @@group_concat_max_len, "            \
+	"@@max_join_size, @@sql_big_selects, @@max_statement_time, "          \
+	"@@default_regex_flags, @@system_versioning_asof, "                   \
+	"@@tx_read_only, @@default_week_format, @@old_mode, @@sql_notes, "    \
+	"@@sql_warnings, @@max_error_count, @@character_set_database, "       \
+	"@@collation_database, @@max_allowed_packet, @@lock_wait_timeout, "   \
+	"@@big_tables, @@sql_safe_updates, @@sql_quote_show_create"
+
 const char session_ctx_sql[] =
-	"SELECT CONCAT_WS(0x1f, CURRENT_USER(), IFNULL(CURRENT_ROLE(), ''), "
-	"IFNULL(DATABASE(), ''), @@character_set_client, "
-	"@@character_set_connection, @@sql_mode, @@sql_select_limit, "
-	"@@autocommit, @@session_track_system_variables, "
-	"@@session_track_state_change, @@session_track_transaction_info, "
-	"@@sql_auto_is_null, @@tx_isolation, "
-	/* only compared */
-	"@@collation_connection, IFNULL(@@character_set_results, 'NULL'), "
-	"@@time_zone, @@max_sort_length, @@div_precision_increment, "
-	"@@lc_time_names, @@lc_messages, @@group_concat_max_len, "
-	"@@max_join_size, @@sql_big_selects, @@max_statement_time, "
-	"@@default_regex_flags, @@system_versioning_asof, "
-	"@@tx_read_only, @@default_week_format, @@old_mode, @@sql_notes, "
-	"@@sql_warnings, @@max_error_count, @@character_set_database, "
-	"@@collation_database, @@max_allowed_packet, @@lock_wait_timeout, "
-	"@@big_tables, @@sql_safe_updates, @@sql_quote_show_create)";
+	"SELECT CONCAT_WS(0x1f, " SESSION_CTX_FIELDS ")";
 const size_t session_ctx_sql_len = sizeof(session_ctx_sql) - 1;
+
+/*
+ * At login, before session_track_sql and in the same round trip: the
+ * session's own tracker settings (the server's global ones, or what
+ * init_connect made of them; what the client hears is filtered by them,
+ * session_client_state) and the context, which our SET does not change.
+ * COM_CHANGE_USER and COM_RESET_CONNECTION start from the same trackers:
+ * they are kept, not read again, and the context is read when a lookup
+ * needs it (a COM_CHANGE_USER must leave Com_select as it was; a SHOW
+ * VARIABLES would raise the session's Max_memory_used, which
+ * main.memory_used watches).
+ */
+const char session_login_sql[] =
+	"SELECT CONCAT_WS(0x1f, @@session_track_system_variables, "
+	"@@session_track_schema, @@session_track_state_change, "
+	"@@session_track_transaction_info), "
+	"CONCAT_WS(0x1f, " SESSION_CTX_FIELDS ")";
+const size_t session_login_sql_len = sizeof(session_login_sql) - 1;
 
 #define SESSION_CTX_SEP '\x1f'
 
@@ -91,6 +93,8 @@ const size_t session_ctx_sql_len = sizeof(session_ctx_sql) - 1;
  * keys batch.c can re-encode as hex under an introducer. */
 static const char *const session_charsets[] = { "utf8mb4", "utf8mb3", "utf8",
 						"latin1",  "ascii",   NULL };
+
+static void session_ctx_take(struct session *s, char *ctx, size_t n);
 
 static void session_taint(struct session *s, const char *why)
 {
@@ -120,20 +124,29 @@ void session_free(struct session *s)
 void session_set_tracking(struct session *s, bool on)
 {
 	/* the client's settings (session_client_trackers_apply) */
-	char *cvars = s->cvars;
+	char *cvars = s->cvars, *ctx = s->ctx;
+	size_t ctx_len = s->ctx_len;
 	bool cno_schema = s->cno_schema, cstate = s->cstate;
 	uint8_t ctrx = s->ctrx;
 
 	/* what the trackers' own SET reported is not the client's doing */
 	s->cvars = NULL;
+	s->ctx = NULL;
 	session_reset(s);
 	s->cvars = cvars;
 	s->cno_schema = cno_schema;
 	s->cstate = cstate;
 	s->ctrx = ctrx;
 	s->tracking = on;
-	if (!on)
+	if (!on) {
+		free(ctx);
 		s->why = "the backend session has no session tracking";
+		return;
+	}
+	/* a context read at login, right before our SET, which changed
+	 * only the trackers */
+	if (ctx)
+		session_ctx_take(s, ctx, ctx_len);
 }
 
 /* Lenenc string at the reader; NULL when malformed. */
@@ -380,6 +393,8 @@ void session_on_statement(struct session *s, const char *sql, size_t len,
 		    util_memcasemem(sql, len, "session_track_state_change") ||
 		    util_memcasemem(sql, len, "session_track_transaction_info"))
 			s->cunknown = true;
+		/* ours may be off now, and the server would not say so */
+		session_taint(s, "the client set session trackers");
 	}
 	if (!sql)
 		session_taint(s, "statement too long to read");
@@ -468,12 +483,6 @@ static void session_ctx_check(struct session *s)
 		s->why = "sql_select_limit is set";
 		return;
 	}
-	if (!session_field_is(s, SCTX_TRACK_VARS, "*") ||
-	    !session_field_on(s, SCTX_TRACK_STATE) ||
-	    !session_field_is(s, SCTX_TRACK_TRX, "CHARACTERISTICS")) {
-		s->why = "session tracking is not fully on";
-		return;
-	}
 	/* IS NULL on an auto-increment column would match this session's
 	 * last insert id */
 	if (session_field_on(s, SCTX_AUTO_IS_NULL)) {
@@ -494,35 +503,81 @@ static void session_ctx_check(struct session *s)
 	s->why = NULL;
 }
 
-char *session_client_trackers_read(const struct backend_result *res)
+/*
+ * The row of an internal query's result <res>, at <rd>: after the column
+ * count, <ncols> definitions and an EOF.  <eof> says whether that EOF was
+ * there (none under DEPRECATE_EOF); a row cannot start with 0xFE and be
+ * under 9 bytes, an EOF always is.
+ */
+static bool session_row(const struct backend_result *res, unsigned ncols,
+			struct proto_rd *rd, bool *eof)
 {
-	const uint8_t *p = NULL, *v;
-	size_t pos = 0, len = 0, vlen;
-	struct proto_rd rd;
-	bool null = true;
+	const uint8_t *p = NULL;
+	size_t pos = 0, len = 0;
 	unsigned i;
-	char *str;
 
 	if (!res || res->err)
+		return false;
+	for (i = 0; i <= ncols + 1; i++)
+		if (!backend_result_next(res, &pos, &p, &len))
+			return false;
+	*eof = len > 0 && p[0] == 0xFE && len < 9;
+	if (*eof && !backend_result_next(res, &pos, &p, &len))
+		return false;
+	if (len == 0 || (p[0] == 0xFE && len < 9))
+		return false;
+	proto_rd_init(rd, p, len);
+	return true;
+}
+
+/* The next field of the row at <rd> as a C string (malloc'd), or NULL. */
+static char *session_row_str(struct proto_rd *rd, size_t *n)
+{
+	const uint8_t *v;
+	bool null = true;
+	char *str;
+
+	v = proto_rd_lenenc_str(rd, n, &null);
+	if (rd->failed || null || !v || memchr(v, '\0', *n))
 		return NULL;
-	/* column count, one definition, an EOF unless DEPRECATE_EOF, the row
-	 * (a one-field row cannot start with 0xFE: it is under 16 MiB) */
-	for (i = 0; i < 3 && backend_result_next(res, &pos, &p, &len); i++)
-		;
-	if (i == 3 && len > 0 && p[0] == 0xFE && len < 9)
-		i = backend_result_next(res, &pos, &p, &len) ? 4 : 0;
-	if (i < 3 || len == 0 || p[0] == 0xFE)
-		return NULL;
-	proto_rd_init(&rd, p, len);
-	v = proto_rd_lenenc_str(&rd, &vlen, &null);
-	if (rd.failed || null || !v || memchr(v, '\0', vlen))
-		return NULL;
-	str = malloc(vlen + 1);
+	str = malloc(*n + 1);
 	if (!str)
 		return NULL;
-	memcpy(str, v, vlen);
-	str[vlen] = '\0';
+	memcpy(str, v, *n);
+	str[*n] = '\0';
 	return str;
+}
+
+/* <ctx>[<n>] (malloc'd, taken) is the session's context: check it. */
+static void session_ctx_take(struct session *s, char *ctx, size_t n)
+{
+	free(s->ctx);
+	s->ctx = ctx;
+	s->ctx_len = n;
+	s->ctx_known = ctx != NULL;
+	s->ctx_ok = false;
+	s->ctx_base_ok = false;
+	s->why = "context query failed";
+	if (ctx)
+		session_ctx_check(s);
+}
+
+char *session_login_read(struct session *s, const struct backend_result *res)
+{
+	struct proto_rd rd;
+	char *trackers = NULL, *ctx = NULL;
+	size_t n = 0;
+	bool eof;
+
+	if (session_row(res, 2, &rd, &eof)) {
+		trackers = session_row_str(&rd, &n);
+		/* a session without the EOF is never batched or prefetched
+		 * (batch_submit): it reads no context */
+		if (eof)
+			ctx = session_row_str(&rd, &n);
+	}
+	session_ctx_take(s, ctx, n);
+	return trackers;
 }
 
 void session_client_trackers_apply(struct session *s, const char *str)
@@ -549,39 +604,15 @@ void session_client_trackers_apply(struct session *s, const char *str)
 
 bool session_ctx_set(struct session *s, const struct backend_result *res)
 {
-	const uint8_t *p = NULL, *v;
-	size_t pos = 0, len = 0, vlen;
 	struct proto_rd rd;
-	bool null = true;
-	unsigned i;
+	char *ctx = NULL;
+	size_t n = 0;
+	bool eof;
 
-	free(s->ctx);
-	s->ctx = NULL;
-	s->ctx_len = 0;
-	s->ctx_known = false;
-	s->ctx_ok = false;
-	s->ctx_base_ok = false;
-	s->why = "context query failed";
-	if (!res || res->err)
-		return false;
-	/* column count, definition, EOF, the row */
-	for (i = 0; i < 4 && backend_result_next(res, &pos, &p, &len); i++)
-		;
-	if (i != 4 || len == 0 || p[0] == 0xFE)
-		return false;
-	proto_rd_init(&rd, p, len);
-	v = proto_rd_lenenc_str(&rd, &vlen, &null);
-	if (rd.failed || null || !v)
-		return false;
-	s->ctx = malloc(vlen + 1);
-	if (!s->ctx)
-		return false;
-	memcpy(s->ctx, v, vlen);
-	s->ctx[vlen] = '\0';
-	s->ctx_len = vlen;
-	s->ctx_known = true;
-	session_ctx_check(s);
-	return true;
+	if (session_row(res, 1, &rd, &eof) && eof)
+		ctx = session_row_str(&rd, &n);
+	session_ctx_take(s, ctx, n);
+	return ctx != NULL;
 }
 
 bool session_batchable(struct session *s, uint16_t status, bool autocommit_off,

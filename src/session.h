@@ -17,8 +17,9 @@ struct pktbuf;
  * session tracking (state changes, every system variable, the schema and
  * the transaction state), and the OK packets of the client's own commands
  * feed this struct.  A session may share answers only with sessions whose
- * context string is equal; the context is read from the server, lazily,
- * and read again after any reported variable or schema change.
+ * context string is equal; the context is read from the server at login
+ * and, after any reported variable or schema change, again when a lookup
+ * needs it.
  */
 struct session {
 	bool tracking;	  /* trackers are on for this backend session */
@@ -52,10 +53,10 @@ struct session {
 /* Statements run on a backend session to turn its trackers on. */
 extern const char session_track_sql[];
 extern const size_t session_track_sql_len;
-/* A new session's own tracker settings, read at login before ours replace
- * them; session_client_trackers_read() keeps its one row. */
-extern const char session_client_trackers_sql[];
-extern const size_t session_client_trackers_sql_len;
+/* Read at login, right before session_track_sql: the session's own tracker
+ * settings and its context (session_login_read). */
+extern const char session_login_sql[];
+extern const size_t session_login_sql_len;
 /* The context query; its one row is what session_ctx_set() parses. */
 extern const char session_ctx_sql[];
 extern const size_t session_ctx_sql_len;
@@ -63,7 +64,7 @@ extern const size_t session_ctx_sql_len;
 /* Login, COM_CHANGE_USER, COM_RESET_CONNECTION: nothing is known. */
 void session_reset(struct session *s);
 void session_free(struct session *s);
-/* The trackers were set (or could not be). */
+/* The trackers were set (or could not be); a context read at login stays. */
 void session_set_tracking(struct session *s, bool on);
 /* One OK packet of the client's own command, parsed with its state block. */
 void session_on_ok(struct session *s, const struct proto_ok *ok);
@@ -84,9 +85,9 @@ void session_on_statement(struct session *s, const char *sql, size_t len,
 			  unsigned kind);
 /* Something happened whose effect on the session nobody can tell. */
 void session_on_unknown(struct session *s, const char *why);
-/* The row of session_client_trackers_sql's result <res> (malloc'd), or
- * NULL if it says nothing readable. */
-char *session_client_trackers_read(const struct backend_result *res);
+/* session_login_sql's result <res>: keeps the context it read (if any) and
+ * returns the tracker settings (malloc'd), or NULL if unreadable. */
+char *session_login_read(struct session *s, const struct backend_result *res);
 /* The client's trackers are as <str> (such a row) says. */
 void session_client_trackers_apply(struct session *s, const char *str);
 /* Parse the context query's result; false leaves the session unbatchable. */

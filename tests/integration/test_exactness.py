@@ -642,6 +642,27 @@ for _label, _steps in TZ_VARIANTS:
                         "DROP FUNCTION IF EXISTS ex_set_tz_f"]
          + drop("ex_tz"))
 
+# the session turns our trackers off, then changes what a lookup returns:
+# nothing the server says afterwards would tell
+TRACKERS_OFF = ("session_track_system_variables = '', "
+                "session_track_state_change = OFF, "
+                "session_track_schema = OFF")
+for _label, _off in [
+        ("set", ["SET " + TRACKERS_OFF]),
+        ("set-session", ["SET SESSION " + TRACKERS_OFF.replace(
+            ", ", ", SESSION ")]),
+        ("execute-immediate", ["EXECUTE IMMEDIATE CONCAT('SET session', "
+                               "'_track_system_variables = , "
+                               "session', '_track_state_change = OFF')"])]:
+    case("trackers-off-then-time-zone-" + _label,
+         people("ex_tkoff"),
+         [S("X", [TZ_LOOKUP.replace("ex_tz", "ex_tkoff")] * 2,
+            setup=_off + ["SET time_zone = '+05:00'"],
+            follow=["SELECT @@time_zone"])],
+         [[lk("ex_tkoff", n, "id, ts") for n in NAMES]] * 2,
+         script=[("setup",), ("burst", 0), ("burst", 1), ("follow",)],
+         root_teardown=drop("ex_tkoff"))
+
 case("time-zone-global-changed-new-session",
      people("ex_tzg"),
      [S("X", [None, lk("ex_tzg", "alice", "id, ts")], late=True,
