@@ -137,37 +137,6 @@ void batch_note_ddl(void)
 	ib_loop->batcher->ddl_epoch++;
 }
 
-/*
- * Mix <n> bytes at <p> into <h>, eight at a time: a lookup's group key
- * is mostly its session context, several hundred bytes that a byte-wise
- * hash would walk on every lookup.  The seed (batch_hash_seed()) keeps a
- * client from choosing texts that share a chain.
- */
-static uint64_t batch_hash(uint64_t h, const char *p, size_t n)
-{
-	const uint64_t k = 0x9E3779B97F4A7C15ull;
-	uint64_t w;
-
-	for (; n >= 8; p += 8, n -= 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * k;
-		h ^= h >> 29;
-	}
-	w = 0;
-	memcpy(&w, p, n);
-	h = (h ^ w ^ ((uint64_t)n << 59)) * k;
-	return h ^ (h >> 32);
-}
-
-static uint64_t batch_hash_seed(void)
-{
-	static uint64_t seed;
-
-	if (!seed)
-		seed = (util_now_us() * 0x9E3779B97F4A7C15ull) | 1;
-	return seed;
-}
-
 /* Outcome 1: <l> was sent its answer of <rows> rows; <own>: by its own
  * session's run of it. */
 static void batch_answered(struct lookup *l, unsigned rows, bool own)
@@ -1223,15 +1192,15 @@ static struct batch_group *batch_group_get(struct lookup *l,
 	gk.kt = (char)('0' + cr->key_type +
 		       4 * (((l->ext_caps & EXT_METADATA) ? 1 : 0) +
 			    ((l->ext_caps & EXT_CACHE_METADATA) ? 2 : 0)));
-	gk.ctx = session_ctx_key(l->sess, &gk.ctx_len);
+	gk.ctx = session_ctx_key(l->sess, &gk.ctx_len, &gk.hash);
 	cs_len = session_charset(l->sess, &cs);
 	if (!gk.ctx || cs_len == 0 || cs_len >= sizeof(g->charset))
 		return NULL;
-	/* context, key type, the text before and after the key */
-	gk.hash = batch_hash(batch_hash_seed(), gk.ctx, gk.ctx_len);
-	gk.hash = batch_hash(gk.hash, &gk.kt, 1);
-	gk.hash = batch_hash(gk.hash, gk.sql, gk.k.off);
-	gk.hash = batch_hash(gk.hash, gk.sql + gk.k.off + gk.k.len, gk.tail);
+	/* context (hashed once per read), key type, the text before and
+	 * after the key */
+	gk.hash = util_hash(gk.hash, &gk.kt, 1);
+	gk.hash = util_hash(gk.hash, gk.sql, gk.k.off);
+	gk.hash = util_hash(gk.hash, gk.sql + gk.k.off + gk.k.len, gk.tail);
 	for (g = bt->groups[gk.hash % BATCH_GROUPS_HASH]; g; g = g->next) {
 		if (g->hash == gk.hash &&
 		    batch_group_is(g, gk.ctx, gk.ctx_len, gk.kt, gk.sql, gk.k,

@@ -554,6 +554,7 @@ static void session_ctx_take(struct session *s, char *ctx, size_t n)
 	free(s->ctx);
 	s->ctx = ctx;
 	s->ctx_len = n;
+	s->ctx_hash = ctx ? util_hash(util_hash_seed(), ctx, n) : 0;
 	s->ctx_known = ctx != NULL;
 	s->ctx_ok = false;
 	s->ctx_base_ok = false;
@@ -677,9 +678,11 @@ enum session_pf session_prefetchable(const struct session *s, uint16_t status,
 		       : SESSION_PF_NO;
 }
 
-const char *session_ctx_key(const struct session *s, size_t *len)
+const char *session_ctx_key(const struct session *s, size_t *len,
+			    uint64_t *hash)
 {
 	*len = s->ctx_len;
+	*hash = s->ctx_hash;
 	return s->ctx;
 }
 

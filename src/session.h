@@ -39,6 +39,7 @@ struct session {
 	const char *why;  /* why not batchable, for SHOW CLIENTS and logs */
 	char *ctx;	  /* account, role, schema and semantic variables */
 	size_t ctx_len;
+	uint64_t ctx_hash; /* util_hash of ctx */
 	/* The client's own tracker settings, for a client with SESSION_TRACK
 	 * (zero: the server's defaults).  <cvars>: a comma-separated list of
 	 * variables, NULL for the default five. */
@@ -120,8 +121,10 @@ enum session_pf session_prefetchable(const struct session *s, uint16_t status,
  */
 void session_read_done(struct session *s, unsigned changes, bool was_known);
 
-/* The context string (valid while ctx_known), for grouping lookups. */
-const char *session_ctx_key(const struct session *s, size_t *len);
+/* The context string (valid while ctx_known), for grouping lookups, and
+ * its hash (util_hash from util_hash_seed()). */
+const char *session_ctx_key(const struct session *s, size_t *len,
+			    uint64_t *hash);
 /* Classify flags the context's sql_mode and character set call for. */
 unsigned session_lex_flags(const struct session *s);
 /* The client character set's name (not NUL-terminated); 0 if unknown. */

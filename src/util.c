@@ -173,3 +173,31 @@ bool util_glob_match(const char *pattern, const char *name, size_t len)
 		pattern++;
 	return *pattern == '\0';
 }
+
+/* Eight bytes at a time: batch group keys are mostly a session context of
+ * several hundred bytes. */
+uint64_t util_hash(uint64_t h, const void *data, size_t n)
+{
+	const uint64_t k = 0x9E3779B97F4A7C15ull;
+	const char *p = data;
+	uint64_t w;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * k;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w ^ ((uint64_t)n << 59)) * k;
+	return h ^ (h >> 32);
+}
+
+uint64_t util_hash_seed(void)
+{
+	static uint64_t seed;
+
+	if (!seed)
+		seed = (util_now_us() * 0x9E3779B97F4A7C15ull) | 1;
+	return seed;
+}

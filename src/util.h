@@ -21,6 +21,11 @@ void util_format_addr(const struct sockaddr *sa, char *buf, size_t size);
 /* Microseconds on CLOCK_MONOTONIC: for timeouts and durations, never for
  * wall-clock display. */
 uint64_t util_now_us(void);
+/* Mix <n> bytes at <data> into <h>.  Start from util_hash_seed(), random
+ * per process, so that a client cannot choose texts that share a hash
+ * chain. */
+uint64_t util_hash(uint64_t h, const void *data, size_t n);
+uint64_t util_hash_seed(void);
 
 /* on/off, yes/no, true/false, 1/0 in any case. */
 bool util_parse_bool(const char *s, bool *out);
