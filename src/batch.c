@@ -18,6 +18,12 @@
 /* How long a shape's probe (key column type, base table) is trusted when
  * no DDL was seen through inbatch meanwhile. */
 #define BATCH_PROBE_TTL_US 1000000
+/* A batch answered from kept definitions (batch_fanout_kept): at most so
+ * many in a row before one runs the lookup itself again. */
+#define BATCH_KEPT_USES 32
+/* Definitions larger than this (both copies) are not kept: groups are
+ * many, and a wide result keeps its own run. */
+#define BATCH_KEPT_MAX 16384
 /* A batched client's diagnostics are restored by a statement of this many
  * rows at most (see client_diag_sql); keys with more rows run alone. */
 #define BATCH_MAX_ROWS_PER_KEY 1000
@@ -38,7 +44,9 @@ struct batch_kref {
  * other keys, then the runner's own lookup, so the runner's session ends
  * with its own statement and every other client gets definitions and
  * status from a real run of the lookup.  Both go in one write, the
- * server answers them in order: one round trip.
+ * server answers them in order: one round trip.  While the group keeps
+ * such a run's definitions and the join's still match them, the join
+ * alone answers every key, the runner's too (skip_own).
  */
 struct batch {
 	struct batch *free_next; /* done list */
@@ -53,6 +61,7 @@ struct batch {
 	struct backend_result co; /* the coalesced result, owned */
 	bool have_co;
 	bool own_queued; /* the runner's own lookup went behind the join */
+	bool skip_own;	 /* no own lookup: the join has every key */
 	bool sent;
 	bool done;
 	uint64_t sent_us;
@@ -76,6 +85,15 @@ struct batch_group {
 	bool probe_ok;	     /* key type and base table proven */
 	uint64_t probed_us;  /* 0: never */
 	unsigned probed_epoch;
+	/* The lookup's own definitions and status (its result without the
+	 * rows) from a batch that ran it, and that batch's join definitions
+	 * byte for byte: both come from the table's columns, so while a
+	 * join's are the same, so are the lookup's.  Kept under one probe,
+	 * for BATCH_KEPT_USES batches. */
+	struct backend_result kept_own;
+	struct pktbuf kept_co;
+	uint64_t kept_probe_us;
+	unsigned kept_uses;
 	char *tmpl; /* the first lookup's text; spans of <cr> point into it */
 	size_t tmpl_len;
 	struct classify_result cr;
@@ -131,6 +149,7 @@ static void batch_flush(struct batch *b);
 static void batch_finish(struct batch *b);
 static void batch_coalesced(struct batch *b);
 static void batch_own(struct batch *b);
+static bool batch_probe_fresh(const struct batch_group *g);
 
 void batch_note_ddl(void)
 {
@@ -515,7 +534,7 @@ static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 		keys[i].len = b->keys[i].len;
 	}
 	ok = batch_keys_sql(pb, b->g->tmpl, &b->g->cr, keys, b->n_keys,
-			    b->runner->batch_idx);
+			    b->skip_own ? b->n_keys : b->runner->batch_idx);
 	free(keys);
 	return ok;
 }
@@ -530,6 +549,139 @@ bool batch_rows_ok(const struct classify_result *cr, unsigned rows)
 	if (rows > 1 && !cr->order_by.len)
 		return false;
 	return rows <= BATCH_MAX_ROWS_PER_KEY;
+}
+
+/* <rs>'s column definitions, each after its length, appended to <pb>. */
+static bool batch_defs_put(struct pktbuf *pb, const struct fanout_rs *rs)
+{
+	unsigned i;
+	uint32_t n;
+
+	for (i = 0; i < rs->ncols; i++) {
+		n = (uint32_t)rs->def_lens[i];
+		pktbuf_put_bytes(pb, &n, 4);
+		pktbuf_put_bytes(pb, rs->defs[i], rs->def_lens[i]);
+	}
+	return !pb->failed;
+}
+
+/* Keep the lookup's own result <own> of <ncols> columns without its rows,
+ * and the definitions of the join <co> that ran beside it. */
+static void batch_keep_defs(struct batch_group *g,
+			    const struct backend_result *own, unsigned ncols,
+			    const struct fanout_rs *co)
+{
+	struct backend_result *k = &g->kept_own;
+	const uint8_t *p;
+	size_t pos = 0, len;
+	unsigned i = 0;
+	uint32_t n;
+
+	pktbuf_reset(&k->pkts);
+	k->count = 0;
+	k->err = false;
+	k->ext_caps = own->ext_caps;
+	while (backend_result_next(own, &pos, &p, &len)) {
+		/* the column count, the definitions and their EOF; the end */
+		if (i++ > ncols + 1 && pos < own->pkts.len)
+			continue;
+		n = (uint32_t)len;
+		pktbuf_put_bytes(&k->pkts, &n, 4);
+		pktbuf_put_bytes(&k->pkts, p, len);
+		k->count++;
+	}
+	pktbuf_reset(&g->kept_co);
+	if (k->pkts.failed || !batch_defs_put(&g->kept_co, co) ||
+	    k->pkts.len + g->kept_co.len > BATCH_KEPT_MAX) {
+		backend_result_free(&g->kept_own);
+		pktbuf_free(&g->kept_co);
+		return;
+	}
+	g->kept_probe_us = g->probed_us;
+	g->kept_uses = 0;
+}
+
+/* May the next batch of <g> run without the lookup's own run? */
+static bool batch_kept_fresh(const struct batch_group *g)
+{
+	return g->kept_own.count > 0 && g->kept_uses < BATCH_KEPT_USES &&
+	       g->kept_probe_us == g->probed_us && batch_probe_fresh(g);
+}
+
+/*
+ * The join of a batch without the lookup's own run is in (b->co): when
+ * its definitions are the kept ones, every client, the runner too, gets
+ * its rows under the kept run's definitions and status.  False, with
+ * nothing sent, when they differ or anything is unusual: the lookup's
+ * own run decides then (batch_fanout).
+ */
+static bool batch_fanout_kept(struct batch *b)
+{
+	struct batch_group *g = b->g;
+	const struct classify_result *cr = &g->cr;
+	struct fanout_rs rs, own;
+	struct pktbuf sig;
+	unsigned *rows_per_key = NULL, i, k, rows;
+	struct lookup *l, *next;
+	uint16_t status, plan = ST_NO_GOOD_INDEX_USED | ST_NO_INDEX_USED;
+	bool same;
+
+	if (!fanout_rs_parse(&b->co, true, b->n_keys, &rs))
+		return false;
+	if (rs.warnings || !fanout_rs_parse(&g->kept_own, false, 1, &own)) {
+		fanout_rs_free(&rs);
+		return false;
+	}
+	pktbuf_init(&sig);
+	same = batch_defs_put(&sig, &rs) && sig.len == g->kept_co.len &&
+	       memcmp(sig.buf, g->kept_co.buf, sig.len) == 0 &&
+	       own.ncols == rs.ncols && own.warnings == 0;
+	pktbuf_free(&sig);
+	if (same)
+		rows_per_key = calloc(b->n_keys, sizeof(*rows_per_key));
+	if (!rows_per_key) {
+		fanout_rs_free(&rs);
+		fanout_rs_free(&own);
+		return false;
+	}
+	for (i = 0; i < rs.nrows; i++)
+		rows_per_key[rs.row_key[i]]++;
+	fanout_use_defs(&rs, &own);
+	/* the session's flags from this run, the plan's from the kept one */
+	status = (uint16_t)((rs.status & ~plan) | (own.status & plan));
+	status &= (uint16_t)~(ST_SESSION_STATE_CHANGED | ST_MORE_RESULTS);
+	g->kept_uses++;
+	if (g->st)
+		g->st->backend_us += util_now_us() - b->sent_us;
+	for (l = TAILQ_FIRST(&b->clients); l; l = next) {
+		next = TAILQ_NEXT(l, batch_entry);
+		k = l->batch_idx;
+		rows = rows_per_key[k];
+		if (!batch_rows_ok(cr, rows)) {
+			batch_fallback(b, l, &ib_loop->stats.fallback_rows);
+			continue;
+		}
+		if (cr->limit == 0)
+			rows = 0;
+		TAILQ_REMOVE(&b->clients, l, batch_entry);
+		b->n_clients--;
+		if (!fanout_send(l, &rs, k, rows, status)) {
+			IB_STAT_INC(oom_errors);
+			l->ops->fail(l, false, "out of memory sending a batch result");
+			continue;
+		}
+		IB_STAT_INC(queries_batched);
+		if (g->st)
+			stats_hist_add(&g->st->latency, stats_lat_bounds,
+				       STATS_LAT_BUCKETS,
+				       (double)(util_now_us() - l->start_us));
+		/* no session ran this lookup last, the runner's neither */
+		batch_answered(l, rows, false);
+	}
+	free(rows_per_key);
+	fanout_rs_free(&rs);
+	fanout_rs_free(&own);
+	return true;
 }
 
 /*
@@ -548,6 +700,8 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 	uint64_t *why = &ib_loop->stats.fallback_error;
 	uint16_t status;
 
+	/* what is kept is what this run shows, or nothing */
+	b->g->kept_own.count = 0;
 	own_ok = fanout_rs_parse(own, false, 1, &solo) && solo.warnings == 0;
 	if (!own_ok && solo.defs)
 		why = &ib_loop->stats.fallback_warnings;
@@ -565,6 +719,7 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 			co_ok = false;
 		}
 		if (co_ok) {
+			batch_keep_defs(b->g, own, solo.ncols, &rs);
 			fanout_use_defs(&rs, &solo);
 			rows_per_key = calloc(b->n_keys, sizeof(*rows_per_key));
 			if (!rows_per_key) {
@@ -698,6 +853,10 @@ static void batch_co_cb(void *arg, struct backend_result *res)
 	pktbuf_init(&res->pkts);
 	res->count = 0;
 	b->have_co = true;
+	if (b->skip_own && batch_fanout_kept(b)) {
+		batch_finish(b);
+		return;
+	}
 	if (!b->own_queued)
 		batch_own(b);
 }
@@ -717,12 +876,19 @@ static void batch_coalesced(struct batch *b)
 		batch_own(b);
 		return;
 	}
+	b->skip_own = batch_kept_fresh(b->g);
 	pktbuf_init(&pb);
 	ok = be && batch_build_sql(b, &pb) &&
 	     backend_query(be, (const char *)pb.buf, pb.len, batch_co_cb, b);
 	pktbuf_free(&pb);
 	if (!ok) {
+		b->skip_own = false;
 		batch_own(b);
+		return;
+	}
+	if (b->skip_own) {
+		/* the join is the batch's one statement */
+		IB_STAT_INC(backend_statements_saved);
 		return;
 	}
 	/* the runner's own lookup in the same write, answered after the
@@ -1056,6 +1222,8 @@ static void batch_group_free(struct batch_group *g)
 {
 	free(g->key);
 	free(g->tmpl);
+	backend_result_free(&g->kept_own);
+	pktbuf_free(&g->kept_co);
 	free(g);
 }
 

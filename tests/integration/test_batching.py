@@ -603,6 +603,34 @@ def test_backend_statements_saved(inbatch_factory, mariadb, tables,
         close_all(conns)
 
 
+def test_kept_definitions_one_statement_per_batch(inbatch_factory, direct,
+                                                  mariadb, tables):
+    """Once a shape's batch has run the lookup beside the join, the next
+    batches are the join alone (one SELECT each), and every answer is
+    still what the lookup gets directly, definitions included."""
+    proxy = inbatch_factory(**WINDOW)
+    conns = open_conns(proxy, 12)
+    dconns = open_conns(direct, 12)
+    rng = random.Random(SEED + 11)
+    sql = "SELECT * FROM bt_gen_m WHERE name = '%s' ORDER BY id"
+    try:
+        used = []
+        for b in range(8):
+            keys = [rng.choice(NAME_VARIANTS) for _ in range(12)]
+            c0 = mariadb.com_select()
+            got = burst(conns, [sql % k for k in keys])
+            used.append(mariadb.com_select() - c0)
+            want = burst(dconns, [sql % k for k in keys])
+            assert got == want, (b, keys)
+        # the first batch probes and runs the lookup beside the join; a
+        # probe expires after a second, so a slow run may pay it again
+        assert used[0] >= 2, used
+        assert sum(1 for u in used[1:] if u == 1) >= 4, used
+    finally:
+        close_all(conns)
+        close_all(dconns)
+
+
 # --- 5. session context ------------------------------------------------------
 
 def test_context_separates_batches(inbatch_factory, direct, mariadb, tables):

@@ -663,6 +663,30 @@ for _label, _off in [
          script=[("setup",), ("burst", 0), ("burst", 1), ("follow",)],
          root_teardown=drop("ex_tkoff"))
 
+# a batch may skip the lookup's own run while the join's column
+# definitions are those it ran beside; a change made directly on the
+# server, which inbatch never sees, changes the definitions
+KEPT_DDL = [
+    ("type", "MODIFY v BIGINT NOT NULL"),
+    ("length", "MODIFY note VARCHAR(40) NULL"),
+    ("charset", "MODIFY note VARCHAR(20) CHARACTER SET latin1 NULL"),
+    ("unsigned", "MODIFY v INT UNSIGNED NOT NULL"),
+    ("unique", "ADD UNIQUE KEY (v)"),
+    ("not-null", "MODIFY note VARCHAR(20) NOT NULL DEFAULT ''"),
+    ("new-column", "ADD COLUMN extra INT NOT NULL DEFAULT 7"),
+    ("rename", "RENAME COLUMN note TO remark"),
+    ("drop", "DROP COLUMN ts"),
+]
+for _label, _ddl in KEPT_DDL:
+    case("kept-definitions-then-" + _label,
+         people("ex_kept"),
+         [],
+         [plain_lk("ex_kept", "*")] * 3 + [plain_lk("ex_kept", "*")] * 2,
+         script=[("burst", 0), ("burst", 1), ("burst", 2),
+                 ("root", ["ALTER TABLE ex_kept " + _ddl]),
+                 ("burst", 3), ("burst", 4)],
+         root_teardown=drop("ex_kept"))
+
 case("time-zone-global-changed-new-session",
      people("ex_tzg"),
      [S("X", [None, lk("ex_tzg", "alice", "id, ts")], late=True,
