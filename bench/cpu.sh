@@ -32,6 +32,10 @@
 #   SEED_REPEAT  rounds of the seed scenario, 0 to skip it (default 7)
 #   OUT          output directory (default ./cpu-<date>-<time>)
 #   BATCH_WINDOW_US, BATCH_MAX_KEYS   inbatch settings (default 500, 256)
+#   PROFILE      set: after the runs, `perf record -g` on each proxy (not
+#                direct) under the last of THREADS, text; the top of each
+#                profile (by DSO, then by symbol, self time) goes to
+#                $OUT/profile-<target>.txt
 
 set -euo pipefail
 
@@ -319,6 +323,50 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 	done
 fi
 
+# The profiles: where each proxy's time goes under the highest load.
+PROFILES=""
+if [ -n "${PROFILE:-}" ]; then
+	pt=${THREADS##* }
+	secs=$((BENCH_TIME > 3 ? BENCH_TIME - 2 : 1))
+	if ! command -v perf >/dev/null; then
+		PROFILES="not recorded: perf is not installed (apt-get install linux-perf)"
+	elif ! perf record -q -o "$WORK/perf-check.data" -- true \
+		>"$WORK/perf-check.log" 2>&1; then
+		PROFILES="not recorded: perf cannot record here: $(tail -n 1 "$WORK/perf-check.log")"
+	fi
+	for target in $TARGETS; do
+		ppid=${pid_of[$target]}
+		[ -z "$PROFILES" ] || break	# perf cannot record
+		[ -n "$ppid" ] || continue
+		echo "# profile: $target text threads=$pt" >&2
+		sysbench "${SB_COMMON[@]}" --mysql-port="${port_of[$target]}" \
+			--db-ps-mode=disable --threads="$pt" --time="$BENCH_TIME" \
+			--report-interval=0 run >"$WORK/profile-$target.log" 2>&1 &
+		sb=$!
+		sleep 1	# its connections are up
+		perf record -q -g -p "$ppid" -o "$WORK/perf-$target.data" \
+			-- sleep "$secs" >"$WORK/perf-$target.log" 2>&1 || true
+		wait "$sb" || { echo "cpu.sh: sysbench under perf against $target failed" >&2; FAILED=1; }
+		f=$OUT/profile-$target.txt
+		perf report -i "$WORK/perf-$target.data" --stdio --no-children \
+			--sort dso -g none >"$WORK/dso-$target.txt" 2>&1 || true
+		perf report -i "$WORK/perf-$target.data" --stdio --no-children \
+			--sort dso,symbol -g none --percent-limit 0.5 \
+			>"$WORK/sym-$target.txt" 2>&1 || true
+		{
+			echo "# $target, oltp_point_select text, $pt threads," \
+			     "${secs}s, self time"
+			echo "## by DSO"
+			awk '!/^#/ && !/^ *$/ && n++ < 8' "$WORK/dso-$target.txt"
+			echo "## by symbol (at least 0.5%)"
+			awk '!/^#/ && !/^ *$/ && n++ < 30 { sub(/[ -]*$/, ""); print }' \
+				"$WORK/sym-$target.txt"
+		} >"$f"
+		PROFILED="${PROFILED:-}$f "
+	done
+	PROFILES=${PROFILES:-${PROFILED:-none}}
+fi
+
 # The table.
 {
 	echo "sysbench oltp_point_select, $TABLES tables x $TABLE_SIZE rows," \
@@ -481,6 +529,7 @@ case $PLOTTER in
 gnuplot) plot_gnuplot && echo "plot: $OUT/cpu.png" ;;
 matplotlib) plot_matplotlib && echo "plot: $OUT/cpu.png" ;;
 esac
+[ -z "${PROFILE:-}" ] || echo "profile: $PROFILES"
 echo "results: $OUT/results.txt, table: $OUT/table.txt"
 
 for target in $TARGETS; do

@@ -9,7 +9,7 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
 	libevent-dev libssl-dev zlib1g-dev libmariadb-dev libmariadb-dev-compat"
 RUN_PKGS="mariadb-server mariadb-client mariadb-test python3 python3-pytest
 	python3-pymysql python3-mysqldb python3-sqlalchemy
-	python3-prometheus-client sysbench haproxy mandoc clang
+	python3-prometheus-client sysbench haproxy mandoc clang linux-perf
 	procps iproute2 openssl ca-certificates"
 
 # "installed" means dpkg says "install ok installed".
