@@ -340,7 +340,7 @@ if [ -n "${PROFILE:-}" ]; then
 		[ -n "$ppid" ] || continue
 		echo "# profile: $target text threads=$pt" >&2
 		sysbench "${SB_COMMON[@]}" --mysql-port="${port_of[$target]}" \
-			--db-ps-mode=disable --threads="$pt" --time="$BENCH_TIME" \
+			--db-ps-mode=disable --threads="$pt" --time=$((secs + 2)) \
 			--report-interval=0 run >"$WORK/profile-$target.log" 2>&1 &
 		sb=$!
 		sleep 1	# its connections are up

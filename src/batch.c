@@ -21,9 +21,11 @@
 /* A batch answered from kept definitions (batch_fanout_kept): at most so
  * many in a row before one runs the lookup itself again. */
 #define BATCH_KEPT_USES 32
-/* Definitions larger than this (both copies) are not kept: groups are
- * many, and a wide result keeps its own run. */
+/* Definitions larger than this are not kept, nor more than
+ * BATCH_KEPT_TOTAL in all: groups are many, a wide result runs the
+ * lookup every time. */
 #define BATCH_KEPT_MAX 16384
+#define BATCH_KEPT_TOTAL (4u << 20) /* per loop */
 /* A batched client's diagnostics are restored by a statement of this many
  * rows at most (see client_diag_sql); keys with more rows run alone. */
 #define BATCH_MAX_ROWS_PER_KEY 1000
@@ -85,13 +87,11 @@ struct batch_group {
 	bool probe_ok;	     /* key type and base table proven */
 	uint64_t probed_us;  /* 0: never */
 	unsigned probed_epoch;
-	/* The lookup's own definitions and status (its result without the
-	 * rows) from a batch that ran it, and that batch's join definitions
-	 * byte for byte: both come from the table's columns, so while a
-	 * join's are the same, so are the lookup's.  Kept under one probe,
-	 * for BATCH_KEPT_USES batches. */
+	/* The lookup's own result without its rows, from a batch that ran
+	 * it beside a join that showed the same definitions byte for byte:
+	 * while a join does, a batch needs no run of the lookup.  Kept
+	 * under one probe, for BATCH_KEPT_USES batches. */
 	struct backend_result kept_own;
-	struct pktbuf kept_co;
 	uint64_t kept_probe_us;
 	unsigned kept_uses;
 	char *tmpl; /* the first lookup's text; spans of <cr> point into it */
@@ -110,9 +110,10 @@ struct batcher {
 	struct batch *spare; /* finished, kept for reuse (free_next) */
 	unsigned n_spare;
 	unsigned ddl_epoch;
+	size_t kept_bytes; /* the groups' kept definitions */
 };
 
-static void batch_group_free(struct batch_group *g);
+static void batch_group_free(struct batcher *bt, struct batch_group *g);
 static void batch_free(struct batch *b);
 
 bool batch_init(struct ib_loop *loop)
@@ -133,7 +134,7 @@ void batch_exit(struct ib_loop *loop)
 		return;
 	while ((g = TAILQ_FIRST(&bt->lru)) != NULL) {
 		TAILQ_REMOVE(&bt->lru, g, lru);
-		batch_group_free(g);
+		batch_group_free(bt, g);
 	}
 	while (bt->spare) {
 		struct batch *b = bt->spare;
@@ -551,132 +552,158 @@ bool batch_rows_ok(const struct classify_result *cr, unsigned rows)
 	return rows <= BATCH_MAX_ROWS_PER_KEY;
 }
 
-/* <rs>'s column definitions, each after its length, appended to <pb>. */
-static bool batch_defs_put(struct pktbuf *pb, const struct fanout_rs *rs)
+/* Are <a>'s column definitions <b>'s, byte for byte? */
+static bool batch_defs_same(const struct fanout_rs *a, const struct fanout_rs *b)
 {
 	unsigned i;
-	uint32_t n;
 
-	for (i = 0; i < rs->ncols; i++) {
-		n = (uint32_t)rs->def_lens[i];
-		pktbuf_put_bytes(pb, &n, 4);
-		pktbuf_put_bytes(pb, rs->defs[i], rs->def_lens[i]);
-	}
-	return !pb->failed;
+	if (a->ncols != b->ncols)
+		return false;
+	for (i = 0; i < a->ncols; i++)
+		if (a->def_lens[i] != b->def_lens[i] ||
+		    memcmp(a->defs[i], b->defs[i], a->def_lens[i]) != 0)
+			return false;
+	return true;
 }
 
-/* Keep the lookup's own result <own> of <ncols> columns without its rows,
- * and the definitions of the join <co> that ran beside it. */
+static void batch_kept_drop(struct batcher *bt, struct batch_group *g)
+{
+	bt->kept_bytes -= g->kept_own.pkts.cap;
+	backend_result_free(&g->kept_own);
+}
+
+/*
+ * After a batch that ran the lookup <own> (<solo> parsed) beside the join
+ * <co>: keep the lookup's result without its rows for the batches after
+ * it, if the join showed the very same definitions.  A sorted join goes
+ * through a temporary table, which drops key flags: such a join would not
+ * show a changed index, so sorted shapes keep nothing.
+ */
 static void batch_keep_defs(struct batch_group *g,
-			    const struct backend_result *own, unsigned ncols,
+			    const struct backend_result *own,
+			    const struct fanout_rs *solo,
 			    const struct fanout_rs *co)
 {
+	struct batcher *bt = ib_loop->batcher;
 	struct backend_result *k = &g->kept_own;
 	const uint8_t *p;
 	size_t pos = 0, len;
-	unsigned i = 0;
+	unsigned i;
 	uint32_t n;
 
-	pktbuf_reset(&k->pkts);
-	k->count = 0;
-	k->err = false;
+	batch_kept_drop(bt, g);
+	if (g->cr.order_by.len || !batch_defs_same(co, solo))
+		return;
 	k->ext_caps = own->ext_caps;
-	while (backend_result_next(own, &pos, &p, &len)) {
-		/* the column count, the definitions and their EOF; the end */
-		if (i++ > ncols + 1 && pos < own->pkts.len)
+	for (i = 0; backend_result_next(own, &pos, &p, &len); i++) {
+		/* the column count, the definitions and their EOF, then
+		 * only the last packet (the EOF with the status) */
+		if (i > solo->ncols + 1 && pos < own->pkts.len)
 			continue;
 		n = (uint32_t)len;
 		pktbuf_put_bytes(&k->pkts, &n, 4);
 		pktbuf_put_bytes(&k->pkts, p, len);
 		k->count++;
 	}
-	pktbuf_reset(&g->kept_co);
-	if (k->pkts.failed || !batch_defs_put(&g->kept_co, co) ||
-	    k->pkts.len + g->kept_co.len > BATCH_KEPT_MAX) {
-		backend_result_free(&g->kept_own);
-		pktbuf_free(&g->kept_co);
+	bt->kept_bytes += k->pkts.cap;
+	if (k->pkts.failed || k->pkts.len > BATCH_KEPT_MAX ||
+	    bt->kept_bytes > BATCH_KEPT_TOTAL) {
+		batch_kept_drop(bt, g);
 		return;
 	}
 	g->kept_probe_us = g->probed_us;
 	g->kept_uses = 0;
 }
 
-/* May the next batch of <g> run without the lookup's own run? */
-static bool batch_kept_fresh(const struct batch_group *g)
+/* Are <g>'s kept definitions those of its current probe? */
+static bool batch_kept_valid(const struct batch_group *g)
 {
-	return g->kept_own.count > 0 && g->kept_uses < BATCH_KEPT_USES &&
-	       g->kept_probe_us == g->probed_us && batch_probe_fresh(g);
+	return g->kept_own.count > 0 && g->kept_probe_us == g->probed_us &&
+	       batch_probe_fresh(g);
+}
+
+/* Each key's row count in <rs> (of <n_keys> keys), or NULL. */
+static unsigned *batch_rows_per_key(const struct fanout_rs *rs, unsigned n_keys)
+{
+	unsigned *rows = calloc(n_keys, sizeof(*rows)), i;
+
+	if (rows)
+		for (i = 0; i < rs->nrows; i++)
+			rows[rs->row_key[i]]++;
+	return rows;
+}
+
+/* Send <l> its key's <rows> of <rs> with status <st>, or run it alone
+ * when they are more than its lookup would return. */
+static void batch_send_rows(struct batch *b, struct lookup *l,
+			    const struct fanout_rs *rs, unsigned rows,
+			    uint16_t st)
+{
+	const struct classify_result *cr = &b->g->cr;
+
+	if (!batch_rows_ok(cr, rows)) {
+		batch_fallback(b, l, &ib_loop->stats.fallback_rows);
+		return;
+	}
+	if (cr->limit == 0)
+		rows = 0;
+	TAILQ_REMOVE(&b->clients, l, batch_entry);
+	b->n_clients--;
+	if (!fanout_send(l, rs, l->batch_idx, rows, st)) {
+		IB_STAT_INC(oom_errors);
+		l->ops->fail(l, false, "out of memory sending a batch result");
+		return;
+	}
+	IB_STAT_INC(queries_batched);
+	if (b->g->st)
+		stats_hist_add(&b->g->st->latency, stats_lat_bounds,
+			       STATS_LAT_BUCKETS,
+			       (double)(util_now_us() - l->start_us));
+	/* its session last ran something else: the diagnostics of this
+	 * lookup are restored before anything reads them */
+	batch_answered(l, rows, false);
 }
 
 /*
  * The join of a batch without the lookup's own run is in (b->co): when
- * its definitions are the kept ones, every client, the runner too, gets
- * its rows under the kept run's definitions and status.  False, with
- * nothing sent, when they differ or anything is unusual: the lookup's
- * own run decides then (batch_fanout).
+ * it shows the kept definitions, every client, the runner too, gets its
+ * rows with the kept run's status flags of the plan (as every batched
+ * client gets another key's).  False, with nothing sent, when anything
+ * differs: the lookup's own run decides then (batch_fanout).
  */
 static bool batch_fanout_kept(struct batch *b)
 {
 	struct batch_group *g = b->g;
-	const struct classify_result *cr = &g->cr;
 	struct fanout_rs rs, own;
-	struct pktbuf sig;
-	unsigned *rows_per_key = NULL, i, k, rows;
+	unsigned *rows_per_key = NULL;
 	struct lookup *l, *next;
-	uint16_t status, plan = ST_NO_GOOD_INDEX_USED | ST_NO_INDEX_USED;
-	bool same;
+	uint16_t st, plan = ST_NO_GOOD_INDEX_USED | ST_NO_INDEX_USED |
+			    ST_QUERY_WAS_SLOW;
 
-	if (!fanout_rs_parse(&b->co, true, b->n_keys, &rs))
+	/* the probe may have been renewed, or DDL seen, since it was sent */
+	if (!batch_kept_valid(g) || !fanout_rs_parse(&b->co, true, b->n_keys, &rs))
 		return false;
-	if (rs.warnings || !fanout_rs_parse(&g->kept_own, false, 1, &own)) {
+	if (!fanout_rs_parse(&g->kept_own, false, 1, &own)) {
 		fanout_rs_free(&rs);
 		return false;
 	}
-	pktbuf_init(&sig);
-	same = batch_defs_put(&sig, &rs) && sig.len == g->kept_co.len &&
-	       memcmp(sig.buf, g->kept_co.buf, sig.len) == 0 &&
-	       own.ncols == rs.ncols && own.warnings == 0;
-	pktbuf_free(&sig);
-	if (same)
-		rows_per_key = calloc(b->n_keys, sizeof(*rows_per_key));
+	if (rs.warnings == 0 && batch_defs_same(&rs, &own))
+		rows_per_key = batch_rows_per_key(&rs, b->n_keys);
 	if (!rows_per_key) {
 		fanout_rs_free(&rs);
 		fanout_rs_free(&own);
 		return false;
 	}
-	for (i = 0; i < rs.nrows; i++)
-		rows_per_key[rs.row_key[i]]++;
-	fanout_use_defs(&rs, &own);
-	/* the session's flags from this run, the plan's from the kept one */
-	status = (uint16_t)((rs.status & ~plan) | (own.status & plan));
-	status &= (uint16_t)~(ST_SESSION_STATE_CHANGED | ST_MORE_RESULTS);
+	/* one statement instead of two */
+	IB_STAT_INC(backend_statements_saved);
 	g->kept_uses++;
 	if (g->st)
 		g->st->backend_us += util_now_us() - b->sent_us;
+	st = (uint16_t)((rs.status & ~plan) | (own.status & plan));
+	st &= (uint16_t)~(ST_SESSION_STATE_CHANGED | ST_MORE_RESULTS);
 	for (l = TAILQ_FIRST(&b->clients); l; l = next) {
 		next = TAILQ_NEXT(l, batch_entry);
-		k = l->batch_idx;
-		rows = rows_per_key[k];
-		if (!batch_rows_ok(cr, rows)) {
-			batch_fallback(b, l, &ib_loop->stats.fallback_rows);
-			continue;
-		}
-		if (cr->limit == 0)
-			rows = 0;
-		TAILQ_REMOVE(&b->clients, l, batch_entry);
-		b->n_clients--;
-		if (!fanout_send(l, &rs, k, rows, status)) {
-			IB_STAT_INC(oom_errors);
-			l->ops->fail(l, false, "out of memory sending a batch result");
-			continue;
-		}
-		IB_STAT_INC(queries_batched);
-		if (g->st)
-			stats_hist_add(&g->st->latency, stats_lat_bounds,
-				       STATS_LAT_BUCKETS,
-				       (double)(util_now_us() - l->start_us));
-		/* no session ran this lookup last, the runner's neither */
-		batch_answered(l, rows, false);
+		batch_send_rows(b, l, &rs, rows_per_key[l->batch_idx], st);
 	}
 	free(rows_per_key);
 	fanout_rs_free(&rs);
@@ -692,16 +719,15 @@ static bool batch_fanout_kept(struct batch *b)
  */
 static void batch_fanout(struct batch *b, const struct backend_result *own)
 {
-	const struct classify_result *cr = &b->g->cr;
 	struct fanout_rs rs, solo;
-	unsigned *rows_per_key = NULL, i, k, rows;
+	unsigned *rows_per_key = NULL;
 	struct lookup *l, *next;
 	bool co_ok = false, own_ok;
 	uint64_t *why = &ib_loop->stats.fallback_error;
 	uint16_t status;
 
 	/* what is kept is what this run shows, or nothing */
-	b->g->kept_own.count = 0;
+	batch_kept_drop(ib_loop->batcher, b->g);
 	own_ok = fanout_rs_parse(own, false, 1, &solo) && solo.warnings == 0;
 	if (!own_ok && solo.defs)
 		why = &ib_loop->stats.fallback_warnings;
@@ -719,23 +745,20 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 			co_ok = false;
 		}
 		if (co_ok) {
-			batch_keep_defs(b->g, own, solo.ncols, &rs);
+			batch_keep_defs(b->g, own, &solo, &rs);
 			fanout_use_defs(&rs, &solo);
-			rows_per_key = calloc(b->n_keys, sizeof(*rows_per_key));
+			rows_per_key = batch_rows_per_key(&rs, b->n_keys);
 			if (!rows_per_key) {
 				fanout_rs_free(&rs);
 				co_ok = false;
-			} else {
-				for (i = 0; i < rs.nrows; i++)
-					rows_per_key[rs.row_key[i]]++;
 			}
 		}
 	}
 	status = solo.status & (uint16_t)~(ST_SESSION_STATE_CHANGED | ST_MORE_RESULTS);
 	for (l = TAILQ_FIRST(&b->clients); l; l = next) {
 		next = TAILQ_NEXT(l, batch_entry);
-		k = l->batch_idx;
-		if (l == b->runner || (own_ok && k == b->runner->batch_idx)) {
+		if (l == b->runner ||
+		    (own_ok && l->batch_idx == b->runner->batch_idx)) {
 			/* the runner's own bytes answer its key exactly; only
 			 * the diagnostics to restore bound its rows */
 			if (l != b->runner && solo.nrows > BATCH_MAX_ROWS_PER_KEY) {
@@ -750,43 +773,21 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 					     "out of memory sending a result");
 				continue;
 			}
-			rows = solo.nrows;
-			if (l == b->runner) {
-				/* its session ran its own lookup last: its
-				 * diagnostics are its own, whatever an earlier
-				 * batched answer left pending */
-				IB_STAT_INC(queries_batched);
-				batch_answered(l, rows, true);
-				continue;
-			}
+			IB_STAT_INC(queries_batched);
+			if (l != b->runner && b->g->st)
+				stats_hist_add(&b->g->st->latency,
+					       stats_lat_bounds, STATS_LAT_BUCKETS,
+					       (double)(util_now_us() - l->start_us));
+			/* the runner's session ran its own lookup last: its
+			 * diagnostics are its own, whatever an earlier batched
+			 * answer left pending; a twin's are not */
+			batch_answered(l, solo.nrows, l == b->runner);
 		} else if (!co_ok) {
 			batch_fallback(b, l, why);
-			continue;
 		} else {
-			rows = rows_per_key[k];
-			if (!batch_rows_ok(cr, rows)) {
-				batch_fallback(b, l, &ib_loop->stats.fallback_rows);
-				continue;
-			}
-			if (cr->limit == 0)
-				rows = 0;
-			TAILQ_REMOVE(&b->clients, l, batch_entry);
-			b->n_clients--;
-			if (!fanout_send(l, &rs, k, rows, status)) {
-				IB_STAT_INC(oom_errors);
-				l->ops->fail(l, false, "out of memory sending a "
-					     "batch result");
-				continue;
-			}
+			batch_send_rows(b, l, &rs, rows_per_key[l->batch_idx],
+					status);
 		}
-		IB_STAT_INC(queries_batched);
-		if (b->g->st)
-			stats_hist_add(&b->g->st->latency, stats_lat_bounds,
-				       STATS_LAT_BUCKETS,
-				       (double)(util_now_us() - l->start_us));
-		/* its session last ran something else: the diagnostics
-		 * of this lookup are restored before anything reads them */
-		batch_answered(l, rows, false);
 	}
 	free(rows_per_key);
 	if (co_ok)
@@ -876,7 +877,8 @@ static void batch_coalesced(struct batch *b)
 		batch_own(b);
 		return;
 	}
-	b->skip_own = batch_kept_fresh(b->g);
+	b->skip_own = batch_kept_valid(b->g) &&
+		      b->g->kept_uses < BATCH_KEPT_USES;
 	pktbuf_init(&pb);
 	ok = be && batch_build_sql(b, &pb) &&
 	     backend_query(be, (const char *)pb.buf, pb.len, batch_co_cb, b);
@@ -886,11 +888,8 @@ static void batch_coalesced(struct batch *b)
 		batch_own(b);
 		return;
 	}
-	if (b->skip_own) {
-		/* the join is the batch's one statement */
-		IB_STAT_INC(backend_statements_saved);
+	if (b->skip_own)
 		return;
-	}
 	/* the runner's own lookup in the same write, answered after the
 	 * join; if it cannot be queued it goes once the join is in */
 	b->own_queued = backend_query_after(be, r->sql, r->sql_len,
@@ -1218,12 +1217,11 @@ void batch_lookup_gone(struct lookup *l)
 		batch_flush(b);
 }
 
-static void batch_group_free(struct batch_group *g)
+static void batch_group_free(struct batcher *bt, struct batch_group *g)
 {
 	free(g->key);
 	free(g->tmpl);
-	backend_result_free(&g->kept_own);
-	pktbuf_free(&g->kept_co);
+	batch_kept_drop(bt, g);
 	free(g);
 }
 
@@ -1252,7 +1250,7 @@ static bool batch_group_make_room(void)
 		TAILQ_REMOVE(&ib_loop->batcher->lru, g, lru);
 		ib_loop->batcher->n_groups--;
 		IB_STAT_INC(batch_groups_evicted);
-		batch_group_free(g);
+		batch_group_free(ib_loop->batcher, g);
 		return true;
 	}
 	return false;

@@ -892,7 +892,7 @@ static void client_login_read_cb(void *arg, struct backend_result *res)
  * that hears tracker data needs the first, a batched lookup the second:
  * read at login, it costs no round trip of its own.  (Prefetch alone
  * reads it when a transaction needs it.) */
-static bool client_login_read(const struct client *c)
+static bool client_reads_at_login(const struct client *c)
 {
 	return (c->caps & CAP_SESSION_TRACK) ||
 	       (!(c->caps & CAP_DEPRECATE_EOF) &&
@@ -921,7 +921,7 @@ static void client_track(struct client *c, enum client_track_why why)
 	/* a changed or reset session starts from the trackers read at login */
 	if (c->track_init)
 		session_client_trackers_apply(&c->sess, c->track_init);
-	ok = why != CLIENT_TRACK_LOGIN || !client_login_read(c) ||
+	ok = why != CLIENT_TRACK_LOGIN || !client_reads_at_login(c) ||
 	     backend_query(c->be, session_login_sql, session_login_sql_len,
 			   client_login_read_cb, c);
 	if (!ok || !backend_query_after(c->be, session_track_sql,

@@ -78,7 +78,10 @@ const size_t session_ctx_sql_len = sizeof(session_ctx_sql) - 1;
  * they are kept, not read again, and the context is read when a lookup
  * needs it (a COM_CHANGE_USER must leave Com_select as it was; a SHOW
  * VARIABLES would raise the session's Max_memory_used, which
- * main.memory_used watches).
+ * main.memory_used watches).  One statement, so one Com_select per login;
+ * the price: where any context expression fails (a server without one of
+ * these variables; MariaDB 10.3 and later have them all), the trackers
+ * are not known either and the client hears the default ones.
  */
 const char session_login_sql[] =
 	"SELECT CONCAT_WS(0x1f, @@session_track_system_variables, "
@@ -394,7 +397,8 @@ void session_on_statement(struct session *s, const char *sql, size_t len,
 		    util_memcasemem(sql, len, "session_track_transaction_info"))
 			s->cunknown = true;
 		/* ours may be off now, and the server would not say so */
-		session_taint(s, "the client set session trackers");
+		if (util_memcasemem(sql, len, "set"))
+			session_taint(s, "the client set session trackers");
 	}
 	if (!sql)
 		session_taint(s, "statement too long to read");

@@ -612,7 +612,7 @@ def test_kept_definitions_one_statement_per_batch(inbatch_factory, direct,
     conns = open_conns(proxy, 12)
     dconns = open_conns(direct, 12)
     rng = random.Random(SEED + 11)
-    sql = "SELECT * FROM bt_gen_m WHERE name = '%s' ORDER BY id"
+    sql = "SELECT * FROM bt_gen_u WHERE name = '%s'"
     try:
         used = []
         for b in range(8):

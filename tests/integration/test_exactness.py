@@ -676,12 +676,18 @@ KEPT_DDL = [
     ("new-column", "ADD COLUMN extra INT NOT NULL DEFAULT 7"),
     ("rename", "RENAME COLUMN note TO remark"),
     ("drop", "DROP COLUMN ts"),
+    ("drop-index", "DROP INDEX name"),
 ]
-for _label, _ddl in KEPT_DDL:
+# a sorted join loses key flags: sorted shapes keep nothing (columns
+# without key flags, so that the join and the lookup look alike at first)
+for _label, _ddl in KEPT_DDL + [("sorted-unique", "ADD UNIQUE KEY (v)"),
+                                ("sorted-index", "ADD INDEX (note)")]:
+    _sorted = _label.startswith("sorted")
     case("kept-definitions-then-" + _label,
          people("ex_kept"),
          [],
-         [plain_lk("ex_kept", "*")] * 3 + [plain_lk("ex_kept", "*")] * 2,
+         [plain_lk("ex_kept", "v, note" if _sorted else "*",
+                   " ORDER BY id" if _sorted else "")] * 5,
          script=[("burst", 0), ("burst", 1), ("burst", 2),
                  ("root", ["ALTER TABLE ex_kept " + _ddl]),
                  ("burst", 3), ("burst", 4)],
