@@ -1243,7 +1243,26 @@ bool classify_key_value(const char *lit, size_t lit_len, unsigned flags, char *o
 struct stmt_scan {
 	const unsigned char *s;
 	size_t n, p;
+	bool calls; /* a name before '(' not on the function whitelist */
 };
+
+/* Does the name ending before <p> call a function (a '(' follows) that
+ * is not on the whitelist?  A reserved word cannot name a stored one.
+ * <w>[<n>]: the name, NULL when quoted. */
+static void stmt_note_call(struct stmt_scan *sc, size_t p, const unsigned char *w,
+			   size_t n)
+{
+	const struct kw *k;
+
+	while (p < sc->n && (sc->s[p] == ' ' || sc->s[p] == '\t' || sc->s[p] == '\n' ||
+			     sc->s[p] == '\r'))
+		p++;
+	if (p >= sc->n || sc->s[p] != '(')
+		return;
+	k = w ? kw_lookup(w, n) : NULL;
+	if (!k || !(k->flags & (F_FUNC | F_AGG | F_RES)))
+		sc->calls = true;
+}
 
 /* Next word (letters, digits, '_') of the current statement; 0 at ';' or
  * the end.  Punctuation other than ';' is skipped. */
@@ -1262,6 +1281,9 @@ static size_t stmt_word(struct stmt_scan *sc, size_t *off)
 		if (c == '\'' || c == '"' || c == '`') {
 			q = lex_quoted(s, n, p, c, c != '`');
 			p = q ? q : n;
+			/* "f"() is a name under ANSI_QUOTES */
+			if (c != '\'')
+				stmt_note_call(sc, p, NULL, 0);
 		} else if (c == '#' || (c == '-' && p + 2 < n && s[p + 1] == '-' && s[p + 2] <= ' ')) {
 			while (p < n && s[p] != '\n')
 				p++;
@@ -1282,6 +1304,7 @@ static size_t stmt_word(struct stmt_scan *sc, size_t *off)
 		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
 			for (q = p; q < n && (is_ident_char(s[q]) && s[q] < 0x80); q++)
 				;
+			stmt_note_call(sc, q, s + p, q - p);
 			*off = p;
 			sc->p = q;
 			return q - p;
@@ -1391,7 +1414,7 @@ static unsigned stmt_one(struct stmt_scan *sc)
 
 unsigned classify_stmt_kind(const char *sql, size_t len)
 {
-	struct stmt_scan sc = { (const unsigned char *)sql, len, 0 };
+	struct stmt_scan sc = { (const unsigned char *)sql, len, 0, false };
 	unsigned kind = 0;
 	int stmts = 0;
 
@@ -1414,6 +1437,8 @@ unsigned classify_stmt_kind(const char *sql, size_t len)
 	}
 	if (stmts > 1)
 		kind |= STMT_MULTI;
+	if (sc.calls)
+		kind |= STMT_CALLS;
 	return kind;
 }
 

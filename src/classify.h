@@ -113,6 +113,9 @@ bool classify_key_value(const char *lit, size_t lit_len, unsigned flags, char *o
 			       * blocks, TEMPORARY tables, SET ROLE, trackers */
 #define STMT_DIAG	 0x04 /* reads the previous statement's diagnostics */
 #define STMT_MULTI	 0x08 /* more than one statement */
+#define STMT_CALLS	 0x10 /* a name before '(' that is not on the lookup
+			       * function whitelist: a stored function may
+			       * read the diagnostics */
 unsigned classify_stmt_kind(const char *sql, size_t len);
 
 /*

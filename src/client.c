@@ -856,6 +856,10 @@ static void client_track_done(struct client *c)
 {
 	if (c->track_login)
 		client_send_login_ok(c);
+	/* the session as our statements found it (init_connect may have
+	 * opened a transaction): what its first lookup is judged by */
+	if (c->be)
+		c->status = c->be->status & (uint16_t)~ST_SESSION_STATE_CHANGED;
 	if ((c->caps & CAP_COMPRESS) && !c->compress &&
 	    !client_start_compress(c)) {
 		IB_STAT_INC(oom_errors);
@@ -1028,8 +1032,11 @@ static bool client_restore_diag(struct client *c, const uint8_t *sql,
 	struct pktbuf pb;
 	bool ok;
 
+	/* what reads them in its words, or may in a routine or a prepared
+	 * text (a trigger or a view that calls one are not seen) */
 	if (!c->diag_pending ||
-	    (sql && !(classify_stmt_kind((const char *)sql, len) & STMT_DIAG)))
+	    (sql && !(classify_stmt_kind((const char *)sql, len) &
+		      (STMT_DIAG | STMT_HIDDEN | STMT_CALLS))))
 		return false;
 	c->diag_pending = false;
 	ok = client_diag_sql(c->diag_rows, &pb) && c->be &&
