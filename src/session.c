@@ -46,6 +46,7 @@ enum session_ctx_field {
 	SCTX_AUTOCOMMIT,
 	SCTX_AUTO_IS_NULL,
 	SCTX_ISOLATION,
+	SCTX_PROFILING,
 	SESSION_CTX_CHECKED
 };
 
@@ -53,7 +54,7 @@ enum session_ctx_field {
 	"CURRENT_USER(), IFNULL(CURRENT_ROLE(), ''), "                         \
 	"IFNULL(DATABASE(), ''), @@character_set_client, "                    \
 	"@@character_set_connection, @@sql_mode, @@sql_select_limit, "        \
-	"@@autocommit, @@sql_auto_is_null, @@tx_isolation, "                  \
+	"@@autocommit, @@sql_auto_is_null, @@tx_isolation, @@profiling, "     \
 	/* only compared */                                                    \
 	"@@collation_connection, IFNULL(@@character_set_results, 'NULL'), "   \
 	"@@time_zone, @@max_sort_length, @@div_precision_increment, "         \
@@ -491,6 +492,12 @@ static void session_ctx_check(struct session *s)
 	 * last insert id */
 	if (session_field_on(s, SCTX_AUTO_IS_NULL)) {
 		s->why = "sql_auto_is_null is on";
+		return;
+	}
+	/* SHOW PROFILES lists what the session ran: another client's keys
+	 * in a join, or reads it never sent */
+	if (session_field_on(s, SCTX_PROFILING)) {
+		s->why = "profiling is on";
 		return;
 	}
 	/* the session's own reads may be prefetched from here on */

@@ -653,6 +653,56 @@ def test_adversarial_change_user(case, mode, inbatch_factory, mariadb,
     check_case(case, mode, inbatch_factory, mariadb)
 
 
+# --- 6. what a session's own history shows ------------------------------------------
+
+def test_adversarial_profiles_show_no_other_keys(inbatch_factory, mariadb):
+    """SHOW PROFILES lists the statements a session ran.  Through inbatch
+    the runner's session ran the keys join: its client must not find the
+    keys other clients asked for in its own history (directly, a session's
+    history holds only its own statements)."""
+    import threading
+    root_run = test_exactness.root_run
+    root_run(mariadb, people("adv_prof"))
+    names = ["alice", "bob", "carol", "dave"]
+    lookups = [lk("adv_prof", n, "id, v") for n in names]
+    proxy = inbatch_factory(**test_exactness.WINDOW)
+    conns = [test_exactness.connect(proxy, APP_USER, APP_PASSWORD, "utf8mb4")
+             for _ in names]
+    try:
+        for c in conns:
+            assert test_exactness.run_stmt(c, "SET profiling = 1")[0] == "ok"
+        for _ in range(3):
+            barrier = threading.Barrier(len(conns))
+
+            def work(i):
+                barrier.wait(30)
+                test_exactness.run_stmt(conns[i], lookups[i])
+            ts = [threading.Thread(target=work, args=(i,))
+                  for i in range(len(conns))]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+        leaks = []
+        for i, c in enumerate(conns):
+            r = test_exactness.run_stmt(c, "SHOW PROFILES")
+            assert r[0] == "ok", r
+            texts = [row[2] for row in r[2]]
+            # its own lookups, each run on its own session
+            assert sum(1 for t in texts if t == lookups[i]) == 3, texts
+            for j, n in enumerate(names):
+                if j == i:
+                    continue
+                marks = (n, n.encode().hex().upper())
+                leaks += ["session %d (%s) sees %r in %r" % (i, names[i], n, t)
+                          for t in texts if any(m in t for m in marks)]
+        assert not leaks, "\n".join(leaks)
+    finally:
+        for c in conns:
+            c.close()
+        root_run(mariadb, drop("adv_prof"), check=False)
+
+
 # --- the test ----------------------------------------------------------------------
 
 # Cases aimed at a bug found and fixed run where batching is certain:
