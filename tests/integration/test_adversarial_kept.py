@@ -14,9 +14,8 @@
 # answered by the join alone, FOUND_ROWS() read without being named) and
 # batched-found-rows-stale-execute-immediate (the same for the others):
 # diagnostics are now restored before routines, prepared texts and calls
-# of functions off the whitelist too; init-connect-start-transaction-
-# every-other: a first lookup is judged by the status after the login's
-# own statements.
+# of functions off the whitelist too; test_adversarial_profiles_show_no_
+# other_keys: no batching while profiling is on.
 
 import struct
 
@@ -297,48 +296,65 @@ ddl_case("table-to-view",
 # --- 4. the login read: init_connect, schemas, fresh sessions --------------------
 #
 # init_connect runs for accounts without SUPER/CONNECTION ADMIN before the
-# login read.  A sequence makes every other session different.
+# login read.  It makes two sessions (X and Y, beside the plain ones, of
+# the same account) different: interactive clients, whose wait_timeout is
+# interactive_timeout; not by login order, which other logins to the same
+# server can shift.
 
 IC_USER = "adv_ic"
 IC_PW = "icpw"
+IC_USERS = {IC_USER: IC_PW}
+IC_OTHER = "@@session.wait_timeout = 28799"
 IC_GRANTS = [
     "CREATE USER %s@'%%' IDENTIFIED BY '%s'" % (IC_USER, IC_PW),
     "GRANT SELECT, INSERT, CREATE TEMPORARY TABLES, EXECUTE ON ibtest.* "
     "TO %s@'%%'" % IC_USER,
-    "DROP SEQUENCE IF EXISTS ibtest.adv_ic_seq",
-    "CREATE SEQUENCE ibtest.adv_ic_seq",
+    "SET GLOBAL interactive_timeout = 28799",
     "SET GLOBAL init_connect = 'CALL ibtest.adv_ic_init()'"]
+IC_GLOBALS = ["init_connect"]
 IC_TEARDOWN = ["DROP USER IF EXISTS %s@'%%'" % IC_USER,
                "DROP PROCEDURE IF EXISTS ibtest.adv_ic_init",
-               "DROP SEQUENCE IF EXISTS ibtest.adv_ic_seq"]
+               "SET GLOBAL interactive_timeout = DEFAULT"]
+
+
+def ic_setup(body):
+    """init_connect calls a procedure running <body>."""
+    return IC_GRANTS[:-1] + [
+        "DROP PROCEDURE IF EXISTS ibtest.adv_ic_init",
+        "CREATE PROCEDURE ibtest.adv_ic_init() BEGIN %s; END" % body,
+        IC_GRANTS[-1]]
+
+
+def ic_others(plain, follow=()):
+    """X and Y, interactive clients, look up the first two keys of each
+    burst of <plain>."""
+    return [S(name, [p[i] for p in plain], user=IC_USER, password=IC_PW,
+              follow=["SELECT @@wait_timeout"] + list(follow),
+              client_flag=CLIENT.INTERACTIVE)
+            for i, name in enumerate(("X", "Y"))]
 
 
 def ic_case(cid, body, setup, plain, teardown, follow=()):
-    """init_connect calls a procedure running <body>, where @n is the
-    session's number in login order (1, 2, ...)."""
     case("init-connect-" + cid,
-         setup + IC_GRANTS[:-1] + [
-             "DROP PROCEDURE IF EXISTS ibtest.adv_ic_init",
-             "CREATE PROCEDURE ibtest.adv_ic_init() BEGIN "
-             "DECLARE n INT DEFAULT NEXT VALUE FOR ibtest.adv_ic_seq; "
-             "%s; END" % body, IC_GRANTS[-1]],
-         [], plain,
+         setup + ic_setup(body), ic_others(plain, follow), plain,
          script=[("burst", b) for b in range(len(plain))]
-         + [("do", "plain%d" % i, list(follow)) for i in range(4)],
-         users={IC_USER: IC_PW}, plain_user=IC_USER, plain_password=IC_PW,
-         globals_=["init_connect"], root_teardown=IC_TEARDOWN + teardown,
+         + [("do", "plain%d" % i, list(follow)) for i in range(4)]
+         + [("follow",)],
+         users=IC_USERS, plain_user=IC_USER, plain_password=IC_PW,
+         globals_=IC_GLOBALS, root_teardown=IC_TEARDOWN + teardown,
          # sessions of other contexts are not batched together: only
          # the answers are checked
          prove=())
 
 
-ic_case("time-zone-every-other",
-        "IF n % 2 = 1 THEN SET time_zone = '+05:00'; END IF",
+ic_case("time-zone-other-account",
+        "IF %s THEN SET time_zone = '+05:00'; END IF" % IC_OTHER,
         people("adv_ic_tz"),
         [plain_lk("adv_ic_tz", "id, ts")] * 3, drop("adv_ic_tz"),
         follow=["SELECT @@time_zone"])
-ic_case("sql-mode-every-other",
-        "IF n % 2 = 1 THEN SET sql_mode = 'PAD_CHAR_TO_FULL_LENGTH'; END IF",
+ic_case("sql-mode-other-account",
+        "IF %s THEN SET sql_mode = 'PAD_CHAR_TO_FULL_LENGTH'; END IF"
+        % IC_OTHER,
         ["DROP TABLE IF EXISTS adv_ic_pc",
          "CREATE TABLE adv_ic_pc (id INT PRIMARY KEY, name VARCHAR(20), "
          "c CHAR(8), KEY (name))",
@@ -347,7 +363,7 @@ ic_case("sql-mode-every-other",
         [plain_lk("adv_ic_pc", "id, c, LENGTH(c) AS l")] * 3,
         drop("adv_ic_pc"))
 ic_case("user-variable-view",
-        "SET @adv_ic = n",
+        "SET @adv_ic = CHAR_LENGTH(CURRENT_USER())",
         people("adv_ic_uv_b") + [
             "DROP FUNCTION IF EXISTS adv_ic_getv",
             "CREATE FUNCTION adv_ic_getv() RETURNS INT RETURN @adv_ic",
@@ -357,7 +373,7 @@ ic_case("user-variable-view",
         ["DROP VIEW IF EXISTS adv_ic_uv",
          "DROP FUNCTION IF EXISTS adv_ic_getv"] + drop("adv_ic_uv_b"))
 ic_case("user-variable-where",
-        "SET @adv_ic = n",
+        "SET @adv_ic = CHAR_LENGTH(CURRENT_USER())",
         people("adv_ic_uw"),
         [plain_lk("adv_ic_uw", "id, v", " AND v > 0")] * 2,
         drop("adv_ic_uw"))
@@ -367,27 +383,26 @@ ic_case("user-variable-where",
 # and the trackers' SET run inside it, the client's first read too
 for _label, _body in [
         ("start-transaction", "START TRANSACTION"),
-        ("start-transaction-every-other",
-         "IF n % 2 = 1 THEN START TRANSACTION; END IF"),
+        ("start-transaction-other-account",
+         "IF %s THEN START TRANSACTION; END IF" % IC_OTHER),
         ("autocommit-off", "SET autocommit = 0"),
-        ("read-uncommitted-every-other",
-         "IF n % 2 = 1 THEN SET SESSION TRANSACTION ISOLATION LEVEL "
-         "READ UNCOMMITTED; END IF")]:
+        ("read-uncommitted-other-account",
+         "IF %s THEN SET SESSION TRANSACTION ISOLATION LEVEL "
+         "READ UNCOMMITTED; END IF" % IC_OTHER)]:
+    _plain = [plain_lk("adv_ic_tx", "id, v")] * 3
     case("init-connect-" + _label,
-         people("adv_ic_tx") + IC_GRANTS[:-1] + [
-             "DROP PROCEDURE IF EXISTS ibtest.adv_ic_init",
-             "CREATE PROCEDURE ibtest.adv_ic_init() BEGIN "
-             "DECLARE n INT DEFAULT NEXT VALUE FOR ibtest.adv_ic_seq; "
-             "%s; END" % _body, IC_GRANTS[-1]],
-         [], [plain_lk("adv_ic_tx", "id, v")] * 3,
+         people("adv_ic_tx") + ic_setup(_body),
+         ic_others(_plain, ["SELECT @@in_transaction, @@autocommit"]),
+         _plain,
          script=[("burst", 0),
                  ("root", ["BEGIN", "UPDATE adv_ic_tx SET v = v + 100",
                            "INSERT INTO adv_ic_tx (id, name, v) VALUES "
                            "(9, 'erin', 9)"]),
                  ("burst", 1), ("root", ["COMMIT"]), ("burst", 2)]
-         + plain_do(["SELECT @@in_transaction, @@autocommit"]),
-         users={IC_USER: IC_PW}, plain_user=IC_USER, plain_password=IC_PW,
-         globals_=["init_connect"],
+         + plain_do(["SELECT @@in_transaction, @@autocommit"])
+         + [("follow",)],
+         users=IC_USERS, plain_user=IC_USER, plain_password=IC_PW,
+         globals_=IC_GLOBALS,
          root_teardown=IC_TEARDOWN + drop("adv_ic_tx"), prove=())
 
 
@@ -714,7 +729,7 @@ WINDOW_ONLY = {
     "kept-runner-found-rows-call",
     "kept-runner-found-rows-function",
     "batched-found-rows-stale-execute-immediate",
-    "init-connect-start-transaction-every-other",
+    "init-connect-start-transaction-other-account",
 }
 PARAMS = [pytest.param(c, m, id="%s-%s" % (c.cid, m)) for c in CASES
           for m in MODES if m == "window" or c.cid not in WINDOW_ONLY]
