@@ -587,40 +587,13 @@ def change_user(conn, user, password, db):
 class CuRun(test_exactness.Run):
     """A Run with one more step: ("cu", name, user, password, db)."""
 
-    def execute(self):
-        script = self.case.script
-        done = []
-        rest = list(script)
-        # the base class runs a script; change users between its parts
-        while rest:
-            i = next((k for k, st in enumerate(rest) if st[0] == "cu"),
-                     len(rest))
-            self.case.script = rest[:i] if rest[:i] else [("root", [])]
-            if not done:
-                super().execute()
-            else:
-                self._steps(self.case.script)
-            done.append(i)
-            if i < len(rest):
-                _, name, user, pw, db = rest[i]
-                self.out.append(("%s: change user %s %s" % (name, user, db),
-                                 change_user(self.conns.get(name), user, pw,
-                                             db)))
-            rest = rest[i + 1:]
-        self.case.script = script
-
-    def _steps(self, steps):
-        for step in steps:
-            kind = step[0]
-            if kind == "burst":
-                self.burst(step[1])
-            elif kind == "root":
-                self.root_do(step[1])
-            elif kind == "do":
-                for sql in step[2]:
-                    self.do(step[1], sql)
-            else:
-                raise AssertionError("bad step %r" % (step,))
+    def step(self, step):
+        if step[0] != "cu":
+            super().step(step)
+            return
+        _, name, user, pw, db = step
+        self.out.append(("%s: change user %s %s" % (name, user, db),
+                         change_user(self.conns.get(name), user, pw, db)))
 
 
 CU_CASES = []

@@ -271,32 +271,36 @@ class Run:
             if not s.late:
                 self.open(s.name)
         for step in c.script:
-            kind = step[0]
-            if kind == "setup":
-                for s in c.sessions:
-                    if s.name in self.conns:
-                        for sql in s.setup:
-                            self.do(s.name, sql)
-            elif kind == "follow":
-                for s in c.sessions:
-                    if s.name in self.conns:
-                        for sql in s.follow:
-                            self.do(s.name, sql)
-            elif kind == "burst":
-                self.burst(step[1])
-            elif kind == "root":
-                self.root_do(step[1])
-            elif kind == "open":
-                for name in step[1]:
-                    self.open(name)
-            elif kind == "do":
-                for sql in step[2]:
-                    self.do(step[1], sql)
-            elif kind == "ps":
-                self.out.append(("%s: PS %s" % (step[1], step[2]),
-                                 run_ps(self.conns.get(step[1]), step[2])))
-            else:
-                raise AssertionError("bad step %r" % (step,))
+            self.step(step)
+
+    def step(self, step):
+        c = self.case
+        kind = step[0]
+        if kind == "setup":
+            for s in c.sessions:
+                if s.name in self.conns:
+                    for sql in s.setup:
+                        self.do(s.name, sql)
+        elif kind == "follow":
+            for s in c.sessions:
+                if s.name in self.conns:
+                    for sql in s.follow:
+                        self.do(s.name, sql)
+        elif kind == "burst":
+            self.burst(step[1])
+        elif kind == "root":
+            self.root_do(step[1])
+        elif kind == "open":
+            for name in step[1]:
+                self.open(name)
+        elif kind == "do":
+            for sql in step[2]:
+                self.do(step[1], sql)
+        elif kind == "ps":
+            self.out.append(("%s: PS %s" % (step[1], step[2]),
+                             run_ps(self.conns.get(step[1]), step[2])))
+        else:
+            raise AssertionError("bad step %r" % (step,))
 
     def close(self):
         for conn in list(self.conns.values()) + [self.root]:
