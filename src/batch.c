@@ -151,6 +151,8 @@ static void batch_finish(struct batch *b);
 static void batch_coalesced(struct batch *b);
 static void batch_own(struct batch *b);
 static bool batch_probe_fresh(const struct batch_group *g);
+static bool batch_join_checked(struct batch_group *g,
+			       const struct fanout_rs *rs);
 
 void batch_note_ddl(void)
 {
@@ -469,9 +471,11 @@ static void batch_put_table_of(struct pktbuf *pb, const char *t,
  * The coalesced query for keys[0..n) but <skip>: a derived table of
  * (index, key) joined to the looked-up table, so the server compares each
  * key under the column's own rules and tags every row with its key:
- *   SELECT __ib_d.__ib_i, <list> FROM (SELECT 1 AS __ib_i, <k1> AS __ib_k
- *   UNION ALL ...) AS __ib_d STRAIGHT_JOIN <t> ON <col> = __ib_d.__ib_k
- *   [AND (<rest>)] [ORDER BY __ib_d.__ib_i, <order>]
+ *   SELECT __ib_d.__ib_i, <col> AS __ib_c, <list> FROM (SELECT 1 AS __ib_i,
+ *   <k1> AS __ib_k UNION ALL ...) AS __ib_d STRAIGHT_JOIN <t>
+ *   ON <col> = __ib_d.__ib_k [AND (<rest>)] [ORDER BY __ib_d.__ib_i, <order>]
+ * The key column comes back so that every join shows the type it compared
+ * under (batch_join_key_ok), not only the probe a second ago.
  */
 bool batch_keys_sql(struct pktbuf *pb, const char *t,
 		    const struct classify_result *cr,
@@ -483,6 +487,8 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
 
 	pktbuf_init(pb);
 	pktbuf_put_bytes(pb, "SELECT __ib_d.__ib_i, ", 22);
+	batch_put_span(pb, t, cr->key_col);
+	pktbuf_put_bytes(pb, " AS __ib_c, ", 12);
 	if (cr->select_star) {
 		batch_put_span(pb, t, cr->alias.len ? cr->alias : cr->table);
 		pktbuf_put_bytes(pb, ".*", 2);
@@ -687,7 +693,8 @@ static bool batch_fanout_kept(struct batch *b)
 		fanout_rs_free(&rs);
 		return false;
 	}
-	if (rs.warnings == 0 && batch_defs_same(&rs, &own))
+	if (rs.warnings == 0 && batch_join_checked(g, &rs) &&
+	    batch_defs_same(&rs, &own))
 		rows_per_key = batch_rows_per_key(&rs, b->n_keys);
 	if (!rows_per_key) {
 		fanout_rs_free(&rs);
@@ -737,7 +744,8 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 			why = &ib_loop->stats.fallback_warnings;
 			fanout_rs_free(&rs);
 			co_ok = false;
-		} else if (co_ok && !fanout_compatible_defs(&rs, &solo)) {
+		} else if (co_ok && (!fanout_compatible_defs(&rs, &solo) ||
+				     !batch_join_checked(b->g, &rs))) {
 			log_info("shape %s: coalesced columns differ from the "
 				 "lookup's own", b->g->st ? b->g->st->text : "?");
 			why = &ib_loop->stats.fallback_metadata;
@@ -918,6 +926,26 @@ bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd)
 	default:
 		return false;
 	}
+}
+
+bool batch_join_key_ok(const struct fanout_rs *rs, enum classify_key_type kt)
+{
+	struct proto_coldef cd;
+
+	return rs->key_def &&
+	       proto_parse_coldef(rs->key_def, rs->key_def_len, rs->ext_meta,
+				  &cd) &&
+	       batch_key_type_ok(kt, &cd);
+}
+
+/* batch_join_key_ok() for a batch of <g>; when the key column changed
+ * under the probe, the probe is void: the next batch probes again. */
+static bool batch_join_checked(struct batch_group *g, const struct fanout_rs *rs)
+{
+	if (batch_join_key_ok(rs, g->cr.key_type))
+		return true;
+	g->probed_us = 0;
+	return false;
 }
 
 /* The shape cannot be batched now: every lookup runs on its own session,

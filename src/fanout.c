@@ -57,7 +57,8 @@ static void fanout_rs_index(struct fanout_rs *rs)
 
 /*
  * Parse <res> as one text result set.  With <indexed>, the first column
- * is the key index: it is stripped from each row and recorded.
+ * is the key index: it is stripped from each row and recorded; the
+ * second, the key column, is stripped too, its definition kept.
  */
 bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 			   unsigned n_keys, struct fanout_rs *rs)
@@ -66,7 +67,7 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 	const uint8_t *p;
 	struct proto_rd rd;
 	uint64_t ncols;
-	unsigned i, skip = indexed ? 1 : 0;
+	unsigned i, skip = indexed ? 2 : 0;
 	uint16_t w, st;
 
 	memset(rs, 0, sizeof(*rs));
@@ -87,6 +88,9 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 		if (i >= skip) {
 			rs->defs[i - skip] = p;
 			rs->def_lens[i - skip] = len;
+		} else if (i == 1) {
+			rs->key_def = p;
+			rs->key_def_len = len;
 		}
 	}
 	if (!backend_result_next(res, &pos, &p, &len) ||
@@ -120,7 +124,9 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 					goto bad;
 				idx = idx * 10 + (v[k] - '0');
 			}
-			if (idx >= n_keys)
+			/* the key column's value */
+			proto_rd_lenenc_str(&rd, &vlen, &null);
+			if (rd.failed || idx >= n_keys)
 				goto bad;
 			rs->row_key[rs->nrows] = (unsigned)idx;
 			rs->rows[rs->nrows] = p + rd.pos;

@@ -12,6 +12,10 @@ struct backend_result;
 struct fanout_rs {
 	const uint8_t **defs; /* column definitions (after the index one) */
 	size_t *def_lens;
+	/* an indexed result's second column: the key column, as the join
+	 * read it (stripped from defs and rows like the index) */
+	const uint8_t *key_def;
+	size_t key_def_len;
 	unsigned ncols;
 	uint16_t warnings;
 	uint16_t status;
@@ -30,7 +34,8 @@ struct fanout_rs {
 /*
  * Parse <res> (an internal query's collected packets) as exactly one text
  * result set.  With <indexed>, the first column holds the key index: it is
- * checked against <n_keys>, recorded per row and stripped from the rows.
+ * checked against <n_keys>, recorded per row and stripped from the rows;
+ * the second is the key column (key_def), stripped too.
  */
 bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 		     unsigned n_keys, struct fanout_rs *rs);

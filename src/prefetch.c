@@ -1103,7 +1103,8 @@ static struct pf_kept *pf_chunk_make(struct pf_shape *sh,
 	pktbuf_init(&co->pkts);
 	co->count = 0;
 	if (!fanout_rs_parse(&k->co, true, n_keys, &k->rs) ||
-	    k->rs.warnings || !fanout_compatible_defs(&k->rs, &sh->solo)) {
+	    k->rs.warnings || !fanout_compatible_defs(&k->rs, &sh->solo) ||
+	    !batch_join_key_ok(&k->rs, sh->cr.key_type)) {
 		if (k->rs.defs)
 			fanout_rs_free(&k->rs);
 		backend_result_free(&k->co);

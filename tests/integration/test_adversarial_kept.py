@@ -182,7 +182,8 @@ for _label, _ddl, _plain in [
              _plain, drop("adv_ddl"))
 
 # the key column changes type: a join compares its keys as the lookup
-# would only for some types (the probe is a second old)
+# would only for some types (the probe is a second old, but every join
+# shows its key column: the bursts after the change need not batch)
 ddl_case("key-varchar-to-int",
          ["DROP TABLE IF EXISTS adv_kt",
           "CREATE TABLE adv_kt (id INT PRIMARY KEY, name VARCHAR(20), "
@@ -192,7 +193,7 @@ ddl_case("key-varchar-to-int",
          ["ALTER TABLE adv_kt MODIFY name INT"],
          [lk("adv_kt", n, "id, v") for n in ("5", "7", "12", "0")]
          + [lk("adv_kt", n, "id, v") for n in ("05", "7.0", " 12", "0e0")],
-         drop("adv_kt"))
+         drop("adv_kt"), prove=(0, 1))
 ddl_case("key-varchar-to-decimal",
          ["DROP TABLE IF EXISTS adv_kt",
           "CREATE TABLE adv_kt (id INT PRIMARY KEY, name VARCHAR(20), "
@@ -203,7 +204,7 @@ ddl_case("key-varchar-to-decimal",
          [lk("adv_kt", n, "id, v") for n in ("5", "7.5", "12", "0")]
          + [lk("adv_kt", n, "id, v") for n in ("5.000", "7.50", "1.2e1",
                                                "-0")],
-         drop("adv_kt"))
+         drop("adv_kt"), prove=(0, 1))
 ddl_case("key-varchar-to-date",
          ["DROP TABLE IF EXISTS adv_kt",
           "CREATE TABLE adv_kt (id INT PRIMARY KEY, name VARCHAR(20), "
@@ -216,7 +217,7 @@ ddl_case("key-varchar-to-date",
          + [lk("adv_kt", n, "id, v") for n in ("2020-1-5", "20200106",
                                                "2021-02-03 00:00:00",
                                                "99-12-31")],
-         drop("adv_kt"))
+         drop("adv_kt"), prove=(0, 1))
 ddl_case("key-varchar-to-enum",
          ["DROP TABLE IF EXISTS adv_kt",
           "CREATE TABLE adv_kt (id INT PRIMARY KEY, name VARCHAR(20), "
@@ -225,7 +226,7 @@ ddl_case("key-varchar-to-enum",
          ["ALTER TABLE adv_kt MODIFY name ENUM('x','y','z')"],
          [lk("adv_kt", n, "id, v") for n in ("x", "y", "z", "Y")]
          + [lk("adv_kt", n, "id, v") for n in ("2", "y ", "3", "1")],
-         drop("adv_kt"))
+         drop("adv_kt"), prove=(0, 1))
 ddl_case("int-key-to-varchar",
          ["DROP TABLE IF EXISTS adv_kt",
           "CREATE TABLE adv_kt (id INT PRIMARY KEY, k INT, v INT, KEY (k))",
@@ -241,7 +242,7 @@ ddl_case("int-key-to-bit",
           "INSERT INTO adv_kt VALUES (1,5,10),(2,7,20),(3,12,30),(4,0,40)"],
          ["ALTER TABLE adv_kt MODIFY k BIT(8)"],
          ["SELECT id, v FROM adv_kt WHERE k = %d" % n for n in (5, 7, 12, 0)],
-         drop("adv_kt"))
+         drop("adv_kt"), prove=(0, 1))
 ddl_case("int-key-to-double",
          ["DROP TABLE IF EXISTS adv_kt",
           "CREATE TABLE adv_kt (id INT PRIMARY KEY, k INT, v INT, KEY (k))",
@@ -249,7 +250,7 @@ ddl_case("int-key-to-double",
          ["ALTER TABLE adv_kt MODIFY k DOUBLE",
           "UPDATE adv_kt SET k = 7.0000000001 WHERE id = 2"],
          ["SELECT id, v FROM adv_kt WHERE k = %d" % n for n in (5, 7, 12, 0)],
-         drop("adv_kt"))
+         drop("adv_kt"), prove=(0, 1))
 # the same DDL sent through inbatch by one of the clients: named, it
 # renews the probe
 YEAR_SETUP = ["DROP TABLE IF EXISTS adv_ky",

@@ -697,6 +697,21 @@ for _label, _ddl in KEPT_DDL + [("sorted-unique", "ADD UNIQUE KEY (v)"),
                  ("burst", 3), ("burst", 4)],
          root_teardown=drop("ex_kept"))
 
+# the key column itself changed directly on the server, between the
+# probe and the next bursts: YEAR reads an integer literal as a year, a
+# join compares it as an integer; the join's own key column tells
+for _label, _ddl in [("year", "MODIFY v YEAR NOT NULL"),
+                     ("year-nullable", "MODIFY v YEAR NULL")]:
+    case("key-column-then-" + _label,
+         people("ex_keyty"),
+         [],
+         [["SELECT id, name FROM ex_keyty WHERE v = %d" % v
+           for v in (10, 20, 30, 40)]] * 4,
+         script=[("burst", 0), ("burst", 1),
+                 ("root", ["ALTER TABLE ex_keyty " + _ddl]),
+                 ("burst", 2), ("burst", 3)],
+         prove=[0, 1], root_teardown=drop("ex_keyty"))
+
 case("time-zone-global-changed-new-session",
      people("ex_tzg"),
      [S("X", [None, lk("ex_tzg", "alice", "id, ts")], late=True,
