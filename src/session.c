@@ -47,6 +47,7 @@ enum session_ctx_field {
 	SCTX_AUTO_IS_NULL,
 	SCTX_ISOLATION,
 	SCTX_PROFILING,
+	SCTX_INIT_CONNECT,
 	SESSION_CTX_CHECKED
 };
 
@@ -55,6 +56,7 @@ enum session_ctx_field {
 	"IFNULL(DATABASE(), ''), @@character_set_client, "                    \
 	"@@character_set_connection, @@sql_mode, @@sql_select_limit, "        \
 	"@@autocommit, @@sql_auto_is_null, @@tx_isolation, @@profiling, "     \
+	"REPLACE(@@init_connect, 0x1f, 0x20), "                                \
 	/* only compared */                                                    \
 	"@@collation_connection, IFNULL(@@character_set_results, 'NULL'), "   \
 	"@@time_zone, @@max_sort_length, @@div_precision_increment, "         \
@@ -499,6 +501,18 @@ static void session_ctx_check(struct session *s)
 	if (session_field_on(s, SCTX_PROFILING)) {
 		s->why = "profiling is on";
 		return;
+	}
+	/* init_connect ran before any read of ours: what its words may
+	 * leave that no read shows (a temporary table, a routine's doing)
+	 * is judged as if the client had sent them */
+	{
+		size_t a = 0;
+		const char *v = session_ctx_field(s, SCTX_INIT_CONNECT, &a);
+
+		if (v && a && classify_stmt_kind(v, a) & (STMT_HIDDEN | STMT_CALLS)) {
+			s->why = "init_connect may leave state no read shows";
+			return;
+		}
 	}
 	/* the session's own reads may be prefetched from here on */
 	s->ctx_base_ok = true;

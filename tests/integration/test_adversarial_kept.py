@@ -379,6 +379,16 @@ ic_case("user-variable-where",
         [plain_lk("adv_ic_uw", "id, v", " AND v > 0")] * 2,
         drop("adv_ic_uw"))
 
+# a temporary table of the interactive sessions shadows the base table:
+# the login read cannot see it, the words of init_connect can
+ic_case("temporary-table-other-account",
+        "IF %s THEN CREATE TEMPORARY TABLE adv_ic_tt (id INT PRIMARY KEY, "
+        "name VARCHAR(20), v INT, KEY (name)); INSERT INTO adv_ic_tt "
+        "VALUES (11,'alice',-1),(12,'bob',-2),(13,'carol',-3),"
+        "(14,'dave',-4); END IF" % IC_OTHER,
+        people("adv_ic_tt"),
+        [plain_lk("adv_ic_tt", "id, v")] * 3, drop("adv_ic_tt"))
+
 
 # init_connect opens a transaction or turns autocommit off: the login read
 # and the trackers' SET run inside it, the client's first read too
