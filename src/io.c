@@ -10,8 +10,8 @@
  * reads and writes.  Here the bufferevent stays the buffer container and
  * keeps its callbacks, but with reading and writing disabled in it:
  *
- *   read:  our own persistent EV_READ event; one recv per wakeup straight
- *          into the input's free space; then the read callback.
+ *   read:  our own persistent EV_READ event; one recv per wakeup into
+ *          the loop's buffer, copied to the input; then the read callback.
  *   write: a callback on the output evbuffer puts the connection on the
  *          dirty list when something is added; one event, activated when
  *          the list stops being empty, runs after the callbacks of this
@@ -53,10 +53,12 @@ struct io {
 /* what one wakeup reads at most, as libevent's default single read */
 #define IO_READ_MAX 16384
 
-/* One event loop's share: its dirty list and the event that flushes it. */
+/* One event loop's share: its dirty list and the event that flushes it,
+ * and where every read lands first. */
 struct io_loop {
 	TAILQ_HEAD(, io) dirty;
 	struct event flush_ev;
+	uint8_t rbuf[IO_READ_MAX];
 };
 
 static void io_flush_cb(evutil_socket_t fd, short what, void *arg);
@@ -107,43 +109,19 @@ static void io_report(struct io *io, short what, int err)
 	}
 }
 
-/* One recv (recvmsg across two pieces) into <in>'s free space: where its
- * last chunk ends, and a new chunk only for what does not fit there. */
-static ssize_t io_recv(struct evbuffer *in, evutil_socket_t fd)
+/*
+ * One recv into the loop's scratch buffer, then a copy into <in>.  Reading
+ * straight into <in> needs IO_READ_MAX bytes of room there: a new 16 KiB
+ * chunk for each read into an emptied buffer, which malloc gives back to
+ * the kernel and takes again (brk, and page faults on the new pages) as
+ * the top of the heap moves.  Copying the few bytes of a query or answer
+ * costs far less.
+ */
+static ssize_t io_recv(struct io *io, struct evbuffer *in)
 {
-	struct evbuffer_iovec v[2];
-	struct msghdr mh;
-	struct iovec iov[2];
-	ssize_t n;
-	int nv, i;
-	size_t left;
+	ssize_t n = recv(io->fd, io->loop->rbuf, sizeof(io->loop->rbuf), 0);
 
-	nv = evbuffer_reserve_space(in, IO_READ_MAX, v, 2);
-	if (nv < 1) {
-		errno = ENOMEM;
-		return -1;
-	}
-	if (nv == 1) {
-		n = recv(fd, v[0].iov_base, v[0].iov_len, 0);
-	} else {
-		memset(&mh, 0, sizeof(mh));
-		for (i = 0; i < nv; i++) {
-			iov[i].iov_base = v[i].iov_base;
-			iov[i].iov_len = v[i].iov_len;
-		}
-		mh.msg_iov = iov;
-		mh.msg_iovlen = (size_t)nv;
-		n = recvmsg(fd, &mh, 0);
-	}
-	if (n <= 0)
-		return n; /* a reservation left uncommitted adds nothing */
-	left = (size_t)n;
-	for (i = 0; i < nv && left; i++) {
-		if (v[i].iov_len > left)
-			v[i].iov_len = left;
-		left -= v[i].iov_len;
-	}
-	if (evbuffer_commit_space(in, v, i) != 0) {
+	if (n > 0 && evbuffer_add(in, io->loop->rbuf, (size_t)n) != 0) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -159,11 +137,12 @@ static void io_read_cb(evutil_socket_t fd, short what, void *arg)
 	void *cbarg;
 	ssize_t n;
 
+	(void)fd;
 	(void)what;
 	/* a socket bufferevent keeps its input's end frozen but while it
 	 * reads, so do the same */
 	evbuffer_unfreeze(in, 0);
-	n = io_recv(in, fd);
+	n = io_recv(io, in);
 	evbuffer_freeze(in, 0);
 	if (n > 0) {
 		/* the callback may detach <io>: nothing of it after this */
