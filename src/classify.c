@@ -4,6 +4,8 @@
 #include "classify.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 /*
@@ -319,23 +321,54 @@ static int kw_cmp(const unsigned char *w, size_t n, const char *name)
 	return name[n] == '\0' ? 0 : -1;
 }
 
+/*
+ * Keywords by a hash of their folded bytes, open addressing: a word is
+ * looked up once per token of every statement, and most words (names) are
+ * not keywords, which a binary search took eight compares to learn.  Built
+ * once, on first use, by whichever thread classifies first.
+ */
+#define KW_HASH_SIZE 512 /* a power of two, over three times the table */
+static unsigned char kw_hash[KW_HASH_SIZE]; /* index + 1; 0: empty */
+_Static_assert(sizeof(kw_table) / sizeof(kw_table[0]) < 255 &&
+		       sizeof(kw_table) / sizeof(kw_table[0]) < KW_HASH_SIZE / 3,
+	       "kw_hash: indexes fit a byte, probes stay short");
+static pthread_once_t kw_hash_once = PTHREAD_ONCE_INIT;
+
+/* FNV-1a: names that differ in one digit (t1, t2) land far apart */
+static unsigned kw_hash_of(const unsigned char *w, size_t n)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ to_upper(w[i])) * 16777619u;
+	return (h ^ (h >> 16)) & (KW_HASH_SIZE - 1);
+}
+
+static void kw_hash_build(void)
+{
+	size_t i, n = sizeof(kw_table) / sizeof(kw_table[0]);
+	unsigned h;
+
+	for (i = 0; i < n; i++) {
+		h = kw_hash_of((const unsigned char *)kw_table[i].name,
+			       strlen(kw_table[i].name));
+		while (kw_hash[h])
+			h = (h + 1) & (KW_HASH_SIZE - 1);
+		kw_hash[h] = (unsigned char)(i + 1);
+	}
+}
+
 static const struct kw *kw_lookup(const unsigned char *w, size_t n)
 {
-	size_t lo = 0, hi = sizeof(kw_table) / sizeof(kw_table[0]);
+	unsigned h;
 
 	if (n > KW_MAX_LEN)
 		return NULL;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = kw_cmp(w, n, kw_table[mid].name);
-
-		if (c == 0)
-			return &kw_table[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
+	pthread_once(&kw_hash_once, kw_hash_build);
+	for (h = kw_hash_of(w, n); kw_hash[h]; h = (h + 1) & (KW_HASH_SIZE - 1))
+		if (kw_cmp(w, n, kw_table[kw_hash[h] - 1].name) == 0)
+			return &kw_table[kw_hash[h] - 1];
 	return NULL;
 }
 
