@@ -467,6 +467,21 @@ static void batch_put_table_of(struct pktbuf *pb, const char *t,
 	}
 }
 
+/* <v> in decimal at <buf> (room for 10 digits); returns the length. */
+static size_t batch_utoa(char *buf, unsigned v)
+{
+	char tmp[10];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	return n;
+}
+
 /*
  * The coalesced query for keys[0..n) but <skip>: a derived table of
  * (index, key) joined to the looked-up table, so the server compares each
@@ -499,8 +514,17 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
 	for (i = 0; i < n; i++) {
 		if (i == skip)
 			continue;
-		snprintf(num, sizeof(num), first ? "SELECT %u AS __ib_i, " : " UNION ALL SELECT %u, ", i);
-		pktbuf_put_bytes(pb, num, strlen(num));
+		/* by hand: snprintf() here was a twentieth of the proxy's
+		 * own instructions per batched lookup */
+		if (first)
+			pktbuf_put_bytes(pb, "SELECT ", 7);
+		else
+			pktbuf_put_bytes(pb, " UNION ALL SELECT ", 18);
+		pktbuf_put_bytes(pb, num, batch_utoa(num, i));
+		if (first)
+			pktbuf_put_bytes(pb, " AS __ib_i, ", 12);
+		else
+			pktbuf_put_bytes(pb, ", ", 2);
 		pktbuf_put_bytes(pb, keys[i].sql, keys[i].len);
 		if (first)
 			pktbuf_put_bytes(pb, " AS __ib_k", 10);
