@@ -274,6 +274,7 @@ static const char *const reason_names[CLASSIFY__COUNT] = {
 	[CLASSIFY_PLACEHOLDER] = "placeholder",
 	[CLASSIFY_TOO_LONG] = "too_long",
 	[CLASSIFY_ORDER_POSITION] = "order_position",
+	[CLASSIFY_RESERVED_NAME] = "reserved_name",
 };
 
 const char *classify_reason_str(enum classify_reason r)
@@ -1124,6 +1125,20 @@ static enum classify_reason parse_limit(struct lexer *lx, struct classify_result
 	return CLASSIFY_SYNTAX;
 }
 
+/* Does "__ib_" appear in <s>, in any case?  The keys join names its own
+ * columns so (batch_keys_sql): a lookup whose ORDER BY names __ib_c
+ * would sort by the join's alias, not its table's column. */
+static bool has_reserved(const unsigned char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 5 <= n; i++)
+		if (s[i] == '_' && s[i + 1] == '_' && to_upper(s[i + 2]) == 'I' &&
+		    to_upper(s[i + 3]) == 'B' && s[i + 4] == '_')
+			return true;
+	return false;
+}
+
 static enum classify_reason classify(const char *sql, size_t len, unsigned flags,
 				     struct classify_result *res)
 {
@@ -1147,6 +1162,8 @@ static enum classify_reason classify(const char *sql, size_t len, unsigned flags
 		return CLASSIFY_SUBQUERY;
 	if (!is_kw(&t, KW_SELECT))
 		return CLASSIFY_NOT_SELECT;
+	if (has_reserved(lx.s, len))
+		return CLASSIFY_RESERVED_NAME;
 
 	memset(res, 0, sizeof(*res));
 	res->limit = -1;
