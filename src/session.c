@@ -47,7 +47,6 @@ enum session_ctx_field {
 	SCTX_AUTO_IS_NULL,
 	SCTX_ISOLATION,
 	SCTX_PROFILING,
-	SCTX_INIT_CONNECT,
 	SESSION_CTX_CHECKED
 };
 
@@ -56,7 +55,6 @@ enum session_ctx_field {
 	"IFNULL(DATABASE(), ''), @@character_set_client, "                    \
 	"@@character_set_connection, @@sql_mode, @@sql_select_limit, "        \
 	"@@autocommit, @@sql_auto_is_null, @@tx_isolation, @@profiling, "     \
-	"REPLACE(@@init_connect, 0x1f, 0x20), "                                \
 	/* only compared */                                                    \
 	"@@collation_connection, IFNULL(@@character_set_results, 'NULL'), "   \
 	"@@time_zone, @@max_sort_length, @@div_precision_increment, "         \
@@ -81,7 +79,10 @@ const size_t session_ctx_sql_len = sizeof(session_ctx_sql) - 1;
  * they are kept, not read again, and the context is read when a lookup
  * needs it (a COM_CHANGE_USER must leave Com_select as it was; a SHOW
  * VARIABLES would raise the session's Max_memory_used, which
- * main.memory_used watches).  One statement, so one Com_select per login;
+ * main.memory_used watches).  init_connect too: it ran before this read,
+ * and what it may have left is judged once, here (session_init_connect),
+ * not by a later read of a global that may have changed since.
+ * One statement, so one Com_select per login;
  * the price: where any context expression fails (a server without one of
  * these variables; MariaDB 10.3 and later have them all), the trackers
  * are not known either and the client hears the default ones.
@@ -90,7 +91,7 @@ const char session_login_sql[] =
 	"SELECT CONCAT_WS(0x1f, @@session_track_system_variables, "
 	"@@session_track_schema, @@session_track_state_change, "
 	"@@session_track_transaction_info), "
-	"CONCAT_WS(0x1f, " SESSION_CTX_FIELDS ")";
+	"CONCAT_WS(0x1f, " SESSION_CTX_FIELDS "), @@init_connect";
 const size_t session_login_sql_len = sizeof(session_login_sql) - 1;
 
 #define SESSION_CTX_SEP '\x1f'
@@ -113,9 +114,12 @@ static void session_taint(struct session *s, const char *why)
 
 void session_reset(struct session *s)
 {
+	bool init_hidden = s->init_hidden;
+
 	free(s->ctx);
 	free(s->cvars);
 	memset(s, 0, sizeof(*s));
+	s->init_hidden = init_hidden;
 	s->why = "trackers not set";
 }
 
@@ -502,17 +506,9 @@ static void session_ctx_check(struct session *s)
 		s->why = "profiling is on";
 		return;
 	}
-	/* init_connect ran before any read of ours: what its words may
-	 * leave that no read shows (a temporary table, a routine's doing)
-	 * is judged as if the client had sent them */
-	{
-		size_t a = 0;
-		const char *v = session_ctx_field(s, SCTX_INIT_CONNECT, &a);
-
-		if (v && a && classify_stmt_kind(v, a) & (STMT_HIDDEN | STMT_CALLS)) {
-			s->why = "init_connect may leave state no read shows";
-			return;
-		}
+	if (s->init_hidden) {
+		s->why = "init_connect may have left state no read shows";
+		return;
 	}
 	/* the session's own reads may be prefetched from here on */
 	s->ctx_base_ok = true;
@@ -588,6 +584,148 @@ static void session_ctx_take(struct session *s, char *ctx, size_t n)
 		session_ctx_check(s);
 }
 
+/*
+ * The variables init_connect may set and its sessions still be batched:
+ * those the context reads (their values are in it) and timeouts.
+ */
+static const char *const session_ic_vars[] = {
+	"autocommit", "big_tables", "character_set_client",
+	"character_set_connection", "character_set_database",
+	"character_set_results", "collation_connection", "collation_database",
+	"default_regex_flags", "default_week_format", "div_precision_increment",
+	"group_concat_max_len", "innodb_lock_wait_timeout",
+	"interactive_timeout", "lc_messages", "lc_time_names",
+	"lock_wait_timeout", "max_allowed_packet", "max_error_count",
+	"max_join_size", "max_sort_length", "max_statement_time",
+	"net_read_timeout", "net_write_timeout", "old_mode", "profiling",
+	"sql_auto_is_null", "sql_big_selects", "sql_mode", "sql_notes",
+	"sql_quote_show_create", "sql_safe_updates", "sql_select_limit",
+	"sql_warnings", "system_versioning_asof", "time_zone", "tx_isolation",
+	"tx_read_only", "wait_timeout", NULL
+};
+
+static void session_ic_space(const char **p, const char *end)
+{
+	while (*p < end && (**p == ' ' || **p == '\t' || **p == '\n' ||
+			    **p == '\r'))
+		(*p)++;
+}
+
+static bool session_ic_wordch(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_';
+}
+
+/* A word ([A-Za-z0-9_]+) at *p, after blanks; its length, 0 for none. */
+static size_t session_ic_word(const char **p, const char *end, const char **w)
+{
+	session_ic_space(p, end);
+	*w = *p;
+	while (*p < end && session_ic_wordch(**p))
+		(*p)++;
+	return (size_t)(*p - *w);
+}
+
+static bool session_ic_is(const char *w, size_t n, const char *word)
+{
+	return n == strlen(word) && strncasecmp(w, word, n) == 0;
+}
+
+/* A value: a bare run of [A-Za-z0-9_.:+-], or a '' string of printable
+ * ASCII but quotes and backslashes (it ends where it seems to end). */
+static bool session_ic_value(const char **p, const char *end)
+{
+	const char *q, *v;
+	bool quoted;
+
+	session_ic_space(p, end);
+	quoted = *p < end && **p == '\'';
+	if (quoted)
+		(*p)++;
+	for (v = q = *p; q < end; q++)
+		if (quoted ? *q < 0x20 || *q > 0x7e || *q == '\'' || *q == '\\'
+			   : !session_ic_wordch(*q) && !(*q && strchr(".:+-", *q)))
+			break;
+	*p = q;
+	if (quoted) {
+		if (q >= end || *q != '\'')
+			return false;
+		(*p)++;
+		return true;
+	}
+	return q > v;
+}
+
+/*
+ * Can init_connect <v>[<n>] only have set variables the context reads?
+ * Nothing but SET statements of listed variables to plain values is
+ * accepted: no quotes but plain '' strings, no comments, no calls, so
+ * that how the server lexed it (under whatever sql_mode) cannot differ
+ * from this reading.  A trigger, a routine or a temporary table would
+ * leave state that no read of ours shows.
+ */
+static bool session_ic_plain(const char *v, size_t n)
+{
+	const char *p = v, *end = v + n, *w;
+	size_t wn;
+	unsigned i;
+
+	for (;;) {
+		session_ic_space(&p, end);
+		if (p == end)
+			return true;
+		if (*p == ';') {
+			p++;
+			continue;
+		}
+		wn = session_ic_word(&p, end, &w);
+		if (!session_ic_is(w, wn, "SET"))
+			return false;
+		do {
+			wn = session_ic_word(&p, end, &w);
+			if (session_ic_is(w, wn, "SESSION") ||
+			    session_ic_is(w, wn, "LOCAL"))
+				wn = session_ic_word(&p, end, &w);
+			if (session_ic_is(w, wn, "NAMES")) {
+				if (!session_ic_value(&p, end))
+					return false;
+				wn = session_ic_word(&p, end, &w);
+				if (wn && (!session_ic_is(w, wn, "COLLATE") ||
+					   !session_ic_value(&p, end)))
+					return false;
+			} else {
+				for (i = 0; session_ic_vars[i]; i++)
+					if (session_ic_is(w, wn, session_ic_vars[i]))
+						break;
+				if (!session_ic_vars[i])
+					return false;
+				session_ic_space(&p, end);
+				if (p == end || *p != '=')
+					return false;
+				p++;
+				if (!session_ic_value(&p, end))
+					return false;
+			}
+			session_ic_space(&p, end);
+		} while (p < end && *p == ',' && ++p);
+		if (p < end && *p != ';')
+			return false;
+	}
+}
+
+/* The login read's last field: init_connect, which ran before it. */
+static void session_init_connect(struct session *s, struct proto_rd *rd)
+{
+	const uint8_t *v;
+	size_t n = 0;
+	bool null = true;
+
+	v = proto_rd_lenenc_str(rd, &n, &null);
+	if (rd->failed || (!null && !session_ic_plain((const char *)v, n)))
+		s->init_hidden = true;
+}
+
 char *session_login_read(struct session *s, const struct backend_result *res)
 {
 	struct proto_rd rd;
@@ -595,12 +733,14 @@ char *session_login_read(struct session *s, const struct backend_result *res)
 	size_t n = 0;
 	bool eof;
 
-	if (session_row(res, 2, &rd, &eof)) {
+	if (session_row(res, 3, &rd, &eof)) {
 		trackers = session_row_str(&rd, &n);
 		/* a session without the EOF is never batched or prefetched
 		 * (batch_submit): it reads no context */
-		if (eof)
+		if (eof) {
 			ctx = session_row_str(&rd, &n);
+			session_init_connect(s, &rd);
+		}
 	}
 	session_ctx_take(s, ctx, n);
 	return trackers;

@@ -49,13 +49,16 @@ struct session {
 	uint8_t ctrx;	  /* session_track_transaction_info: 0 OFF, 1 STATE,
 			   * 2 CHARACTERISTICS */
 	bool cunknown;	  /* the client set other trackers: pass everything */
+	/* init_connect, as read at login, may have left state no read shows;
+	 * kept through COM_CHANGE_USER and COM_RESET_CONNECTION */
+	bool init_hidden;
 };
 
 /* Statements run on a backend session to turn its trackers on. */
 extern const char session_track_sql[];
 extern const size_t session_track_sql_len;
 /* Read at login, right before session_track_sql: the session's own tracker
- * settings and its context (session_login_read). */
+ * settings, its context and init_connect (session_login_read). */
 extern const char session_login_sql[];
 extern const size_t session_login_sql_len;
 /* The context query; its one row is what session_ctx_set() parses. */
