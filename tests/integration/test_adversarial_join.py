@@ -12,6 +12,7 @@ import test_exactness
 from conftest import DIRECT
 from test_exactness import (MODES, NAMES, Case, S, check_case, drop, lk,
                             people, plain_lk)
+from test_adversarial_kept import ddl_case as kept_ddl_case
 from test_adversarial_kept import (CuRun, IC_GLOBALS, IC_OTHER, IC_PW,
                                    IC_TEARDOWN, IC_USER, IC_USERS, ic_others)
 
@@ -74,13 +75,8 @@ case("names-key-twice-alias-collides",
 
 # --- B. key column changed directly on the server ------------------------------
 
-def ddl_case(cid, setup, ddl, plain, teardown, extra_bursts=2, **kw):
-    nb = 2 + extra_bursts
-    case("ddl-" + cid, setup, kw.pop("sessions", []),
-         [plain] * nb if not isinstance(plain[0], list) else plain,
-         script=[("burst", 0), ("burst", 1), ("root", ddl)]
-         + [("burst", b) for b in range(2, nb)],
-         root_teardown=teardown, **kw)
+def ddl_case(*a, **kw):
+    kept_ddl_case(*a, prefix="ddl-", add=case, **kw)
 
 
 def kt_setup(t, coldef, rows):

@@ -120,9 +120,10 @@ case("login-fresh-session-diagnostics",
 # Bursts 0 and 1 keep the definitions; the DDL comes within the probe's
 # second, which inbatch does not see; bursts 2 and 3 follow at once.
 
-def ddl_case(cid, setup, ddl, plain, teardown, extra_bursts=2, **kw):
+def ddl_case(cid, setup, ddl, plain, teardown, extra_bursts=2,
+             prefix="kept-ddl-", add=None, **kw):
     nb = 2 + extra_bursts
-    case("kept-ddl-" + cid, setup, kw.pop("sessions", []),
+    (add or case)(prefix + cid, setup, kw.pop("sessions", []),
          [plain] * nb if not isinstance(plain[0], list) else plain,
          script=[("burst", 0), ("burst", 1), ("root", ddl)]
          + [("burst", b) for b in range(2, nb)],
