@@ -4,9 +4,9 @@
 #include "classify.h"
 
 #include <limits.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 /*
  * The recogniser is deliberately conservative: a statement is accepted only
@@ -79,7 +79,8 @@ struct kw {
 #define R_FUNC CLASSIFY_FUNCTION
 #define R_MOD  CLASSIFY_MODIFIER
 
-/* Sorted by strcmp() of the upper-case name: looked up by binary search. */
+/* Sorted by strcmp() of the upper-case name, for the reader; looked up
+ * through kw_hash. */
 static const struct kw kw_table[] = {
 	{ "ABS", KW_OTHER, F_FUNC, 0 },
 	{ "ALL", KW_ALL, F_RES | F_OP, 0 },
@@ -326,14 +327,14 @@ static int kw_cmp(const unsigned char *w, size_t n, const char *name)
  * Keywords by a hash of their folded bytes, open addressing: a word is
  * looked up once per token of every statement, and most words (names) are
  * not keywords, which a binary search took eight compares to learn.  Built
- * once, on first use, by whichever thread classifies first.
+ * on first use: one thread (the event loop's) classifies.
  */
 #define KW_HASH_SIZE 512 /* a power of two, over three times the table */
 static unsigned char kw_hash[KW_HASH_SIZE]; /* index + 1; 0: empty */
 _Static_assert(sizeof(kw_table) / sizeof(kw_table[0]) < 255 &&
 		       sizeof(kw_table) / sizeof(kw_table[0]) < KW_HASH_SIZE / 3,
 	       "kw_hash: indexes fit a byte, probes stay short");
-static pthread_once_t kw_hash_once = PTHREAD_ONCE_INIT;
+static bool kw_hash_built;
 
 /* FNV-1a: names that differ in one digit (t1, t2) land far apart */
 static unsigned kw_hash_of(const unsigned char *w, size_t n)
@@ -358,6 +359,7 @@ static void kw_hash_build(void)
 			h = (h + 1) & (KW_HASH_SIZE - 1);
 		kw_hash[h] = (unsigned char)(i + 1);
 	}
+	kw_hash_built = true;
 }
 
 static const struct kw *kw_lookup(const unsigned char *w, size_t n)
@@ -366,7 +368,8 @@ static const struct kw *kw_lookup(const unsigned char *w, size_t n)
 
 	if (n > KW_MAX_LEN)
 		return NULL;
-	pthread_once(&kw_hash_once, kw_hash_build);
+	if (!kw_hash_built)
+		kw_hash_build();
 	for (h = kw_hash_of(w, n); kw_hash[h]; h = (h + 1) & (KW_HASH_SIZE - 1))
 		if (kw_cmp(w, n, kw_table[kw_hash[h] - 1].name) == 0)
 			return &kw_table[kw_hash[h] - 1];
@@ -1127,15 +1130,22 @@ static enum classify_reason parse_limit(struct lexer *lx, struct classify_result
 
 /* Does "__ib_" appear in <s>, in any case?  The keys join names its own
  * columns so (batch_keys_sql): a lookup whose ORDER BY names __ib_c
- * would sort by the join's alias, not its table's column. */
+ * would sort by the join's alias, not its table's column.  "__" and a
+ * byte >= 0x80 count too: the server folds names beyond ASCII (U+0130,
+ * the dotted capital I, to i). */
 static bool has_reserved(const unsigned char *s, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i + 5 <= n; i++)
-		if (s[i] == '_' && s[i + 1] == '_' && to_upper(s[i + 2]) == 'I' &&
+	for (i = 0; i + 2 < n; i++) {
+		if (s[i] != '_' || s[i + 1] != '_')
+			continue;
+		if (s[i + 2] >= 0x80)
+			return true;
+		if (i + 5 <= n && to_upper(s[i + 2]) == 'I' &&
 		    to_upper(s[i + 3]) == 'B' && s[i + 4] == '_')
 			return true;
+	}
 	return false;
 }
 
@@ -1549,4 +1559,144 @@ bool classify_split_table(const char *t, size_t len, unsigned flags, char *schem
 	*schema_len = *name_len;
 	p = split_part(s, len, p, flags, name, name_len, cap);
 	return p == len;
+}
+
+/* --- SET statements of listed variables only (classify_set_only) --- */
+
+static void set_space(const char **p, const char *end)
+{
+	while (*p < end && (**p == ' ' || **p == '\t' || **p == '\n' ||
+			    **p == '\r'))
+		(*p)++;
+}
+
+static bool set_wordch(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_';
+}
+
+static bool set_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* A word ([A-Za-z0-9_]+) at *p, after blanks; its length, 0 for none. */
+static size_t set_word(const char **p, const char *end, const char **w)
+{
+	set_space(p, end);
+	*w = *p;
+	while (*p < end && set_wordch(**p))
+		(*p)++;
+	return (size_t)(*p - *w);
+}
+
+static bool set_is(const char *w, size_t n, const char *word)
+{
+	return n == strlen(word) && strncasecmp(w, word, n) == 0;
+}
+
+/* Digits at *p: how many. */
+static size_t set_digits(const char **p, const char *end)
+{
+	const char *q = *p;
+
+	while (*p < end && set_digit(**p))
+		(*p)++;
+	return (size_t)(*p - q);
+}
+
+/* A value: [+-]digits[.digits][e[+-]digits], a word that starts with a
+ * letter or '_' (no dots: a.b is an expression, a sequence's NEXTVAL under
+ * sql_mode=ORACLE), or a '' string of printable ASCII but ' and \. */
+static bool set_value(const char **p, const char *end)
+{
+	const char *w;
+
+	set_space(p, end);
+	if (*p == end)
+		return false;
+	if (**p == '\'') {
+		for ((*p)++; *p < end && **p >= 0x20 && **p <= 0x7e &&
+			     **p != '\'' && **p != '\\';
+		     (*p)++)
+			;
+		if (*p == end || **p != '\'')
+			return false;
+		(*p)++;
+		return true;
+	}
+	if (**p == '+' || **p == '-' || set_digit(**p)) {
+		if (!set_digit(**p))
+			(*p)++;
+		if (!set_digits(p, end))
+			return false;
+		if (*p < end && **p == '.' && (++*p, !set_digits(p, end)))
+			return false;
+		if (*p < end && (**p == 'e' || **p == 'E')) {
+			(*p)++;
+			if (*p < end && (**p == '+' || **p == '-'))
+				(*p)++;
+			if (!set_digits(p, end))
+				return false;
+		}
+		return *p == end || !set_wordch(**p);
+	}
+	return !set_digit(**p) && set_word(p, end, &w) > 0;
+}
+
+/* One assignment of SET: [SESSION|LOCAL] <var> = <value>, or NAMES. */
+static bool set_assignment(const char **p, const char *end,
+			   const char *const *vars)
+{
+	const char *w;
+	size_t n = set_word(p, end, &w);
+	unsigned i;
+
+	if (set_is(w, n, "SESSION") || set_is(w, n, "LOCAL"))
+		n = set_word(p, end, &w);
+	if (set_is(w, n, "NAMES")) {
+		if (!set_value(p, end))
+			return false;
+		n = set_word(p, end, &w);
+		return !n || (set_is(w, n, "COLLATE") && set_value(p, end));
+	}
+	for (i = 0; vars[i] && !set_is(w, n, vars[i]); i++)
+		;
+	if (!n || !vars[i])
+		return false;
+	set_space(p, end);
+	if (*p == end || **p != '=')
+		return false;
+	(*p)++;
+	return set_value(p, end);
+}
+
+bool classify_set_only(const char *sql, size_t len, const char *const *vars)
+{
+	const char *p = sql, *end = sql + len, *w;
+	size_t n;
+
+	for (;;) {
+		set_space(&p, end);
+		if (p == end)
+			return true;
+		if (*p == ';') {
+			p++;
+			continue;
+		}
+		n = set_word(&p, end, &w);
+		if (!set_is(w, n, "SET"))
+			return false;
+		for (;;) {
+			if (!set_assignment(&p, end, vars))
+				return false;
+			set_space(&p, end);
+			if (p == end || *p != ',')
+				break;
+			p++;
+		}
+		if (p < end && *p != ';')
+			return false;
+	}
 }

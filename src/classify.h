@@ -120,6 +120,15 @@ bool classify_key_value(const char *lit, size_t lit_len, unsigned flags, char *o
 unsigned classify_stmt_kind(const char *sql, size_t len);
 
 /*
+ * Is <sql> nothing but SET statements (';'-separated) of the variables in
+ * the NULL-terminated list <vars>, or SET NAMES, to plain values: a number,
+ * a word, or a '' string of printable ASCII without quotes or backslashes?
+ * Plain enough that no sql_mode or character set can make the server read
+ * it otherwise (init_connect, see session.c).
+ */
+bool classify_set_only(const char *sql, size_t len, const char *const *vars);
+
+/*
  * Split a table name as written (`db`.`t`, db.t, t; "t" under
  * CLASSIFY_ANSI_QUOTES) into schema and name, unquoted.  <schema> is set
  * empty when absent.  Each buffer holds <cap> bytes; false when a part does

@@ -114,11 +114,12 @@ static void session_taint(struct session *s, const char *why)
 
 void session_reset(struct session *s)
 {
-	bool init_hidden = s->init_hidden;
+	bool init_known = s->init_known, init_hidden = s->init_hidden;
 
 	free(s->ctx);
 	free(s->cvars);
 	memset(s, 0, sizeof(*s));
+	s->init_known = init_known;
 	s->init_hidden = init_hidden;
 	s->why = "trackers not set";
 }
@@ -506,12 +507,14 @@ static void session_ctx_check(struct session *s)
 		s->why = "profiling is on";
 		return;
 	}
-	if (s->init_hidden) {
-		s->why = "init_connect may have left state no read shows";
-		return;
-	}
 	/* the session's own reads may be prefetched from here on */
 	s->ctx_base_ok = true;
+	/* and what init_connect left is its own too; not so another's */
+	if (!s->init_known || s->init_hidden) {
+		s->why = s->init_known ? "init_connect may have left state no read shows"
+				       : "init_connect not read at login";
+		return;
+	}
 	/* under autocommit off only READ COMMITTED reads the same from
 	 * another session's transaction as from its own */
 	s->rc_autocommit_off = !session_field_on(s, SCTX_AUTOCOMMIT);
@@ -586,7 +589,9 @@ static void session_ctx_take(struct session *s, char *ctx, size_t n)
 
 /*
  * The variables init_connect may set and its sessions still be batched:
- * those the context reads (their values are in it) and timeouts.
+ * those the context reads (their values are in it) and timeouts.  What
+ * else it may do leaves state no read of ours shows (a temporary table,
+ * a trigger's or a routine's doing).
  */
 static const char *const session_ic_vars[] = {
 	"autocommit", "big_tables", "character_set_client",
@@ -604,116 +609,6 @@ static const char *const session_ic_vars[] = {
 	"tx_read_only", "wait_timeout", NULL
 };
 
-static void session_ic_space(const char **p, const char *end)
-{
-	while (*p < end && (**p == ' ' || **p == '\t' || **p == '\n' ||
-			    **p == '\r'))
-		(*p)++;
-}
-
-static bool session_ic_wordch(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '_';
-}
-
-/* A word ([A-Za-z0-9_]+) at *p, after blanks; its length, 0 for none. */
-static size_t session_ic_word(const char **p, const char *end, const char **w)
-{
-	session_ic_space(p, end);
-	*w = *p;
-	while (*p < end && session_ic_wordch(**p))
-		(*p)++;
-	return (size_t)(*p - *w);
-}
-
-static bool session_ic_is(const char *w, size_t n, const char *word)
-{
-	return n == strlen(word) && strncasecmp(w, word, n) == 0;
-}
-
-/* A value: a bare run of [A-Za-z0-9_.:+-], or a '' string of printable
- * ASCII but quotes and backslashes (it ends where it seems to end). */
-static bool session_ic_value(const char **p, const char *end)
-{
-	const char *q, *v;
-	bool quoted;
-
-	session_ic_space(p, end);
-	quoted = *p < end && **p == '\'';
-	if (quoted)
-		(*p)++;
-	for (v = q = *p; q < end; q++)
-		if (quoted ? *q < 0x20 || *q > 0x7e || *q == '\'' || *q == '\\'
-			   : !session_ic_wordch(*q) && !(*q && strchr(".:+-", *q)))
-			break;
-	*p = q;
-	if (quoted) {
-		if (q >= end || *q != '\'')
-			return false;
-		(*p)++;
-		return true;
-	}
-	return q > v;
-}
-
-/*
- * Can init_connect <v>[<n>] only have set variables the context reads?
- * Nothing but SET statements of listed variables to plain values is
- * accepted: no quotes but plain '' strings, no comments, no calls, so
- * that how the server lexed it (under whatever sql_mode) cannot differ
- * from this reading.  A trigger, a routine or a temporary table would
- * leave state that no read of ours shows.
- */
-static bool session_ic_plain(const char *v, size_t n)
-{
-	const char *p = v, *end = v + n, *w;
-	size_t wn;
-	unsigned i;
-
-	for (;;) {
-		session_ic_space(&p, end);
-		if (p == end)
-			return true;
-		if (*p == ';') {
-			p++;
-			continue;
-		}
-		wn = session_ic_word(&p, end, &w);
-		if (!session_ic_is(w, wn, "SET"))
-			return false;
-		do {
-			wn = session_ic_word(&p, end, &w);
-			if (session_ic_is(w, wn, "SESSION") ||
-			    session_ic_is(w, wn, "LOCAL"))
-				wn = session_ic_word(&p, end, &w);
-			if (session_ic_is(w, wn, "NAMES")) {
-				if (!session_ic_value(&p, end))
-					return false;
-				wn = session_ic_word(&p, end, &w);
-				if (wn && (!session_ic_is(w, wn, "COLLATE") ||
-					   !session_ic_value(&p, end)))
-					return false;
-			} else {
-				for (i = 0; session_ic_vars[i]; i++)
-					if (session_ic_is(w, wn, session_ic_vars[i]))
-						break;
-				if (!session_ic_vars[i])
-					return false;
-				session_ic_space(&p, end);
-				if (p == end || *p != '=')
-					return false;
-				p++;
-				if (!session_ic_value(&p, end))
-					return false;
-			}
-			session_ic_space(&p, end);
-		} while (p < end && *p == ',' && ++p);
-		if (p < end && *p != ';')
-			return false;
-	}
-}
-
 /* The login read's last field: init_connect, which ran before it. */
 static void session_init_connect(struct session *s, struct proto_rd *rd)
 {
@@ -722,7 +617,10 @@ static void session_init_connect(struct session *s, struct proto_rd *rd)
 	bool null = true;
 
 	v = proto_rd_lenenc_str(rd, &n, &null);
-	if (rd->failed || (!null && !session_ic_plain((const char *)v, n)))
+	if (rd->failed)
+		return;
+	s->init_known = true;
+	if (!null && !classify_set_only((const char *)v, n, session_ic_vars))
 		s->init_hidden = true;
 }
 

@@ -49,8 +49,12 @@ struct session {
 	uint8_t ctrx;	  /* session_track_transaction_info: 0 OFF, 1 STATE,
 			   * 2 CHARACTERISTICS */
 	bool cunknown;	  /* the client set other trackers: pass everything */
-	/* init_connect, as read at login, may have left state no read shows;
-	 * kept through COM_CHANGE_USER and COM_RESET_CONNECTION */
+	/* init_connect was read at login (init_known) and may have left
+	 * state no read shows (init_hidden).  The server runs it at login
+	 * only: both are kept through COM_CHANGE_USER and
+	 * COM_RESET_CONNECTION, and a session not read is never batched
+	 * (a session login that batching was off for, say). */
+	bool init_known;
 	bool init_hidden;
 };
 

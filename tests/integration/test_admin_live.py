@@ -4,6 +4,7 @@ import os
 import signal
 import threading
 
+import pymysql
 import pytest
 
 from conftest import DIRECT
@@ -130,3 +131,64 @@ def test_query_timeout_falls_back(inbatch_factory, mariadb, lookups_table):
     stats = show_stats(ep)
     assert stats["backend_lost"] == 0, stats
     assert stats["fallback_error"] >= 1, stats
+
+
+def test_batching_turned_on_spares_sessions_not_read(inbatch_factory,
+                                                     mariadb, table_name):
+    """Sessions that logged in while batching was off had no login read,
+    so what init_connect left in them is unknown: once batching is turned
+    on they still get their own rows, never another session's."""
+    t = table_name("icoff")
+    root = mariadb.connect(database="ibtest")
+    user = "ib_icoff"
+    with root.cursor() as cur:
+        cur.execute("CREATE TABLE %s (id INT PRIMARY KEY, name VARCHAR(20), "
+                    "v INT, KEY (name))" % t)
+        cur.execute("INSERT INTO %s VALUES (1,'a',1),(2,'b',2),(3,'c',3),"
+                    "(4,'d',4)" % t)
+        # interactive sessions get a temporary table of other rows
+        cur.execute("CREATE PROCEDURE %s_init() BEGIN IF "
+                    "@@session.wait_timeout = 28799 THEN CREATE TEMPORARY "
+                    "TABLE ibtest.%s SELECT id, name, -v AS v FROM "
+                    "ibtest.%s; END IF; END" % (t, t, t))
+        cur.execute("CREATE USER %s@'%%' IDENTIFIED BY 'pw'" % user)
+        cur.execute("GRANT SELECT, CREATE TEMPORARY TABLES, EXECUTE ON "
+                    "ibtest.* TO %s@'%%'" % user)
+        cur.execute("SET GLOBAL interactive_timeout = 28799")
+        cur.execute("SET GLOBAL init_connect = 'CALL ibtest.%s_init()'" % t)
+    try:
+        ep = inbatch_factory(batch_mode="off", batch_window_us=20000)
+        plain = [ep.connect(user=user, password="pw", autocommit=True)
+                 for _ in range(3)]
+        inter = [ep.connect(user=user, password="pw", autocommit=True,
+                            client_flag=pymysql.constants.CLIENT.INTERACTIVE)
+                 for _ in range(3)]
+        admin_query(ep, "SET batch_mode = window")
+        want = {c: (1 if c in plain else -1) for c in plain + inter}
+        got, bar = {}, threading.Barrier(6)
+
+        def work(c):
+            with c.cursor() as cur:
+                bar.wait()
+                for name, v in (("a", 1), ("b", 2), ("c", 3), ("d", 4)):
+                    cur.execute("SELECT v FROM %s WHERE name = '%s'"
+                                % (t, name))
+                    got.setdefault(c, []).append(cur.fetchall())
+
+        th = [threading.Thread(target=work, args=(c,)) for c in want]
+        for x in th:
+            x.start()
+        for x in th:
+            x.join()
+        for c, sign in want.items():
+            assert got[c] == [((sign * v,),) for v in (1, 2, 3, 4)], \
+                "interactive" if sign < 0 else "plain"
+        for c in want:
+            c.close()
+    finally:
+        with root.cursor() as cur:
+            cur.execute("SET GLOBAL init_connect = ''")
+            cur.execute("SET GLOBAL interactive_timeout = DEFAULT")
+            cur.execute("DROP USER IF EXISTS %s@'%%'" % user)
+            cur.execute("DROP PROCEDURE IF EXISTS %s_init" % t)
+        root.close()

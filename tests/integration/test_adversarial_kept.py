@@ -381,7 +381,7 @@ ic_case("user-variable-where",
         drop("adv_ic_uw"))
 
 # a temporary table of the interactive sessions shadows the base table:
-# the login read cannot see it, the words of init_connect can
+# the login read cannot see it; init_connect is not plain SETs
 ic_case("temporary-table-other-account",
         "IF %s THEN CREATE TEMPORARY TABLE adv_ic_tt (id INT PRIMARY KEY, "
         "name VARCHAR(20), v INT, KEY (name)); INSERT INTO adv_ic_tt "

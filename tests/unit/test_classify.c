@@ -506,6 +506,53 @@ static void test_stmt_kind(void)
 	}
 }
 
+/* init_connect texts that may and may not leave sessions batchable. */
+static void test_set_only(void)
+{
+	static const char *const vars[] = { "time_zone", "sql_mode",
+					    "wait_timeout", NULL };
+	static const struct {
+		const char *sql;
+		bool plain;
+	} cases[] = {
+		{ "", true },
+		{ "SET NAMES utf8mb4", true },
+		{ "set names 'utf8mb4' collate 'utf8mb4_bin';", true },
+		{ "SET time_zone = '+03:00'; SET SESSION sql_mode = 'A,B'", true },
+		{ "SET wait_timeout=600,LOCAL time_zone='Europe/Berlin'", true },
+		{ "SET wait_timeout = -1.5e+3", true },
+		{ "SET sql_mode = ORACLE", true },
+		{ " ; SET wait_timeout = 1 ;; ", true },
+		{ "SET autocommit = 0", false },	     /* not listed here */
+		{ "SET @x = 1", false },
+		{ "SET @@session.time_zone = '+00:00'", false },
+		{ "SET GLOBAL time_zone = '+00:00'", false },
+		{ "SET STATEMENT time_zone='+00:00' FOR SELECT 1", false },
+		{ "SET wait_timeout = s.nextval", false },
+		{ "SET wait_timeout = 1x", false },
+		{ "SET wait_timeout = (1)", false },
+		{ "SET time_zone = 'a''b'", false },
+		{ "SET time_zone = 'a\\'; CREATE TEMPORARY TABLE t (a INT)", false },
+		{ "SET time_zone = '+00:00' /* x */", false },
+		{ "SET time_zone = '+00:00' -- x", false },
+		{ "SET time_zone = '\xc3\xa9'", false },
+		{ "CALL p()", false },
+		{ "INSERT INTO log SET a = 1", false },
+		{ "DO '\\'; CREATE TEMPORARY TABLE t SELECT 1; DO '\\'", false },
+		{ "SET time_zone = '+00:00', ", false },
+		{ "SET", false },
+		{ "SET NAMES", false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ok(classify_set_only(cases[i].sql, strlen(cases[i].sql), vars) ==
+			   cases[i].plain,
+		   "set only \"%s\": %s", cases[i].sql,
+		   cases[i].plain ? "plain" : "refused");
+	ok(!classify_set_only("SET time_zone = 1\0", 18, vars), "a NUL byte");
+}
+
 /* Table names as written, split and unquoted. */
 static void test_split_table(void)
 {
@@ -528,6 +575,7 @@ static void test_split_table(void)
 int main(int argc, char **argv)
 {
 	test_stmt_kind();
+	test_set_only();
 	test_split_table();
 	test_reason_names();
 	test_key_value();
