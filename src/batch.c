@@ -768,8 +768,8 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 			why = &ib_loop->stats.fallback_warnings;
 			fanout_rs_free(&rs);
 			co_ok = false;
-		} else if (co_ok && (!fanout_compatible_defs(&rs, &solo) ||
-				     !batch_join_checked(b->g, &rs))) {
+		} else if (co_ok && (!batch_join_checked(b->g, &rs) ||
+				     !fanout_compatible_defs(&rs, &solo))) {
 			log_info("shape %s: coalesced columns differ from the "
 				 "lookup's own", b->g->st ? b->g->st->text : "?");
 			why = &ib_loop->stats.fallback_metadata;

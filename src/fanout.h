@@ -10,7 +10,7 @@ struct backend_result;
 
 /* A parsed text result set; pointers point into the collected result. */
 struct fanout_rs {
-	const uint8_t **defs; /* column definitions (after the index one) */
+	const uint8_t **defs; /* column definitions (after the index and key) */
 	size_t *def_lens;
 	/* an indexed result's second column: the key column, as the join
 	 * read it (stripped from defs and rows like the index) */

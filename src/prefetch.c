@@ -1105,6 +1105,9 @@ static struct pf_kept *pf_chunk_make(struct pf_shape *sh,
 	if (!fanout_rs_parse(&k->co, true, n_keys, &k->rs) ||
 	    k->rs.warnings || !fanout_compatible_defs(&k->rs, &sh->solo) ||
 	    !batch_join_key_ok(&k->rs, sh->cr.key_type)) {
+		/* a key column changed under the probe: probe again */
+		if (k->rs.defs && !batch_join_key_ok(&k->rs, sh->cr.key_type))
+			sh->probed = false;
 		if (k->rs.defs)
 			fanout_rs_free(&k->rs);
 		backend_result_free(&k->co);
