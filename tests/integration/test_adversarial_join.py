@@ -401,7 +401,7 @@ for _label, _pre, _post in [
         prove=()))
 
 
-# --- D. io.c: large and pipelined traffic ------------------------------------------
+# --- D. io.c: rows larger than a packet ------------------------------------------
 
 case("io-big-rows",
      ["DROP TABLE IF EXISTS adv_big",
