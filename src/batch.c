@@ -498,7 +498,7 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
 {
 	unsigned i;
 	bool first = true;
-	char num[48];
+	char num[10];
 
 	pktbuf_init(pb);
 	pktbuf_put_bytes(pb, "SELECT __ib_d.__ib_i, ", 22);

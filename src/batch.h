@@ -9,6 +9,7 @@
 #include "classify.h"
 
 struct backend_result;
+struct fanout_rs;
 struct proto_coldef;
 
 struct batch_key {
@@ -61,7 +62,6 @@ bool batch_probe_check(const struct backend_result *res,
 bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd);
 /* Did a keys join (parsed indexed) compare its keys as a lookup of <kt>
  * does?  Its key column's definition, read by the join itself, tells. */
-struct fanout_rs;
 bool batch_join_key_ok(const struct fanout_rs *rs, enum classify_key_type kt);
 /* May a key with <rows> rows in a keys join be answered from it? */
 bool batch_rows_ok(const struct classify_result *cr, unsigned rows);
