@@ -800,6 +800,18 @@ static void test_util(void)
 	ok(util_parse_bool("off", &b) && !b, "off");
 	ok(!util_parse_bool("2", &b), "2 refused");
 
+	ok(util_memcasemem("SET Session_Track_schema=0", 26, "session_track_"),
+	   "memcasemem: mixed case");
+	ok(util_memcasemem("xsession_track_", 15, "SESSION_TRACK_"),
+	   "memcasemem: at the very end");
+	ok(!util_memcasemem("session_track", 13, "session_track_"),
+	   "memcasemem: one byte short");
+	ok(!util_memcasemem("a\0session_trackX", 16, "session_track_"),
+	   "memcasemem: last byte differs");
+	ok(util_memcasemem("a\0SET", 5, "set"), "memcasemem: after a NUL byte");
+	ok(util_memcasemem("x", 1, ""), "memcasemem: empty needle");
+	ok(!util_memcasemem("[et", 3, "{et"), "memcasemem: no case for punctuation");
+
 	uint64_t t0 = util_now_us();
 	usleep(2000);
 	ok(util_now_us() - t0 >= 2000, "monotonic clock advances");
