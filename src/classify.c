@@ -1576,11 +1576,6 @@ static bool set_wordch(char c)
 	       (c >= '0' && c <= '9') || c == '_';
 }
 
-static bool set_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 /* A word ([A-Za-z0-9_]+) at *p, after blanks; its length, 0 for none. */
 static size_t set_word(const char **p, const char *end, const char **w)
 {
@@ -1601,7 +1596,7 @@ static size_t set_digits(const char **p, const char *end)
 {
 	const char *q = *p;
 
-	while (*p < end && set_digit(**p))
+	while (*p < end && is_digit((unsigned char)**p))
 		(*p)++;
 	return (size_t)(*p - q);
 }
@@ -1626,8 +1621,8 @@ static bool set_value(const char **p, const char *end)
 		(*p)++;
 		return true;
 	}
-	if (**p == '+' || **p == '-' || set_digit(**p)) {
-		if (!set_digit(**p))
+	if (**p == '+' || **p == '-' || is_digit((unsigned char)**p)) {
+		if (!is_digit((unsigned char)**p))
 			(*p)++;
 		if (!set_digits(p, end))
 			return false;
@@ -1642,7 +1637,7 @@ static bool set_value(const char **p, const char *end)
 		}
 		return *p == end || !set_wordch(**p);
 	}
-	return !set_digit(**p) && set_word(p, end, &w) > 0;
+	return !is_digit((unsigned char)**p) && set_word(p, end, &w) > 0;
 }
 
 /* One assignment of SET: [SESSION|LOCAL] <var> = <value>, or NAMES. */

@@ -1093,6 +1093,7 @@ static struct pf_kept *pf_chunk_make(struct pf_shape *sh,
 {
 	struct pf_kept *k;
 	unsigned i;
+	bool parsed, key_ok;
 
 	if (co->pkts.len > (size_t)ib.cfg->prefetch_memory)
 		return NULL;
@@ -1102,13 +1103,14 @@ static struct pf_kept *pf_chunk_make(struct pf_shape *sh,
 	k->co = *co;
 	pktbuf_init(&co->pkts);
 	co->count = 0;
-	if (!fanout_rs_parse(&k->co, true, n_keys, &k->rs) ||
-	    k->rs.warnings || !fanout_compatible_defs(&k->rs, &sh->solo) ||
-	    !batch_join_key_ok(&k->rs, sh->cr.key_type)) {
-		/* a key column changed under the probe: probe again */
-		if (k->rs.defs && !batch_join_key_ok(&k->rs, sh->cr.key_type))
-			sh->probed = false;
-		if (k->rs.defs)
+	parsed = fanout_rs_parse(&k->co, true, n_keys, &k->rs);
+	key_ok = parsed && batch_join_key_ok(&k->rs, sh->cr.key_type);
+	/* a key column changed under the probe: probe again */
+	if (parsed && !key_ok)
+		sh->probed = false;
+	if (!key_ok || k->rs.warnings ||
+	    !fanout_compatible_defs(&k->rs, &sh->solo)) {
+		if (parsed)
 			fanout_rs_free(&k->rs);
 		backend_result_free(&k->co);
 		free(k);
