@@ -117,6 +117,7 @@ fi
 mkdir -p "$OUT"
 ib_bench_begin cpu
 HZ=$(getconf CLK_TCK)
+TIMEFORMAT='%3U %3S'	# bash's time: the client's user and system seconds
 
 # cpu_ticks <pid>: utime + stime of every thread of <pid>, in clock ticks.
 # The command name (field 2) may hold spaces: count from after its ')'.
@@ -127,6 +128,23 @@ cpu_ticks()
 	s=${s##*) }
 	# after "comm": state is field 1, utime field 12, stime field 13
 	awk '{ print $12 + $13 }' <<<"$s"
+}
+
+# cpu_split <pid>: "<utime> <stime>" of every thread of <pid>, in ticks.
+cpu_split()
+{
+	local s
+	s=$(cat "/proc/$1/stat") || { echo 0 0; return; }
+	s=${s##*) }
+	awk '{ print $12, $13 }' <<<"$s"
+}
+
+# cpu_busy: "<busy> <total>" ticks of all CPUs since boot (/proc/stat);
+# idle and iowait are not busy.
+cpu_busy()
+{
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i
+		print t - $5 - $6, t; exit }' /proc/stat
 }
 
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
@@ -211,7 +229,8 @@ done
 
 RESULTS=$OUT/results.txt
 echo "# threads mode target qps p95_ms proxy_us_per_q mariadb_us_per_q" \
-     "com_select com_stmt_execute queries errors loadavg" >"$RESULTS"
+     "com_select com_stmt_execute queries errors loadavg client_us_per_q" \
+     "proxy_user_us_per_q proxy_sys_us_per_q cpus_busy_pct" >"$RESULTS"
 FAILED=0
 ntargets=$(wc -w <<<"$TARGETS")
 nruns=$(($(wc -w <<<"$THREADS") * $(wc -w <<<"$MODES") * ntargets))
@@ -230,16 +249,24 @@ for t in $THREADS; do
 			ppid=${pid_of[$target]}
 			read -r s0 e0 < <(backend_counts)
 			m0=$(cpu_ticks "$MDB_PID")
-			p0=0
-			[ -n "$ppid" ] && p0=$(cpu_ticks "$ppid")
+			pu0=0 ps0=0
+			[ -n "$ppid" ] && read -r pu0 ps0 < <(cpu_split "$ppid")
+			read -r b0 bt0 < <(cpu_busy)
 			rc=0
-			sysbench "${SB_COMMON[@]}" --mysql-port="${port_of[$target]}" \
+			# the client's own CPU too: with all three on one
+			# machine, it is part of every query's cost
+			{ time { sysbench "${SB_COMMON[@]}" \
+				--mysql-port="${port_of[$target]}" \
 				--db-ps-mode="$ps" --threads="$t" \
 				--time="$BENCH_TIME" --percentile=95 \
-				--report-interval=0 run >"$log" 2>&1 || rc=$?
+				--report-interval=0 run >"$log" 2>&1 || rc=$?; }; } \
+				2>"$WORK/time.txt"
+			read -r b1 bt1 < <(cpu_busy)
 			m1=$(cpu_ticks "$MDB_PID")
-			p1=0
-			[ -n "$ppid" ] && p1=$(cpu_ticks "$ppid")
+			pu1=0 ps1=0
+			[ -n "$ppid" ] && read -r pu1 ps1 < <(cpu_split "$ppid")
+			p0=$((pu0 + ps0)) p1=$((pu1 + ps1))
+			read -r cu cs < "$WORK/time.txt"
 			read -r s1 e1 < <(backend_counts)
 			if [ "$rc" -ne 0 ] || ! grep -q 'queries:' "$log"; then
 				echo "cpu.sh: run failed ($target $mode threads=$t," \
@@ -247,7 +274,8 @@ for t in $THREADS; do
 				tail -n 20 "$log" >&2
 				FAILED=1
 				echo "$t $mode $target FAIL FAIL FAIL FAIL" \
-				     "$((s1 - s0)) $((e1 - e0)) 0 FAIL $la" >>"$RESULTS"
+				     "$((s1 - s0)) $((e1 - e0)) 0 FAIL $la" \
+				     "FAIL FAIL FAIL FAIL" >>"$RESULTS"
 				continue
 			fi
 			# "queries: 123456 (15432.10 per sec.)"
@@ -259,11 +287,17 @@ for t in $THREADS; do
 			    -v p95="$p95" -v dp=$((p1 - p0)) -v dm=$((m1 - m0)) \
 			    -v hz="$HZ" -v n="$nq" -v s=$((s1 - s0)) \
 			    -v e=$((e1 - e0)) -v err="${errs:-0}" -v la="$la" \
-			    -v proxied="$ppid" 'BEGIN {
+			    -v proxied="$ppid" -v cl="$cu $cs" \
+			    -v du=$((pu1 - pu0)) -v ds=$((ps1 - ps0)) \
+			    -v busy=$((b1 - b0)) -v tot=$((bt1 - bt0)) 'BEGIN {
 				pc = proxied == "" ? "-" : sprintf("%.2f", dp * 1e6 / hz / n)
-				printf "%s %s %s %.0f %s %s %.2f %d %d %d %s %s\n",
+				pu = proxied == "" ? "-" : sprintf("%.2f", du * 1e6 / hz / n)
+				ps = proxied == "" ? "-" : sprintf("%.2f", ds * 1e6 / hz / n)
+				split(cl, c, " ")
+				printf "%s %s %s %.0f %s %s %.2f %d %d %d %s %s %.2f %s %s %.0f\n",
 				       t, m, g, q, p95, pc, dm * 1e6 / hz / n,
-				       s, e, n, err, la }' >>"$RESULTS"
+				       s, e, n, err, la, (c[1] + c[2]) * 1e6 / n,
+				       pu, ps, (tot > 0 ? busy * 100 / tot : 0) }' >>"$RESULTS"
 		done
 	done
 done
@@ -276,7 +310,7 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 	LK=$WORK/lookups
 	ib_build_lookups "$top" "$LK"
 	mdb_create_projects "$KEYS"
-	declare -A seed_ms seed_sel seed_pt seed_n
+	declare -A seed_ms seed_sel seed_page seed_pt seed_n
 	echo "# seed scenario: $SEED_REPEAT rounds (loadavg $(loadavg))" >&2
 	for ((r = 0; r <= SEED_REPEAT; r++)); do
 		for target in $TARGETS; do
@@ -286,7 +320,8 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 			[ -n "$ppid" ] && p0=$(cpu_ticks "$ppid")
 			if ! o=$("$LK" -h 127.0.0.1 -P "${port_of[$target]}" -u app \
 				-p secret -D demo --keys "$KEYS" -n 1000 -c 64 \
-				--mode parallel 2>"$WORK/lookups.err"); then
+				--mode parallel --count-port "$MDB_PORT" \
+				2>"$WORK/lookups.err"); then
 				echo "cpu.sh: seed scenario against $target failed:" >&2
 				cat "$WORK/lookups.err" >&2
 				FAILED=1
@@ -299,6 +334,8 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 			secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$o")
 			seed_ms[$target]="${seed_ms[$target]:-} $secs"
 			seed_sel[$target]="${seed_sel[$target]:-} $((s1 - s0))"
+			seed_page[$target]="${seed_page[$target]:-} $(sed -n \
+				's/.*page_com_select=\([0-9]*\).*/\1/p' <<<"$o")"
 			seed_pt[$target]=$((${seed_pt[$target]:-0} + p1 - p0))
 			seed_n[$target]=$((${seed_n[$target]:-0} + 1000))
 		done
@@ -313,13 +350,14 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 		[ -n "${seed_ms[$target]:-}" ] || continue
 		ms=$(median <<<"${seed_ms[$target]}" | awk '{ printf "%.2f", $1 * 1000 }')
 		sel=$(median <<<"${seed_sel[$target]}")
+		page=$(median <<<"${seed_page[$target]}")
 		if [ -n "${pid_of[$target]}" ]; then
 			pc=$(awk -v p="${seed_pt[$target]}" -v n="${seed_n[$target]}" \
 				-v hz="$HZ" 'BEGIN { printf "%.1f", p * 1e6 / hz / n }')
 		else
 			pc=-
 		fi
-		echo "$target $ms $sel $pc" >>"$SEED"
+		echo "$target $ms $sel $pc $page" >>"$SEED"
 	done
 fi
 
@@ -405,6 +443,33 @@ fi
 			}
 		}' "$RESULTS"
 
+	# Client, proxy and server share the CPUs: a target can serve at
+	# most (CPUs x 1 s) / (the three's CPU per query) queries a second.
+	echo
+	echo "CPU per query of all three (client = sysbench), the CPUs'" \
+	     "busy share, and the qps that CPU would allow on $(nproc) CPUs:"
+	printf '%7s %-8s %-13s %8s %11s %9s %8s %8s %6s %9s %10s\n' threads \
+		mode target client "proxy" MariaDB sum qps busy "full-CPU" \
+		"full-CPU/"
+	printf '%7s %-8s %-13s %8s %11s %9s %8s %8s %6s %9s %10s\n' "" "" "" \
+		"µs/q" "usr+sys" "µs/q" "µs/q" "" "%" qps "direct qps"
+	awk -v ncpu="$(nproc)" '!/^#/ && $4 != "FAIL" {
+			r[++n] = $0; if ($3 == "direct") d[$1 " " $2] = $4 }
+		END {
+			for (i = 1; i <= n; i++) {
+				split(r[i], f, " ")
+				p = f[6] == "-" ? 0 : f[6]
+				sum = f[13] + p + f[7]
+				pp = f[6] == "-" ? "-" : sprintf("%s+%s", f[14], f[15])
+				full = sum > 0 ? ncpu * 1e6 / sum : 0
+				dq = d[f[1] " " f[2]]
+				printf "%7s %-8s %-13s %8.1f %11s %9.1f %8.1f %8s %6s %9.0f %10s\n",
+				       f[1], f[2], f[3], f[13], pp, f[7], sum, f[4],
+				       f[16], full,
+				       (dq > 0 ? sprintf("%.2f", full / dq) : "n/a")
+			}
+		}' "$RESULTS"
+
 	if [ -n "${BASELINE:-}" ]; then
 		echo
 		echo "this build against BASELINE (side by side, this run):"
@@ -433,12 +498,16 @@ fi
 		echo
 		echo "seed scenario: 1,000 lookups from 64 connections," \
 		     "median of $SEED_REPEAT rounds"
-		printf '%-13s %9s %11s %15s %12s\n' target "page ms" "Com_select" \
-			"proxy µs/query" "direct/this"
+		printf '%-13s %9s %11s %11s %15s %12s\n' target "page ms" \
+			"Com_select" "of it, the" "proxy µs/query" "direct/this"
+		printf '%-13s %9s %11s %11s %15s %12s\n' "" "" "" "page's" "" ""
 		d=$(awk '$1 == "direct" { print $2 }' "$SEED")
-		awk -v d="${d:-}" '{ printf "%-13s %9s %11s %15s %12s\n", $1, $2,
-			$3, $4, (d != "" && $2 > 0) ? sprintf("%.2f", d / $2) : "n/a" }' \
+		awk -v d="${d:-}" '{ printf "%-13s %9s %11s %11s %15s %12s\n",
+			$1, $2, $3, $5, $4,
+			(d != "" && $2 > 0) ? sprintf("%.2f", d / $2) : "n/a" }' \
 			"$SEED"
+		echo "(Com_select: all of a round's, logins included; the" \
+		     "page's: from the clock's start to its stop)"
 	fi
 } | tee "$OUT/table.txt"
 

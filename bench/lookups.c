@@ -5,7 +5,7 @@
  *   lookups -h HOST -P PORT -u USER -p PASSWORD -D DB -n LOOKUPS
  *           -c CONNECTIONS [--mode parallel|sequential|in]
  *           [--table projects] [--prefix proj:] [--keys N]
- *           [--parent TABLE]
+ *           [--parent TABLE] [--count-port PORT]
  *
  * All connections are opened first (not timed).  Then the clock starts:
  *
@@ -26,7 +26,11 @@
  *
  *   mode=parallel conns=64 lookups=1000 seconds=0.123456 errors=0
  *
- * and exits 1 if any query failed or returned a wrong row.
+ * and exits 1 if any query failed or returned a wrong row.  With
+ * --count-port, a connection of its own to that port (the server itself,
+ * when -P is a proxy) reads Com_select right before the clock starts and
+ * after it stops, and the line ends in  page_com_select=N: the server's
+ * SELECTs for the page, without those a proxy runs at login.
  */
 
 #include <errno.h>
@@ -56,6 +60,7 @@ struct opts {
 	const char *prefix;
 	long keys;
 	const char *parent;
+	unsigned count_port;
 	int verbose;
 };
 
@@ -82,6 +87,7 @@ static struct opts opt = {
 	.prefix = "proj:",
 	.keys = 10000,
 	.parent = "parents",
+	.count_port = 0,
 	.verbose = 0,
 };
 
@@ -121,7 +127,7 @@ static void usage(FILE *f)
 		"-n LOOKUPS -c CONNECTIONS\n"
 		"               [--mode parallel|sequential|in|loop] "
 		"[--table NAME] [--prefix TEXT] [--keys N]\n"
-		"               [--parent NAME] [-v]\n");
+		"               [--parent NAME] [--count-port PORT] [-v]\n");
 }
 
 static long parse_long(const char *s, const char *what, long min, long max)
@@ -154,6 +160,7 @@ static void parse_args(int argc, char **argv)
 		{ "prefix", required_argument, NULL, 'x' },
 		{ "keys", required_argument, NULL, 'k' },
 		{ "parent", required_argument, NULL, 'T' },
+		{ "count-port", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
@@ -214,6 +221,10 @@ static void parse_args(int argc, char **argv)
 		case 'T':
 			opt.parent = optarg;
 			break;
+		case 'C':
+			opt.count_port = (unsigned)parse_long(optarg, "count port",
+							      1, 65535);
+			break;
 		case 'v':
 			opt.verbose = 1;
 			break;
@@ -235,7 +246,7 @@ static void parse_args(int argc, char **argv)
 	}
 }
 
-static MYSQL *open_conn(void)
+static MYSQL *open_conn_to(unsigned port, const char *db)
 {
 	unsigned timeout = 30;
 	MYSQL *m = mysql_init(NULL);
@@ -245,14 +256,35 @@ static MYSQL *open_conn(void)
 	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
 	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-	if (!mysql_real_connect(m, opt.host, opt.user, opt.password, opt.db,
-				opt.port, NULL, 0)) {
-		report("connect to %s:%u: %s", opt.host, opt.port,
-		       mysql_error(m));
+	if (!mysql_real_connect(m, opt.host, opt.user, opt.password, db, port,
+				NULL, 0)) {
+		report("connect to %s:%u: %s", opt.host, port, mysql_error(m));
 		mysql_close(m);
 		return NULL;
 	}
 	return m;
+}
+
+static MYSQL *open_conn(void)
+{
+	return open_conn_to(opt.port, opt.db);
+}
+
+/* The server's Com_select, read on the --count-port connection; -1 if it
+ * cannot be read. */
+static long com_select(MYSQL *m)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	long v = -1;
+
+	if (mysql_query(m, "SHOW GLOBAL STATUS LIKE 'Com_select'") ||
+	    !(res = mysql_store_result(m)))
+		return -1;
+	if ((row = mysql_fetch_row(res)) && row[1])
+		v = strtol(row[1], NULL, 10);
+	mysql_free_result(res);
+	return v;
 }
 
 /* Key number asked for by lookup i. */
@@ -468,7 +500,8 @@ int main(int argc, char **argv)
 {
 	struct worker *w;
 	pthread_attr_t attr;
-	long nconn, i, errors = 0, per, extra, next;
+	MYSQL *counter = NULL;
+	long nconn, i, errors = 0, per, extra, next, sel0 = -1, sel1 = -1;
 	double t0, t1;
 	const char *mode_name;
 
@@ -516,6 +549,14 @@ int main(int argc, char **argv)
 			       mode_name, nconn, opt.lookups);
 			return 1;
 		}
+	}
+
+	/* The server's statements during the page alone, not the logins'
+	 * (a proxy may read each new session at login) */
+	if (opt.count_port) {
+		counter = open_conn_to(opt.count_port, NULL);
+		if (counter)
+			sel0 = com_select(counter);
 	}
 
 	if (opt.mode == MODE_SEQUENTIAL) {
@@ -583,13 +624,24 @@ int main(int argc, char **argv)
 		}
 		pthread_barrier_destroy(&start_barrier);
 	}
+	if (counter) {
+		sel1 = com_select(counter);
+		mysql_close(counter);
+	}
 
 	for (i = 0; i < nconn; i++)
 		mysql_close(w[i].conn);
 	free(w);
 	mysql_library_end();
 
-	printf("mode=%s conns=%ld lookups=%ld seconds=%.6f errors=%ld\n",
+	printf("mode=%s conns=%ld lookups=%ld seconds=%.6f errors=%ld",
 	       mode_name, nconn, opt.lookups, t1 - t0, errors);
+	if (opt.count_port) {
+		if (sel0 >= 0 && sel1 >= sel0)
+			printf(" page_com_select=%ld", sel1 - sel0);
+		else
+			errors++;
+	}
+	printf("\n");
 	return errors ? 1 : 0;
 }
