@@ -771,6 +771,27 @@ static void client_on_backend_login(struct client *c, const uint8_t *p,
 				   : CLIENT_TRACK_LOGIN);
 }
 
+/* A login step failed with <res>'s ERR: keep it, in case the server
+ * closes the session next (init_connect failed). */
+static void client_keep_login_err(struct client *c,
+				  const struct backend_result *res)
+{
+	const uint8_t *p = NULL, *last = NULL;
+	size_t pos = 0, len = 0, last_len = 0;
+
+	while (backend_result_next(res, &pos, &p, &len)) {
+		last = p;
+		last_len = len;
+	}
+	if (!last || last_len == 0 || last[0] != 0xff || c->login_err)
+		return;
+	c->login_err = malloc(last_len);
+	if (!c->login_err)
+		return; /* then the client hears of a lost backend */
+	memcpy(c->login_err, last, last_len);
+	c->login_err_len = last_len;
+}
+
 /* The start of a login step's query callback: false when the client is
  * closing, or was closed because its backend was lost while <doing>. */
 static bool client_login_step_ok(struct client *c,
@@ -779,12 +800,22 @@ static bool client_login_step_ok(struct client *c,
 {
 	if (c->state == CLIENT_CLOSING)
 		return false;
+	if (!res && c->login_err) {
+		/* the server failed init_connect: directly, the client
+		 * logs in and its first command gets that ERR
+		 * (client_next_command) */
+		session_set_tracking(&c->sess, false);
+		client_track_done(c);
+		return false;
+	}
 	if (!res) {
 		client_send_err(c, 1105, "08S01",
 				"inbatch: lost connection to backend during login");
 		client_close(c, "backend lost while %s", doing);
 		return false;
 	}
+	if (res->err)
+		client_keep_login_err(c, res);
 	return true;
 }
 
@@ -795,6 +826,11 @@ static void client_track_cb(void *arg, struct backend_result *res)
 
 	if (!client_login_step_ok(c, res, "setting trackers"))
 		return;
+	/* answered: the server did not close after an earlier ERR */
+	if (!res->err) {
+		free(c->login_err);
+		c->login_err = NULL;
+	}
 	session_set_tracking(&c->sess, !res->err);
 	if (res->err)
 		log_warn_rl(1, "cannot turn session tracking on; lookups of "
@@ -971,7 +1007,10 @@ static void client_on_backend_lost(struct client *c, const char *why,
 		/* the batch answers it; the session closes afterwards */
 		break;
 	case CLIENT_IDLE:
-		client_close(c, "%s", why);
+		/* a login whose init_connect failed: the first command
+		 * hears why (client_next_command) */
+		if (!c->login_err || c->queries)
+			client_close(c, "%s", why);
 		break;
 	case CLIENT_CLOSING:
 		break;
@@ -1557,6 +1596,15 @@ static void client_next_command(struct client *c)
 	c->held = false;
 	while (more && c->state == CLIENT_IDLE &&
 	       client_take_command(c, in, &cmd)) {
+		if (c->login_err && (!c->be || c->be->state == BACKEND_DEAD)) {
+			/* as the server answers after a failed init_connect:
+			 * the ERR, then the close */
+			c->seq = 1;
+			if (head[0] != COM_QUIT)
+				client_write(c, c->login_err, c->login_err_len);
+			client_close(c, "init_connect failed");
+			return;
+		}
 		if (!c->is_admin &&
 		    prefetch_busy(&c->lk, head, cmd.hlen, cmd.len)) {
 			/* the command stays in the input until the fetch is
@@ -1861,6 +1909,7 @@ void client_free_closed(void)
 		free(c->user);
 		free(c->old_user);
 		free(c->track_init);
+		free(c->login_err);
 		free(c->db);
 		free(c->lk.sql);
 		free(c);

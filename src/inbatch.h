@@ -167,6 +167,11 @@ struct client {
 	char *user;
 	char *old_user; /* during COM_CHANGE_USER: the account before */
 	char *track_init; /* the trackers a session starts with, read at login */
+	/* A login step's ERR (init_connect failed): if the server then
+	 * closes, it is the answer to the client's first command, as the
+	 * server itself would have answered it */
+	uint8_t *login_err;
+	size_t login_err_len;
 	char *db;
 	uint16_t status; /* last server status relayed */
 	uint8_t seq;	 /* next sequence id for packets we generate */

@@ -11,7 +11,7 @@ import pymysql
 import pymysql.cursors
 import pytest
 
-from conftest import DIRECT, HOST, free_port
+from conftest import DIRECT, HOST, free_port, healthy
 from test_passthrough import both
 
 
@@ -305,6 +305,64 @@ def test_backend_down(inbatch_factory):
         assert ep.proc.poll() is None
         log = ep.log_text()
         assert str(dead) in log or "refused" in log.lower(), log[-3000:]
+
+
+# --- a failing init_connect ------------------------------------------------------
+
+IC_FAIL_USER, IC_FAIL_PW = "ib_icfail", "icfail-pw"
+
+
+def test_failed_init_connect(endpoint, mariadb):
+    """When init_connect fails, MariaDB lets the client log in and answers
+    its first command with 1184, then closes.  Through inbatch the same:
+    the error is the one the server sent, not a login failure of ours."""
+    check_failed_init_connect(endpoint, mariadb)
+
+
+def test_failed_init_connect_no_login_read(inbatch_factory, mariadb):
+    """The same where the proxy reads nothing at login (batching off, a
+    client without session tracking): the ERR then answers our SET."""
+    check_failed_init_connect(inbatch_factory(batch_mode="off"), mariadb)
+
+
+def check_failed_init_connect(endpoint, mariadb):
+    mariadb.query("CREATE USER %s@'%%' IDENTIFIED BY '%s'"
+                  % (IC_FAIL_USER, IC_FAIL_PW))
+    try:
+        # init_connect runs for accounts without SUPER only
+        mariadb.query("GRANT SELECT ON ibtest.* TO %s@'%%'" % IC_FAIL_USER)
+        mariadb.query("SET GLOBAL init_connect = "
+                      "'SELECT * FROM ibtest.ib_no_such_table'")
+        seen = []
+        for first in ("query", "ping"):
+            conn = None
+            # pymysql's connect() may send a command of its own (SET
+            # autocommit): whichever command comes first hears the ERR
+            with pytest.raises(pymysql.err.OperationalError) as ei:
+                conn = endpoint.connect(user=IC_FAIL_USER,
+                                        password=IC_FAIL_PW, autocommit=None)
+                if first == "ping":
+                    conn.ping(reconnect=False)
+                else:
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT 1")
+            seen.append(ei.value.args[0])
+            assert "init_connect command failed" in ei.value.args[1]
+            if conn is not None:
+                # and the session is gone
+                with pytest.raises(pymysql.err.MySQLError):
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT 2")
+                try:
+                    conn.close()
+                except pymysql.err.Error:
+                    pass
+        assert seen == [1184, 1184]
+    finally:
+        mariadb.query("SET GLOBAL init_connect = ''")
+        mariadb.query("DROP USER %s@'%%'" % IC_FAIL_USER)
+    if endpoint.proc:
+        healthy(endpoint)
 
 
 # --- streaming -------------------------------------------------------------------
