@@ -47,6 +47,7 @@ enum session_ctx_field {
 	SCTX_AUTO_IS_NULL,
 	SCTX_ISOLATION,
 	SCTX_PROFILING,
+	SCTX_OPT_TRACE,
 	SESSION_CTX_CHECKED
 };
 
@@ -55,6 +56,7 @@ enum session_ctx_field {
 	"IFNULL(DATABASE(), ''), @@character_set_client, "                    \
 	"@@character_set_connection, @@sql_mode, @@sql_select_limit, "        \
 	"@@autocommit, @@sql_auto_is_null, @@tx_isolation, @@profiling, "     \
+	"@@optimizer_trace, "                                                 \
 	/* only compared */                                                    \
 	"@@collation_connection, IFNULL(@@character_set_results, 'NULL'), "   \
 	"@@time_zone, @@max_sort_length, @@div_precision_increment, "         \
@@ -64,7 +66,8 @@ enum session_ctx_field {
 	"@@tx_read_only, @@default_week_format, @@old_mode, @@sql_notes, "    \
 	"@@sql_warnings, @@max_error_count, @@character_set_database, "       \
 	"@@collation_database, @@max_allowed_packet, @@lock_wait_timeout, "   \
-	"@@big_tables, @@sql_safe_updates, @@sql_quote_show_create"
+	"@@big_tables, @@sql_safe_updates, @@sql_quote_show_create, "         \
+	"@@max_session_mem_used"
 
 const char session_ctx_sql[] =
 	"SELECT CONCAT_WS(0x1f, " SESSION_CTX_FIELDS ")";
@@ -84,7 +87,7 @@ const size_t session_ctx_sql_len = sizeof(session_ctx_sql) - 1;
  * not by a later read of a global that may have changed since.
  * One statement, so one Com_select per login;
  * the price: where any context expression fails (a server without one of
- * these variables; MariaDB 10.3 and later have them all), the trackers
+ * these variables; MariaDB 10.4 and later have them all), the trackers
  * are not known either and the client hears the default ones.
  */
 const char session_login_sql[] =
@@ -505,6 +508,11 @@ static void session_ctx_check(struct session *s)
 	 * in a join, or reads it never sent */
 	if (session_field_on(s, SCTX_PROFILING)) {
 		s->why = "profiling is on";
+		return;
+	}
+	/* so would the optimizer trace: the join, with others' keys */
+	if (!session_field_has(s, SCTX_OPT_TRACE, "enabled=off")) {
+		s->why = "optimizer_trace is on";
 		return;
 	}
 	/* the session's own reads may be prefetched from here on */

@@ -510,6 +510,16 @@ case("kept-keys-null",
      script=[("burst", 0), ("burst", 1), ("follow",)],
      root_teardown=drop("adv_kl"))
 
+# a session memory limit turns the lookup into an error (1290) directly
+case("kept-max-session-mem-used",
+     KL_SETUP,
+     [S("X", [lk("adv_kl", "bob", "id, v")] * 2,
+        setup=["SET max_session_mem_used = 8192"],
+        follow=["SHOW WARNINGS", "SELECT ROW_COUNT()"])],
+     [plain_lk("adv_kl", "id, v")] * 2,
+     script=[("setup",), ("burst", 0), ("burst", 1), ("follow",)],
+     root_teardown=drop("adv_kl"))
+
 # very wide rows and many columns: definitions past what is kept
 for _ncols in (100, 170):
     case("kept-wide-%d-columns" % _ncols,
@@ -655,12 +665,26 @@ def test_adversarial_change_user(case, mode, inbatch_factory, mariadb,
 
 # --- 6. what a session's own history shows ------------------------------------------
 
-def test_adversarial_profiles_show_no_other_keys(inbatch_factory, mariadb):
-    """SHOW PROFILES lists the statements a session ran.  Through inbatch
-    the runner's session ran the keys join: its client must not find the
-    keys other clients asked for in its own history (directly, a session's
-    history holds only its own statements)."""
+# SHOW PROFILES lists the statements a session ran, the optimizer trace
+# the last one: (setting, the read, the texts in its result, how many of
+# its own lookups each session finds there after each burst / at the end)
+HISTORIES = {
+    "profiles": ("SET profiling = 1", "SHOW PROFILES",
+                 lambda rows: [row[2] for row in rows], None, 3),
+    "optimizer-trace": ("SET optimizer_trace = 'enabled=on'",
+                        "SELECT QUERY FROM information_schema.OPTIMIZER_TRACE",
+                        lambda rows: [row[0] for row in rows], 1, None),
+}
+
+
+@pytest.mark.parametrize("history", sorted(HISTORIES))
+def test_adversarial_history_shows_no_other_keys(history, inbatch_factory,
+                                                 mariadb):
+    """Through inbatch the runner's session ran the keys join: its client
+    must not find the keys other clients asked for in its own history
+    (directly, a session's history holds only its own statements)."""
     import threading
+    setting, read, texts_of, per_burst, at_end = HISTORIES[history]
     root_run = test_exactness.root_run
     root_run(mariadb, people("adv_prof"))
     names = ["alice", "bob", "carol", "dave"]
@@ -668,9 +692,23 @@ def test_adversarial_profiles_show_no_other_keys(inbatch_factory, mariadb):
     proxy = inbatch_factory(**test_exactness.WINDOW)
     conns = [test_exactness.connect(proxy, APP_USER, APP_PASSWORD, "utf8mb4")
              for _ in names]
+    leaks = []
+
+    def check(i, own):
+        r = test_exactness.run_stmt(conns[i], read)
+        assert r[0] == "ok", r
+        texts = texts_of(r[2])
+        # its own lookups, each run on its own session
+        assert sum(1 for t in texts if t == lookups[i]) == own, texts
+        for j, n in enumerate(names):
+            if j == i:
+                continue
+            marks = (n, n.encode().hex().upper())
+            leaks.extend("session %d (%s) sees %r in %r" % (i, names[i], n, t)
+                         for t in texts if any(m in t for m in marks))
     try:
         for c in conns:
-            assert test_exactness.run_stmt(c, "SET profiling = 1")[0] == "ok"
+            assert test_exactness.run_stmt(c, setting)[0] == "ok"
         for _ in range(3):
             barrier = threading.Barrier(len(conns))
 
@@ -683,19 +721,12 @@ def test_adversarial_profiles_show_no_other_keys(inbatch_factory, mariadb):
                 t.start()
             for t in ts:
                 t.join(60)
-        leaks = []
-        for i, c in enumerate(conns):
-            r = test_exactness.run_stmt(c, "SHOW PROFILES")
-            assert r[0] == "ok", r
-            texts = [row[2] for row in r[2]]
-            # its own lookups, each run on its own session
-            assert sum(1 for t in texts if t == lookups[i]) == 3, texts
-            for j, n in enumerate(names):
-                if j == i:
-                    continue
-                marks = (n, n.encode().hex().upper())
-                leaks += ["session %d (%s) sees %r in %r" % (i, names[i], n, t)
-                          for t in texts if any(m in t for m in marks)]
+            if per_burst is not None:
+                for i in range(len(conns)):
+                    check(i, per_burst)
+        if at_end is not None:
+            for i in range(len(conns)):
+                check(i, at_end)
         assert not leaks, "\n".join(leaks)
     finally:
         for c in conns:
