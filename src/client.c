@@ -1060,22 +1060,19 @@ static void client_diag_cb(void *arg, struct backend_result *res)
 }
 
 /*
- * Before a statement that may read diagnostics, if the session's are not
- * its last lookup's: true when that statement must wait.  <sql> is the
- * statement's text; NULL when it cannot be seen (a prepared statement's
- * execution), which counts as reading them.
+ * Before any command the client's session runs itself, if its diagnostics
+ * are not its last lookup's: true when that command must wait for them to
+ * be put back.  Whatever comes next may read them, or leave some of them
+ * as they were: a statement without a table leaves the warnings, any but
+ * a read leaves FOUND_ROWS(), a failed one too, and a command that is not
+ * a statement may leave all of them (COM_PING sets only ROW_COUNT()).
  */
-static bool client_restore_diag(struct client *c, const uint8_t *sql,
-				size_t len)
+static bool client_restore_diag(struct client *c)
 {
 	struct pktbuf pb;
 	bool ok;
 
-	/* what reads them in its words, or may in a routine or a prepared
-	 * text (a trigger or a view that calls one are not seen) */
-	if (!c->diag_pending ||
-	    (sql && !(classify_stmt_kind((const char *)sql, len) &
-		      (STMT_DIAG | STMT_HIDDEN | STMT_CALLS))))
+	if (!c->diag_pending)
 		return false;
 	c->diag_pending = false;
 	ok = client_diag_sql(c->diag_rows, &pb) && c->be &&
@@ -1103,6 +1100,15 @@ static void client_note_statement(struct client *c, const uint8_t *sql,
 		batch_note_ddl();
 }
 
+/* Commands that neither read nor change warnings, ROW_COUNT() or
+ * FOUND_ROWS(), and cannot fail: a lookup's diagnostics still wait after
+ * them.  (Not COM_PING: its OK sets ROW_COUNT() to 0.) */
+static bool client_cmd_keeps_diag(uint8_t cmd)
+{
+	return cmd == COM_STATISTICS || cmd == COM_STMT_CLOSE ||
+	       cmd == COM_STMT_SEND_LONG_DATA;
+}
+
 /* Forward the command at the head of the input to the own backend. */
 static void client_forward(struct client *c, size_t nbytes,
 			   const uint8_t *head, size_t head_len)
@@ -1116,8 +1122,10 @@ static void client_forward(struct client *c, size_t nbytes,
 		return;
 	}
 	IB_STAT_ADD(bytes_in, nbytes);
-	/* the statement now relayed sets the session's diagnostics */
-	c->diag_pending = false;
+	/* from here on the session's own diagnostics are the client's
+	 * (client_restore_diag), but for commands that touch none */
+	if (!client_cmd_keeps_diag(head[0]))
+		c->diag_pending = false;
 	if (!backend_relay(c->be, bufferevent_get_input(c->bev), nbytes, head,
 			   head_len)) {
 		IB_STAT_INC(oom_errors);
@@ -1535,7 +1543,7 @@ static bool client_on_query(struct client *c, struct evbuffer *in,
 		IB_STAT_ADD(bytes_in, cmd->nbytes);
 		return false;
 	}
-	if (client_restore_diag(c, head + 1, cmd->hlen - 1))
+	if (client_restore_diag(c))
 		return false;
 	client_note_statement(c, head + 1, cmd->hlen - 1, !whole);
 	client_forward(c, cmd->nbytes, head, cmd->hlen);
@@ -1568,17 +1576,18 @@ static bool client_dispatch(struct client *c, struct evbuffer *in,
 	case COM_QUERY:
 		return client_on_query(c, in, cmd);
 	case COM_STMT_PREPARE:
-		if (client_restore_diag(c, head + 1, cmd->hlen - 1))
+		if (client_restore_diag(c))
 			return false;
 		client_note_statement(c, head + 1, cmd->hlen - 1,
 				      cmd->hlen < cmd->len);
 		break;
-	case COM_STMT_EXECUTE:
-	case COM_STMT_BULK_EXECUTE:
-		if (client_restore_diag(c, NULL, 0))
-			return false;
+	case COM_RESET_CONNECTION:
+		/* the session starts afresh, diagnostics too */
+		c->diag_pending = false;
 		break;
 	default:
+		if (!client_cmd_keeps_diag(head[0]) && client_restore_diag(c))
+			return false;
 		break;
 	}
 	client_forward(c, cmd->nbytes, head, cmd->hlen);

@@ -99,6 +99,25 @@ case("kept-runner-named-readers",
                  "SELECT @n, @r", "SHOW COUNT(*) ERRORS"]),
      root_teardown=FR_TEARDOWN)
 
+# After a batched lookup, a command that is not a statement, or a
+# statement that leaves some diagnostics alone (no table: the warnings;
+# not a read: FOUND_ROWS()), then a reader: the session's own diagnostics
+# (a warning, three rows) must not show through.
+for _mid in ["ping", "init_db", "statistics", "prepare_close", "DO 1",
+             "SET sql_notes = 1", "SELECT 1"]:
+    for _reader in ["SHOW WARNINGS", "SELECT FOUND_ROWS()",
+                    "SELECT ROW_COUNT()"]:
+        _step = (plain_do([_mid]) if " " in _mid else
+                 [("cmd", "plain%d" % i, _mid) for i in range(4)])
+        case("batched-then-%s-%s" % (_mid.split()[0].lower(),
+                                     _reader.split()[-1].lower()
+                                     .strip("()").replace("_", "-")),
+             FR_SETUP, [], [plain_lk("adv_fr", "id, v")] * 2,
+             script=[("burst", 0)]
+             + plain_do(["SELECT 1/0 UNION ALL SELECT 2 UNION ALL SELECT 3"])
+             + [("burst", 1)] + _step + plain_do([_reader]),
+             root_teardown=FR_TEARDOWN)
+
 
 # --- 2. a fresh session: the login read is a SELECT too ------------------------
 

@@ -70,6 +70,7 @@ class Case:
     script: steps, default setup, burst 0, follow:
       ("setup",) ("follow",) ("burst", b) ("root", [sql]) ("open", [name])
       ("do", name, [sql]) ("ps", name, sql)  (a binary-protocol statement)
+      ("cmd", name, what)  (a command that is not a statement, run_cmd)
     prove: burst indexes whose plain sessions must be batched in window
     mode (default: every burst the plain sessions take part in whose direct
     answers are not errors).
@@ -126,6 +127,38 @@ def run_stmt(conn, sql):
     except pymysql.err.MySQLError as e:
         return ("error", e.args[0], e.args[1] if len(e.args) > 1 else None)
     except Exception as e:  # a protocol surprise is a difference too
+        return ("exception", type(e).__name__, str(e)[:200])
+
+
+def run_cmd(conn, what):
+    """A command that is not a statement: ping, init_db (to ibtest),
+    statistics, or prepare_close (COM_STMT_PREPARE of SELECT 1, then
+    COM_STMT_CLOSE)."""
+    try:
+        if what == "ping":
+            conn.ping(reconnect=False)
+        elif what == "init_db":
+            conn.select_db(DB)
+        elif what == "statistics":
+            conn._execute_command(COMMAND.COM_STATISTICS, b"")
+            conn._read_packet()
+        elif what == "prepare_close":
+            conn._execute_command(COMMAND.COM_STMT_PREPARE, "SELECT 1")
+            data = conn._read_packet().get_all_data()
+            stmt_id = struct.unpack("<I", data[1:5])[0]
+            ncols, nparams = struct.unpack("<HH", data[5:9])
+            for n in (nparams, ncols):
+                if n:
+                    for _ in range(n + 1):  # definitions and their EOF
+                        conn._read_packet()
+            conn._execute_command(COMMAND.COM_STMT_CLOSE,
+                                  struct.pack("<I", stmt_id))
+        else:
+            raise AssertionError("bad command %r" % what)
+        return ("ok-cmd",)
+    except pymysql.err.MySQLError as e:
+        return ("error", e.args[0], e.args[1] if len(e.args) > 1 else None)
+    except Exception as e:
         return ("exception", type(e).__name__, str(e)[:200])
 
 
@@ -299,6 +332,9 @@ class Run:
         elif kind == "ps":
             self.out.append(("%s: PS %s" % (step[1], step[2]),
                              run_ps(self.conns.get(step[1]), step[2])))
+        elif kind == "cmd":
+            self.out.append(("%s: command %s" % (step[1], step[2]),
+                             run_cmd(self.conns.get(step[1]), step[2])))
         else:
             raise AssertionError("bad step %r" % (step,))
 
