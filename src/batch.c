@@ -940,6 +940,11 @@ bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd)
 		return false;
 	switch (kt) {
 	case CLASSIFY_KEY_STRING:
+		/* UUID, INET4, INET6: strings marked UNSIGNED.  A literal
+		 * that is no such value warns; the keys table's column,
+		 * compared in the join, does not */
+		if (cd->flags & 0x0020)
+			return false;
 		return cd->type == 15 || cd->type == 253 || cd->type == 254 ||
 		       (cd->type >= 249 && cd->type <= 252);
 	case CLASSIFY_KEY_INT:

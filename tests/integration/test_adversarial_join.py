@@ -265,6 +265,33 @@ ddl_case("rename-swap-key-type",
          drop("adv_kq", "adv_kq2", "adv_kq_t"), prove=(0, 1))
 
 
+# UUID, INET4 and INET6 keys: a literal that is no such value warns in
+# the lookup, but not always in the join's comparison with the keys table
+# (an adversarial pass saw a batch answer such a lookup without its
+# warning; here the join warned, and the batch fell back).  Such keys are
+# not batched now.
+for _label, _coldef, _vals, _bad in [
+        ("uuid", "UUID",
+         ["123e4567-e89b-12d3-a456-42665544000%d" % i for i in range(2)]
+         + ["00000000-0000-0000-0000-00000000000%d" % i for i in (3, 4)],
+         "not-a-uuid"),
+        ("inet6", "INET6", ["::%d" % i for i in range(1, 5)], "::g"),
+        ("inet4", "INET4", ["10.0.0.%d" % i for i in range(1, 5)],
+         "10.0.0.256")]:
+    _t = "adv_dt_" + _label
+    case("datatype-%s-bad-literal" % _label,
+         ["DROP TABLE IF EXISTS %s" % _t,
+          "CREATE TABLE %s (id INT PRIMARY KEY, u %s, KEY (u))"
+          % (_t, _coldef),
+          "INSERT INTO %s VALUES %s" % (_t, ", ".join(
+              "(%d, '%s')" % (i + 1, v) for i, v in enumerate(_vals)))],
+         [S("X", kl(_t, ["'%s'" % _bad], "id", "", "u") * 4,
+            follow=["SHOW WARNINGS"])],
+         [kl(_t, ["'%s'" % k for k in _vals], "id", "", "u")] * 4,
+         script=[("burst", b) for b in range(4)] + [("follow",)],
+         prove=(), root_teardown=drop(_t))
+
+
 # --- C. init_connect ------------------------------------------------------------
 #
 # X and Y are interactive (wait_timeout 28799), the plain ones not; all are
