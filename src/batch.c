@@ -544,7 +544,8 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
 		pktbuf_put_u8(pb, ')');
 	}
 	/* rows are routed by __ib_i; order matters only among one key's
-	 * rows, and without ORDER BY a key with several rows falls back */
+	 * rows, and a key with several falls back but where its rows are
+	 * sorted without ties (batch_rows_ok) */
 	if (cr->order_by.len) {
 		pktbuf_put_bytes(pb, " ORDER BY __ib_d.__ib_i, ", 25);
 		batch_put_span(pb, t, cr->order_by);
@@ -570,16 +571,32 @@ static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 	return ok;
 }
 
-/* Is <c>'s own answer, <rows> rows for its key, one it may receive from a
- * batch?  More rows than its LIMIT, or several without ORDER BY, are not
- * provably its own. */
-bool batch_rows_ok(const struct classify_result *cr, unsigned rows)
+bool batch_rows_ok(const char *tmpl, const struct classify_result *cr,
+		   const struct fanout_rs *rs, unsigned key, unsigned rows)
 {
+	struct classify_order_item it[CLASSIFY_ORDER_MAX];
+	int cols[CLASSIFY_ORDER_MAX];
+	unsigned n, i;
+
 	if (cr->limit > 0 && rows > (unsigned long long)cr->limit)
 		return false;
-	if (rows > 1 && !cr->order_by.len)
+	if (rows <= 1)
+		return true;
+	/* several rows: in the lookup's order only if the join sorted them
+	 * by the same ORDER BY and no two of them tie under it (ties come
+	 * out of the join's sort in another order than out of the
+	 * lookup's); without ORDER BY the order is the plan's */
+	if (rows > BATCH_MAX_ROWS_PER_KEY || !cr->order_by.len ||
+	    !classify_order_cols(tmpl + cr->order_by.off, cr->order_by.len, it,
+				 &n))
 		return false;
-	return rows <= BATCH_MAX_ROWS_PER_KEY;
+	for (i = 0; i < n; i++) {
+		cols[i] = fanout_order_col(rs, it[i].qual, it[i].qual_len,
+					   it[i].col, it[i].col_len);
+		if (cols[i] < 0)
+			return false;
+	}
+	return fanout_rows_distinct(rs, key, cols, n);
 }
 
 /* Are <a>'s column definitions <b>'s, byte for byte? */
@@ -671,7 +688,7 @@ static void batch_send_rows(struct batch *b, struct lookup *l,
 {
 	const struct classify_result *cr = &b->g->cr;
 
-	if (!batch_rows_ok(cr, rows)) {
+	if (!batch_rows_ok(b->g->tmpl, cr, rs, l->batch_idx, rows)) {
 		batch_fallback(b, l, &ib_loop->stats.fallback_rows);
 		return;
 	}

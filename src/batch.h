@@ -63,7 +63,11 @@ bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd)
 /* Did a keys join (parsed indexed) compare its keys as a lookup of <kt>
  * does?  Its key column's definition, read by the join itself, tells. */
 bool batch_join_key_ok(const struct fanout_rs *rs, enum classify_key_type kt);
-/* May a key with <rows> rows in a keys join be answered from it? */
-bool batch_rows_ok(const struct classify_result *cr, unsigned rows);
+/* May key <key> of the keys join <rs>, with <rows> rows, be answered from
+ * it, for the lookup <cr> of template <tmpl>?  More rows than its LIMIT
+ * may not, nor several but in the lookup's own order: sorted by an ORDER
+ * BY of integer columns the join returns, without two rows that tie. */
+bool batch_rows_ok(const char *tmpl, const struct classify_result *cr,
+		   const struct fanout_rs *rs, unsigned key, unsigned rows);
 
 #endif /* IB_BATCH_H */

@@ -1561,6 +1561,78 @@ bool classify_split_table(const char *t, size_t len, unsigned flags, char *schem
 	return p == len;
 }
 
+bool classify_order_cols(const char *s, size_t len,
+			 struct classify_order_item *items, unsigned *n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	struct classify_order_item *it;
+	size_t p = 0, start, w;
+
+	*n = 0;
+	for (;;) {
+		while (p < len && is_space(u[p]))
+			p++;
+		if (p == len || *n == CLASSIFY_ORDER_MAX)
+			return false;
+		/* one name: parts in backquotes or of identifier bytes,
+		 * joined by dots */
+		start = p;
+		for (;;) {
+			if (p < len && u[p] == '`') {
+				for (p++; p < len; p++) {
+					if (u[p] != '`')
+						continue;
+					if (p + 1 < len && u[p + 1] == '`')
+						p++; /* `` inside */
+					else
+						break;
+				}
+				if (p == len)
+					return false;
+				p++; /* the closing quote */
+			} else {
+				w = p;
+				while (p < len && is_ident_char(u[p]))
+					p++;
+				if (p == w)
+					return false;
+			}
+			if (p < len && u[p] == '.')
+				p++;
+			else
+				break;
+		}
+		it = &items[*n];
+		if (!classify_split_table(s + start, p - start, 0, it->qual,
+					  &it->qual_len, it->col, &it->col_len,
+					  CLASSIFY_NAME_MAX) ||
+		    memchr(it->col, 0, it->col_len) ||
+		    memchr(it->qual, 0, it->qual_len))
+			return false;
+		/* a number is a select-list position */
+		for (w = 0; w < it->col_len && is_digit((unsigned char)it->col[w]); w++)
+			;
+		if (w == it->col_len && it->qual_len == 0)
+			return false;
+		(*n)++;
+		while (p < len && is_space(u[p]))
+			p++;
+		if (p + 3 <= len && strncasecmp(s + p, "ASC", 3) == 0 &&
+		    (p + 3 == len || !is_ident_char(u[p + 3])))
+			p += 3;
+		else if (p + 4 <= len && strncasecmp(s + p, "DESC", 4) == 0 &&
+			 (p + 4 == len || !is_ident_char(u[p + 4])))
+			p += 4;
+		while (p < len && is_space(u[p]))
+			p++;
+		if (p == len)
+			return true;
+		if (u[p] != ',')
+			return false;
+		p++;
+	}
+}
+
 /* --- SET statements of listed variables only (classify_set_only) --- */
 
 static void set_space(const char **p, const char *end)

@@ -137,4 +137,20 @@ bool classify_set_only(const char *sql, size_t len, const char *const *vars);
 bool classify_split_table(const char *t, size_t len, unsigned flags, char *schema, size_t *schema_len,
 			  char *name, size_t *name_len, size_t cap);
 
+/*
+ * The items of an ORDER BY clause <s>[<len>] when each is a plain column
+ * name, [qualifier.]column, bare or in backquotes, with ASC or DESC: at
+ * most CLASSIFY_ORDER_MAX of them, each part NUL-free and at most
+ * CLASSIFY_NAME_MAX bytes.  False for anything else (an expression, a
+ * position, COLLATE).
+ */
+#define CLASSIFY_ORDER_MAX 4
+#define CLASSIFY_NAME_MAX 64
+struct classify_order_item {
+	char qual[CLASSIFY_NAME_MAX], col[CLASSIFY_NAME_MAX];
+	size_t qual_len, col_len; /* qual_len 0: unqualified */
+};
+bool classify_order_cols(const char *s, size_t len,
+			 struct classify_order_item *items, unsigned *n);
+
 #endif /* IB_CLASSIFY_H */

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "backend.h"
 
@@ -186,6 +187,88 @@ void fanout_exit(struct ib_loop *loop)
 
 /* Send <l> the result set for key <k> out of <rs>: <count> rows,
  * definitions as set by fanout_use_defs(), status <st>. */
+static bool fanout_ieq(const uint8_t *a, size_t an, const char *b, size_t bn)
+{
+	return an == bn && strncasecmp((const char *)a, b, an) == 0;
+}
+
+int fanout_order_col(const struct fanout_rs *rs, const char *qual,
+		     size_t qual_len, const char *col, size_t col_len)
+{
+	struct proto_coldef cd;
+	unsigned i;
+	int found = -1;
+
+	for (i = 0; i < rs->ncols; i++) {
+		if (!proto_parse_coldef(rs->defs[i], rs->def_lens[i],
+					rs->ext_meta, &cd))
+			return -1;
+		if (qual_len) {
+			if (!fanout_ieq(cd.org_name, cd.org_name_len, col, col_len) ||
+			    cd.table_len != qual_len ||
+			    memcmp(cd.table, qual, qual_len) != 0)
+				continue;
+		} else if (!fanout_ieq(cd.name, cd.name_len, col, col_len)) {
+			continue;
+		} else if (found >= 0 || cd.org_table_len == 0 ||
+			   !fanout_ieq(cd.org_name, cd.org_name_len, col,
+				       col_len)) {
+			return -1;
+		}
+		if (found < 0) {
+			/* TINY, SHORT, LONG, LONGLONG, INT24 */
+			if (cd.type != 1 && cd.type != 2 && cd.type != 3 &&
+			    cd.type != 8 && cd.type != 9)
+				return -1;
+			found = (int)i;
+		}
+	}
+	return found;
+}
+
+bool fanout_rows_distinct(const struct fanout_rs *rs, unsigned k,
+			  const int *cols, unsigned n)
+{
+	const uint8_t **vals;
+	size_t *lens;
+	const uint8_t *prev[4];
+	size_t prev_len[4];
+	unsigned r, i, same, seen = 0;
+	bool ok = true;
+
+	if (k >= rs->n_keys || n == 0 || n > 4)
+		return false;
+	vals = malloc(rs->ncols * sizeof(*vals));
+	lens = malloc(rs->ncols * sizeof(*lens));
+	if (!vals || !lens) {
+		free(vals);
+		free(lens);
+		return false;
+	}
+	for (r = rs->key_first[k]; ok && r != FANOUT_NO_ROW; r = rs->row_next[r]) {
+		if (!proto_parse_text_row(rs->rows[r], rs->row_lens[r], rs->ncols,
+					  vals, lens)) {
+			ok = false;
+			break;
+		}
+		for (i = same = 0; i < n; i++) {
+			const uint8_t *v = vals[cols[i]];
+			size_t vl = lens[cols[i]];
+
+			if (seen && (v == NULL) == (prev[i] == NULL) &&
+			    (!v || (vl == prev_len[i] && memcmp(v, prev[i], vl) == 0)))
+				same++;
+			prev[i] = v;
+			prev_len[i] = vl;
+		}
+		if (seen++ && same == n)
+			ok = false;
+	}
+	free(vals);
+	free(lens);
+	return ok;
+}
+
 bool fanout_send(struct lookup *l, const struct fanout_rs *rs, unsigned k,
 		 unsigned count, uint16_t st)
 {

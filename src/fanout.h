@@ -45,6 +45,19 @@ bool fanout_compatible_defs(const struct fanout_rs *co,
 			    const struct fanout_rs *solo);
 /* Point <rs>'s definitions at <from>'s (same column count). */
 void fanout_use_defs(struct fanout_rs *rs, const struct fanout_rs *from);
+/*
+ * The column of <rs> that ORDER BY item [<qual>.]<col> sorts by, if it is
+ * an integer column of a table (whose text is one per value): qualified,
+ * a column of that name from the table so named; unqualified, the only
+ * column of the select list so named, which must be that column itself
+ * (an alias would be sorted by).  -1 when there is none.
+ */
+int fanout_order_col(const struct fanout_rs *rs, const char *qual,
+		     size_t qual_len, const char *col, size_t col_len);
+/* Does each row of key <k> differ from the one before in one of the
+ * columns <cols>[0..<n>)?  Rows equal in all of them tie. */
+bool fanout_rows_distinct(const struct fanout_rs *rs, unsigned k,
+			  const int *cols, unsigned n);
 /* Send lookup <l> (to l->ops->output) the first <count> rows of key <k>
  * as a complete result set, with status flags <st>. */
 bool fanout_send(struct lookup *l, const struct fanout_rs *rs, unsigned k,

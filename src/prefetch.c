@@ -987,7 +987,8 @@ bool prefetch_submit(struct lookup *l, const char *sql, size_t len, bool whole)
 		pf_drop(pf);
 	sh = pf_shape_get(pf, sql, len, &cr);
 	k = sh ? pf_kept_find(l, sh, sql, &cr, &chunk) : -1;
-	if (k >= 0 && !batch_rows_ok(&sh->cr, chunk->rows[k]))
+	if (k >= 0 && !batch_rows_ok(sh->tmpl, &sh->cr, &chunk->rs,
+				     (unsigned)k, chunk->rows[k]))
 		k = -1;
 	/* the backend is fetching ahead: what kept answers cannot answer
 	 * waits for it (its key may be among those coming) */
@@ -1410,7 +1411,8 @@ static void pf_co_cb(void *arg, struct backend_result *res)
 		 * the lookup's key as for the others */
 		pf_keep(l, sh, &pf->co_res);
 		backend_result_free(&pf->co_res);
-		if (sh->kept && batch_rows_ok(&sh->cr, sh->kept->rows[0])) {
+		if (sh->kept && batch_rows_ok(sh->tmpl, &sh->cr, &sh->kept->rs,
+					      0, sh->kept->rows[0])) {
 			pf_plan_clear(pf);
 			pf_answer(l, sh, sh->kept, 0);
 		} else {

@@ -47,6 +47,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		fuzz_sink ^= (uint8_t)classify_set_only((const char *)sql, len, vars);
 	}
+	/* and as an ORDER BY clause (the tie check reads them) */
+	{
+		struct classify_order_item it[CLASSIFY_ORDER_MAX];
+		unsigned n = 0;
+
+		if (classify_order_cols((const char *)sql, len, it, &n) &&
+		    (n == 0 || n > CLASSIFY_ORDER_MAX))
+			abort();
+	}
 
 	acc = classify_query((const char *)sql, len, flags, &res);
 	if ((unsigned)res.reason >= CLASSIFY__COUNT || acc != (res.reason == CLASSIFY_OK))

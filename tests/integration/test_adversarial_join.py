@@ -64,6 +64,40 @@ for _label, _col, _cols, _rest in [
          script=[("burst", 0), ("burst", 1), ("burst", 2)],
          prove=(), root_teardown=drop(_t))
 
+# rows of one key that tie under the lookup's ORDER BY: the join's sort
+# need not leave them in the lookup's order.  Several rows of one key are
+# batched only when sorted by integer columns the join returns, none of
+# them tied.
+TIES_SETUP = ["DROP TABLE IF EXISTS adv_ties",
+              "CREATE TABLE adv_ties (id INT PRIMARY KEY, name VARCHAR(20), "
+              "v INT, KEY (name)) DEFAULT CHARSET=utf8mb4 "
+              "COLLATE=utf8mb4_general_ci",
+              "INSERT INTO adv_ties VALUES %s" % ", ".join(
+                  "(%d, '%s', 0)" % (i * 3 + j + 1,
+                                     n.upper() if j == 1 else n)
+                  for i, n in enumerate(NAMES) for j in range(3))]
+for _label, _cols, _rest, _prove in [
+        ("order-by-tied-column", "id, name, v", " ORDER BY v", ()),
+        ("order-by-tied-column-limit", "id, name, v", " ORDER BY v LIMIT 10",
+         ()),
+        ("order-by-key-ci", "id, name", " ORDER BY name", ()),
+        ("order-by-tied-not-selected", "id, name", " ORDER BY v", ()),
+        # the alias is what is sorted by: another column's tied values
+        ("order-by-alias-swap", "v AS id, id AS v, name", " ORDER BY id",
+         ()),
+        ("order-by-expression", "id, name", " ORDER BY v + 0", ()),
+        # no ties: batched, in the lookup's order
+        ("order-by-tied-then-id", "id, name, v", " ORDER BY v, id DESC",
+         None),
+        ("order-by-id-desc", "id, name", " ORDER BY `adv_ties`.`id` DESC",
+         None),
+        ("order-by-id-limit", "*", " ORDER BY id LIMIT 3", None)]:
+    case("ties-" + _label, TIES_SETUP, [],
+         [plain_lk("adv_ties", _cols, _rest)] * 3,
+         script=[("burst", 0), ("burst", 1), ("burst", 2)],
+         prove=_prove, multi_rows=_prove is None,
+         root_teardown=drop("adv_ties"))
+
 # key column twice in the list, alias colliding with the key column
 case("names-key-twice-alias-collides",
      people("adv_kt2"), [],

@@ -73,13 +73,14 @@ class Case:
       ("cmd", name, what)  (a command that is not a statement, run_cmd)
     prove: burst indexes whose plain sessions must be batched in window
     mode (default: every burst the plain sessions take part in whose direct
-    answers are not errors).
+    answers are not errors); answers of several rows count only with
+    multi_rows (their lookups are sorted without ties).
     """
 
     def __init__(self, cid, root_setup, sessions, plain, script=None,
                  root_teardown=(), users=None, plain_user=APP_USER,
                  plain_password=APP_PASSWORD, plain_charset="utf8mb4",
-                 prove=None, globals_=(), n_plain=N_PLAIN):
+                 prove=None, globals_=(), n_plain=N_PLAIN, multi_rows=False):
         self.cid = cid
         self.root_setup = list(root_setup)
         self.root_teardown = list(root_teardown)
@@ -97,6 +98,7 @@ class Case:
         self.prove = prove
         self.globals = list(globals_)
         self.n_plain = n_plain
+        self.multi_rows = multi_rows
 
 
 # --- running -----------------------------------------------------------------
@@ -425,7 +427,13 @@ def check_case(case, mode, inbatch_factory, mariadb):
                      and (" burst %d: " % b) in label]
         if any(o[0] != "ok" for o in plain_out):
             continue  # the plain answer is an error: nothing to batch
-        if d["batches"] < 1 or d["queries_batched"] < nplain - 1:
+        # a key with several rows runs alone (their order is the
+        # lookup's own): only the others must be batched
+        single = sum(1 for o in plain_out
+                     if case.multi_rows or len(o[2]) <= 1)
+        if single < 2:
+            continue
+        if d["batches"] < 1 or d["queries_batched"] < single - 1:
             not_batched.append("burst %d: %d plain sessions, %r"
                                % (b, nplain, d))
     assert not not_batched, "%s: plain sessions not batched (exact, but " \

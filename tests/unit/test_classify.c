@@ -506,6 +506,56 @@ static void test_stmt_kind(void)
 	}
 }
 
+/* ORDER BY clauses the tie check can read, and what it reads of them. */
+static void test_order_cols(void)
+{
+	static const struct {
+		const char *sql;
+		const char *want; /* "qual.col|..." ; NULL: refused */
+	} cases[] = {
+		{ "id", ".id" },
+		{ "id DESC", ".id" },
+		{ "`t`.`id` ASC, v", "t.id|.v" },
+		{ " v , id desc ", ".v|.id" },
+		{ "`we``ird`", ".we`ird" },
+		{ "t.id,t.v,t.w,t.x", "t.id|t.v|t.w|t.x" },
+		{ "a, b, c, d, e", NULL }, /* more than four */
+		{ "1", NULL },		    /* a position */
+		{ "v + 0", NULL },
+		{ "v COLLATE utf8mb4_bin", NULL },
+		{ "f(v)", NULL },
+		{ "s.t.c", NULL },
+		{ "`open", NULL },
+		{ "id,", NULL },
+		{ "", NULL },
+		{ "\"id\"", NULL },
+		{ "id DESCENDING", NULL },
+	};
+	struct classify_order_item it[CLASSIFY_ORDER_MAX];
+	char got[512];
+	size_t i, o;
+	unsigned n, j;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool r = classify_order_cols(cases[i].sql, strlen(cases[i].sql),
+					     it, &n);
+
+		o = 0;
+		got[0] = '\0';
+		for (j = 0; r && j < n; j++)
+			o += (size_t)snprintf(got + o, sizeof(got) - o, "%s%.*s.%.*s",
+					      j ? "|" : "", (int)it[j].qual_len,
+					      it[j].qual, (int)it[j].col_len,
+					      it[j].col);
+		if (!cases[i].want)
+			ok(!r, "order by \"%s\" refused", cases[i].sql);
+		else
+			ok(r && strcmp(got, cases[i].want) == 0,
+			   "order by \"%s\": %s (want %s)", cases[i].sql,
+			   r ? got : "refused", cases[i].want);
+	}
+}
+
 /* init_connect texts that may and may not leave sessions batchable. */
 static void test_set_only(void)
 {
@@ -576,6 +626,7 @@ int main(int argc, char **argv)
 {
 	test_stmt_kind();
 	test_set_only();
+	test_order_cols();
 	test_split_table();
 	test_reason_names();
 	test_key_value();
