@@ -132,6 +132,19 @@ def run_stmt(conn, sql):
         return ("exception", type(e).__name__, str(e)[:200])
 
 
+def prepare(conn, sql):
+    """COM_STMT_PREPARE of <sql>: its statement id, the response read."""
+    conn._execute_command(COMMAND.COM_STMT_PREPARE, sql)
+    data = conn._read_packet().get_all_data()
+    stmt_id = struct.unpack("<I", data[1:5])[0]
+    ncols, nparams = struct.unpack("<HH", data[5:9])
+    for n in (nparams, ncols):
+        if n:
+            for _ in range(n + 1):  # definitions and their EOF
+                conn._read_packet()
+    return stmt_id
+
+
 def run_cmd(conn, what):
     """A command that is not a statement: ping, init_db (to ibtest),
     statistics, or prepare_close (COM_STMT_PREPARE of SELECT 1, then
@@ -145,14 +158,7 @@ def run_cmd(conn, what):
             conn._execute_command(COMMAND.COM_STATISTICS, b"")
             conn._read_packet()
         elif what == "prepare_close":
-            conn._execute_command(COMMAND.COM_STMT_PREPARE, "SELECT 1")
-            data = conn._read_packet().get_all_data()
-            stmt_id = struct.unpack("<I", data[1:5])[0]
-            ncols, nparams = struct.unpack("<HH", data[5:9])
-            for n in (nparams, ncols):
-                if n:
-                    for _ in range(n + 1):  # definitions and their EOF
-                        conn._read_packet()
+            stmt_id = prepare(conn, "SELECT 1")
             conn._execute_command(COMMAND.COM_STMT_CLOSE,
                                   struct.pack("<I", stmt_id))
         else:
@@ -169,15 +175,7 @@ def run_ps(conn, sql):
     without parameters or result set, by hand (pymysql has no server-side
     prepared statements)."""
     try:
-        conn._execute_command(COMMAND.COM_STMT_PREPARE, sql)
-        pkt = conn._read_packet()
-        data = pkt.get_all_data()
-        stmt_id = struct.unpack("<I", data[1:5])[0]
-        ncols, nparams = struct.unpack("<HH", data[5:9])
-        for n in (nparams, ncols):
-            if n:
-                for _ in range(n + 1):  # definitions and their EOF
-                    conn._read_packet()
+        stmt_id = prepare(conn, sql)
         conn._execute_command(COMMAND.COM_STMT_EXECUTE,
                               struct.pack("<IBI", stmt_id, 0, 1))
         pkt = conn._read_packet()
