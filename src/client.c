@@ -1102,7 +1102,8 @@ static void client_note_statement(struct client *c, const uint8_t *sql,
 
 /* Commands that neither read nor change warnings, ROW_COUNT() or
  * FOUND_ROWS(), and cannot fail: a lookup's diagnostics still wait after
- * them.  (Not COM_PING: its OK sets ROW_COUNT() to 0.) */
+ * them.  (Not COM_PING: its OK sets ROW_COUNT() to 0; nor
+ * COM_RESET_CONNECTION or COM_CHANGE_USER: FOUND_ROWS() outlives them.) */
 static bool client_cmd_keeps_diag(uint8_t cmd)
 {
 	return cmd == COM_STATISTICS || cmd == COM_STMT_CLOSE ||
@@ -1564,6 +1565,9 @@ static bool client_dispatch(struct client *c, struct evbuffer *in,
 		client_close(c, "quit");
 		return false;
 	case COM_CHANGE_USER:
+		/* the server keeps FOUND_ROWS() across it */
+		if (client_restore_diag(c))
+			return false;
 		if (cmd->hlen < cmd->len) {
 			/* a long one (names of any length): the server
 			 * decides, as directly */
@@ -1580,10 +1584,6 @@ static bool client_dispatch(struct client *c, struct evbuffer *in,
 			return false;
 		client_note_statement(c, head + 1, cmd->hlen - 1,
 				      cmd->hlen < cmd->len);
-		break;
-	case COM_RESET_CONNECTION:
-		/* the session starts afresh, diagnostics too */
-		c->diag_pending = false;
 		break;
 	default:
 		if (!client_cmd_keeps_diag(head[0]) && client_restore_diag(c))

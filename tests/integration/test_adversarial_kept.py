@@ -103,8 +103,8 @@ case("kept-runner-named-readers",
 # statement that leaves some diagnostics alone (no table: the warnings;
 # not a read: FOUND_ROWS()), then a reader: the session's own diagnostics
 # (a warning, three rows) must not show through.
-for _mid in ["ping", "init_db", "statistics", "prepare_close", "DO 1",
-             "SET sql_notes = 1", "SELECT 1"]:
+for _mid in ["ping", "init_db", "statistics", "prepare_close", "reset",
+             "DO 1", "SET sql_notes = 1", "SELECT 1"]:
     for _reader in ["SHOW WARNINGS", "SELECT FOUND_ROWS()",
                     "SELECT ROW_COUNT()"]:
         _step = (plain_do([_mid]) if " " in _mid else
@@ -653,6 +653,16 @@ CU_SETUP = people("adv_cu") + [
     "GRANT SELECT ON adv_cu_db.* TO adv_cu2@'%'"]
 CU_TEARDOWN = ["DROP USER IF EXISTS adv_cu2@'%'",
                "DROP DATABASE IF EXISTS adv_cu_db"] + drop("adv_cu")
+# the server keeps FOUND_ROWS() across COM_CHANGE_USER: the batched
+# lookup's, not what the session ran before it
+CU_CASES.append(Case(
+    "change-user-found-rows", FR_SETUP, [], [plain_lk("adv_fr", "id, v")] * 2,
+    script=[("burst", 0)]
+    + plain_do(["SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3"])
+    + [("burst", 1)]
+    + [("cu", "plain%d" % i, APP_USER, APP_PASSWORD, DB) for i in range(4)]
+    + plain_do(["SELECT FOUND_ROWS()"]),
+    root_teardown=FR_TEARDOWN))
 for _label, _to in [
         ("other-schema", (APP_USER, APP_PASSWORD, "adv_cu_db")),
         ("column-privileges", ("adv_cu2", "cu2pw", DB)),

@@ -147,8 +147,8 @@ def prepare(conn, sql):
 
 def run_cmd(conn, what):
     """A command that is not a statement: ping, init_db (to ibtest),
-    statistics, or prepare_close (COM_STMT_PREPARE of SELECT 1, then
-    COM_STMT_CLOSE)."""
+    statistics, reset (COM_RESET_CONNECTION), or prepare_close
+    (COM_STMT_PREPARE of SELECT 1, then COM_STMT_CLOSE)."""
     try:
         if what == "ping":
             conn.ping(reconnect=False)
@@ -157,6 +157,9 @@ def run_cmd(conn, what):
         elif what == "statistics":
             conn._execute_command(COMMAND.COM_STATISTICS, b"")
             conn._read_packet()
+        elif what == "reset":
+            conn._execute_command(0x1f, b"")  # COM_RESET_CONNECTION
+            conn._read_ok_packet()
         elif what == "prepare_close":
             stmt_id = prepare(conn, "SELECT 1")
             conn._execute_command(COMMAND.COM_STMT_CLOSE,
