@@ -48,6 +48,7 @@ enum session_ctx_field {
 	SCTX_ISOLATION,
 	SCTX_PROFILING,
 	SCTX_OPT_TRACE,
+	SCTX_MAX_MEM,
 	SESSION_CTX_CHECKED
 };
 
@@ -56,7 +57,7 @@ enum session_ctx_field {
 	"IFNULL(DATABASE(), ''), @@character_set_client, "                    \
 	"@@character_set_connection, @@sql_mode, @@sql_select_limit, "        \
 	"@@autocommit, @@sql_auto_is_null, @@tx_isolation, @@profiling, "     \
-	"@@optimizer_trace, "                                                 \
+	"@@optimizer_trace, @@max_session_mem_used, "                         \
 	/* only compared */                                                    \
 	"@@collation_connection, IFNULL(@@character_set_results, 'NULL'), "   \
 	"@@time_zone, @@max_sort_length, @@div_precision_increment, "         \
@@ -66,8 +67,7 @@ enum session_ctx_field {
 	"@@tx_read_only, @@default_week_format, @@old_mode, @@sql_notes, "    \
 	"@@sql_warnings, @@max_error_count, @@character_set_database, "       \
 	"@@collation_database, @@max_allowed_packet, @@lock_wait_timeout, "   \
-	"@@big_tables, @@sql_safe_updates, @@sql_quote_show_create, "         \
-	"@@max_session_mem_used"
+	"@@big_tables, @@sql_safe_updates, @@sql_quote_show_create"
 
 const char session_ctx_sql[] =
 	"SELECT CONCAT_WS(0x1f, " SESSION_CTX_FIELDS ")";
@@ -515,6 +515,12 @@ static void session_ctx_check(struct session *s)
 		s->why = "optimizer_trace is on";
 		return;
 	}
+	/* the limit is on the session's own memory, which no read shows:
+	 * its lookup may fail where another session's join does not */
+	if (!session_field_is(s, SCTX_MAX_MEM, "9223372036854775807")) {
+		s->why = "max_session_mem_used is set";
+		return;
+	}
 	/* the session's own reads may be prefetched from here on */
 	s->ctx_base_ok = true;
 	/* and what init_connect left is its own too; not so another's */
@@ -609,8 +615,9 @@ static const char *const session_ic_vars[] = {
 	"group_concat_max_len", "innodb_lock_wait_timeout",
 	"interactive_timeout", "lc_messages", "lc_time_names",
 	"lock_wait_timeout", "max_allowed_packet", "max_error_count",
-	"max_join_size", "max_sort_length", "max_statement_time",
-	"net_read_timeout", "net_write_timeout", "old_mode", "profiling",
+	"max_join_size", "max_session_mem_used", "max_sort_length",
+	"max_statement_time", "net_read_timeout", "net_write_timeout",
+	"old_mode", "optimizer_trace", "profiling",
 	"sql_auto_is_null", "sql_big_selects", "sql_mode", "sql_notes",
 	"sql_quote_show_create", "sql_safe_updates", "sql_select_limit",
 	"sql_warnings", "system_versioning_asof", "time_zone", "tx_isolation",
