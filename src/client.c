@@ -771,8 +771,8 @@ static void client_on_backend_login(struct client *c, const uint8_t *p,
 				   : CLIENT_TRACK_LOGIN);
 }
 
-/* A login step failed with <res>'s ERR: keep it, in case the server
- * closes the session next (init_connect failed). */
+/* A login step failed with <res>'s ERR: keep it if it is the server's
+ * 1184 (init_connect failed), after which it closes the session. */
 static void client_keep_login_err(struct client *c,
 				  const struct backend_result *res)
 {
@@ -783,7 +783,8 @@ static void client_keep_login_err(struct client *c,
 		last = p;
 		last_len = len;
 	}
-	if (!last || last_len == 0 || last[0] != 0xff || c->login_err)
+	if (!last || last_len < 3 || last[0] != 0xff ||
+	    (last[1] | last[2] << 8) != 1184 || c->login_err)
 		return;
 	c->login_err = malloc(last_len);
 	if (!c->login_err)
@@ -923,7 +924,7 @@ static void client_login_read_cb(void *arg, struct backend_result *res)
 	c->track_init = trackers;
 	if (trackers)
 		session_client_trackers_apply(&c->sess, trackers);
-	else
+	else if (!c->login_err)
 		log_warn_rl(1, "cannot read a session's tracker settings; "
 			    "its client hears of the default ones");
 }
@@ -951,6 +952,8 @@ static void client_track(struct client *c, enum client_track_why why)
 
 	session_reset(&c->sess);
 	c->diag_pending = false;
+	free(c->login_err);
+	c->login_err = NULL;
 	c->track_login = why != CLIENT_TRACK_RESET;
 	client_set_state(c, CLIENT_TRACK);
 	if (!(c->be->caps & CAP_SESSION_TRACK)) {
@@ -1078,8 +1081,10 @@ static bool client_restore_diag(struct client *c)
 	ok = client_diag_sql(c->diag_rows, &pb) && c->be &&
 	     backend_query(c->be, (const char *)pb.buf, pb.len, client_diag_cb, c);
 	pktbuf_free(&pb);
-	if (ok)
+	if (ok) {
 		client_set_state(c, CLIENT_QUERY);
+		c->cmd_again = true;
+	}
 	return ok;
 }
 
@@ -1605,9 +1610,10 @@ static void client_next_command(struct client *c)
 	c->held = false;
 	while (more && c->state == CLIENT_IDLE &&
 	       client_take_command(c, in, &cmd)) {
-		if (c->login_err && (!c->be || c->be->state == BACKEND_DEAD)) {
+		if (c->login_err && c->queries == 0) {
 			/* as the server answers after a failed init_connect:
-			 * the ERR, then the close */
+			 * the ERR, then the close (whether or not its close
+			 * has reached us yet) */
 			c->seq = 1;
 			if (head[0] != COM_QUIT)
 				client_write(c, c->login_err, c->login_err_len);
@@ -1629,9 +1635,13 @@ static void client_next_command(struct client *c)
 		}
 		c->cmd = head[0];
 		c->seq = 1;
-		c->queries++;
-		c->query_start_us = util_now_us();
-		IB_STAT_INC(queries_total);
+		if (c->cmd_again) {
+			c->cmd_again = false;
+		} else {
+			c->queries++;
+			c->query_start_us = util_now_us();
+			IB_STAT_INC(queries_total);
+		}
 		evtimer_del(c->timer);
 		more = c->is_admin ? client_admin_next(c, in, &cmd)
 				   : client_dispatch(c, in, &cmd);

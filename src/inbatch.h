@@ -190,6 +190,8 @@ struct client {
 	 * (no warnings, FOUND_ROWS() = rows sent) runs first. */
 	bool diag_pending;
 	unsigned diag_rows;
+	bool cmd_again; /* the command in the input waited for the restore:
+			 * already counted */
 	uint64_t query_start_us;
 
 	uint64_t queries;
