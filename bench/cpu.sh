@@ -140,10 +140,11 @@ cpu_split()
 }
 
 # cpu_busy: "<busy> <total>" ticks of all CPUs since boot (/proc/stat);
-# idle and iowait are not busy.
+# idle and iowait are not busy.  Fields 2-9 only: guest time is counted
+# in user time already.
 cpu_busy()
 {
-	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i
 		print t - $5 - $6, t; exit }' /proc/stat
 }
 

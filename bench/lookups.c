@@ -634,14 +634,13 @@ int main(int argc, char **argv)
 	free(w);
 	mysql_library_end();
 
+	/* a count that could not be read is an error too */
+	if (opt.count_port && (sel0 < 0 || sel1 < sel0))
+		errors++;
 	printf("mode=%s conns=%ld lookups=%ld seconds=%.6f errors=%ld",
 	       mode_name, nconn, opt.lookups, t1 - t0, errors);
-	if (opt.count_port) {
-		if (sel0 >= 0 && sel1 >= sel0)
-			printf(" page_com_select=%ld", sel1 - sel0);
-		else
-			errors++;
-	}
+	if (opt.count_port && sel0 >= 0 && sel1 >= sel0)
+		printf(" page_com_select=%ld", sel1 - sel0);
 	printf("\n");
 	return errors ? 1 : 0;
 }
