@@ -67,6 +67,9 @@ struct batch {
 	bool sent;
 	bool done;
 	uint64_t sent_us;
+	/* clients answered from the join, and clients whose several rows
+	 * it could not send in their lookup's order */
+	unsigned n_sent_rows, n_unordered;
 };
 
 /*
@@ -86,6 +89,10 @@ struct batch_group {
 	unsigned inflight;
 	bool probe_ok;	     /* key type and base table proven */
 	uint64_t probed_us;  /* 0: never */
+	/* when most of a batch's keys had rows it could not send in the
+	 * lookup's order (0: never): the shape runs alone for a probe's
+	 * lifetime, not a join and then most lookups after it */
+	uint64_t unordered_us;
 	unsigned probed_epoch;
 	/* The lookup's own result without its rows, from a batch that ran
 	 * it beside a join that showed the same definitions byte for byte:
@@ -689,9 +696,12 @@ static void batch_send_rows(struct batch *b, struct lookup *l,
 	const struct classify_result *cr = &b->g->cr;
 
 	if (!batch_rows_ok(b->g->tmpl, cr, rs, l->batch_idx, rows)) {
+		if (rows > 1)
+			b->n_unordered++;
 		batch_fallback(b, l, &ib_loop->stats.fallback_rows);
 		return;
 	}
+	b->n_sent_rows++;
 	if (cr->limit == 0)
 		rows = 0;
 	TAILQ_REMOVE(&b->clients, l, batch_entry);
@@ -1233,6 +1243,9 @@ static void batch_finish(struct batch *b)
 	if (b->done)
 		return;
 	b->done = true;
+	/* (the runner's own answer counts among those sent) */
+	if (b->n_unordered > b->n_sent_rows + 1)
+		g->unordered_us = util_now_us();
 	if (b->sent && g->inflight)
 		g->inflight--;
 	if (g->gathering == b)
@@ -1473,6 +1486,9 @@ static bool batch_place(struct lookup *l, const struct classify_result *cr)
 		return false;
 	/* a shape proven unbatchable waits for its probe to expire */
 	if (!g->probe_ok && batch_probe_fresh(g))
+		return false;
+	if (g->unordered_us &&
+	    util_now_us() - g->unordered_us < BATCH_PROBE_TTL_US)
 		return false;
 	if (g->st)
 		g->st->lookups++;

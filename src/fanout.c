@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "backend.h"
+#include "classify.h"
 
 /* The arrays of a parsed result set share one allocation, at rs->defs. */
 void fanout_rs_free(struct fanout_rs *rs)
@@ -185,8 +186,7 @@ void fanout_exit(struct ib_loop *loop)
 	pktbuf_free(&loop->fanout_out);
 }
 
-/* Send <l> the result set for key <k> out of <rs>: <count> rows,
- * definitions as set by fanout_use_defs(), status <st>. */
+/* A column name <a>[<an>] is <b>[<bn>], as the server compares them. */
 static bool fanout_ieq(const uint8_t *a, size_t an, const char *b, size_t bn)
 {
 	return an == bn && strncasecmp((const char *)a, b, an) == 0;
@@ -231,12 +231,12 @@ bool fanout_rows_distinct(const struct fanout_rs *rs, unsigned k,
 {
 	const uint8_t **vals;
 	size_t *lens;
-	const uint8_t *prev[4];
-	size_t prev_len[4];
+	const uint8_t *prev[CLASSIFY_ORDER_MAX];
+	size_t prev_len[CLASSIFY_ORDER_MAX];
 	unsigned r, i, same, seen = 0;
 	bool ok = true;
 
-	if (k >= rs->n_keys || n == 0 || n > 4)
+	if (k >= rs->n_keys || n == 0 || n > CLASSIFY_ORDER_MAX)
 		return false;
 	vals = malloc(rs->ncols * sizeof(*vals));
 	lens = malloc(rs->ncols * sizeof(*lens));
@@ -269,6 +269,8 @@ bool fanout_rows_distinct(const struct fanout_rs *rs, unsigned k,
 	return ok;
 }
 
+/* Send <l> the result set for key <k> out of <rs>: <count> rows,
+ * definitions as set by fanout_use_defs(), status <st>. */
 bool fanout_send(struct lookup *l, const struct fanout_rs *rs, unsigned k,
 		 unsigned count, uint16_t st)
 {

@@ -104,6 +104,9 @@ struct pf_shape {
 	long long ahead_last, ahead_step;
 	/* valid with the kept answers only */
 	bool probed, probe_ok;
+	/* a key's rows came back that the join could not send in the
+	 * lookup's order: the shape is not fetched again */
+	bool unordered;
 	bool have_solo;
 	struct backend_result own; /* a run of the lookup alone */
 	struct fanout_rs solo;
@@ -988,8 +991,10 @@ bool prefetch_submit(struct lookup *l, const char *sql, size_t len, bool whole)
 	sh = pf_shape_get(pf, sql, len, &cr);
 	k = sh ? pf_kept_find(l, sh, sql, &cr, &chunk) : -1;
 	if (k >= 0 && !batch_rows_ok(sh->tmpl, &sh->cr, &chunk->rs,
-				     (unsigned)k, chunk->rows[k]))
+				     (unsigned)k, chunk->rows[k])) {
+		sh->unordered = sh->unordered || chunk->rows[k] > 1;
 		k = -1;
+	}
 	/* the backend is fetching ahead: what kept answers cannot answer
 	 * waits for it (its key may be among those coming) */
 	if (pf->bg && k < 0) {
@@ -1020,7 +1025,8 @@ bool prefetch_submit(struct lookup *l, const char *sql, size_t len, bool whole)
 	}
 	mode = pf_mode(l);
 	if (mode == SESSION_PF_NO || (sh->probed && !sh->probe_ok) ||
-	    !pf_backend_idle(l) || !pf_predict(pf, sh, false)) {
+	    sh->unordered || !pf_backend_idle(l) ||
+	    !pf_predict(pf, sh, false)) {
 		free(val);
 		pf_plan_clear(pf);
 		return false;
@@ -1416,6 +1422,8 @@ static void pf_co_cb(void *arg, struct backend_result *res)
 			pf_plan_clear(pf);
 			pf_answer(l, sh, sh->kept, 0);
 		} else {
+			if (sh->kept && sh->kept->rows[0] > 1)
+				sh->unordered = true;
 			pf_fallback(l);
 		}
 		return;

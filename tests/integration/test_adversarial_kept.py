@@ -763,6 +763,56 @@ def test_adversarial_history_shows_no_other_keys(history, inbatch_factory,
         root_run(mariadb, drop("adv_prof"), check=False)
 
 
+# --- 7. keys whose rows the join cannot order as the lookup -------------------------
+
+def test_unordered_rows_shape_runs_alone(inbatch_factory, mariadb):
+    """When most keys of a batch have several rows that the join cannot
+    send in their lookup's order (here an ORDER BY on a string column),
+    the shape runs alone for a while instead of a join and then every
+    lookup again."""
+    import threading
+    root_run = test_exactness.root_run
+    t = "adv_unord"
+    root_run(mariadb, ["DROP TABLE IF EXISTS %s" % t,
+                       "CREATE TABLE %s (id INT PRIMARY KEY, name "
+                       "VARCHAR(20), w VARCHAR(20), KEY (name))" % t,
+                       "INSERT INTO %s VALUES %s" % (t, ", ".join(
+                           "(%d, '%s', 'w%d')" % (i * 3 + j + 1, n, j)
+                           for i, n in enumerate(NAMES)
+                           for j in range(3)))])
+    proxy = inbatch_factory(**test_exactness.WINDOW)
+    conns = [test_exactness.connect(proxy, APP_USER, APP_PASSWORD, "utf8mb4")
+             for _ in NAMES]
+    lookups = [lk(t, n, "id, w", " ORDER BY w") for n in NAMES]
+    try:
+        deltas = []
+        for _ in range(2):
+            s0 = test_exactness.stats(proxy)
+            barrier = threading.Barrier(len(conns))
+            out = [None] * len(conns)
+
+            def work(i):
+                barrier.wait(30)
+                out[i] = test_exactness.run_stmt(conns[i], lookups[i])
+            ts = [threading.Thread(target=work, args=(i,))
+                  for i in range(len(conns))]
+            for th in ts:
+                th.start()
+            for th in ts:
+                th.join(60)
+            s1 = test_exactness.stats(proxy)
+            deltas.append(test_exactness.delta(s0, s1, "batches"))
+            for i, o in enumerate(out):
+                assert o[0] == "ok" and len(o[2]) == 3, o
+                assert [r[1] for r in o[2]] == ["w0", "w1", "w2"], o
+        # the first burst tried a join, the second did not
+        assert deltas == [1, 0], deltas
+    finally:
+        for c in conns:
+            c.close()
+        root_run(mariadb, drop(t), check=False)
+
+
 # --- the test ----------------------------------------------------------------------
 
 # Cases aimed at a bug found and fixed run where batching is certain:
