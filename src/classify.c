@@ -1297,32 +1297,13 @@ bool classify_key_value(const char *lit, size_t lit_len, unsigned flags, char *o
  * Statement kinds.  A word scanner, not the recogniser: it skips strings,
  * quoted names and plain comments, reads executable comments as code, and
  * looks at the first words of each statement ("SET STATEMENT ... FOR x"
- * is the kind of x).  Diagnostics and tracker names are looked for
- * anywhere, which can only make a session be treated more carefully.
+ * is the kind of x).  Tracker names are looked for anywhere, which can
+ * only make a session be treated more carefully.
  */
 struct stmt_scan {
 	const unsigned char *s;
 	size_t n, p;
-	bool calls; /* a name before '(' not on the function whitelist */
 };
-
-/* Does the name ending before <p> call a function (a '(' follows) that
- * is not on the whitelist?  A reserved word cannot name a stored one.
- * <w>[<n>]: the name, NULL when quoted. */
-static void stmt_note_call(struct stmt_scan *sc, size_t p, const unsigned char *w,
-			   size_t n)
-{
-	const struct kw *k;
-
-	while (p < sc->n && (sc->s[p] == ' ' || sc->s[p] == '\t' || sc->s[p] == '\n' ||
-			     sc->s[p] == '\r'))
-		p++;
-	if (p >= sc->n || sc->s[p] != '(')
-		return;
-	k = w ? kw_lookup(w, n) : NULL;
-	if (!k || !(k->flags & (F_FUNC | F_AGG | F_RES)))
-		sc->calls = true;
-}
 
 /* Next word (letters, digits, '_') of the current statement; 0 at ';' or
  * the end.  Punctuation other than ';' is skipped. */
@@ -1341,9 +1322,6 @@ static size_t stmt_word(struct stmt_scan *sc, size_t *off)
 		if (c == '\'' || c == '"' || c == '`') {
 			q = lex_quoted(s, n, p, c, c != '`');
 			p = q ? q : n;
-			/* "f"() is a name under ANSI_QUOTES */
-			if (c != '\'')
-				stmt_note_call(sc, p, NULL, 0);
 		} else if (c == '#' || (c == '-' && p + 2 < n && s[p + 1] == '-' && s[p + 2] <= ' ')) {
 			while (p < n && s[p] != '\n')
 				p++;
@@ -1364,7 +1342,6 @@ static size_t stmt_word(struct stmt_scan *sc, size_t *off)
 		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
 			for (q = p; q < n && (is_ident_char(s[q]) && s[q] < 0x80); q++)
 				;
-			stmt_note_call(sc, q, s + p, q - p);
 			*off = p;
 			sc->p = q;
 			return q - p;
@@ -1421,11 +1398,6 @@ static unsigned stmt_one(struct stmt_scan *sc)
 		STMT_KW("SESSION_TRACK_SYSTEM_VARIABLES"), STMT_KW("SESSION_TRACK_SCHEMA"),
 		STMT_KW("SESSION_TRACK_TRANSACTION_INFO"), { NULL, 0 }
 	};
-	static const struct stmt_kw body_diag[] = {
-		STMT_KW("WARNINGS"),	  STMT_KW("ERRORS"),	  STMT_KW("FOUND_ROWS"),
-		STMT_KW("ROW_COUNT"),	  STMT_KW("WARNING_COUNT"), STMT_KW("ERROR_COUNT"),
-		STMT_KW("DIAGNOSTICS"), { NULL, 0 }
-	};
 	size_t off, len, first_off = 0, first_len;
 	unsigned kind = 0;
 
@@ -1461,29 +1433,22 @@ static unsigned stmt_one(struct stmt_scan *sc)
 	}
 	if (stmt_is_any(sc, first_off, first_len, ddl))
 		kind |= STMT_DDL;
-	if (STMT_IS(sc, first_off, first_len, "GET"))
-		kind |= STMT_DIAG;
-	while ((len = stmt_word(sc, &off)) != 0) {
+	while ((len = stmt_word(sc, &off)) != 0)
 		if (stmt_is_any(sc, off, len, body_hidden))
 			kind |= STMT_HIDDEN;
-		if (stmt_is_any(sc, off, len, body_diag))
-			kind |= STMT_DIAG;
-	}
 	return kind;
 }
 
 unsigned classify_stmt_kind(const char *sql, size_t len)
 {
-	struct stmt_scan sc = { (const unsigned char *)sql, len, 0, false };
+	struct stmt_scan sc = { (const unsigned char *)sql, len, 0 };
 	unsigned kind = 0;
-	int stmts = 0;
 
 	while (sc.p < sc.n) {
 		size_t off, save = sc.p;
 
 		/* a statement is one with at least one word */
 		if (stmt_word(&sc, &off) != 0) {
-			stmts++;
 			sc.p = save;
 			kind |= stmt_one(&sc);
 		}
@@ -1495,10 +1460,6 @@ unsigned classify_stmt_kind(const char *sql, size_t len)
 		if (sc.p < sc.n)
 			sc.p++; /* the ';' */
 	}
-	if (stmts > 1)
-		kind |= STMT_MULTI;
-	if (sc.calls)
-		kind |= STMT_CALLS;
 	return kind;
 }
 
@@ -1591,10 +1552,14 @@ bool classify_order_cols(const char *s, size_t len,
 					return false;
 				p++; /* the closing quote */
 			} else {
+				const struct kw *k;
+
 				w = p;
 				while (p < len && is_ident_char(u[p]))
 					p++;
-				if (p == w)
+				/* a number, NULL, TRUE, CURRENT_DATE: constants */
+				if (p == w || is_digit(u[w]) ||
+				    ((k = kw_lookup(u + w, p - w)) && (k->flags & F_RES)))
 					return false;
 			}
 			if (p < len && u[p] == '.')

@@ -112,11 +112,6 @@ bool classify_key_value(const char *lit, size_t lit_len, unsigned flags, char *o
 #define STMT_HIDDEN	 0x02 /* may leave state the trackers do not describe:
 			       * LOCK, HANDLER, CALL, PREPARE/EXECUTE, compound
 			       * blocks, TEMPORARY tables, SET ROLE, trackers */
-#define STMT_DIAG	 0x04 /* reads the previous statement's diagnostics */
-#define STMT_MULTI	 0x08 /* more than one statement */
-#define STMT_CALLS	 0x10 /* a name before '(' that is not on the lookup
-			       * function whitelist: a stored function may
-			       * read the diagnostics */
 unsigned classify_stmt_kind(const char *sql, size_t len);
 
 /*
