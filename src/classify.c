@@ -1522,12 +1522,29 @@ bool classify_split_table(const char *t, size_t len, unsigned flags, char *schem
 	return p == len;
 }
 
+/* One part of an ORDER BY name at <p> into <out>[*<n>]: the offset after
+ * it, 0 when it is none or a constant (a number, NULL, TRUE,
+ * CURRENT_DATE). */
+static size_t order_part(const unsigned char *u, size_t len, size_t p, char *out,
+			 size_t *n)
+{
+	const struct kw *k;
+	size_t q = split_part(u, len, p, 0, out, n, CLASSIFY_NAME_MAX);
+
+	if (q == 0 || memchr(out, 0, *n))
+		return 0;
+	if (u[p] != '`' &&
+	    (is_digit(u[p]) || ((k = kw_lookup(u + p, *n)) && (k->flags & F_RES))))
+		return 0;
+	return q;
+}
+
 bool classify_order_cols(const char *s, size_t len,
 			 struct classify_order_item *items, unsigned *n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	struct classify_order_item *it;
-	size_t p = 0, start, w;
+	size_t p = 0, w;
 
 	*n = 0;
 	for (;;) {
@@ -1535,46 +1552,18 @@ bool classify_order_cols(const char *s, size_t len,
 			p++;
 		if (p == len || *n == CLASSIFY_ORDER_MAX)
 			return false;
-		/* one name: parts in backquotes or of identifier bytes,
-		 * joined by dots */
-		start = p;
-		for (;;) {
-			if (p < len && u[p] == '`') {
-				for (p++; p < len; p++) {
-					if (u[p] != '`')
-						continue;
-					if (p + 1 < len && u[p + 1] == '`')
-						p++; /* `` inside */
-					else
-						break;
-				}
-				if (p == len)
-					return false;
-				p++; /* the closing quote */
-			} else {
-				const struct kw *k;
-
-				w = p;
-				while (p < len && is_ident_char(u[p]))
-					p++;
-				/* a number, NULL, TRUE, CURRENT_DATE: constants */
-				if (p == w || is_digit(u[w]) ||
-				    ((k = kw_lookup(u + w, p - w)) && (k->flags & F_RES)))
-					return false;
-			}
-			if (p < len && u[p] == '.')
-				p++;
-			else
-				break;
-		}
+		/* [qualifier.]column */
 		it = &items[*n];
-		if (!classify_split_table(s + start, p - start, 0, it->qual,
-					  &it->qual_len, it->col, &it->col_len,
-					  CLASSIFY_NAME_MAX) ||
-		    memchr(it->col, 0, it->col_len) ||
-		    memchr(it->qual, 0, it->qual_len))
+		it->qual_len = 0;
+		p = order_part(u, len, p, it->col, &it->col_len);
+		if (p && p < len && u[p] == '.') {
+			memcpy(it->qual, it->col, it->col_len);
+			it->qual_len = it->col_len;
+			p = order_part(u, len, p + 1, it->col, &it->col_len);
+		}
+		if (!p)
 			return false;
-		/* a number is a select-list position */
+		/* all digits, even quoted: taken for a position */
 		for (w = 0; w < it->col_len && is_digit((unsigned char)it->col[w]); w++)
 			;
 		if (w == it->col_len && it->qual_len == 0)
