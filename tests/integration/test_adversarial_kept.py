@@ -18,6 +18,7 @@
 # other_keys: no batching while profiling is on.
 
 import struct
+import threading
 
 import pymysql
 import pytest
@@ -25,7 +26,7 @@ from pymysql import _auth
 from pymysql.constants import CLIENT, COMMAND
 
 import test_exactness
-from conftest import APP_PASSWORD, APP_USER, DB, DIRECT
+from conftest import APP_PASSWORD, APP_USER, DB, DIRECT, run_threads
 from test_exactness import (MODES, NAMES, Case, S, check_case, drop, lk,
                             people, plain_lk)
 
@@ -694,6 +695,19 @@ def test_adversarial_change_user(case, mode, inbatch_factory, mariadb,
 
 # --- 6. what a session's own history shows ------------------------------------------
 
+def burst(conns, sqls):
+    """Each connection runs its statement, all released at once: their
+    outcomes."""
+    barrier = threading.Barrier(len(conns))
+    out = [None] * len(conns)
+
+    def work(i):
+        barrier.wait(30)
+        out[i] = test_exactness.run_stmt(conns[i], sqls[i])
+    run_threads(work, len(conns))
+    return out
+
+
 # SHOW PROFILES lists the statements a session ran, the optimizer trace
 # the last one: (setting, the read, the texts in its result, how many of
 # its own lookups each session finds there after each burst / at the end)
@@ -712,7 +726,6 @@ def test_adversarial_history_shows_no_other_keys(history, inbatch_factory,
     """Through inbatch the runner's session ran the keys join: its client
     must not find the keys other clients asked for in its own history
     (directly, a session's history holds only its own statements)."""
-    import threading
     setting, read, texts_of, per_burst, at_end = HISTORIES[history]
     root_run = test_exactness.root_run
     root_run(mariadb, people("adv_prof"))
@@ -739,17 +752,7 @@ def test_adversarial_history_shows_no_other_keys(history, inbatch_factory,
         for c in conns:
             assert test_exactness.run_stmt(c, setting)[0] == "ok"
         for _ in range(3):
-            barrier = threading.Barrier(len(conns))
-
-            def work(i):
-                barrier.wait(30)
-                test_exactness.run_stmt(conns[i], lookups[i])
-            ts = [threading.Thread(target=work, args=(i,))
-                  for i in range(len(conns))]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join(60)
+            burst(conns, lookups)
             if per_burst is not None:
                 for i in range(len(conns)):
                     check(i, per_burst)
@@ -770,7 +773,6 @@ def test_unordered_rows_shape_runs_alone(inbatch_factory, mariadb):
     send in their lookup's order (here an ORDER BY on a string column),
     the shape runs alone for a while instead of a join and then every
     lookup again."""
-    import threading
     root_run = test_exactness.root_run
     t = "adv_unord"
     root_run(mariadb, ["DROP TABLE IF EXISTS %s" % t,
@@ -788,18 +790,7 @@ def test_unordered_rows_shape_runs_alone(inbatch_factory, mariadb):
         deltas = []
         for _ in range(2):
             s0 = test_exactness.stats(proxy)
-            barrier = threading.Barrier(len(conns))
-            out = [None] * len(conns)
-
-            def work(i):
-                barrier.wait(30)
-                out[i] = test_exactness.run_stmt(conns[i], lookups[i])
-            ts = [threading.Thread(target=work, args=(i,))
-                  for i in range(len(conns))]
-            for th in ts:
-                th.start()
-            for th in ts:
-                th.join(60)
+            out = burst(conns, lookups)
             s1 = test_exactness.stats(proxy)
             deltas.append(test_exactness.delta(s0, s1, "batches"))
             for i, o in enumerate(out):
