@@ -66,6 +66,8 @@ struct batch {
 	bool skip_own;	 /* no own lookup: the join has every key */
 	bool sent;
 	bool done;
+	bool kicked; /* on the batcher's kicks: flushes after this wakeup */
+	TAILQ_ENTRY(batch) kick_entry;
 	uint64_t sent_us;
 	/* clients answered from the join, and clients whose several rows
 	 * it could not send in their lookup's order */
@@ -118,10 +120,16 @@ struct batcher {
 	unsigned n_spare;
 	unsigned ddl_epoch;
 	size_t kept_bytes; /* the groups' kept definitions */
+	/* adaptive: batches whose shape's last run ended in this wakeup.
+	 * They go once the wakeup's other events ran, so that lookups read
+	 * in the same wakeup join them rather than the next batch. */
+	TAILQ_HEAD(, batch) kicks;
+	struct event *kick_ev;
 };
 
 static void batch_group_free(struct batcher *bt, struct batch_group *g);
 static void batch_free(struct batch *b);
+static void batch_kick_cb(evutil_socket_t fd, short what, void *arg);
 
 bool batch_init(struct ib_loop *loop)
 {
@@ -129,6 +137,14 @@ bool batch_init(struct ib_loop *loop)
 	if (!loop->batcher)
 		return false;
 	TAILQ_INIT(&loop->batcher->lru);
+	TAILQ_INIT(&loop->batcher->kicks);
+	loop->batcher->kick_ev = event_new(loop->base, -1, 0, batch_kick_cb,
+					   loop->batcher);
+	if (!loop->batcher->kick_ev) {
+		free(loop->batcher);
+		loop->batcher = NULL;
+		return false;
+	}
 	return true;
 }
 
@@ -149,6 +165,7 @@ void batch_exit(struct ib_loop *loop)
 		bt->spare = b->free_next;
 		batch_free(b);
 	}
+	event_free(bt->kick_ev);
 	free(bt);
 	loop->batcher = NULL;
 }
@@ -158,6 +175,38 @@ static void batch_finish(struct batch *b);
 static void batch_coalesced(struct batch *b);
 static void batch_own(struct batch *b);
 static bool batch_probe_fresh(const struct batch_group *g);
+
+/* Adaptive: <b> goes at the end of this wakeup (see struct batcher). */
+static void batch_kick(struct batch *b)
+{
+	struct batcher *bt = ib_loop->batcher;
+
+	if (b->kicked || b->sent)
+		return;
+	b->kicked = true;
+	if (TAILQ_EMPTY(&bt->kicks))
+		event_active(bt->kick_ev, EV_TIMEOUT, 0);
+	TAILQ_INSERT_TAIL(&bt->kicks, b, kick_entry);
+}
+
+static void batch_unkick(struct batch *b)
+{
+	if (!b->kicked)
+		return;
+	b->kicked = false;
+	TAILQ_REMOVE(&ib_loop->batcher->kicks, b, kick_entry);
+}
+
+static void batch_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct batcher *bt = arg;
+	struct batch *b;
+
+	(void)fd;
+	(void)what;
+	while ((b = TAILQ_FIRST(&bt->kicks)) != NULL)
+		batch_flush(b); /* unkicks it */
+}
 static bool batch_join_checked(struct batch_group *g,
 			       const struct fanout_rs *rs);
 
@@ -222,7 +271,7 @@ void batch_solo_done(struct lookup *l)
 	/* adaptive: what gathered while this ran goes now */
 	if (g->inflight == 0 && g->gathering &&
 	    ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE)
-		batch_flush(g->gathering);
+		batch_kick(g->gathering);
 }
 
 /* Take <l> out of <b> and run its lookup alone, counted under <reason>. */
@@ -1184,6 +1233,7 @@ static void batch_flush(struct batch *b)
 	struct batch_group *g = b->g;
 	struct timeval tv;
 
+	batch_unkick(b);
 	if (b->sent)
 		return;
 	b->sent = true;
@@ -1240,6 +1290,7 @@ static void batch_finish(struct batch *b)
 {
 	struct batch_group *g = b->g;
 
+	batch_unkick(b);
 	if (b->done)
 		return;
 	b->done = true;
@@ -1255,7 +1306,7 @@ static void batch_finish(struct batch *b)
 	ib_loop->batcher->done_list = b;
 	if (g->inflight == 0 && g->gathering &&
 	    ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE)
-		batch_flush(g->gathering);
+		batch_kick(g->gathering);
 }
 
 static void batch_free(struct batch *b)
