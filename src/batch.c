@@ -207,6 +207,7 @@ static void batch_kick_cb(evutil_socket_t fd, short what, void *arg)
 	while ((b = TAILQ_FIRST(&bt->kicks)) != NULL)
 		batch_flush(b); /* unkicks it */
 }
+
 static bool batch_join_checked(struct batch_group *g,
 			       const struct fanout_rs *rs);
 
@@ -268,7 +269,8 @@ void batch_solo_done(struct lookup *l)
 			       STATS_LAT_BUCKETS, (double)us);
 	if (g->inflight)
 		g->inflight--;
-	/* adaptive: what gathered while this ran goes now */
+	/* adaptive: what gathered while this ran goes at the end of this
+	 * wakeup (batch_kick) */
 	if (g->inflight == 0 && g->gathering &&
 	    ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE)
 		batch_kick(g->gathering);
@@ -1245,12 +1247,14 @@ static void batch_flush(struct batch *b)
 		batch_run_alone(b);
 		return;
 	}
+	/* a sent batch holds a slot until batch_finish(), even one whose
+	 * clients all left */
+	g->inflight++;
 	b->runner = batch_pick_runner(b);
 	if (!b->runner) {
 		batch_finish(b);
 		return;
 	}
-	g->inflight++;
 	b->sent_us = util_now_us();
 	log_debug("batch: %u lookups, %u distinct keys, shape %s", b->n_clients,
 		  b->n_keys, g->st ? g->st->text : "?");
@@ -1304,6 +1308,7 @@ static void batch_finish(struct batch *b)
 	evtimer_del(b->timer);
 	b->free_next = ib_loop->batcher->done_list;
 	ib_loop->batcher->done_list = b;
+	/* as in batch_solo_done() */
 	if (g->inflight == 0 && g->gathering &&
 	    ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE)
 		batch_kick(g->gathering);
