@@ -98,6 +98,7 @@ static void backend_collect_abort(struct backend *be)
 {
 	struct backend_collect *col;
 
+	be->relay_behind = false;
 	while ((col = be->collect) != NULL) {
 		be->collect = col->next;
 		col->cb(col->arg, NULL);
@@ -382,11 +383,44 @@ static void backend_set_busy(struct backend *be)
 	IB_STAT_INC(backend_statements);
 }
 
+bool backend_can_relay(const struct backend *be)
+{
+	return be->state == BACKEND_IDLE ||
+	       (be->state == BACKEND_BUSY && be->collect &&
+		!be->collect->next && !be->relay_behind);
+}
+
+/* Behind the internal query in flight: keep what the relay's parser needs
+ * to start on the response once that query's ends (backend_response_done).
+ * Only a command that has a response goes behind. */
+static bool backend_relay_behind(struct backend *be, const uint8_t *payload,
+				 size_t payload_len)
+{
+	struct proto_resp probe;
+
+	proto_resp_start(&probe, payload, payload_len, be->caps, be->ext_caps,
+			 be->status);
+	if (probe.rs == RESP_NONE)
+		return false;
+	if (payload_len > sizeof(be->behind_head))
+		payload_len = sizeof(be->behind_head);
+	memcpy(be->behind_head, payload, payload_len);
+	be->behind_head_len = (uint8_t)payload_len;
+	be->relay_behind = true;
+	IB_STAT_INC(backend_statements);
+	return true;
+}
+
 bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		   const uint8_t *payload, size_t payload_len)
 {
-	if (be->state != BACKEND_IDLE)
+	if (!backend_can_relay(be))
 		return false;
+	if (be->state == BACKEND_BUSY)
+		return backend_relay_behind(be, payload, payload_len) &&
+		       evbuffer_remove_buffer(src,
+					      bufferevent_get_output(be->bev),
+					      nbytes) == (int)nbytes;
 	proto_resp_start(&be->resp, payload, payload_len, be->caps,
 			 be->ext_caps, be->status);
 	if (evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
@@ -442,7 +476,12 @@ bool backend_relay_query(struct backend *be, const char *sql, size_t len)
 {
 	static const uint8_t cmd[1] = { COM_QUERY };
 
-	if (be->state != BACKEND_IDLE || !backend_write_query(be, sql, len))
+	if (!backend_can_relay(be))
+		return false;
+	if (be->state == BACKEND_BUSY)
+		return backend_relay_behind(be, cmd, 1) &&
+		       backend_write_query(be, sql, len);
+	if (!backend_write_query(be, sql, len))
 		return false;
 	proto_resp_start(&be->resp, cmd, 1, be->caps, be->ext_caps,
 			 be->status);
@@ -505,7 +544,7 @@ bool backend_query_after(struct backend *be, const char *sql, size_t len,
 
 	if (be->state == BACKEND_IDLE)
 		return backend_query(be, sql, len, cb, arg);
-	if (be->state != BACKEND_BUSY || !be->collect)
+	if (be->state != BACKEND_BUSY || !be->collect || be->relay_behind)
 		return false;
 	col = backend_query_send(be, sql, len, cb, arg);
 	if (!col)
@@ -558,6 +597,22 @@ static void backend_response_done(struct backend *be)
 		be->collect = col->next;
 		be->resp.rs = RESP_NONE;
 		backend_collect_start(be);
+		col->cb(col->arg, &col->res);
+		backend_result_free(&col->res);
+		free(col);
+		return;
+	}
+	if (col && be->relay_behind) {
+		/* a relayed command was sent behind it: its response
+		 * follows, for the client */
+		be->collect = NULL;
+		be->relay_behind = false;
+		proto_resp_start(&be->resp, be->behind_head,
+				 be->behind_head_len, be->caps, be->ext_caps,
+				 be->status);
+		be->sent_any = false;
+		be->fwd_left = 0;
+		be->in_multi = false;
 		col->cb(col->arg, &col->res);
 		backend_result_free(&col->res);
 		free(col);
@@ -1060,10 +1115,14 @@ static void backend_read_cb(struct bufferevent *bev, void *arg)
 			pktbuf_free(&pb);
 			break;
 		case BACKEND_BUSY:
-			if (be->collect)
-				backend_collect_input(be);
-			else
+			if (!be->collect) {
 				backend_relay_input(be);
+				return;
+			}
+			backend_collect_input(be);
+			/* a relayed command's response may follow */
+			if (be->state == BACKEND_BUSY && !be->collect)
+				continue;
 			return;
 		case BACKEND_IDLE:
 		case BACKEND_WAIT_LOGIN:

@@ -99,12 +99,17 @@ bool backend_auth_reply(struct backend *be, const uint8_t *p,
  * included) from <src> to the backend and parse the response as it
  * streams back to the owner client.  <payload> points at the first chunk's
  * payload (at least the command byte and, for EXECUTE, 10 bytes).
+ * Behind one internal query in flight (backend_query), the command goes
+ * in the same write and its response is relayed after that query's;
+ * backend_can_relay() says whether the backend takes a command now.
  */
+bool backend_can_relay(const struct backend *be);
 bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		   const uint8_t *payload, size_t payload_len) IB_MUSTCHECK;
 
 /* Relay the text <sql> as the client's COM_QUERY (its response streams
- * to the owner as a relayed command's does). */
+ * to the owner as a relayed command's does; behind an internal query
+ * too, as backend_relay). */
 bool backend_relay_query(struct backend *be, const char *sql,
 			 size_t len) IB_MUSTCHECK;
 

@@ -1062,15 +1062,16 @@ static void client_diag_cb(void *arg, struct backend_result *res)
 	client_step(c);
 }
 
-/*
- * Before any command the client's session runs itself, if its diagnostics
- * are not its last lookup's: true when that command must wait for them to
- * be put back.  Whatever comes next may read them, or leave some of them
- * as they were: a statement without a table leaves the warnings, any but
- * a read leaves FOUND_ROWS(), a failed one too, and a command that is not
- * a statement may leave all of them (COM_PING sets only ROW_COUNT()).
- */
-static bool client_restore_diag(struct client *c)
+/* The restore ahead of a command: the command carries on behind it. */
+static void client_diag_ahead_cb(void *arg, struct backend_result *res)
+{
+	struct client *c = arg;
+
+	if (c->state != CLIENT_CLOSING && (!res || !c->be))
+		client_close(c, "backend lost while restoring diagnostics");
+}
+
+static bool client_send_restore(struct client *c, backend_result_fn cb)
 {
 	struct pktbuf pb;
 	bool ok;
@@ -1079,13 +1080,35 @@ static bool client_restore_diag(struct client *c)
 		return false;
 	c->diag_pending = false;
 	ok = client_diag_sql(c->diag_rows, &pb) && c->be &&
-	     backend_query(c->be, (const char *)pb.buf, pb.len, client_diag_cb, c);
+	     backend_query(c->be, (const char *)pb.buf, pb.len, cb, c);
 	pktbuf_free(&pb);
-	if (ok) {
-		client_set_state(c, CLIENT_QUERY);
-		c->cmd_again = true;
-	}
 	return ok;
+}
+
+/*
+ * Before any command the client's session runs itself, if its diagnostics
+ * are not its last lookup's: put them back.  Whatever comes next may read
+ * them, or leave some of them as they were: a statement without a table
+ * leaves the warnings, any but a read leaves FOUND_ROWS(), a failed one
+ * too (a lookup that runs alone and fails, say), and a command that is
+ * not a statement may leave all of them (COM_PING sets only ROW_COUNT()).
+ * The command goes in the same write, behind the restore (backend_relay):
+ * no round trip of its own.
+ */
+static void client_restore_diag(struct client *c)
+{
+	c->restore_ahead = client_send_restore(c, client_diag_ahead_cb);
+}
+
+/* The same before a command that needs an idle session (COM_CHANGE_USER):
+ * true when it must wait for the restore to end. */
+static bool client_restore_diag_wait(struct client *c)
+{
+	if (!client_send_restore(c, client_diag_cb))
+		return false;
+	client_set_state(c, CLIENT_QUERY);
+	c->cmd_again = true;
+	return true;
 }
 
 /*
@@ -1119,7 +1142,10 @@ static bool client_cmd_keeps_diag(uint8_t cmd)
 static void client_forward(struct client *c, size_t nbytes,
 			   const uint8_t *head, size_t head_len)
 {
-	if (!c->be || c->be->state != BACKEND_IDLE) {
+	bool ahead = c->restore_ahead;
+
+	c->restore_ahead = false;
+	if (!c->be || (c->be->state != BACKEND_IDLE && !ahead)) {
 		evbuffer_drain(bufferevent_get_input(c->bev), nbytes);
 		c->seq = 1;
 		client_send_err(c, 1927, "70100",
@@ -1549,8 +1575,7 @@ static bool client_on_query(struct client *c, struct evbuffer *in,
 		IB_STAT_ADD(bytes_in, cmd->nbytes);
 		return false;
 	}
-	if (client_restore_diag(c))
-		return false;
+	client_restore_diag(c);
 	client_note_statement(c, head + 1, cmd->hlen - 1, !whole);
 	client_forward(c, cmd->nbytes, head, cmd->hlen);
 	return true;
@@ -1571,7 +1596,7 @@ static bool client_dispatch(struct client *c, struct evbuffer *in,
 		return false;
 	case COM_CHANGE_USER:
 		/* the server keeps FOUND_ROWS() across it */
-		if (client_restore_diag(c))
+		if (client_restore_diag_wait(c))
 			return false;
 		if (cmd->hlen < cmd->len) {
 			/* a long one (names of any length): the server
@@ -1585,14 +1610,13 @@ static bool client_dispatch(struct client *c, struct evbuffer *in,
 	case COM_QUERY:
 		return client_on_query(c, in, cmd);
 	case COM_STMT_PREPARE:
-		if (client_restore_diag(c))
-			return false;
+		client_restore_diag(c);
 		client_note_statement(c, head + 1, cmd->hlen - 1,
 				      cmd->hlen < cmd->len);
 		break;
 	default:
-		if (!client_cmd_keeps_diag(head[0]) && client_restore_diag(c))
-			return false;
+		if (!client_cmd_keeps_diag(head[0]))
+			client_restore_diag(c);
 		break;
 	}
 	client_forward(c, cmd->nbytes, head, cmd->hlen);

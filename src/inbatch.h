@@ -189,6 +189,7 @@ struct client {
 	 * a statement that reads diagnostics, one that leaves the lookup's own
 	 * (no warnings, FOUND_ROWS() = rows sent) runs first. */
 	bool diag_pending;
+	bool restore_ahead; /* the restore went first: the command goes behind */
 	unsigned diag_rows;
 	bool cmd_again; /* the command in the input waited for the restore:
 			 * already counted */
@@ -250,6 +251,11 @@ struct backend {
 	size_t fwd_left;   /* bytes of the current physical packet to pass */
 	bool in_multi;	   /* the current logical packet continues */
 	bool sent_any;	   /* relayed part of the current response */
+	/* a relayed command written behind the internal query in flight:
+	 * its response is relayed once that query's ends (backend_relay) */
+	bool relay_behind;
+	uint8_t behind_head[10];
+	uint8_t behind_head_len;
 };
 TAILQ_HEAD(backend_list, backend);
 
