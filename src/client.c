@@ -1172,7 +1172,9 @@ bool client_run_own(struct client *c, const char *sql, size_t len)
 {
 	if (!c->be || c->be->state != BACKEND_IDLE)
 		return false;
-	c->diag_pending = false;
+	/* a lookup that fails leaves FOUND_ROWS() as it was */
+	client_restore_diag(c);
+	c->restore_ahead = false;
 	if (!backend_relay_query(c->be, sql, len))
 		return false;
 	client_set_state(c, CLIENT_QUERY);

@@ -15,6 +15,7 @@
 import os
 import struct
 import threading
+import time
 
 import pymysql
 import pytest
@@ -1272,3 +1273,68 @@ def test_exactness(case, mode, inbatch_factory, mariadb):
     if DIRECT and mode == "adaptive":
         pytest.skip("one direct run validates the oracle")
     check_case(case, mode, inbatch_factory, mariadb)
+
+
+def test_found_rows_after_failed_alone_lookup(inbatch_factory, mariadb):
+    """A lookup answered by a batch, then one of the same shape that runs
+    alone on the session and fails before reading a row (its table is
+    gone): FOUND_ROWS() is the batched lookup's, as directly.  Adaptive
+    mode batches only while a lookup of the shape is in flight: a lock
+    holds the first one, so the next three (the session under test last,
+    not the runner) form a batch."""
+    t = "ex_fra"
+    sqls = ["DROP TABLE IF EXISTS %s, %s_gone" % (t, t),
+            "CREATE TABLE %s (id INT PRIMARY KEY, name VARCHAR(20), "
+            "KEY (name))" % t,
+            "INSERT INTO %s VALUES (1,'alice'),(2,'bob'),(3,'carol'),"
+            "(4,'dave')" % t]
+    lookup = "SELECT id FROM %s WHERE name = '%%s'" % t
+
+    def after(x):
+        """The session under test after its batched lookup."""
+        root_run(mariadb, ["RENAME TABLE %s TO %s_gone" % (t, t)])
+        return [run_stmt(x, lookup % "alice"),
+                run_stmt(x, "SELECT FOUND_ROWS()")]
+
+    root_run(mariadb, sqls)
+    x = connect(Endpoint(mariadb.port, kind="direct"), APP_USER, APP_PASSWORD, "utf8mb4")
+    try:
+        run_stmt(x, "SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
+        run_stmt(x, lookup % "dave")
+        want = after(x)
+    finally:
+        x.close()
+    assert want[0][:2] == ("error", 1146), want
+
+    root_run(mariadb, sqls)
+    proxy = inbatch_factory(batch_mode="adaptive", batch_window_us=1000000)
+    conns = [connect(proxy, APP_USER, APP_PASSWORD, "utf8mb4")
+             for _ in range(4)]
+    lock = mariadb.connect(database=DB)
+    try:
+        x = conns[3]
+        run_stmt(x, "SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
+        with lock.cursor() as cur:
+            cur.execute("LOCK TABLES %s WRITE" % t)
+        out = [None] * 4
+        threads = []
+        for i, name in enumerate(("alice", "bob", "carol", "dave")):
+            th = threading.Thread(target=lambda i=i, name=name: out.__setitem__(
+                i, run_stmt(conns[i], lookup % name)))
+            th.start()
+            threads.append(th)
+            time.sleep(0.2)  # in this order: the first holds the shape
+        s0 = stats(proxy)
+        with lock.cursor() as cur:
+            cur.execute("UNLOCK TABLES")
+        for th in threads:
+            th.join(READ_TIMEOUT)
+        assert [o[2] for o in out] == [((1,),), ((2,),), ((3,),), ((4,),)]
+        assert delta(s0, stats(proxy), "batches") == 1
+        assert after(x) == want
+    finally:
+        lock.close()
+        for c in conns:
+            c.close()
+        root_run(mariadb, ["DROP TABLE IF EXISTS %s, %s_gone" % (t, t)],
+                 check=False)
