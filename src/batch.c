@@ -937,9 +937,11 @@ static void batch_own(struct batch *b)
 {
 	struct lookup *r = b->runner;
 
+	if (r && r->ops->backend(r))
+		r->ops->before_own(r);
 	if (!r || !r->ops->backend(r) ||
-	    !backend_query(r->ops->backend(r), r->sql, r->sql_len,
-			   batch_own_cb, b)) {
+	    !backend_query_after(r->ops->backend(r), r->sql, r->sql_len,
+				 batch_own_cb, b)) {
 		batch_fallback_others(b, &ib_loop->stats.fallback_error);
 		if (r && r->batch == b)
 			batch_fallback(b, r, &ib_loop->stats.fallback_error);

@@ -1086,10 +1086,11 @@ static bool client_send_restore(struct client *c, bool bare,
 
 	if (!c->diag_pending)
 		return false;
-	c->diag_pending = false;
 	ok = client_diag_sql(c->diag_rows, bare, &pb) && c->be &&
 	     backend_query(c->be, (const char *)pb.buf, pb.len, cb, c);
 	pktbuf_free(&pb);
+	if (ok)
+		c->diag_pending = false;
 	return ok;
 }
 
@@ -1182,6 +1183,7 @@ bool client_run_own(struct client *c, const char *sql, size_t len)
 		return false;
 	/* a lookup that fails leaves FOUND_ROWS() as it was */
 	(void)client_send_restore(c, true, client_diag_ahead_cb);
+	c->diag_pending = false;
 	if (!backend_relay_query(c->be, sql, len))
 		return false;
 	client_set_state(c, CLIENT_QUERY);
@@ -1245,6 +1247,12 @@ static void client_lookup_answered(struct lookup *l, unsigned rows, bool own)
 	client_command_done(c);
 }
 
+static void client_lookup_before_own(struct lookup *l)
+{
+	/* a lookup that fails leaves FOUND_ROWS() as it was */
+	(void)client_send_restore(client_of(l), true, client_diag_ahead_cb);
+}
+
 static bool client_lookup_fall_back(struct lookup *l, const char *sql,
 				    size_t len)
 {
@@ -1281,6 +1289,7 @@ static const struct lookup_ops client_lookup_ops = {
 	.sent = client_lookup_sent,
 	.wait = client_lookup_wait,
 	.answered = client_lookup_answered,
+	.before_own = client_lookup_before_own,
 	.fall_back = client_lookup_fall_back,
 	.fail = client_lookup_fail,
 	.resume = client_lookup_resume,

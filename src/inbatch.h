@@ -76,6 +76,9 @@ struct lookup_ops {
 	/* outcome 1, answered: <rows> rows were sent; <own>: by a run of
 	 * the lookup itself on its own session, the last statement there */
 	void (*answered)(struct lookup *l, unsigned rows, bool own);
+	/* the batcher runs its lookup on its own session next, collected:
+	 * what a shared answer left out of the session goes back first */
+	void (*before_own)(struct lookup *l);
 	/* outcome 2, fall back: run <sql> alone on its own session, the
 	 * response relayed; false when it cannot */
 	bool (*fall_back)(struct lookup *l, const char *sql, size_t len);

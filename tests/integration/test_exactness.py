@@ -1275,13 +1275,16 @@ def test_exactness(case, mode, inbatch_factory, mariadb):
     check_case(case, mode, inbatch_factory, mariadb)
 
 
-def test_found_rows_after_failed_alone_lookup(inbatch_factory, mariadb):
+@pytest.mark.parametrize("mode", MODES)
+def test_found_rows_after_failed_alone_lookup(mode, inbatch_factory,
+                                              mariadb):
     """A lookup answered by a batch, then one of the same shape that runs
     alone on the session and fails before reading a row (its table is
     gone): FOUND_ROWS() is the batched lookup's, as directly.  Adaptive
     mode batches only while a lookup of the shape is in flight: a lock
     holds the first one, so the next three (the session under test last,
-    not the runner) form a batch."""
+    not the runner) form a batch.  Window mode gathers all four for a
+    second, and runs the failing lookup as a batch of its own."""
     t = "ex_fra"
     sqls = ["DROP TABLE IF EXISTS %s, %s_gone" % (t, t),
             "CREATE TABLE %s (id INT PRIMARY KEY, name VARCHAR(20), "
@@ -1307,7 +1310,7 @@ def test_found_rows_after_failed_alone_lookup(inbatch_factory, mariadb):
     assert want[0][:2] == ("error", 1146), want
 
     root_run(mariadb, sqls)
-    proxy = inbatch_factory(batch_mode="adaptive", batch_window_us=1000000)
+    proxy = inbatch_factory(batch_mode=mode, batch_window_us=1000000)
     conns = [connect(proxy, APP_USER, APP_PASSWORD, "utf8mb4")
              for _ in range(4)]
     lock = mariadb.connect(database=DB)
