@@ -383,7 +383,8 @@ static void backend_set_busy(struct backend *be)
 	IB_STAT_INC(backend_statements);
 }
 
-bool backend_can_relay(const struct backend *be)
+/* Does <be> take a relayed command now: idle, or behind one collect? */
+static bool backend_can_relay(const struct backend *be)
 {
 	return be->state == BACKEND_IDLE ||
 	       (be->state == BACKEND_BUSY && be->collect &&

@@ -100,10 +100,8 @@ bool backend_auth_reply(struct backend *be, const uint8_t *p,
  * streams back to the owner client.  <payload> points at the first chunk's
  * payload (at least the command byte and, for EXECUTE, 10 bytes).
  * Behind one internal query in flight (backend_query), the command goes
- * in the same write and its response is relayed after that query's;
- * backend_can_relay() says whether the backend takes a command now.
+ * in the same write and its response is relayed after that query's.
  */
-bool backend_can_relay(const struct backend *be);
 bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		   const uint8_t *payload, size_t payload_len) IB_MUSTCHECK;
 

@@ -1069,13 +1069,12 @@ static void client_diag_cb(void *arg, struct backend_result *res)
 	client_step(c);
 }
 
-/* The restore ahead of a command: the command carries on behind it. */
+/* The restore ahead of a command: the command carries on behind it, and
+ * hears of a lost session itself (its 1927). */
 static void client_diag_ahead_cb(void *arg, struct backend_result *res)
 {
-	struct client *c = arg;
-
-	if (c->state != CLIENT_CLOSING && (!res || !c->be))
-		client_close(c, "backend lost while restoring diagnostics");
+	(void)arg;
+	(void)res;
 }
 
 static bool client_send_restore(struct client *c, bool bare,

@@ -1321,13 +1321,13 @@ def test_found_rows_after_failed_alone_lookup(mode, inbatch_factory,
             cur.execute("LOCK TABLES %s WRITE" % t)
         out = [None] * 4
         threads = []
+        s0 = stats(proxy)
         for i, name in enumerate(("alice", "bob", "carol", "dave")):
             th = threading.Thread(target=lambda i=i, name=name: out.__setitem__(
                 i, run_stmt(conns[i], lookup % name)))
             th.start()
             threads.append(th)
             time.sleep(0.2)  # in this order: the first holds the shape
-        s0 = stats(proxy)
         with lock.cursor() as cur:
             cur.execute("UNLOCK TABLES")
         for th in threads:
