@@ -1031,9 +1031,10 @@ static void client_on_infile_request(struct client *c)
  * lookup left them: no warnings, no errors, ROW_COUNT() -1 and FOUND_ROWS()
  * equal to the rows the client got.  It reads no stored table, so it is
  * the same whenever it runs; the derived table makes the server clear the
- * warnings, which a SELECT without any table does not.  Ahead of a lookup,
- * which clears them itself, <bare> leaves the derived table out: a
- * cheaper statement for the server.
+ * warnings, which a SELECT without any table does not.  It has one row:
+ * the others come from SELECTs without a table, which no max_join_size
+ * of the session counts.  Ahead of a lookup, which clears the warnings
+ * itself, <bare> leaves the derived table out.
  */
 static bool client_diag_sql(unsigned rows, bool bare, struct pktbuf *pb)
 {
@@ -1043,14 +1044,12 @@ static bool client_diag_sql(unsigned rows, bool bare, struct pktbuf *pb)
 	if (bare)
 		pktbuf_put_bytes(pb, "SELECT 1", 8);
 	else
-		pktbuf_put_bytes(pb, "SELECT 1 FROM (SELECT 1", 23);
-	for (i = 1; i < rows; i++)
-		pktbuf_put_bytes(pb, " UNION ALL SELECT 1", 19);
-	if (!bare)
-		pktbuf_put_bytes(pb, ") AS __ib_t", 11);
+		pktbuf_put_bytes(pb, "SELECT 1 FROM (SELECT 1) AS __ib_t", 34);
 	if (rows == 0)
 		pktbuf_put_bytes(pb, bare ? " FROM DUAL WHERE 0" : " WHERE 0",
 				 bare ? 18 : 8);
+	for (i = 1; i < rows; i++)
+		pktbuf_put_bytes(pb, " UNION ALL SELECT 1", 19);
 	return !pb->failed;
 }
 

@@ -1194,6 +1194,24 @@ case("diagnostics-found-rows-row-count",
      root_teardown=drop("ex_dg"))
 
 
+# the restore of a 20-row answer under a session's max_join_size of 20,
+# which the lookup itself passes
+case("diagnostics-restore-max-join-size",
+     ["DROP TABLE IF EXISTS ex_mj",
+      "CREATE TABLE ex_mj (id INT PRIMARY KEY, name VARCHAR(20), "
+      "KEY (name))",
+      "INSERT INTO ex_mj VALUES %s" % ", ".join(
+          "(%d, 'k9')" % i for i in range(1, 21))],
+     [S(n, "SELECT id FROM ex_mj WHERE name = 'k9' ORDER BY id",
+        setup=["SET SESSION max_join_size = 20",
+               "SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3"],
+        follow=["SHOW WARNINGS", "SELECT FOUND_ROWS()",
+                "SELECT @@warning_count, @@error_count"])
+      for n in ("W", "X", "Y", "Z")],
+     [None],
+     root_teardown=drop("ex_mj"))
+
+
 # --- 8. metadata after DDL --------------------------------------------------------
 
 META_SETUP = ["DROP TABLE IF EXISTS ex_meta",
