@@ -1134,6 +1134,29 @@ static bool batch_probe_fresh(const struct batch_group *g)
  * and versioned tables can depend on the session), in one statement;
  * with <engine>, "BASE TABLE/<engine>".
  */
+/*
+ * Prefetch answers from rows fetched earlier in the transaction, so the
+ * session must keep its right to read them: the server checks table and
+ * column grants at every statement, and a REVOKE takes them away at once,
+ * while global privileges and those on the session's current database are
+ * the session's own from its login and its USE.  So only what the account
+ * itself holds that way counts, never a role's or PUBLIC's.  (A grant
+ * made after the login or the USE counts too: the server's tables do not
+ * say what the session holds.)
+ */
+#define BATCH_GRANTEE                                                          \
+	"CONCAT('''', LEFT(CURRENT_USER(), CHAR_LENGTH(CURRENT_USER()) - "     \
+	"CHAR_LENGTH(SUBSTRING_INDEX(CURRENT_USER(), '@', -1)) - 1), "         \
+	"'''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+#define BATCH_PRIV_KEPT                                                        \
+	" AND CURRENT_ROLE() IS NULL AND (EXISTS (SELECT 1 FROM "              \
+	"information_schema.USER_PRIVILEGES AS __ib_u WHERE __ib_u.GRANTEE = " \
+	BATCH_GRANTEE " AND __ib_u.PRIVILEGE_TYPE = 'SELECT') OR "             \
+	"(TABLE_SCHEMA = DATABASE() AND EXISTS (SELECT 1 FROM "                \
+	"information_schema.SCHEMA_PRIVILEGES AS __ib_s WHERE "                \
+	"__ib_s.GRANTEE = " BATCH_GRANTEE " AND __ib_s.TABLE_SCHEMA = "        \
+	"DATABASE() AND __ib_s.PRIVILEGE_TYPE = 'SELECT')))"
+
 bool batch_probe_sql(struct pktbuf *pb, const char *t,
 		     const struct classify_result *cr, unsigned lex_flags,
 		     bool engine)
@@ -1172,7 +1195,10 @@ bool batch_probe_sql(struct pktbuf *pb, const char *t,
 		snprintf(hx, sizeof(hx), "%02X", (uint8_t)name[i]);
 		pktbuf_put_bytes(pb, hx, 2);
 	}
-	pktbuf_put_bytes(pb, "' USING utf8mb4)) FROM (SELECT 1) AS __ib_one LEFT JOIN ", 56);
+	pktbuf_put_bytes(pb, "' USING utf8mb4)", 16);
+	if (engine)
+		pktbuf_put_bytes(pb, BATCH_PRIV_KEPT, strlen(BATCH_PRIV_KEPT));
+	pktbuf_put_bytes(pb, ") FROM (SELECT 1) AS __ib_one LEFT JOIN ", 40);
 	batch_put_table_of(pb, t, cr);
 	pktbuf_put_bytes(pb, " ON 0", 5);
 	return !pb->failed;

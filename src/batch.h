@@ -52,8 +52,9 @@ char *batch_encode_literal(enum classify_key_type kt, const char *charset,
 bool batch_keys_sql(struct pktbuf *pb, const char *t,
 		    const struct classify_result *cr,
 		    const struct batch_key *keys, unsigned n, unsigned skip);
-/* The probe statement and its verdict; with <engine> the table must also
- * be an InnoDB table. <pb> is initialised here. */
+/* The probe statement and its verdict; with <engine> (prefetch) the table
+ * must also be an InnoDB table that the session may read by a privilege no
+ * REVOKE takes from it mid-session. <pb> is initialised here. */
 bool batch_probe_sql(struct pktbuf *pb, const char *t,
 		     const struct classify_result *cr, unsigned lex_flags,
 		     bool engine);

@@ -1522,7 +1522,8 @@ static void pf_probe_cb(void *arg, struct backend_result *res)
 	sh->probe_ok = batch_probe_check(res, sh->cr.key_type, true);
 	if (!sh->probe_ok) {
 		log_debug("prefetch: shape %s is not an InnoDB base table keyed "
-			  "as a join compares", sh->st ? sh->st->text : "?");
+			  "as a join compares, or the session's right to read "
+			  "it may be revoked", sh->st ? sh->st->text : "?");
 		pf_fallback(l);
 		return;
 	}

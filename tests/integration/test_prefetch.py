@@ -575,3 +575,76 @@ def test_prefetch_held_command_half_closed(inbatch_factory, direct, tables):
         assert round_(ep, upto) == round_(direct, upto), upto
     with open(ep.log_path, errors="replace") as f:
         assert "waits for the fetch ahead" in f.read()
+
+
+def test_prefetch_table_grant_revoked(proxy, direct, mariadb, tables):
+    """A session that may read the loop's table by a table-level grant
+    only: a REVOKE in the middle of its transaction denies its next
+    lookups directly (the server checks table grants at every statement),
+    so rows fetched ahead must not answer them."""
+    user = "pfgrant"
+    root = mariadb.connect(autocommit=True, database=DB)
+
+    def revoke_at_3(conn, i):
+        if i == 3:
+            with root.cursor() as cur:
+                cur.execute("REVOKE SELECT ON `%s`.`%s` FROM '%s'@'%%'"
+                            % (DB, tables["setting"], user))
+
+    def run(ep):
+        with root.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS '%s'@'%%'" % user)
+            cur.execute("CREATE USER '%s'@'%%' IDENTIFIED BY 'pw'" % user)
+            for t in ("parent", "setting"):
+                cur.execute("GRANT SELECT ON `%s`.`%s` TO '%s'@'%%'"
+                            % (DB, tables[t], user))
+        conn = ep.connect(autocommit=False, user=user, password="pw")
+        try:
+            return settings_loop(conn, tables, between=revoke_at_3)
+        finally:
+            conn.close()
+
+    try:
+        d = run(direct)
+        p = run(proxy)
+    finally:
+        with root.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS '%s'@'%%'" % user)
+        root.close()
+    assert d[6] == ("error", 1142), d[6]
+    assert_same(d, p)
+
+
+@pytest.mark.parametrize("grant", ["database", "table"])
+def test_prefetch_only_where_no_revoke_bites(grant, proxy, direct, mariadb,
+                                             tables):
+    """Prefetch still runs for an account that reads the session's current
+    database by a database grant (a REVOKE of it leaves the session its
+    right until the next USE), and not for one that reads by table grants.
+    """
+    user = "pfgrant2"
+    root = mariadb.connect(autocommit=True, database=DB)
+    with root.cursor() as cur:
+        cur.execute("DROP USER IF EXISTS '%s'@'%%'" % user)
+        cur.execute("CREATE USER '%s'@'%%' IDENTIFIED BY 'pw'" % user)
+        if grant == "database":
+            cur.execute("GRANT SELECT ON `%s`.* TO '%s'@'%%'" % (DB, user))
+        else:
+            for t in ("parent", "setting"):
+                cur.execute("GRANT SELECT ON `%s`.`%s` TO '%s'@'%%'"
+                            % (DB, tables[t], user))
+    try:
+        before = stats(proxy)
+        d, p = both(proxy, direct, lambda c: settings_loop(c, tables),
+                    user=user, password="pw")
+        after = stats(proxy)
+    finally:
+        with root.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS '%s'@'%%'" % user)
+        root.close()
+    assert_same(d, p)
+    hits = after["prefetch_hits"] - before["prefetch_hits"]
+    if grant == "database":
+        assert hits >= N_PARENTS - 10, hits
+    else:
+        assert hits == 0, hits
