@@ -1129,12 +1129,6 @@ static bool batch_probe_fresh(const struct batch_group *g)
 }
 
 /*
- * The probe for the lookup <cr> of template <t>: the key column's type
- * and whether the table is a base table (views, system tables, sequences
- * and versioned tables can depend on the session), in one statement;
- * with <engine>, "BASE TABLE/<engine>".
- */
-/*
  * Prefetch answers from rows fetched earlier in the transaction, so the
  * session must keep its right to read them: the server checks table and
  * column grants at every statement, and a REVOKE takes them away at once,
@@ -1157,6 +1151,12 @@ static bool batch_probe_fresh(const struct batch_group *g)
 	"__ib_s.GRANTEE = " BATCH_GRANTEE " AND __ib_s.TABLE_SCHEMA = "        \
 	"DATABASE() AND __ib_s.PRIVILEGE_TYPE = 'SELECT')))"
 
+/*
+ * The probe for the lookup <cr> of template <t>: the key column's type
+ * and whether the table is a base table (views, system tables, sequences
+ * and versioned tables can depend on the session), in one statement;
+ * with <engine>, "BASE TABLE/<engine>".
+ */
 bool batch_probe_sql(struct pktbuf *pb, const char *t,
 		     const struct classify_result *cr, unsigned lex_flags,
 		     bool engine)
