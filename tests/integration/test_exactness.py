@@ -1318,7 +1318,8 @@ def test_found_rows_after_failed_alone_lookup(mode, inbatch_factory,
                 run_stmt(x, "SELECT FOUND_ROWS()")]
 
     root_run(mariadb, sqls)
-    x = connect(Endpoint(mariadb.port, kind="direct"), APP_USER, APP_PASSWORD, "utf8mb4")
+    x = connect(Endpoint(mariadb.port, kind="direct"), APP_USER,
+                APP_PASSWORD, "utf8mb4")
     try:
         run_stmt(x, "SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
         run_stmt(x, lookup % "dave")
@@ -1340,9 +1341,12 @@ def test_found_rows_after_failed_alone_lookup(mode, inbatch_factory,
         out = [None] * 4
         threads = []
         s0 = stats(proxy)
+
+        def one(i, name):
+            out[i] = run_stmt(conns[i], lookup % name)
+
         for i, name in enumerate(("alice", "bob", "carol", "dave")):
-            th = threading.Thread(target=lambda i=i, name=name: out.__setitem__(
-                i, run_stmt(conns[i], lookup % name)))
+            th = threading.Thread(target=one, args=(i, name))
             th.start()
             threads.append(th)
             time.sleep(0.2)  # in this order: the first holds the shape
