@@ -1175,12 +1175,18 @@ static void client_forward(struct client *c, size_t nbytes,
 		client_set_state(c, CLIENT_QUERY);
 }
 
+/* Ahead of a lookup the session runs itself: a lookup that fails leaves
+ * FOUND_ROWS() as it was, so a shared answer's must be back first. */
+static void client_restore_before_lookup(struct client *c)
+{
+	(void)client_send_restore(c, true, client_diag_ahead_cb);
+}
+
 bool client_run_own(struct client *c, const char *sql, size_t len)
 {
 	if (!c->be || c->be->state != BACKEND_IDLE)
 		return false;
-	/* a lookup that fails leaves FOUND_ROWS() as it was */
-	(void)client_send_restore(c, true, client_diag_ahead_cb);
+	client_restore_before_lookup(c);
 	c->diag_pending = false;
 	if (!backend_relay_query(c->be, sql, len))
 		return false;
@@ -1247,8 +1253,7 @@ static void client_lookup_answered(struct lookup *l, unsigned rows, bool own)
 
 static void client_lookup_before_own(struct lookup *l)
 {
-	/* a lookup that fails leaves FOUND_ROWS() as it was */
-	(void)client_send_restore(client_of(l), true, client_diag_ahead_cb);
+	client_restore_before_lookup(client_of(l));
 }
 
 static bool client_lookup_fall_back(struct lookup *l, const char *sql,

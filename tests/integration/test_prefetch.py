@@ -577,6 +577,20 @@ def test_prefetch_held_command_half_closed(inbatch_factory, direct, tables):
         assert "waits for the fetch ahead" in f.read()
 
 
+def grant_user(root, user, tables, grant):
+    """(Re)create <user> (password 'pw') with SELECT on the loop's tables
+    by a <grant> of "database" or "table" level."""
+    with root.cursor() as cur:
+        cur.execute("DROP USER IF EXISTS '%s'@'%%'" % user)
+        cur.execute("CREATE USER '%s'@'%%' IDENTIFIED BY 'pw'" % user)
+        if grant == "database":
+            cur.execute("GRANT SELECT ON `%s`.* TO '%s'@'%%'" % (DB, user))
+            return
+        for t in ("parent", "setting"):
+            cur.execute("GRANT SELECT ON `%s`.`%s` TO '%s'@'%%'"
+                        % (DB, tables[t], user))
+
+
 def test_prefetch_table_grant_revoked(proxy, direct, mariadb, tables):
     """A session that may read the loop's table by a table-level grant
     only: a REVOKE in the middle of its transaction denies its next
@@ -592,12 +606,7 @@ def test_prefetch_table_grant_revoked(proxy, direct, mariadb, tables):
                             % (DB, tables["setting"], user))
 
     def run(ep):
-        with root.cursor() as cur:
-            cur.execute("DROP USER IF EXISTS '%s'@'%%'" % user)
-            cur.execute("CREATE USER '%s'@'%%' IDENTIFIED BY 'pw'" % user)
-            for t in ("parent", "setting"):
-                cur.execute("GRANT SELECT ON `%s`.`%s` TO '%s'@'%%'"
-                            % (DB, tables[t], user))
+        grant_user(root, user, tables, "table")
         conn = ep.connect(autocommit=False, user=user, password="pw")
         try:
             return settings_loop(conn, tables, between=revoke_at_3)
@@ -624,15 +633,7 @@ def test_prefetch_only_where_no_revoke_bites(grant, proxy, direct, mariadb,
     """
     user = "pfgrant2"
     root = mariadb.connect(autocommit=True, database=DB)
-    with root.cursor() as cur:
-        cur.execute("DROP USER IF EXISTS '%s'@'%%'" % user)
-        cur.execute("CREATE USER '%s'@'%%' IDENTIFIED BY 'pw'" % user)
-        if grant == "database":
-            cur.execute("GRANT SELECT ON `%s`.* TO '%s'@'%%'" % (DB, user))
-        else:
-            for t in ("parent", "setting"):
-                cur.execute("GRANT SELECT ON `%s`.`%s` TO '%s'@'%%'"
-                            % (DB, tables[t], user))
+    grant_user(root, user, tables, grant)
     try:
         before = stats(proxy)
         d, p = both(proxy, direct, lambda c: settings_loop(c, tables),
