@@ -60,16 +60,20 @@ static void fanout_rs_index(struct fanout_rs *rs)
 /*
  * Parse <res> as one text result set.  With <indexed>, the first column
  * is the key index: it is stripped from each row and recorded; the
- * second, the key column, is stripped too, its definition kept.
+ * second, the key column, is stripped too, its definition kept.  With
+ * <key_of> instead, the first column is the key column, and <key_of>
+ * names each row's key by its value.
  */
-bool fanout_rs_parse(const struct backend_result *res, bool indexed,
-			   unsigned n_keys, struct fanout_rs *rs)
+static bool fanout_rs_parse_keyed(const struct backend_result *res,
+				  bool indexed, fanout_key_of_fn key_of,
+				  const void *arg, unsigned n_keys,
+				  struct fanout_rs *rs)
 {
 	size_t pos = 0, len;
 	const uint8_t *p;
 	struct proto_rd rd;
 	uint64_t ncols;
-	unsigned i, skip = indexed ? 2 : 0;
+	unsigned i, skip = indexed ? 2 : key_of ? 1 : 0;
 	uint16_t w, st;
 
 	memset(rs, 0, sizeof(*rs));
@@ -82,7 +86,7 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 	if (rd.failed || ncols <= skip || ncols > 4096)
 		return false;
 	rs->ncols = (unsigned)ncols - skip;
-	if (!fanout_rs_alloc(rs, rs->ncols, res->count, indexed ? n_keys : 1))
+	if (!fanout_rs_alloc(rs, rs->ncols, res->count, skip ? n_keys : 1))
 		goto bad;
 	for (i = 0; i < ncols; i++) {
 		if (!backend_result_next(res, &pos, &p, &len))
@@ -90,7 +94,7 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 		if (i >= skip) {
 			rs->defs[i - skip] = p;
 			rs->def_lens[i - skip] = len;
-		} else if (i == 1) {
+		} else if (i == skip - 1) {
 			rs->key_def = p;
 			rs->key_def_len = len;
 		}
@@ -133,6 +137,22 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 			rs->row_key[rs->nrows] = (unsigned)idx;
 			rs->rows[rs->nrows] = p + rd.pos;
 			rs->row_lens[rs->nrows] = len - rd.pos;
+		} else if (key_of) {
+			const uint8_t *v;
+			size_t vlen;
+			unsigned k;
+			bool null;
+
+			proto_rd_init(&rd, p, len);
+			v = proto_rd_lenenc_str(&rd, &vlen, &null);
+			/* a row no key names: the query did not compare as
+			 * the mapping does */
+			if (rd.failed || null ||
+			    (k = key_of(arg, v, vlen)) >= n_keys)
+				goto bad;
+			rs->row_key[rs->nrows] = k;
+			rs->rows[rs->nrows] = p + rd.pos;
+			rs->row_lens[rs->nrows] = len - rd.pos;
 		} else {
 			rs->row_key[rs->nrows] = 0;
 			rs->rows[rs->nrows] = p;
@@ -143,6 +163,19 @@ bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 bad:
 	fanout_rs_free(rs);
 	return false;
+}
+
+bool fanout_rs_parse(const struct backend_result *res, bool indexed,
+		     unsigned n_keys, struct fanout_rs *rs)
+{
+	return fanout_rs_parse_keyed(res, indexed, NULL, NULL, n_keys, rs);
+}
+
+bool fanout_rs_parse_by_value(const struct backend_result *res,
+			      fanout_key_of_fn key_of, const void *arg,
+			      unsigned n_keys, struct fanout_rs *rs)
+{
+	return fanout_rs_parse_keyed(res, false, key_of, arg, n_keys, rs);
 }
 
 /*

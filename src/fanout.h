@@ -12,8 +12,8 @@ struct backend_result;
 struct fanout_rs {
 	const uint8_t **defs; /* column definitions (after the index and key) */
 	size_t *def_lens;
-	/* an indexed result's second column: the key column, as the join
-	 * read it (stripped from defs and rows like the index) */
+	/* the key column, as the coalesced query read it (stripped from
+	 * defs and rows like the index) */
 	const uint8_t *key_def;
 	size_t key_def_len;
 	unsigned ncols;
@@ -39,6 +39,16 @@ struct fanout_rs {
  */
 bool fanout_rs_parse(const struct backend_result *res, bool indexed,
 		     unsigned n_keys, struct fanout_rs *rs);
+/*
+ * The same for a result whose first column is the key column, without an
+ * index: <key_of>(<arg>, value) names each row's key (below <n_keys>);
+ * a row it names none of fails the parse.
+ */
+typedef unsigned (*fanout_key_of_fn)(const void *arg, const uint8_t *v,
+				     size_t len);
+bool fanout_rs_parse_by_value(const struct backend_result *res,
+			      fanout_key_of_fn key_of, const void *arg,
+			      unsigned n_keys, struct fanout_rs *rs);
 void fanout_rs_free(struct fanout_rs *rs);
 /* Could <co>'s rows be sent under <solo>'s column definitions? */
 bool fanout_compatible_defs(const struct fanout_rs *co,
