@@ -64,6 +64,8 @@ struct batch {
 	bool have_co;
 	bool own_queued; /* the runner's own lookup went behind the join */
 	bool skip_own;	 /* no own lookup: the join has every key */
+	bool by_value;	 /* integer keys in an IN list (batch_keys_sql) */
+	unsigned skip_idx; /* the key the coalesced query left out, or n_keys */
 	bool sent;
 	bool done;
 	bool kicked; /* on the batcher's kicks: flushes after this wakeup */
@@ -409,6 +411,21 @@ static bool batch_put_literal(struct pktbuf *pb, enum classify_key_type kt,
 	bool ok = false;
 
 	if (kt == CLASSIFY_KEY_INT) {
+		/* the server reads +007 as 7 and -0 as 0: one key per
+		 * value, so that a row's value names its key
+		 * (batch_int_key_of) */
+		bool neg = lit_len && *lit == '-';
+
+		if (lit_len && (*lit == '-' || *lit == '+')) {
+			lit++;
+			lit_len--;
+		}
+		while (lit_len > 1 && *lit == '0') {
+			lit++;
+			lit_len--;
+		}
+		if (neg && !(lit_len == 1 && *lit == '0'))
+			pktbuf_put_u8(pb, '-');
 		batch_put_value(pb, kt, charset, lit, lit_len);
 		return !pb->failed;
 	}
@@ -540,6 +557,18 @@ static size_t batch_utoa(char *buf, unsigned v)
 	return n;
 }
 
+/* The select list after the key column, as the lookup wrote it. */
+static void batch_put_list(struct pktbuf *pb, const char *t,
+			   const struct classify_result *cr)
+{
+	if (cr->select_star) {
+		batch_put_span(pb, t, cr->alias.len ? cr->alias : cr->table);
+		pktbuf_put_bytes(pb, ".*", 2);
+	} else {
+		batch_put_span(pb, t, cr->select_list);
+	}
+}
+
 /*
  * The coalesced query for keys[0..n) but <skip>: a derived table of
  * (index, key) joined to the looked-up table, so the server compares each
@@ -549,24 +578,57 @@ static size_t batch_utoa(char *buf, unsigned v)
  *   ON <col> = __ib_d.__ib_k [AND (<rest>)] [ORDER BY __ib_d.__ib_i, <order>]
  * The key column comes back so that every join shows the type it compared
  * under (batch_join_key_ok), not only the probe a second ago.
+ *
+ * With <by_value> (integer keys, batch_by_value_ok), the keys go into an
+ * IN list instead, which costs the server about half as much, and each
+ * row's key column names its key:
+ *   SELECT <col> AS __ib_c, <list> FROM <t> WHERE <col> IN (<k1>, ...)
+ *   [AND (<rest>)] [ORDER BY <order>]
  */
 bool batch_keys_sql(struct pktbuf *pb, const char *t,
 		    const struct classify_result *cr,
-		    const struct batch_key *keys, unsigned n, unsigned skip)
+		    const struct batch_key *keys, unsigned n, unsigned skip,
+		    bool by_value)
 {
 	unsigned i;
 	bool first = true;
 	char num[10];
 
 	pktbuf_init(pb);
-	pktbuf_put_bytes(pb, "SELECT __ib_d.__ib_i, ", 22);
+	if (by_value) {
+		pktbuf_put_bytes(pb, "SELECT ", 7);
+	} else {
+		pktbuf_put_bytes(pb, "SELECT __ib_d.__ib_i, ", 22);
+	}
 	batch_put_span(pb, t, cr->key_col);
 	pktbuf_put_bytes(pb, " AS __ib_c, ", 12);
-	if (cr->select_star) {
-		batch_put_span(pb, t, cr->alias.len ? cr->alias : cr->table);
-		pktbuf_put_bytes(pb, ".*", 2);
-	} else {
-		batch_put_span(pb, t, cr->select_list);
+	batch_put_list(pb, t, cr);
+	if (by_value) {
+		pktbuf_put_bytes(pb, " FROM ", 6);
+		batch_put_table_of(pb, t, cr);
+		pktbuf_put_bytes(pb, " WHERE ", 7);
+		batch_put_span(pb, t, cr->key_col);
+		pktbuf_put_bytes(pb, " IN (", 5);
+		for (i = 0; i < n; i++) {
+			if (i == skip)
+				continue;
+			if (!first)
+				pktbuf_put_bytes(pb, ", ", 2);
+			pktbuf_put_bytes(pb, keys[i].sql, keys[i].len);
+			first = false;
+		}
+		pktbuf_put_u8(pb, ')');
+		if (cr->where_rest.len) {
+			pktbuf_put_bytes(pb, " AND (", 6);
+			batch_put_span(pb, t, cr->where_rest);
+			pktbuf_put_u8(pb, ')');
+		}
+		/* rows are routed by value; a key's rows keep this order */
+		if (cr->order_by.len) {
+			pktbuf_put_bytes(pb, " ORDER BY ", 10);
+			batch_put_span(pb, t, cr->order_by);
+		}
+		return !first && !pb->failed;
 	}
 	pktbuf_put_bytes(pb, " FROM (", 7);
 	for (i = 0; i < n; i++) {
@@ -611,6 +673,26 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
 	return !first && !pb->failed;
 }
 
+/* Digits of an integer key the server reads as a BIGINT, whatever the
+ * column: the IN list then compares as integers, as each lookup does. */
+#define BATCH_BY_VALUE_DIGITS 18
+
+/* May keys[0..n) but <skip> of a lookup of <kt> go in an IN list? */
+static bool batch_by_value_ok(enum classify_key_type kt,
+			      const struct batch_key *keys, unsigned n,
+			      unsigned skip)
+{
+	unsigned i;
+
+	if (kt != CLASSIFY_KEY_INT)
+		return false;
+	for (i = 0; i < n; i++)
+		if (i != skip && keys[i].len - (keys[i].sql[0] == '-') >
+				 BATCH_BY_VALUE_DIGITS)
+			return false;
+	return true;
+}
+
 static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 {
 	struct batch_key *keys = malloc(b->n_keys * sizeof(*keys));
@@ -623,9 +705,97 @@ static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 		keys[i].sql = (char *)b->kbuf.buf + b->keys[i].off;
 		keys[i].len = b->keys[i].len;
 	}
+	b->skip_idx = b->skip_own ? b->n_keys : b->runner->batch_idx;
+	b->by_value = batch_by_value_ok(b->g->cr.key_type, keys, b->n_keys,
+					b->skip_idx);
 	ok = batch_keys_sql(pb, b->g->tmpl, &b->g->cr, keys, b->n_keys,
-			    b->skip_own ? b->n_keys : b->runner->batch_idx);
+			    b->skip_idx, b->by_value);
 	free(keys);
+	return ok;
+}
+
+/* An integer key of a batch by value, and where it is in b->keys. */
+struct batch_int_key {
+	int64_t v;
+	unsigned idx;
+};
+
+static int batch_int_key_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct batch_int_key *)a)->v,
+		y = ((const struct batch_int_key *)b)->v;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The value of decimal <v>[<len>] (signed or zero-filled); false when it
+ * is none or more than a key can be. */
+static bool batch_int_value(const uint8_t *v, size_t len, int64_t *out)
+{
+	int64_t x = 0;
+	bool neg = len && *v == '-';
+	size_t i;
+
+	if (neg) {
+		v++;
+		len--;
+	}
+	while (len > 1 && *v == '0') {
+		v++;
+		len--;
+	}
+	if (len == 0 || len > BATCH_BY_VALUE_DIGITS)
+		return false;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return false;
+		x = x * 10 + (v[i] - '0');
+	}
+	*out = neg ? -x : x;
+	return true;
+}
+
+struct batch_int_keys {
+	struct batch_int_key *k; /* sorted by value */
+	unsigned n, none;	 /* none: what names no key */
+};
+
+/* fanout_key_of_fn of a batch by value: the key whose value the row's
+ * key column holds.  Keys are one per value (batch_put_literal). */
+static unsigned batch_int_key_of(const void *arg, const uint8_t *v, size_t len)
+{
+	const struct batch_int_keys *ik = arg;
+	struct batch_int_key want, *hit;
+
+	if (!batch_int_value(v, len, &want.v))
+		return ik->none;
+	hit = bsearch(&want, ik->k, ik->n, sizeof(*ik->k), batch_int_key_cmp);
+	return hit ? hit->idx : ik->none;
+}
+
+/* Parse a batch's coalesced result (b->co) by the form it was sent in. */
+static bool batch_co_parse(const struct batch *b, struct fanout_rs *rs)
+{
+	struct batch_int_keys ik;
+	unsigned i;
+	bool ok = false;
+
+	if (!b->by_value)
+		return fanout_rs_parse(&b->co, true, b->n_keys, rs);
+	ik.k = malloc(b->n_keys * sizeof(*ik.k));
+	ik.n = 0;
+	ik.none = b->n_keys;
+	if (!ik.k)
+		return false;
+	for (i = 0; i < b->n_keys; i++)
+		if (i != b->skip_idx &&
+		    batch_int_value(b->kbuf.buf + b->keys[i].off,
+				    b->keys[i].len, &ik.k[ik.n].v))
+			ik.k[ik.n++].idx = i;
+	qsort(ik.k, ik.n, sizeof(*ik.k), batch_int_key_cmp);
+	ok = fanout_rs_parse_by_value(&b->co, batch_int_key_of, &ik,
+				      b->n_keys, rs);
+	free(ik.k);
 	return ok;
 }
 
@@ -789,7 +959,7 @@ static bool batch_fanout_kept(struct batch *b)
 			    ST_QUERY_WAS_SLOW;
 
 	/* the probe may have been renewed, or DDL seen, since it was sent */
-	if (!batch_kept_valid(g) || !fanout_rs_parse(&b->co, true, b->n_keys, &rs))
+	if (!batch_kept_valid(g) || !batch_co_parse(b, &rs))
 		return false;
 	if (!fanout_rs_parse(&g->kept_own, false, 1, &own)) {
 		fanout_rs_free(&rs);
@@ -841,7 +1011,7 @@ static void batch_fanout(struct batch *b, const struct backend_result *own)
 	if (!own_ok && solo.defs)
 		why = &ib_loop->stats.fallback_warnings;
 	if (own_ok && b->have_co) {
-		co_ok = fanout_rs_parse(&b->co, true, b->n_keys, &rs);
+		co_ok = batch_co_parse(b, &rs);
 		if (co_ok && rs.warnings) {
 			why = &ib_loop->stats.fallback_warnings;
 			fanout_rs_free(&rs);

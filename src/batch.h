@@ -48,10 +48,13 @@ char *batch_encode_literal(enum classify_key_type kt, const char *charset,
 			   unsigned lex_flags, const char *lit, size_t lit_len,
 			   size_t *out_len);
 /* The keys join of lookup <cr> of template <t> for keys[0..n) but <skip>
- * (row tags are the key indexes).  <pb> is initialised here. */
+ * (row tags are the key indexes), or with <by_value> an IN list of
+ * integer keys (rows tagged by their key column only).  <pb> is
+ * initialised here. */
 bool batch_keys_sql(struct pktbuf *pb, const char *t,
 		    const struct classify_result *cr,
-		    const struct batch_key *keys, unsigned n, unsigned skip);
+		    const struct batch_key *keys, unsigned n, unsigned skip,
+		    bool by_value);
 /* The probe statement and its verdict; with <engine> (prefetch) the table
  * must also be an InnoDB table that the session may read by a privilege no
  * REVOKE takes from it mid-session. <pb> is initialised here. */

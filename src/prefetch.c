@@ -1276,7 +1276,7 @@ static bool pf_ahead(struct lookup *l, struct pf_shape *sh)
 	pf_plan_clear(pf);
 	if (!keys)
 		return false;
-	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, keys, n, n) &&
+	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, keys, n, n, false) &&
 	     pf_query(l, (const char *)pb.buf, pb.len, pf_ahead_cb);
 	pktbuf_free(&pb);
 	if (!ok) {
@@ -1496,7 +1496,7 @@ static void pf_send_co(struct lookup *l)
 
 	pf->trig_in_co = sh->have_solo;
 	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, pf->pkeys, pf->n_pkeys,
-			    pf->trig_in_co ? pf->n_pkeys : 0) &&
+			    pf->trig_in_co ? pf->n_pkeys : 0, false) &&
 	     pf_query(l, (const char *)pb.buf, pb.len, pf_co_cb);
 	pktbuf_free(&pb);
 	if (!ok) {

@@ -1123,6 +1123,28 @@ key_case("bigint-unsigned", "u BIGINT UNSIGNED NULL",
          ["0", "1"],
          ["-1", "18446744073709551616", "'18446744073709551615'",
           "18446744073709551615", "1.0", "'1e0'"])
+# integer keys go in an IN list, and each row finds its key by the value
+# it returns: keys spelled with signs and leading zeros (one key per
+# value), zero-filled values, keys out of the column's range, several rows
+# of one value.  A key wider than a BIGINT sends its batch as a keys join.
+key_case("int-zerofill", "z INT(6) UNSIGNED ZEROFILL NULL",
+         ["(1,7)", "(2,0)", "(3,123456)", "(4,42)", "(5,42)"], "z", "id, z",
+         ["7", "0", "123456", "42"],
+         ["007", "0042", "00", "-0", "+7", "-7", "4294967296", "1234567",
+          "42", "0" * 24 + "42"])
+key_case("int-wider-than-bigint", "z INT(6) UNSIGNED ZEROFILL NULL",
+         ["(1,7)", "(2,0)", "(4,42)", "(5,42)"], "z", "id, z",
+         ["7", "0", "42", "8"], ["0" * 24 + "42", "9" * 23, "-0007"])
+key_case("tinyint-range", "t TINYINT NULL",
+         ["(1,-5)", "(2,5)", "(3,127)", "(4,-128)", "(5,0)"], "t", "id, t",
+         ["5", "127", "0", "1"],
+         ["300", "128", "05", "0127", "255", "-5", "-0005", "-128", "-129",
+          "+5"])
+key_case("bigint-unsigned-in-list", "u BIGINT UNSIGNED NULL",
+         ["(1,18446744073709551615)", "(2,0)", "(3,1)",
+          "(4,999999999999999999)"], "u", "id, u", ["0", "1", "2"],
+         ["-1", "999999999999999999", "-999999999999999999", "01",
+          "0999999999999999999"])
 key_case("introducers",
          "name VARCHAR(20) CHARACTER SET utf8mb4 COLLATE "
          "utf8mb4_general_ci NULL",
@@ -1192,6 +1214,21 @@ case("diagnostics-found-rows-row-count",
                        "(11, 1, 'nobody')"]),
              ("follow",)],
      root_teardown=drop("ex_dg"))
+
+
+# the rest of the where clause divides by zero on rows no key matches (a
+# scan, no index on k): the coalesced query must evaluate it on the keys'
+# rows only, as each lookup does, or it warns and nothing is batched
+case("diagnostics-rest-on-other-rows",
+     ["DROP TABLE IF EXISTS ex_kr",
+      "CREATE TABLE ex_kr (id INT PRIMARY KEY, k INT, v INT)",
+      "INSERT INTO ex_kr VALUES (1,5,1),(2,7,2),(3,9,3),(4,11,0),"
+      "(5,13,0),(6,0,0),(7,9,4)"],
+     [S("X", "SELECT id, v FROM ex_kr WHERE k = 7 AND 10 / v > 1",
+        follow=DIAG_FOLLOW)],
+     ["SELECT id, v FROM ex_kr WHERE k = %d AND 10 / v > 1" % k
+      for k in (5, 7, 9, 1)],
+     root_teardown=drop("ex_kr"))
 
 
 # the restore of a 20-row answer under a session's max_join_size of 20,
