@@ -557,10 +557,16 @@ static size_t batch_utoa(char *buf, unsigned v)
 	return n;
 }
 
-/* The select list after the key column, as the lookup wrote it. */
-static void batch_put_list(struct pktbuf *pb, const char *t,
-			   const struct classify_result *cr)
+/* "SELECT <head><col> AS __ib_c, <list>": the key column first, so that
+ * every coalesced result shows the type it compared under
+ * (batch_join_key_ok), not only the probe a second ago. */
+static void batch_put_select(struct pktbuf *pb, const char *head,
+			     size_t head_len, const char *t,
+			     const struct classify_result *cr)
 {
+	pktbuf_put_bytes(pb, head, head_len);
+	batch_put_span(pb, t, cr->key_col);
+	pktbuf_put_bytes(pb, " AS __ib_c, ", 12);
 	if (cr->select_star) {
 		batch_put_span(pb, t, cr->alias.len ? cr->alias : cr->table);
 		pktbuf_put_bytes(pb, ".*", 2);
@@ -569,67 +575,35 @@ static void batch_put_list(struct pktbuf *pb, const char *t,
 	}
 }
 
+/* " AND (<rest>)" of the lookup's where clause, if it has one. */
+static void batch_put_rest(struct pktbuf *pb, const char *t,
+			   const struct classify_result *cr)
+{
+	if (cr->where_rest.len) {
+		pktbuf_put_bytes(pb, " AND (", 6);
+		batch_put_span(pb, t, cr->where_rest);
+		pktbuf_put_u8(pb, ')');
+	}
+}
+
 /*
- * The coalesced query for keys[0..n) but <skip>: a derived table of
- * (index, key) joined to the looked-up table, so the server compares each
- * key under the column's own rules and tags every row with its key:
+ * The keys join: a derived table of (index, key) joined to the looked-up
+ * table, so the server compares each key under the column's own rules
+ * and tags every row with its key:
  *   SELECT __ib_d.__ib_i, <col> AS __ib_c, <list> FROM (SELECT 1 AS __ib_i,
  *   <k1> AS __ib_k UNION ALL ...) AS __ib_d STRAIGHT_JOIN <t>
  *   ON <col> = __ib_d.__ib_k [AND (<rest>)] [ORDER BY __ib_d.__ib_i, <order>]
- * The key column comes back so that every join shows the type it compared
- * under (batch_join_key_ok), not only the probe a second ago.
- *
- * With <by_value> (integer keys, batch_by_value_ok), the keys go into an
- * IN list instead, which costs the server about half as much, and each
- * row's key column names its key:
- *   SELECT <col> AS __ib_c, <list> FROM <t> WHERE <col> IN (<k1>, ...)
- *   [AND (<rest>)] [ORDER BY <order>]
  */
-bool batch_keys_sql(struct pktbuf *pb, const char *t,
-		    const struct classify_result *cr,
-		    const struct batch_key *keys, unsigned n, unsigned skip,
-		    bool by_value)
+static bool batch_join_sql(struct pktbuf *pb, const char *t,
+			   const struct classify_result *cr,
+			   const struct batch_key *keys, unsigned n,
+			   unsigned skip)
 {
 	unsigned i;
 	bool first = true;
 	char num[10];
 
-	pktbuf_init(pb);
-	if (by_value) {
-		pktbuf_put_bytes(pb, "SELECT ", 7);
-	} else {
-		pktbuf_put_bytes(pb, "SELECT __ib_d.__ib_i, ", 22);
-	}
-	batch_put_span(pb, t, cr->key_col);
-	pktbuf_put_bytes(pb, " AS __ib_c, ", 12);
-	batch_put_list(pb, t, cr);
-	if (by_value) {
-		pktbuf_put_bytes(pb, " FROM ", 6);
-		batch_put_table_of(pb, t, cr);
-		pktbuf_put_bytes(pb, " WHERE ", 7);
-		batch_put_span(pb, t, cr->key_col);
-		pktbuf_put_bytes(pb, " IN (", 5);
-		for (i = 0; i < n; i++) {
-			if (i == skip)
-				continue;
-			if (!first)
-				pktbuf_put_bytes(pb, ", ", 2);
-			pktbuf_put_bytes(pb, keys[i].sql, keys[i].len);
-			first = false;
-		}
-		pktbuf_put_u8(pb, ')');
-		if (cr->where_rest.len) {
-			pktbuf_put_bytes(pb, " AND (", 6);
-			batch_put_span(pb, t, cr->where_rest);
-			pktbuf_put_u8(pb, ')');
-		}
-		/* rows are routed by value; a key's rows keep this order */
-		if (cr->order_by.len) {
-			pktbuf_put_bytes(pb, " ORDER BY ", 10);
-			batch_put_span(pb, t, cr->order_by);
-		}
-		return !first && !pb->failed;
-	}
+	batch_put_select(pb, "SELECT __ib_d.__ib_i, ", 22, t, cr);
 	pktbuf_put_bytes(pb, " FROM (", 7);
 	for (i = 0; i < n; i++) {
 		if (i == skip)
@@ -658,11 +632,7 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
 	pktbuf_put_bytes(pb, " ON ", 4);
 	batch_put_span(pb, t, cr->key_col);
 	pktbuf_put_bytes(pb, " = __ib_d.__ib_k", 16);
-	if (cr->where_rest.len) {
-		pktbuf_put_bytes(pb, " AND (", 6);
-		batch_put_span(pb, t, cr->where_rest);
-		pktbuf_put_u8(pb, ')');
-	}
+	batch_put_rest(pb, t, cr);
 	/* rows are routed by __ib_i; order matters only among one key's
 	 * rows, and a key with several falls back but where its rows are
 	 * sorted without ties (batch_rows_ok) */
@@ -670,7 +640,60 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
 		pktbuf_put_bytes(pb, " ORDER BY __ib_d.__ib_i, ", 25);
 		batch_put_span(pb, t, cr->order_by);
 	}
-	return !first && !pb->failed;
+	return !first;
+}
+
+/*
+ * Integer keys in an IN list, about half the server's work of a keys
+ * join (no derived table); each row's key column names its key:
+ *   SELECT <col> AS __ib_c, <list> FROM <t> WHERE <col> IN (<k1>, ...)
+ *   [AND (<rest>)] [ORDER BY <order>]
+ * The rest of the where clause sees only rows of the keys: the scan
+ * tests the IN list first, as a lookup tests its key.
+ */
+static bool batch_in_sql(struct pktbuf *pb, const char *t,
+			 const struct classify_result *cr,
+			 const struct batch_key *keys, unsigned n,
+			 unsigned skip)
+{
+	unsigned i;
+	bool first = true;
+
+	batch_put_select(pb, "SELECT ", 7, t, cr);
+	pktbuf_put_bytes(pb, " FROM ", 6);
+	batch_put_table_of(pb, t, cr);
+	pktbuf_put_bytes(pb, " WHERE ", 7);
+	batch_put_span(pb, t, cr->key_col);
+	pktbuf_put_bytes(pb, " IN (", 5);
+	for (i = 0; i < n; i++) {
+		if (i == skip)
+			continue;
+		if (!first)
+			pktbuf_put_bytes(pb, ", ", 2);
+		pktbuf_put_bytes(pb, keys[i].sql, keys[i].len);
+		first = false;
+	}
+	pktbuf_put_u8(pb, ')');
+	batch_put_rest(pb, t, cr);
+	/* a key's rows keep this order when they are routed */
+	if (cr->order_by.len) {
+		pktbuf_put_bytes(pb, " ORDER BY ", 10);
+		batch_put_span(pb, t, cr->order_by);
+	}
+	return !first;
+}
+
+bool batch_keys_sql(struct pktbuf *pb, const char *t,
+		    const struct classify_result *cr,
+		    const struct batch_key *keys, unsigned n, unsigned skip,
+		    bool by_value)
+{
+	bool any;
+
+	pktbuf_init(pb);
+	any = by_value ? batch_in_sql(pb, t, cr, keys, n, skip)
+		       : batch_join_sql(pb, t, cr, keys, n, skip);
+	return any && !pb->failed;
 }
 
 /* Digits of an integer key the server reads as a BIGINT, whatever the

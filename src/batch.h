@@ -47,10 +47,10 @@ char *batch_encode_value(enum classify_key_type kt, const char *charset,
 char *batch_encode_literal(enum classify_key_type kt, const char *charset,
 			   unsigned lex_flags, const char *lit, size_t lit_len,
 			   size_t *out_len);
-/* The keys join of lookup <cr> of template <t> for keys[0..n) but <skip>
- * (row tags are the key indexes), or with <by_value> an IN list of
- * integer keys (rows tagged by their key column only).  <pb> is
- * initialised here. */
+/* The coalesced query of lookup <cr> of template <t> for keys[0..n) but
+ * <skip>: a keys join (rows tagged with their key's index), or with
+ * <by_value> an IN list of integer keys (rows named by their key column).
+ * <pb> is initialised here. */
 bool batch_keys_sql(struct pktbuf *pb, const char *t,
 		    const struct classify_result *cr,
 		    const struct batch_key *keys, unsigned n, unsigned skip,
