@@ -1,6 +1,7 @@
 /* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
  * batch.c: gather lookups of one shape and one session context, run them
- * as one keys join on a waiting client's own session, and fan each client
+ * as one query (a keys join, or an IN list of integer keys) on a waiting
+ * client's own session, and fan each client
  * its own result back, exactly or not at all: whatever cannot be proven
  * exact runs alone on the client's own session. */
 #include "batch.h"
@@ -29,7 +30,8 @@
 /* A batched client's diagnostics are restored by a statement of this many
  * rows at most (see client_diag_sql); keys with more rows run alone. */
 #define BATCH_MAX_ROWS_PER_KEY 1000
-/* Integer keys longer than this could be widened by the keys union. */
+/* Integer keys longer than this could be widened by the keys union; up
+ * to this, the server reads each as a BIGINT, in an IN list too. */
 #define BATCH_INT_KEY_DIGITS 18
 /* Finished batches kept for the next ones, timer and arrays with them. */
 #define BATCH_SPARE_MAX 64
@@ -57,7 +59,7 @@ struct batch {
 	unsigned n_clients;
 	struct batch_kref *keys;
 	unsigned n_keys, cap_keys;
-	struct pktbuf kbuf; /* the keys as the keys join writes them */
+	struct pktbuf kbuf; /* the keys as the coalesced query writes them */
 	struct event *timer; /* the gather window, then query_timeout */
 	struct lookup *runner;
 	struct backend_result co; /* the coalesced result, owned */
@@ -358,6 +360,23 @@ static struct batch *batch_new(struct batch_group *g)
 	return b;
 }
 
+/* Integer <*v>[<*n>] without its sign and leading zeros (zero-filled
+ * values have them); true when it is negative and not zero. */
+static bool batch_int_canon(const char **v, size_t *n)
+{
+	bool neg = *n && **v == '-';
+
+	if (*n && (**v == '-' || **v == '+')) {
+		(*v)++;
+		(*n)--;
+	}
+	while (*n > 1 && **v == '0') {
+		(*v)++;
+		(*n)--;
+	}
+	return neg && !(*n == 1 && **v == '0');
+}
+
 /*
  * Append key value <val> of <n> bytes to <pb> as the coalesced query
  * writes it: an integer as it is; a string in hex under the client
@@ -372,6 +391,13 @@ static void batch_put_value(struct pktbuf *pb, enum classify_key_type kt,
 	char *o;
 
 	if (kt == CLASSIFY_KEY_INT) {
+		/* the server reads +007 as 7 and -0 as 0: one key per
+		 * value, so that a row's value names its key
+		 * (batch_int_key_of) */
+		bool neg = batch_int_canon(&val, &n);
+
+		if (neg)
+			pktbuf_put_u8(pb, '-');
 		pktbuf_put_bytes(pb, val, n);
 		return;
 	}
@@ -411,21 +437,6 @@ static bool batch_put_literal(struct pktbuf *pb, enum classify_key_type kt,
 	bool ok = false;
 
 	if (kt == CLASSIFY_KEY_INT) {
-		/* the server reads +007 as 7 and -0 as 0: one key per
-		 * value, so that a row's value names its key
-		 * (batch_int_key_of) */
-		bool neg = lit_len && *lit == '-';
-
-		if (lit_len && (*lit == '-' || *lit == '+')) {
-			lit++;
-			lit_len--;
-		}
-		while (lit_len > 1 && *lit == '0') {
-			lit++;
-			lit_len--;
-		}
-		if (neg && !(lit_len == 1 && *lit == '0'))
-			pktbuf_put_u8(pb, '-');
 		batch_put_value(pb, kt, charset, lit, lit_len);
 		return !pb->failed;
 	}
@@ -696,24 +707,17 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
 	return any && !pb->failed;
 }
 
-/* Digits of an integer key the server reads as a BIGINT, whatever the
- * column: the IN list then compares as integers, as each lookup does. */
-#define BATCH_BY_VALUE_DIGITS 18
-
-/* May keys[0..n) but <skip> of a lookup of <kt> go in an IN list? */
-static bool batch_by_value_ok(enum classify_key_type kt,
-			      const struct batch_key *keys, unsigned n,
-			      unsigned skip)
+/*
+ * May lookup <cr>'s keys go in an IN list?  Integer keys (of at most
+ * BATCH_INT_KEY_DIGITS, batch_place) compare there as in each lookup and
+ * cannot warn.  A rest of the where clause could: the server may then
+ * read the rows by an index of the rest, and never test the rows a
+ * lookup alone tests, nor warn on them.  The keys join holds the key
+ * first (STRAIGHT_JOIN).
+ */
+static bool batch_by_value_ok(const struct classify_result *cr)
 {
-	unsigned i;
-
-	if (kt != CLASSIFY_KEY_INT)
-		return false;
-	for (i = 0; i < n; i++)
-		if (i != skip && keys[i].len - (keys[i].sql[0] == '-') >
-				 BATCH_BY_VALUE_DIGITS)
-			return false;
-	return true;
+	return cr->key_type == CLASSIFY_KEY_INT && cr->where_rest.len == 0;
 }
 
 static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
@@ -729,8 +733,7 @@ static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 		keys[i].len = b->keys[i].len;
 	}
 	b->skip_idx = b->skip_own ? b->n_keys : b->runner->batch_idx;
-	b->by_value = batch_by_value_ok(b->g->cr.key_type, keys, b->n_keys,
-					b->skip_idx);
+	b->by_value = batch_by_value_ok(&b->g->cr);
 	ok = batch_keys_sql(pb, b->g->tmpl, &b->g->cr, keys, b->n_keys,
 			    b->skip_idx, b->by_value);
 	free(keys);
@@ -755,24 +758,17 @@ static int batch_int_key_cmp(const void *a, const void *b)
  * is none or more than a key can be. */
 static bool batch_int_value(const uint8_t *v, size_t len, int64_t *out)
 {
+	const char *d = (const char *)v;
+	bool neg = batch_int_canon(&d, &len);
 	int64_t x = 0;
-	bool neg = len && *v == '-';
 	size_t i;
 
-	if (neg) {
-		v++;
-		len--;
-	}
-	while (len > 1 && *v == '0') {
-		v++;
-		len--;
-	}
-	if (len == 0 || len > BATCH_BY_VALUE_DIGITS)
+	if (len == 0 || len > BATCH_INT_KEY_DIGITS)
 		return false;
 	for (i = 0; i < len; i++) {
-		if (v[i] < '0' || v[i] > '9')
+		if (d[i] < '0' || d[i] > '9')
 			return false;
-		x = x * 10 + (v[i] - '0');
+		x = x * 10 + (d[i] - '0');
 	}
 	*out = neg ? -x : x;
 	return true;
@@ -833,9 +829,9 @@ bool batch_rows_ok(const char *tmpl, const struct classify_result *cr,
 		return false;
 	if (rows <= 1)
 		return true;
-	/* several rows: in the lookup's order only if the join sorted them
-	 * by the same ORDER BY and no two of them tie under it (ties come
-	 * out of the join's sort in another order than out of the
+	/* several rows: in the lookup's order only if the coalesced query
+	 * sorted them by the same ORDER BY and no two of them tie under it
+	 * (ties come out of its sort in another order than out of the
 	 * lookup's); without ORDER BY the order is the plan's */
 	if (rows > BATCH_MAX_ROWS_PER_KEY || !cr->order_by.len ||
 	    !classify_order_cols(tmpl + cr->order_by.off, cr->order_by.len, it,
@@ -873,9 +869,9 @@ static void batch_kept_drop(struct batcher *bt, struct batch_group *g)
 /*
  * After a batch that ran the lookup <own> (<solo> parsed) beside the join
  * <co>: keep the lookup's result without its rows for the batches after
- * it, if the join showed the very same definitions.  A sorted join goes
- * through a temporary table, which drops key flags: such a join would not
- * show a changed index, so sorted shapes keep nothing.
+ * it, if the join showed the very same definitions.  A sorted query may go
+ * through a temporary table, which drops key flags: it would not show a
+ * changed index, so sorted shapes keep nothing.
  */
 static void batch_keep_defs(struct batch_group *g,
 			    const struct backend_result *own,

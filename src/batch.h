@@ -40,10 +40,12 @@ void batch_free_done(void);
  * Pieces of the batcher other modules reuse (prefetch.c): they run the
  * same keys join under the same exactness rules.
  */
-/* Key value <val>[<n>] (decoded) as the keys join writes it; malloc'ed. */
+/* Key value <val>[<n>] (decoded) as the keys join writes it, an integer
+ * without sign or leading zeros unless negative; malloc'ed. */
 char *batch_encode_value(enum classify_key_type kt, const char *charset,
 			 const char *val, size_t n, size_t *out_len);
-/* The same for a key literal as written in a lookup, lexed per <lex_flags>. */
+/* A key literal as written in a lookup, lexed per <lex_flags>, encoded
+ * as batch_encode_value() encodes its value. */
 char *batch_encode_literal(enum classify_key_type kt, const char *charset,
 			   unsigned lex_flags, const char *lit, size_t lit_len,
 			   size_t *out_len);
@@ -64,8 +66,8 @@ bool batch_probe_sql(struct pktbuf *pb, const char *t,
 bool batch_probe_check(const struct backend_result *res,
 		       enum classify_key_type kt, bool engine);
 bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd);
-/* Did a keys join (parsed indexed) compare its keys as a lookup of <kt>
- * does?  Its key column's definition, read by the join itself, tells. */
+/* Did a coalesced query compare its keys as a lookup of <kt> does?  Its
+ * key column's definition (key_def), read by the query itself, tells. */
 bool batch_join_key_ok(const struct fanout_rs *rs, enum classify_key_type kt);
 /* May key <key> of the keys join <rs>, with <rows> rows, be answered from
  * it, for the lookup <cr> of template <tmpl>?  More rows than its LIMIT
