@@ -276,6 +276,7 @@ static const char *const reason_names[CLASSIFY__COUNT] = {
 	[CLASSIFY_TOO_LONG] = "too_long",
 	[CLASSIFY_ORDER_POSITION] = "order_position",
 	[CLASSIFY_RESERVED_NAME] = "reserved_name",
+	[CLASSIFY_KEY_IN_REST] = "key_in_rest",
 };
 
 const char *classify_reason_str(enum classify_reason r)
@@ -917,11 +918,14 @@ static enum classify_reason scan_expr(struct lexer *lx, enum scan_mode mode,
  * allowing at most <maxparts> parts, and set <span> to all of it.
  */
 static enum classify_reason parse_name(struct lexer *lx, const struct token *first, int maxparts,
-				       struct classify_span *span)
+				       struct classify_span *span, struct token *last)
 {
 	size_t end = tok_end(first);
 	int parts = 1;
 	struct token t;
+
+	if (last)
+		*last = *first;
 
 	while (is_punct(lex_peek(lx), '.', 1)) {
 		lex_next(lx);
@@ -931,6 +935,8 @@ static enum classify_reason parse_name(struct lexer *lx, const struct token *fir
 		if (++parts > maxparts)
 			return CLASSIFY_SYNTAX;
 		end = tok_end(&t);
+		if (last)
+			*last = t;
 	}
 	span->off = first->off;
 	span->len = end - first->off;
@@ -967,7 +973,7 @@ static enum classify_reason parse_table(struct lexer *lx, struct classify_result
 	} else {
 		return tok_reason_or(&t, CLASSIFY_SYNTAX);
 	}
-	if ((r = parse_name(lx, &t, 2, &res->table)) != CLASSIFY_OK)
+	if ((r = parse_name(lx, &t, 2, &res->table, NULL)) != CLASSIFY_OK)
 		return r;
 	t = lex_next(lx);
 	if (is_kw(&t, KW_AS)) {
@@ -1010,7 +1016,8 @@ static enum classify_reason after_table(struct lexer *lx, const struct token *t)
 }
 
 /* <col> = <literal>, the first predicate after WHERE. */
-static enum classify_reason parse_key(struct lexer *lx, struct classify_result *res)
+static enum classify_reason parse_key(struct lexer *lx, struct classify_result *res,
+				      struct token *col)
 {
 	struct token t = lex_next(lx);
 	const struct token *p;
@@ -1025,7 +1032,7 @@ static enum classify_reason parse_key(struct lexer *lx, struct classify_result *
 		return CLASSIFY_NO_KEY;
 	if (is_punct(lex_peek(lx), '(', 1))
 		return CLASSIFY_NO_KEY;
-	if ((r = parse_name(lx, &t, 3, &res->key_col)) != CLASSIFY_OK)
+	if ((r = parse_name(lx, &t, 3, &res->key_col, col)) != CLASSIFY_OK)
 		return r;
 	if (is_punct(lex_peek(lx), '(', 1))
 		return CLASSIFY_FUNCTION;
@@ -1149,11 +1156,60 @@ static bool has_reserved(const unsigned char *s, size_t n)
 	return false;
 }
 
+/*
+ * Could name tokens <a> and <b> of <s> name the same column?  Without
+ * case; a name with a byte >= 0x80 or a quote inside it may, whatever it
+ * is (the server folds case beyond ASCII).
+ */
+static bool same_name(const unsigned char *s, const struct token *a,
+		      const struct token *b)
+{
+	const unsigned char *p[2] = { s + a->off, s + b->off };
+	size_t n[2] = { a->len, b->len }, i, k;
+
+	for (k = 0; k < 2; k++) {
+		const struct token *t = k ? b : a;
+
+		if (t->type == TOK_QIDENT) {
+			p[k]++;
+			n[k] -= 2;
+		}
+		for (i = 0; i < n[k]; i++)
+			if (p[k][i] >= 0x80 || p[k][i] == '`' || p[k][i] == '"')
+				return true;
+	}
+	return n[0] == n[1] && strncasecmp((const char *)p[0],
+					   (const char *)p[1], n[0]) == 0;
+}
+
+/*
+ * Does the rest of the where clause name key column <col>?  The server
+ * puts the key in its place while it optimises, so that k = 4 AND
+ * 1 / (k - 4) > 0 warns without a row; no coalesced query does that.
+ */
+static bool rest_names_key(const struct lexer *outer,
+			   const struct classify_result *res,
+			   const struct token *col)
+{
+	struct lexer lx = *outer;
+	struct token t;
+
+	lx.pos = res->where_rest.off;
+	lx.len = res->where_rest.off + res->where_rest.len;
+	lx.has_peek = false;
+	for (t = lex_next(&lx); t.type != TOK_EOF && t.type != TOK_ERR;
+	     t = lex_next(&lx))
+		if ((t.type == TOK_IDENT || t.type == TOK_QIDENT) &&
+		    same_name(lx.s, &t, col))
+			return true;
+	return t.type == TOK_ERR;
+}
+
 static enum classify_reason classify(const char *sql, size_t len, unsigned flags,
 				     struct classify_result *res)
 {
 	struct lexer lx;
-	struct token t;
+	struct token t, col;
 	enum classify_reason r;
 
 	if (len > CLASSIFY_MAX_LEN)
@@ -1188,13 +1244,15 @@ static enum classify_reason classify(const char *sql, size_t len, unsigned flags
 		return r;
 	if (!is_kw(&t, KW_WHERE))
 		return after_table(&lx, &t);
-	if ((r = parse_key(&lx, res)) != CLASSIFY_OK)
+	if ((r = parse_key(&lx, res, &col)) != CLASSIFY_OK)
 		return r;
 
 	t = lex_next(&lx);
 	if (is_kw(&t, KW_AND) || is_punct(&t, '&', 2)) {
 		if ((r = scan_expr(&lx, SCAN_REST, &res->where_rest, &t, NULL)) != CLASSIFY_OK)
 			return r;
+		if (rest_names_key(&lx, res, &col))
+			return CLASSIFY_KEY_IN_REST;
 	} else if (is_kw(&t, KW_OR) || is_kw(&t, KW_XOR) || is_punct(&t, '|', 2)) {
 		return CLASSIFY_OR;
 	}

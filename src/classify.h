@@ -41,6 +41,7 @@ enum classify_reason {
 	CLASSIFY_TOO_LONG,	  /* longer than CLASSIFY_MAX_LEN */
 	CLASSIFY_ORDER_POSITION,  /* ORDER BY <n>: a select-list position the rewrite may shift */
 	CLASSIFY_RESERVED_NAME,	  /* "__ib_" anywhere: the keys join's own names */
+	CLASSIFY_KEY_IN_REST,	  /* the other predicates name the key column */
 	CLASSIFY__COUNT
 };
 
