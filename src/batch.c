@@ -586,17 +586,6 @@ static void batch_put_select(struct pktbuf *pb, const char *head,
 	}
 }
 
-/* " AND (<rest>)" of the lookup's where clause, if it has one. */
-static void batch_put_rest(struct pktbuf *pb, const char *t,
-			   const struct classify_result *cr)
-{
-	if (cr->where_rest.len) {
-		pktbuf_put_bytes(pb, " AND (", 6);
-		batch_put_span(pb, t, cr->where_rest);
-		pktbuf_put_u8(pb, ')');
-	}
-}
-
 /*
  * The keys join: a derived table of (index, key) joined to the looked-up
  * table, so the server compares each key under the column's own rules
@@ -637,13 +626,19 @@ static bool batch_join_sql(struct pktbuf *pb, const char *t,
 	}
 	/* keys first, then the table by its key: the rest of the where
 	 * clause is evaluated on the rows each lookup would evaluate it on,
-	 * after the key matched, so it warns where the lookup would */
+	 * after the key matched, so it warns where the lookup would, while
+	 * the server reads the table by the key column (not always: with
+	 * many keys it may read by an index of the rest instead) */
 	pktbuf_put_bytes(pb, ") AS __ib_d STRAIGHT_JOIN ", 26);
 	batch_put_table_of(pb, t, cr);
 	pktbuf_put_bytes(pb, " ON ", 4);
 	batch_put_span(pb, t, cr->key_col);
 	pktbuf_put_bytes(pb, " = __ib_d.__ib_k", 16);
-	batch_put_rest(pb, t, cr);
+	if (cr->where_rest.len) {
+		pktbuf_put_bytes(pb, " AND (", 6);
+		batch_put_span(pb, t, cr->where_rest);
+		pktbuf_put_u8(pb, ')');
+	}
 	/* rows are routed by __ib_i; order matters only among one key's
 	 * rows, and a key with several falls back but where its rows are
 	 * sorted without ties (batch_rows_ok) */
@@ -658,9 +653,8 @@ static bool batch_join_sql(struct pktbuf *pb, const char *t,
  * Integer keys in an IN list, about half the server's work of a keys
  * join (no derived table); each row's key column names its key:
  *   SELECT <col> AS __ib_c, <list> FROM <t> WHERE <col> IN (<k1>, ...)
- *   [AND (<rest>)] [ORDER BY <order>]
- * The rest of the where clause sees only rows of the keys: the scan
- * tests the IN list first, as a lookup tests its key.
+ *   [ORDER BY <order>]
+ * Only for lookups without a rest of the where clause (batch_by_value_ok).
  */
 static bool batch_in_sql(struct pktbuf *pb, const char *t,
 			 const struct classify_result *cr,
@@ -685,7 +679,6 @@ static bool batch_in_sql(struct pktbuf *pb, const char *t,
 		first = false;
 	}
 	pktbuf_put_u8(pb, ')');
-	batch_put_rest(pb, t, cr);
 	/* a key's rows keep this order when they are routed */
 	if (cr->order_by.len) {
 		pktbuf_put_bytes(pb, " ORDER BY ", 10);
