@@ -1182,10 +1182,20 @@ static bool same_name(const unsigned char *s, const struct token *a,
 					   (const char *)p[1], n[0]) == 0;
 }
 
+/* Is name token <t> of <s> _rowid, quoted or not, in any case? */
+static bool is_rowid(const unsigned char *s, const struct token *t)
+{
+	size_t q = t->type == TOK_QIDENT;
+
+	return t->len == 6 + 2 * q &&
+	       strncasecmp((const char *)s + t->off + q, "_rowid", 6) == 0;
+}
+
 /*
  * Does the rest of the where clause name key column <col>?  The server
  * puts the key in its place while it optimises, so that k = 4 AND
  * 1 / (k - 4) > 0 warns without a row; no coalesced query does that.
+ * _rowid may name it too (a single-column integer primary key).
  */
 static bool rest_names_key(const struct lexer *outer,
 			   const struct classify_result *res,
@@ -1200,7 +1210,7 @@ static bool rest_names_key(const struct lexer *outer,
 	for (t = lex_next(&lx); t.type != TOK_EOF && t.type != TOK_ERR;
 	     t = lex_next(&lx))
 		if ((t.type == TOK_IDENT || t.type == TOK_QIDENT) &&
-		    same_name(lx.s, &t, col))
+		    (same_name(lx.s, &t, col) || is_rowid(lx.s, &t)))
 			return true;
 	return t.type == TOK_ERR;
 }

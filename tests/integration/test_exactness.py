@@ -1238,8 +1238,11 @@ case("diagnostics-rest-on-other-rows",
 # would never reach that term.  Such shapes run alone.
 KF_SHAPES = ["SELECT v FROM ex_kf WHERE k = %s AND k * 100000000 > 0",
              "SELECT v FROM ex_kf WHERE k = %s AND 1 / (k - 4) > 0",
-             "SELECT v FROM ex_kf WHERE k = %s AND (o = 1 OR 1 / k > 0)"]
-KF_X = ["999999999999", "4", "0"]
+             "SELECT v FROM ex_kf WHERE k = %s AND (o = 1 OR 1 / k > 0)",
+             # _rowid names the integer primary key
+             "SELECT v FROM ex_kf WHERE id = %s AND (o = 1 OR "
+             "ex_kf._rowid * 100000000000000000 > 0)"]
+KF_X = ["999999999999", "4", "0", "100"]
 case("diagnostics-key-folded-into-rest",
      ["DROP TABLE IF EXISTS ex_kf",
       "CREATE TABLE ex_kf (id INT PRIMARY KEY, k BIGINT, o INT, "
@@ -1249,7 +1252,7 @@ case("diagnostics-key-folded-into-rest",
      [S("X", [sh % x for sh, x in zip(KF_SHAPES, KF_X) for _ in range(4)],
         follow=DIAG_FOLLOW)],
      [[sh % k for k in (1, 2, 3, 5)] for sh in KF_SHAPES for _ in range(4)],
-     script=[("burst", b) for b in range(12)] + [("follow",)],
+     script=[("burst", b) for b in range(16)] + [("follow",)],
      n_plain=7, prove=(), root_teardown=drop("ex_kf"))
 
 
