@@ -93,6 +93,16 @@ struct backend_collect {
 	struct backend_result res;
 };
 
+/* Hand <col>'s caller <res> (its result, or NULL: none comes), then
+ * free it. */
+static void backend_collect_end(struct backend_collect *col,
+				struct backend_result *res)
+{
+	col->cb(col->arg, res);
+	backend_result_free(&col->res);
+	free(col);
+}
+
 /* Every collect still queued hears, in order, that no result comes. */
 static void backend_collect_abort(struct backend *be)
 {
@@ -101,9 +111,7 @@ static void backend_collect_abort(struct backend *be)
 	be->relay_behind = false;
 	while ((col = be->collect) != NULL) {
 		be->collect = col->next;
-		col->cb(col->arg, NULL);
-		backend_result_free(&col->res);
-		free(col);
+		backend_collect_end(col, NULL);
 	}
 }
 
@@ -374,12 +382,18 @@ bool backend_auth_reply(struct backend *be, const uint8_t *p, size_t len)
 	return backend_write_packet(be, ++be->auth_seq, p, len);
 }
 
-static void backend_set_busy(struct backend *be)
+/* A relayed response starts (be->resp set): nothing of it sent yet. */
+static void backend_relay_reset(struct backend *be)
 {
-	backend_set_state(be, BACKEND_BUSY);
 	be->sent_any = false;
 	be->fwd_left = 0;
 	be->in_multi = false;
+}
+
+static void backend_set_busy(struct backend *be)
+{
+	backend_set_state(be, BACKEND_BUSY);
+	backend_relay_reset(be);
 	IB_STAT_INC(backend_statements);
 }
 
@@ -598,9 +612,7 @@ static void backend_response_done(struct backend *be)
 		be->collect = col->next;
 		be->resp.rs = RESP_NONE;
 		backend_collect_start(be);
-		col->cb(col->arg, &col->res);
-		backend_result_free(&col->res);
-		free(col);
+		backend_collect_end(col, &col->res);
 		return;
 	}
 	if (col && be->relay_behind) {
@@ -611,12 +623,8 @@ static void backend_response_done(struct backend *be)
 		proto_resp_start(&be->resp, be->behind_head,
 				 be->behind_head_len, be->caps, be->ext_caps,
 				 be->status);
-		be->sent_any = false;
-		be->fwd_left = 0;
-		be->in_multi = false;
-		col->cb(col->arg, &col->res);
-		backend_result_free(&col->res);
-		free(col);
+		backend_relay_reset(be);
+		backend_collect_end(col, &col->res);
 		return;
 	}
 	backend_set_state(be, BACKEND_IDLE);
@@ -624,9 +632,7 @@ static void backend_response_done(struct backend *be)
 	evtimer_del(be->timer);
 	if (col) {
 		be->collect = NULL;
-		col->cb(col->arg, &col->res);
-		backend_result_free(&col->res);
-		free(col);
+		backend_collect_end(col, &col->res);
 		return;
 	}
 	backend_notify(be, BACKEND_EV_DONE, NULL);
