@@ -753,9 +753,7 @@ static int batch_int_key_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The value of decimal <v>[<len>] (signed or zero-filled); false when it
- * is none or more than a key can be. */
-static bool batch_int_value(const uint8_t *v, size_t len, int64_t *out)
+bool batch_int_value(const uint8_t *v, size_t len, int64_t *out)
 {
 	const char *d = (const char *)v;
 	bool neg = batch_int_canon(&d, &len);

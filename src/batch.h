@@ -44,6 +44,9 @@ void batch_free_done(void);
  * without sign or leading zeros unless negative; malloc'ed. */
 char *batch_encode_value(enum classify_key_type kt, const char *charset,
 			 const char *val, size_t n, size_t *out_len);
+/* The value of decimal <v>[<len>] (signed, or zero-filled); false when it
+ * is none or has more digits than an integer key, leading zeros aside. */
+bool batch_int_value(const uint8_t *v, size_t len, int64_t *out);
 /* A key literal as written in a lookup, lexed per <lex_flags>, encoded
  * as batch_encode_value() encodes its value. */
 char *batch_encode_literal(enum classify_key_type kt, const char *charset,

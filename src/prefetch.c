@@ -531,25 +531,17 @@ static void pf_scan(struct prefetch *pf, struct pf_shape *sh, const char *key,
 	}
 }
 
-/* An integer key literal's value; false when it is not a plain one. */
+/* An integer key literal's value; false when it is not a plain one, or
+ * has more than PF_INT_DIGITS digits, leading zeros counted. */
 static bool pf_int_of(const char *p, size_t n, long long *out)
 {
-	long long v = 0;
-	size_t i = 0, digits = 0;
-	bool neg = false;
+	size_t digits = n - (n && (p[0] == '-' || p[0] == '+'));
+	int64_t v;
 
-	if (n && (p[0] == '-' || p[0] == '+')) {
-		neg = p[0] == '-';
-		i++;
-	}
-	for (; i < n; i++, digits++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		v = v * 10 + (p[i] - '0');
-	}
-	if (digits == 0 || digits > PF_INT_DIGITS)
+	if (digits > PF_INT_DIGITS ||
+	    !batch_int_value((const uint8_t *)p, n, &v))
 		return false;
-	*out = neg ? -v : v;
+	*out = v;
 	return true;
 }
 
