@@ -32,6 +32,10 @@
 #   SEED_REPEAT  rounds of the seed scenario, 0 to skip it (default 7)
 #   OUT          output directory (default ./cpu-<date>-<time>)
 #   BATCH_WINDOW_US, BATCH_MAX_KEYS   inbatch settings (default 500, 256)
+#   PROXY_NICE   a nice value (say -10) given to every proxy (HAProxy and
+#                inbatch alike) once started: on a machine that the client
+#                and the server share, how much of a proxy's latency is
+#                its wait for a CPU
 #   PROFILE      set: after the runs, `perf record -g` on each proxy (not
 #                direct) under the last of THREADS, text; the top of each
 #                profile (by DSO, then by symbol, self time) goes to
@@ -150,6 +154,23 @@ cpu_busy()
 
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 
+# sched_wait <pid>: microseconds the threads of <pid> have waited, runnable,
+# for a CPU (second field of each /proc/PID/task/TID/schedstat).  Threads
+# that ended are not counted: MariaDB keeps its connection threads cached.
+sched_wait()
+{
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null |
+		awk '{ w += $2 } END { printf "%.0f\n", w / 1000 }'
+}
+
+# proxy_nice <pid>: PROXY_NICE, if set, for <pid>.
+proxy_nice()
+{
+	[ -n "${PROXY_NICE:-}" ] || return 0
+	renice -n "$PROXY_NICE" -p "$1" >/dev/null ||
+		{ echo "cpu.sh: cannot renice $1 to $PROXY_NICE" >&2; exit 1; }
+}
+
 echo "# starting MariaDB" >&2
 mdb_start "$WORK/mdb"
 mdb_sql "SET GLOBAL max_connections = 3000; CREATE DATABASE sbtest"
@@ -173,6 +194,7 @@ start_haproxy()
 {
 	echo "# starting haproxy" >&2
 	ib_start_haproxy || exit 1
+	proxy_nice "$HA_PID"
 	pid_of[haproxy]=$HA_PID
 	port_of[haproxy]=$HA_PORT
 }
@@ -195,6 +217,7 @@ max_client_conn = 4096
 app = secret
 EOF
 	[ "$rc" -eq 0 ] || exit 1
+	proxy_nice "$IB_PID"
 	pid_of[$target]=$IB_PID
 	port_of[$target]=$IB_PORT
 }
@@ -231,7 +254,8 @@ done
 RESULTS=$OUT/results.txt
 echo "# threads mode target qps p95_ms proxy_us_per_q mariadb_us_per_q" \
      "com_select com_stmt_execute queries errors loadavg client_us_per_q" \
-     "proxy_user_us_per_q proxy_sys_us_per_q cpus_busy_pct" >"$RESULTS"
+     "proxy_user_us_per_q proxy_sys_us_per_q cpus_busy_pct" \
+     "proxy_wait_us_per_q mariadb_wait_us_per_q" >"$RESULTS"
 FAILED=0
 ntargets=$(wc -w <<<"$TARGETS")
 nruns=$(($(wc -w <<<"$THREADS") * $(wc -w <<<"$MODES") * ntargets))
@@ -253,6 +277,8 @@ for t in $THREADS; do
 			pu0=0 ps0=0
 			[ -n "$ppid" ] && read -r pu0 ps0 < <(cpu_split "$ppid")
 			read -r b0 bt0 < <(cpu_busy)
+			mw0=$(sched_wait "$MDB_PID") pw0=0
+			[ -n "$ppid" ] && pw0=$(sched_wait "$ppid")
 			rc=0
 			# the client's own CPU too: with all three on one
 			# machine, it is part of every query's cost
@@ -263,6 +289,8 @@ for t in $THREADS; do
 				--report-interval=0 run >"$log" 2>&1 || rc=$?; }; } \
 				2>"$WORK/time.txt"
 			read -r b1 bt1 < <(cpu_busy)
+			mw1=$(sched_wait "$MDB_PID") pw1=0
+			[ -n "$ppid" ] && pw1=$(sched_wait "$ppid")
 			m1=$(cpu_ticks "$MDB_PID")
 			pu1=0 ps1=0
 			[ -n "$ppid" ] && read -r pu1 ps1 < <(cpu_split "$ppid")
@@ -276,7 +304,7 @@ for t in $THREADS; do
 				FAILED=1
 				echo "$t $mode $target FAIL FAIL FAIL FAIL" \
 				     "$((s1 - s0)) $((e1 - e0)) 0 FAIL $la" \
-				     "FAIL FAIL FAIL FAIL" >>"$RESULTS"
+				     "FAIL FAIL FAIL FAIL FAIL FAIL" >>"$RESULTS"
 				continue
 			fi
 			# "queries: 123456 (15432.10 per sec.)"
@@ -290,15 +318,18 @@ for t in $THREADS; do
 			    -v e=$((e1 - e0)) -v err="${errs:-0}" -v la="$la" \
 			    -v proxied="$ppid" -v cl="$cu $cs" \
 			    -v du=$((pu1 - pu0)) -v ds=$((ps1 - ps0)) \
-			    -v busy=$((b1 - b0)) -v tot=$((bt1 - bt0)) 'BEGIN {
+			    -v busy=$((b1 - b0)) -v tot=$((bt1 - bt0)) \
+			    -v pw=$((pw1 - pw0)) -v mw=$((mw1 - mw0)) 'BEGIN {
 				pc = proxied == "" ? "-" : sprintf("%.2f", dp * 1e6 / hz / n)
 				pu = proxied == "" ? "-" : sprintf("%.2f", du * 1e6 / hz / n)
 				ps = proxied == "" ? "-" : sprintf("%.2f", ds * 1e6 / hz / n)
+				pwq = proxied == "" ? "-" : sprintf("%.2f", pw / n)
 				split(cl, c, " ")
-				printf "%s %s %s %.0f %s %s %.2f %d %d %d %s %s %.2f %s %s %.0f\n",
+				printf "%s %s %s %.0f %s %s %.2f %d %d %d %s %s %.2f %s %s %.0f %s %.2f\n",
 				       t, m, g, q, p95, pc, dm * 1e6 / hz / n,
 				       s, e, n, err, la, (c[1] + c[2]) * 1e6 / n,
-				       pu, ps, (tot > 0 ? busy * 100 / tot : 0) }' >>"$RESULTS"
+				       pu, ps, (tot > 0 ? busy * 100 / tot : 0),
+				       pwq, mw / n }' >>"$RESULTS"
 		done
 	done
 done
@@ -470,6 +501,19 @@ fi
 				       (dq > 0 ? sprintf("%.2f", full / dq) : "n/a")
 			}
 		}' "$RESULTS"
+
+	# A query waits for the proxy and the server twice over: for their
+	# CPU time, and, on a machine the client shares, for a CPU at all.
+	echo
+	echo "CPU time per query beside the time spent runnable, waiting for" \
+	     "a CPU (/proc/PID/task/*/schedstat):"
+	printf '%7s %-8s %-13s %10s %10s %10s %10s\n' threads mode target \
+		"proxy" "proxy" "MariaDB" "MariaDB"
+	printf '%7s %-8s %-13s %10s %10s %10s %10s\n' "" "" "" "CPU µs/q" \
+		"wait µs/q" "CPU µs/q" "wait µs/q"
+	awk '!/^#/ && $4 != "FAIL" {
+		printf "%7s %-8s %-13s %10s %10s %10s %10s\n", $1, $2, $3,
+		       $6, $17, $7, $18 }' "$RESULTS"
 
 	if [ -n "${BASELINE:-}" ]; then
 		echo
