@@ -714,7 +714,7 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
  * lookup alone tests, nor warn on them.  The keys join holds the key
  * first (STRAIGHT_JOIN).
  */
-static bool batch_by_value_ok(const struct classify_result *cr)
+bool batch_by_value_ok(const struct classify_result *cr)
 {
 	return cr->key_type == CLASSIFY_KEY_INT && cr->where_rest.len == 0;
 }
@@ -789,18 +789,34 @@ static unsigned batch_int_key_of(const void *arg, const uint8_t *v, size_t len)
 	return hit ? hit->idx : ik->none;
 }
 
+/* Route the rows of an IN list by their key column's value: <ik> holds
+ * the values of the keys (in any order) and where each is among <n_keys>.
+ * Two keys of one value fail: one of them would get no rows. */
+static bool batch_parse_by_value(const struct backend_result *co,
+				 struct batch_int_keys *ik, unsigned n_keys,
+				 struct fanout_rs *rs)
+{
+	unsigned i;
+
+	qsort(ik->k, ik->n, sizeof(*ik->k), batch_int_key_cmp);
+	for (i = 1; i < ik->n; i++)
+		if (ik->k[i].v == ik->k[i - 1].v)
+			return false;
+	ik->none = n_keys;
+	return fanout_rs_parse_by_value(co, batch_int_key_of, ik, n_keys, rs);
+}
+
 /* Parse a batch's coalesced result (b->co) by the form it was sent in. */
 static bool batch_co_parse(const struct batch *b, struct fanout_rs *rs)
 {
 	struct batch_int_keys ik;
 	unsigned i;
-	bool ok = false;
+	bool ok;
 
 	if (!b->by_value)
 		return fanout_rs_parse(&b->co, true, b->n_keys, rs);
 	ik.k = malloc(b->n_keys * sizeof(*ik.k));
 	ik.n = 0;
-	ik.none = b->n_keys;
 	if (!ik.k)
 		return false;
 	for (i = 0; i < b->n_keys; i++)
@@ -808,9 +824,31 @@ static bool batch_co_parse(const struct batch *b, struct fanout_rs *rs)
 		    batch_int_value(b->kbuf.buf + b->keys[i].off,
 				    b->keys[i].len, &ik.k[ik.n].v))
 			ik.k[ik.n++].idx = i;
-	qsort(ik.k, ik.n, sizeof(*ik.k), batch_int_key_cmp);
-	ok = fanout_rs_parse_by_value(&b->co, batch_int_key_of, &ik,
-				      b->n_keys, rs);
+	ok = batch_parse_by_value(&b->co, &ik, b->n_keys, rs);
+	free(ik.k);
+	return ok;
+}
+
+bool batch_keys_parse(const struct backend_result *co,
+		      const struct batch_key *keys, unsigned n, unsigned skip,
+		      bool by_value, struct fanout_rs *rs)
+{
+	struct batch_int_keys ik;
+	unsigned i;
+	bool ok;
+
+	if (!by_value)
+		return fanout_rs_parse(co, true, n, rs);
+	ik.k = malloc(n * sizeof(*ik.k));
+	ik.n = 0;
+	if (!ik.k)
+		return false;
+	for (i = 0; i < n; i++)
+		if (i != skip &&
+		    batch_int_value((const uint8_t *)keys[i].sql, keys[i].len,
+				    &ik.k[ik.n].v))
+			ik.k[ik.n++].idx = i;
+	ok = batch_parse_by_value(co, &ik, n, rs);
 	free(ik.k);
 	return ok;
 }

@@ -60,6 +60,13 @@ bool batch_keys_sql(struct pktbuf *pb, const char *t,
 		    const struct classify_result *cr,
 		    const struct batch_key *keys, unsigned n, unsigned skip,
 		    bool by_value);
+/* May lookup <cr>'s keys go in an IN list (<by_value> above)? */
+bool batch_by_value_ok(const struct classify_result *cr);
+/* Parse <co>, the answer to batch_keys_sql() of the same keys, <skip> and
+ * <by_value>, into <rs>: each row with the index of its key. */
+bool batch_keys_parse(const struct backend_result *co,
+		      const struct batch_key *keys, unsigned n, unsigned skip,
+		      bool by_value, struct fanout_rs *rs);
 /* The probe statement and its verdict; with <engine> (prefetch) the table
  * must also be an InnoDB table that the session may read by a privilege no
  * REVOKE takes from it mid-session. <pb> is initialised here. */

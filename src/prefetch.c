@@ -2,19 +2,20 @@
  * prefetch.c: the N+1 loop inside one session.  The keys of its lookups
  * come from rows it was sent (a parent query's column, maybe with a
  * constant prefix or suffix) or follow an integer step; once a shape's
- * keys follow, the rest is fetched in one keys join on the session's own
- * connection, and later lookups of those keys are answered from it.
+ * keys follow, the rest is fetched in one coalesced query on the session's
+ * own connection (the batcher's: a keys join, or an IN list of integer
+ * keys), and later lookups of those keys are answered from it.
  *
  * Why this is exact: inside one REPEATABLE READ transaction every
  * consistent read of InnoDB tables sees the snapshot taken at the first
- * read, so the keys join returns what each later lookup would, as long as
+ * read, so the coalesced query returns what each later lookup would, as long as
  * the session changes nothing meanwhile.  Kept answers are therefore
  * dropped on any statement that is not a plain lookup (writes, DDL,
  * locking reads, savepoints, COMMIT/ROLLBACK, other SELECTs), any other
  * command (COM_RESET_CONNECTION included), any change of session state
  * the server reports, and the end of the transaction.  Only base InnoDB
  * tables and key types the batcher allows are prefetched, with the
- * batcher's own keys join, row rules and metadata check.  SERIALIZABLE is
+ * batcher's own coalesced query, row rules and metadata check.  SERIALIZABLE is
  * not prefetched: there every read locks, and a join over predicted keys
  * would lock rows the session may never ask for, so it could wait for or
  * deadlock with other sessions where the loop itself would not.
@@ -66,7 +67,7 @@ struct pf_cand {
 	char pre[PF_AFFIX], suf[PF_AFFIX];
 };
 
-/* Answers of one keys join: rows tagged by key index.  A shape keeps a
+/* Answers of one coalesced query: rows tagged by key index.  A shape keeps a
  * list of them: the one fetched with a lookup, then those fetched ahead. */
 struct pf_kept {
 	struct pf_kept *next;
@@ -130,8 +131,8 @@ struct prefetch {
 	unsigned changes_at;
 	uint64_t kept_us;
 	unsigned drops; /* pf_drop()s so far */
-	/* a keys join fetching ahead while the client is answered from kept
-	 * answers: the backend is busy, the client idle */
+	/* a coalesced query fetching ahead while the client is answered
+	 * from kept answers: the backend is busy, the client idle */
 	bool bg;
 	bool bg_wait;		 /* a command waits for it */
 	struct pf_shape *bg_shape; /* NULL once the shape is gone */
@@ -1040,7 +1041,7 @@ bool prefetch_submit(struct lookup *l, const char *sql, size_t len, bool whole)
 
 /* ---- the proxy's own reads on the session ---- */
 
-/* Run one of prefetch's own reads (probe, keys join, the lookup alone) on
+/* Run one of prefetch's own reads (probe, coalesced query, the lookup alone) on
  * the session; they set nothing, so the session's context holds across
  * them (session_read_done). */
 static bool pf_query(struct lookup *l, const char *sql, size_t len,
@@ -1079,16 +1080,17 @@ static struct pf_shape *pf_running(struct lookup *l,
 	return sh;
 }
 
-/* ---- kept answers from a keys join ---- */
+/* ---- kept answers from a coalesced query ---- */
 
 /*
- * Kept answers from the keys join <co> (taken over) for <keys> (taken
- * over when it succeeds), under the shape's solo definitions; NULL when
- * they cannot be proven exact or do not fit.
+ * Kept answers from the coalesced query <co> (batch_keys_sql; taken over)
+ * for <keys> but <skip> (taken over when it succeeds), under the shape's
+ * solo definitions; NULL when they cannot be proven exact or do not fit.
  */
 static struct pf_kept *pf_chunk_make(struct pf_shape *sh,
 				     struct backend_result *co,
-				     struct batch_key *keys, unsigned n_keys)
+				     struct batch_key *keys, unsigned n_keys,
+				     unsigned skip)
 {
 	struct pf_kept *k;
 	unsigned i;
@@ -1102,7 +1104,8 @@ static struct pf_kept *pf_chunk_make(struct pf_shape *sh,
 	k->co = *co;
 	pktbuf_init(&co->pkts);
 	co->count = 0;
-	parsed = fanout_rs_parse(&k->co, true, n_keys, &k->rs);
+	parsed = batch_keys_parse(&k->co, keys, n_keys, skip,
+				  batch_by_value_ok(&sh->cr), &k->rs);
 	key_ok = parsed && batch_join_key_ok(&k->rs, sh->cr.key_type);
 	/* a key column changed under the probe: probe again */
 	if (parsed && !key_ok)
@@ -1155,7 +1158,7 @@ static void pf_chunk_add(struct prefetch *pf, struct pf_shape *sh,
 	}
 }
 
-/* The kept answers of the running shape are the keys join <co> (taken
+/* The kept answers of the running shape are the coalesced query <co> (taken
  * over) of the lookup's keys, and nothing before it. */
 static void pf_keep(struct lookup *l, struct pf_shape *sh,
 		    struct backend_result *co)
@@ -1164,7 +1167,8 @@ static void pf_keep(struct lookup *l, struct pf_shape *sh,
 	struct pf_kept *k;
 
 	pf_kept_free(pf, sh);
-	k = pf_chunk_make(sh, co, pf->pkeys, pf->n_pkeys);
+	k = pf_chunk_make(sh, co, pf->pkeys, pf->n_pkeys,
+			  pf->trig_in_co ? pf->n_pkeys : 0);
 	if (!k)
 		return;
 	pf->pkeys = NULL;
@@ -1187,7 +1191,7 @@ static void pf_keep(struct lookup *l, struct pf_shape *sh,
 
 static void pf_ahead_cb(void *arg, struct backend_result *res);
 
-/* Encode <n> predicted key values as the keys join writes them, without
+/* Encode <n> predicted key values as the coalesced query writes them, without
  * repeats, after <first> (may be NULL); NULL on failure. */
 static struct batch_key *pf_encode(struct lookup *l, struct pf_shape *sh,
 				   const char *first, size_t first_len,
@@ -1236,10 +1240,11 @@ static struct batch_key *pf_encode(struct lookup *l, struct pf_shape *sh,
  * While the loop is answered from kept answers, fetch the keys predicted
  * after those already fetched, so that they are there when it gets to
  * them: at most prefetch_max_keys ahead of it, within half the memory
- * bound.  The backend runs the keys join while the client is idle, and
+ * bound.  The backend runs the coalesced query while the client is idle, and
  * commands other than lookups kept answers can answer wait for it
- * (prefetch_busy).  True when it started: the session then ran the keys
- * join last, and the answer just sent is not its own last statement.
+ * (prefetch_busy).  True when it started: the session then ran the
+ * coalesced query last, and the answer just sent is not its own last
+ * statement.
  */
 static bool pf_ahead(struct lookup *l, struct pf_shape *sh)
 {
@@ -1268,7 +1273,8 @@ static bool pf_ahead(struct lookup *l, struct pf_shape *sh)
 	pf_plan_clear(pf);
 	if (!keys)
 		return false;
-	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, keys, n, n, false) &&
+	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, keys, n, n,
+			    batch_by_value_ok(&sh->cr)) &&
 	     pf_query(l, (const char *)pb.buf, pb.len, pf_ahead_cb);
 	pktbuf_free(&pb);
 	if (!ok) {
@@ -1292,7 +1298,7 @@ static bool pf_ahead(struct lookup *l, struct pf_shape *sh)
 /* ---- answering ---- */
 
 /* Send kept answer <i> of chunk <k> of the running shape; the session
- * last ran a keys join or the lookup's own run, so its diagnostics are
+ * last ran a coalesced query or the lookup's own run, so its diagnostics are
  * restored before anything reads them, as for a batched lookup. */
 static void pf_answer(struct lookup *l, struct pf_shape *sh, struct pf_kept *k,
 		      unsigned i)
@@ -1342,7 +1348,7 @@ static void pf_fallback(struct lookup *l)
 	free(sql);
 }
 
-/* The lookup's own run, after the keys join: the client gets it as it
+/* The lookup's own run, after the coalesced query: the client gets it as it
  * is, and its definitions and status are what kept answers are sent
  * with. */
 static void pf_own_cb(void *arg, struct backend_result *res)
@@ -1390,7 +1396,7 @@ static void pf_own_cb(void *arg, struct backend_result *res)
 			 !ahead);
 }
 
-/* ---- the keys join ---- */
+/* ---- the coalesced query ---- */
 
 static void pf_co_cb(void *arg, struct backend_result *res)
 {
@@ -1449,7 +1455,7 @@ static void pf_ahead_cb(void *arg, struct backend_result *res)
 		pf_drop(pf);
 	else if (sh && sh->kept && pf->bg_drops == pf->drops &&
 		 pf_kept_valid(l, pf))
-		k = pf_chunk_make(sh, res, pf->bg_keys, pf->bg_n);
+		k = pf_chunk_make(sh, res, pf->bg_keys, pf->bg_n, pf->bg_n);
 	if (k)
 		pf_chunk_add(pf, sh, k);
 	else
@@ -1488,7 +1494,8 @@ static void pf_send_co(struct lookup *l)
 
 	pf->trig_in_co = sh->have_solo;
 	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, pf->pkeys, pf->n_pkeys,
-			    pf->trig_in_co ? pf->n_pkeys : 0, false) &&
+			    pf->trig_in_co ? pf->n_pkeys : 0,
+			    batch_by_value_ok(&sh->cr)) &&
 	     pf_query(l, (const char *)pb.buf, pb.len, pf_co_cb);
 	pktbuf_free(&pb);
 	if (!ok) {
