@@ -719,18 +719,29 @@ bool batch_by_value_ok(const struct classify_result *cr)
 	return cr->key_type == CLASSIFY_KEY_INT && cr->where_rest.len == 0;
 }
 
-static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
+/* b's keys as batch_keys_sql() takes them, pointing into b->kbuf;
+ * malloc'ed, NULL when out of memory. */
+static struct batch_key *batch_key_view(const struct batch *b)
 {
 	struct batch_key *keys = malloc(b->n_keys * sizeof(*keys));
 	unsigned i;
-	bool ok;
 
 	if (!keys)
-		return false;
+		return NULL;
 	for (i = 0; i < b->n_keys; i++) {
 		keys[i].sql = (char *)b->kbuf.buf + b->keys[i].off;
 		keys[i].len = b->keys[i].len;
 	}
+	return keys;
+}
+
+static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
+{
+	struct batch_key *keys = batch_key_view(b);
+	bool ok;
+
+	if (!keys)
+		return false;
 	b->skip_idx = b->skip_own ? b->n_keys : b->runner->batch_idx;
 	b->by_value = batch_by_value_ok(&b->g->cr);
 	ok = batch_keys_sql(pb, b->g->tmpl, &b->g->cr, keys, b->n_keys,
@@ -739,7 +750,7 @@ static bool batch_build_sql(struct batch *b, struct pktbuf *pb)
 	return ok;
 }
 
-/* An integer key of a batch by value, and where it is in b->keys. */
+/* An integer key of an IN list, and where it is among the keys. */
 struct batch_int_key {
 	int64_t v;
 	unsigned idx;
@@ -776,8 +787,8 @@ struct batch_int_keys {
 	unsigned n, none;	 /* none: what names no key */
 };
 
-/* fanout_key_of_fn of a batch by value: the key whose value the row's
- * key column holds.  Keys are one per value (batch_put_literal). */
+/* fanout_key_of_fn of an IN list: the key whose value the row's key
+ * column holds. */
 static unsigned batch_int_key_of(const void *arg, const uint8_t *v, size_t len)
 {
 	const struct batch_int_keys *ik = arg;
@@ -791,7 +802,8 @@ static unsigned batch_int_key_of(const void *arg, const uint8_t *v, size_t len)
 
 /* Route the rows of an IN list by their key column's value: <ik> holds
  * the values of the keys (in any order) and where each is among <n_keys>.
- * Two keys of one value fail: one of them would get no rows. */
+ * Callers give one key per value (batch_put_literal, pf_encode); two keys
+ * of one value would leave one of them without its rows, so they fail. */
 static bool batch_parse_by_value(const struct backend_result *co,
 				 struct batch_int_keys *ik, unsigned n_keys,
 				 struct fanout_rs *rs)
@@ -804,29 +816,6 @@ static bool batch_parse_by_value(const struct backend_result *co,
 			return false;
 	ik->none = n_keys;
 	return fanout_rs_parse_by_value(co, batch_int_key_of, ik, n_keys, rs);
-}
-
-/* Parse a batch's coalesced result (b->co) by the form it was sent in. */
-static bool batch_co_parse(const struct batch *b, struct fanout_rs *rs)
-{
-	struct batch_int_keys ik;
-	unsigned i;
-	bool ok;
-
-	if (!b->by_value)
-		return fanout_rs_parse(&b->co, true, b->n_keys, rs);
-	ik.k = malloc(b->n_keys * sizeof(*ik.k));
-	ik.n = 0;
-	if (!ik.k)
-		return false;
-	for (i = 0; i < b->n_keys; i++)
-		if (i != b->skip_idx &&
-		    batch_int_value(b->kbuf.buf + b->keys[i].off,
-				    b->keys[i].len, &ik.k[ik.n].v))
-			ik.k[ik.n++].idx = i;
-	ok = batch_parse_by_value(&b->co, &ik, b->n_keys, rs);
-	free(ik.k);
-	return ok;
 }
 
 bool batch_keys_parse(const struct backend_result *co,
@@ -850,6 +839,22 @@ bool batch_keys_parse(const struct backend_result *co,
 			ik.k[ik.n++].idx = i;
 	ok = batch_parse_by_value(co, &ik, n, rs);
 	free(ik.k);
+	return ok;
+}
+
+/* Parse a batch's coalesced result (b->co) by the form it was sent in. */
+static bool batch_co_parse(const struct batch *b, struct fanout_rs *rs)
+{
+	struct batch_key *keys;
+	bool ok;
+
+	if (!b->by_value)
+		return fanout_rs_parse(&b->co, true, b->n_keys, rs);
+	keys = batch_key_view(b);
+	if (!keys)
+		return false;
+	ok = batch_keys_parse(&b->co, keys, b->n_keys, b->skip_idx, true, rs);
+	free(keys);
 	return ok;
 }
 

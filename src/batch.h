@@ -38,10 +38,10 @@ void batch_free_done(void);
 
 /*
  * Pieces of the batcher other modules reuse (prefetch.c): they run the
- * same keys join under the same exactness rules.
+ * same coalesced query under the same exactness rules.
  */
-/* Key value <val>[<n>] (decoded) as the keys join writes it, an integer
- * without sign or leading zeros unless negative; malloc'ed. */
+/* Key value <val>[<n>] (decoded) as the coalesced query writes it, an
+ * integer without sign or leading zeros unless negative; malloc'ed. */
 char *batch_encode_value(enum classify_key_type kt, const char *charset,
 			 const char *val, size_t n, size_t *out_len);
 /* The value of decimal <v>[<len>] (signed, or zero-filled); false when it
@@ -79,10 +79,11 @@ bool batch_key_type_ok(enum classify_key_type kt, const struct proto_coldef *cd)
 /* Did a coalesced query compare its keys as a lookup of <kt> does?  Its
  * key column's definition (key_def), read by the query itself, tells. */
 bool batch_join_key_ok(const struct fanout_rs *rs, enum classify_key_type kt);
-/* May key <key> of the keys join <rs>, with <rows> rows, be answered from
- * it, for the lookup <cr> of template <tmpl>?  More rows than its LIMIT
- * may not, nor several but in the lookup's own order: sorted by an ORDER
- * BY of integer columns the join returns, without two rows that tie. */
+/* May key <key> of the coalesced query <rs>, with <rows> rows, be answered
+ * from it, for the lookup <cr> of template <tmpl>?  More rows than its
+ * LIMIT may not, nor several but in the lookup's own order: sorted by an
+ * ORDER BY of integer columns the query returns, without two rows that
+ * tie. */
 bool batch_rows_ok(const char *tmpl, const struct classify_result *cr,
 		   const struct fanout_rs *rs, unsigned key, unsigned rows);
 

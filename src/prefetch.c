@@ -8,17 +8,18 @@
  *
  * Why this is exact: inside one REPEATABLE READ transaction every
  * consistent read of InnoDB tables sees the snapshot taken at the first
- * read, so the coalesced query returns what each later lookup would, as long as
- * the session changes nothing meanwhile.  Kept answers are therefore
- * dropped on any statement that is not a plain lookup (writes, DDL,
- * locking reads, savepoints, COMMIT/ROLLBACK, other SELECTs), any other
- * command (COM_RESET_CONNECTION included), any change of session state
- * the server reports, and the end of the transaction.  Only base InnoDB
- * tables and key types the batcher allows are prefetched, with the
- * batcher's own coalesced query, row rules and metadata check.  SERIALIZABLE is
- * not prefetched: there every read locks, and a join over predicted keys
- * would lock rows the session may never ask for, so it could wait for or
- * deadlock with other sessions where the loop itself would not.
+ * read, so the coalesced query returns what each later lookup would, as
+ * long as the session changes nothing meanwhile.  Kept answers are
+ * therefore dropped on any statement that is not a plain lookup (writes,
+ * DDL, locking reads, savepoints, COMMIT/ROLLBACK, other SELECTs), any
+ * other command (COM_RESET_CONNECTION included), any change of session
+ * state the server reports, and the end of the transaction.  Only base
+ * InnoDB tables and key types the batcher allows are prefetched, with the
+ * batcher's own coalesced query, row rules and metadata check.
+ * SERIALIZABLE is not prefetched: there every read locks, and a query
+ * over predicted keys would lock rows the session may never ask for, so
+ * it could wait for or deadlock with other sessions where the loop itself
+ * would not.
  */
 /* memmem: _GNU_SOURCE comes from config.h */
 #include "prefetch.h"
@@ -105,8 +106,8 @@ struct pf_shape {
 	long long ahead_last, ahead_step;
 	/* valid with the kept answers only */
 	bool probed, probe_ok;
-	/* a key's rows came back that the join could not send in the
-	 * lookup's order: the shape is not fetched again */
+	/* a key's rows came back that the coalesced query could not send
+	 * in the lookup's order: the shape is not fetched again */
 	bool unordered;
 	bool have_solo;
 	struct backend_result own; /* a run of the lookup alone */
@@ -156,8 +157,9 @@ struct prefetch {
 	unsigned n_pvals;
 	struct batch_key *pkeys; /* encoded, the lookup's own first */
 	unsigned n_pkeys;
-	bool trig_in_co; /* the keys join fetches the lookup's own key too */
-	struct backend_result co_res; /* the keys join, until the own run */
+	bool trig_in_co; /* the coalesced query has the lookup's own key */
+	struct backend_result co_res; /* the coalesced query, until the own
+				       * run */
 };
 
 /* SHOW PREFETCH's records, per loop like the other statistics
@@ -1041,9 +1043,9 @@ bool prefetch_submit(struct lookup *l, const char *sql, size_t len, bool whole)
 
 /* ---- the proxy's own reads on the session ---- */
 
-/* Run one of prefetch's own reads (probe, coalesced query, the lookup alone) on
- * the session; they set nothing, so the session's context holds across
- * them (session_read_done). */
+/* Run one of prefetch's own reads (probe, coalesced query, the lookup
+ * alone) on the session; they set nothing, so the session's context holds
+ * across them (session_read_done). */
 static bool pf_query(struct lookup *l, const char *sql, size_t len,
 		     backend_result_fn cb)
 {
@@ -1492,10 +1494,17 @@ static void pf_send_co(struct lookup *l)
 	struct pktbuf pb;
 	bool ok;
 
-	pf->trig_in_co = sh->have_solo;
+	bool by_value = batch_by_value_ok(&sh->cr);
+	int64_t v;
+
+	/* the lookup's own key too, unless the IN list's rows could not
+	 * name it (over 18 digits, which prefetch does not predict) */
+	pf->trig_in_co = sh->have_solo &&
+			 (!by_value ||
+			  batch_int_value((const uint8_t *)pf->pkeys[0].sql,
+					  pf->pkeys[0].len, &v));
 	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, pf->pkeys, pf->n_pkeys,
-			    pf->trig_in_co ? pf->n_pkeys : 0,
-			    batch_by_value_ok(&sh->cr)) &&
+			    pf->trig_in_co ? pf->n_pkeys : 0, by_value) &&
 	     pf_query(l, (const char *)pb.buf, pb.len, pf_co_cb);
 	pktbuf_free(&pb);
 	if (!ok) {
