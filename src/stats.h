@@ -29,7 +29,7 @@ struct ib_loop;
 	X(fallback_warnings, "fall-backs: the coalesced query raised warnings") \
 	X(fallback_rows, "fall-backs: a key had more rows than exactness allows") \
 	X(fallback_metadata, "fall-backs: column metadata differed from the lookup's") \
-	X(prefetch_queries, "prefetch keys joins run on a session's own connection") \
+	X(prefetch_queries, "prefetch queries run on a session's own connection") \
 	X(prefetch_keys, "predicted keys fetched by prefetch queries")     \
 	X(prefetch_hits, "lookups answered from a session's prefetched answers") \
 	X(prefetch_misses, "lookups of a prefetched shape whose key was not fetched") \
