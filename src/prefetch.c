@@ -24,6 +24,7 @@
 /* memmem: _GNU_SOURCE comes from config.h */
 #include "prefetch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -561,7 +562,13 @@ static void pf_detect(struct prefetch *pf, struct pf_shape *sh, const char *key,
 	const uint8_t *v;
 	size_t vn;
 	long long x;
+	char canon[24];
 
+	/* an integer key as a row holds it: 7 for +7 or 007 */
+	if (int_key && pf_int_of(key, kn, &x)) {
+		kn = (size_t)snprintf(canon, sizeof(canon), "%lld", x);
+		key = canon;
+	}
 	for (i = 0; i < sh->n_cand; i++) {
 		struct pf_cand cd = sh->cand[i];
 		struct pf_set *s = &pf->sets[cd.set];
