@@ -18,7 +18,9 @@
  *               ORMs do at connect): a parent query
  *                   SELECT id, gid FROM PARENT ORDER BY id LIMIT LOOKUPS
  *               then one lookup of PREFIX<gid> per parent row, then
- *               ROLLBACK.
+ *               ROLLBACK; with --by-id the lookups are by the parent
+ *               row's id instead (WHERE id = <id>: an integer key), and
+ *               the row found must still be named PREFIX<gid>.
  *
  * Lookup i asks for key PREFIX<(i % KEYS) + 1> (loop: PREFIX<gid of row
  * i>); every returned row is checked (the name must equal the key asked
@@ -60,6 +62,7 @@ struct opts {
 	const char *prefix;
 	long keys;
 	const char *parent;
+	int by_id;
 	unsigned count_port;
 	int verbose;
 };
@@ -127,7 +130,8 @@ static void usage(FILE *f)
 		"-n LOOKUPS -c CONNECTIONS\n"
 		"               [--mode parallel|sequential|in|loop] "
 		"[--table NAME] [--prefix TEXT] [--keys N]\n"
-		"               [--parent NAME] [--count-port PORT] [-v]\n");
+		"               [--parent NAME] [--by-id] [--count-port PORT] "
+		"[-v]\n");
 }
 
 static long parse_long(const char *s, const char *what, long min, long max)
@@ -160,6 +164,7 @@ static void parse_args(int argc, char **argv)
 		{ "prefix", required_argument, NULL, 'x' },
 		{ "keys", required_argument, NULL, 'k' },
 		{ "parent", required_argument, NULL, 'T' },
+		{ "by-id", no_argument, NULL, 'I' },
 		{ "count-port", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'H' },
@@ -220,6 +225,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'T':
 			opt.parent = optarg;
+			break;
+		case 'I':
+			opt.by_id = 1;
 			break;
 		case 'C':
 			opt.count_port = (unsigned)parse_long(optarg, "count port",
@@ -317,24 +325,15 @@ static size_t put_key(MYSQL *m, char *buf, size_t len, long k)
 
 /* One single-key lookup of <want>; returns 0 when the right row came
  * back. */
-static int lookup_text(MYSQL *m, const char *want)
+/* Run lookup <sql>: one row, named <want>. */
+static int lookup_check(MYSQL *m, const char *sql, size_t len,
+			const char *want)
 {
-	char sql[1024];
-	size_t len, wn = strlen(want);
+	size_t wn = strlen(want);
 	MYSQL_RES *res;
 	MYSQL_ROW row;
 	unsigned long *lens;
 	int rc = 0;
-
-	if (wn > 250) {
-		report("key too long");
-		return -1;
-	}
-	len = (size_t)snprintf(sql, sizeof(sql),
-			       "SELECT id, name, owner FROM `%s` WHERE name = '",
-			       opt.table);
-	len = put_text(m, sql, len, want, wn);
-	len += (size_t)snprintf(sql + len, sizeof(sql) - len, "' LIMIT 1");
 
 	if (mysql_real_query(m, sql, (unsigned long)len)) {
 		report("query for '%s': %s", want, mysql_error(m));
@@ -363,6 +362,40 @@ static int lookup_text(MYSQL *m, const char *want)
 	}
 	mysql_free_result(res);
 	return rc;
+}
+
+static int lookup_text(MYSQL *m, const char *want)
+{
+	char sql[1024];
+	size_t len, wn = strlen(want);
+
+	if (wn > 250) {
+		report("key too long");
+		return -1;
+	}
+	len = (size_t)snprintf(sql, sizeof(sql),
+			       "SELECT id, name, owner FROM `%s` WHERE name = '",
+			       opt.table);
+	len = put_text(m, sql, len, want, wn);
+	len += (size_t)snprintf(sql + len, sizeof(sql) - len, "' LIMIT 1");
+	return lookup_check(m, sql, len, want);
+}
+
+/* The row of integer key <id> (digits, from the server), named <want>. */
+static int lookup_id(MYSQL *m, const char *id, const char *want)
+{
+	char sql[512];
+	int len;
+
+	len = snprintf(sql, sizeof(sql),
+		       "SELECT id, name, owner FROM `%s` WHERE id = %s",
+		       opt.table, id);
+	if (len < 0 || (size_t)len >= sizeof(sql) ||
+	    strspn(id, "0123456789") != strlen(id)) {
+		report("bad id '%s'", id);
+		return -1;
+	}
+	return lookup_check(m, sql, (size_t)len, want);
 }
 
 static int lookup(MYSQL *m, long k)
@@ -396,7 +429,8 @@ static long run_loop(MYSQL *m)
 			errors++;
 			continue;
 		}
-		if (lookup_text(m, want))
+		if (opt.by_id ? !row[0] || lookup_id(m, row[0], want)
+			      : lookup_text(m, want))
 			errors++;
 	}
 	mysql_free_result(res);

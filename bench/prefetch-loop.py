@@ -5,6 +5,8 @@
 # lookup per row,
 #   SELECT id, name, owner FROM projects_settings WHERE name = 'proj:<gid>'
 #   LIMIT 1
+# or, with a fourth argument "id", by the parent row's id (an integer key):
+#   SELECT id, name, owner FROM projects_settings WHERE id = <id>
 # Run by prefetch-loop.sh with CLIENT=python; prints "seconds=<s> found=<n>".
 import sys
 import time
@@ -12,16 +14,21 @@ import time
 import MySQLdb
 
 host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+by_id = len(sys.argv) > 4 and sys.argv[4] == "id"
 conn = MySQLdb.connect(host=host, port=port, user="app", passwd="secret",
                        db="demo")  # autocommit off, as ORMs run it
 cur = conn.cursor()
 t0 = time.perf_counter()
 cur.execute("SELECT id, gid FROM projects ORDER BY id LIMIT %d" % n)
-gids = [r[1] for r in cur.fetchall()]
+parents = cur.fetchall()
 found = 0
-for gid in gids:
-    cur.execute("SELECT id, name, owner FROM projects_settings WHERE name = "
-                "'proj:%s' LIMIT 1" % gid)
+for pid, gid in parents:
+    if by_id:
+        cur.execute("SELECT id, name, owner FROM projects_settings WHERE "
+                    "id = %d" % pid)
+    else:
+        cur.execute("SELECT id, name, owner FROM projects_settings WHERE "
+                    "name = 'proj:%s' LIMIT 1" % gid)
     row = cur.fetchone()
     if row is not None and row[1] == "proj:" + gid:
         found += 1

@@ -29,7 +29,8 @@ SCRIPTS=(
 "settings-page|REPEAT=1 N=50 CONNS=4|settings-page.sh|time, direct/inbatch"
 "hostile|HOSTILE_SECONDS=3 HOSTILE_HONEST=2|hostile.sh|^verdict: PASS"
 "soak|SOAK_SECONDS=3 SOAK_WARMUP=1 SOAK_CLIENTS=20 SOAK_PROCS=1 SOAK_RSS_SLACK_MB=1024|soak.sh|^verdict: PASS"
-"prefetch-loop|N=50 DELAYS=0 REPS=1 OUT=$OUT/prefetch-loop|prefetch-loop.sh|backend statements"
+"prefetch-loop|N=50 DELAYS=0 REPS=1 OUT=$OUT/prefetch-loop|prefetch-loop.sh|MariaDB CPU ms"
+"prefetch-loop-id|N=50 DELAYS=plain REPS=1 KEYS=id OUT=$OUT/prefetch-loop-id|prefetch-loop.sh|MariaDB CPU ms"
 )
 
 rc=0
