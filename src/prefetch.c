@@ -1504,12 +1504,15 @@ static void pf_send_co(struct lookup *l)
 	bool by_value = batch_by_value_ok(&sh->cr);
 	int64_t v;
 
-	/* the lookup's own key too, unless the IN list's rows could not
-	 * name it (over 18 digits, which prefetch does not predict) */
-	pf->trig_in_co = sh->have_solo &&
-			 (!by_value ||
-			  batch_int_value((const uint8_t *)pf->pkeys[0].sql,
-					  pf->pkeys[0].len, &v));
+	/* an IN list's rows could not name the lookup's own key (over 18
+	 * digits, which prefetch never predicts): it runs alone, as the
+	 * batcher runs such keys */
+	if (by_value && !batch_int_value((const uint8_t *)pf->pkeys[0].sql,
+					 pf->pkeys[0].len, &v)) {
+		pf_fallback(l);
+		return;
+	}
+	pf->trig_in_co = sh->have_solo;
 	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, pf->pkeys, pf->n_pkeys,
 			    pf->trig_in_co ? pf->n_pkeys : 0, by_value) &&
 	     pf_query(l, (const char *)pb.buf, pb.len, pf_co_cb);
