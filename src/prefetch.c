@@ -479,62 +479,6 @@ void prefetch_on_relay(struct lookup *l, bool start, const uint8_t *p,
 
 /* ---- key detection ---- */
 
-static bool pf_cand_value_is(const struct pf_cand *cd, const uint8_t *v,
-			     size_t vn, const char *key, size_t kn)
-{
-	return kn == (size_t)cd->pre_len + vn + cd->suf_len &&
-	       memcmp(key, cd->pre, cd->pre_len) == 0 &&
-	       memcmp(key + cd->pre_len, v, vn) == 0 &&
-	       memcmp(key + cd->pre_len + vn, cd->suf, cd->suf_len) == 0;
-}
-
-/* Every place in the remembered sets the key <key> could come from. */
-static void pf_scan(struct prefetch *pf, struct pf_shape *sh, const char *key,
-		    size_t kn, bool int_key)
-{
-	unsigned i, row, col, seen = 0;
-	const uint8_t *v, *at;
-	size_t vn;
-
-	sh->n_cand = 0;
-	for (i = 0; i < PF_SETS && sh->n_cand < PF_CANDS; i++) {
-		struct pf_set *s = &pf->sets[i];
-
-		if (s->gen == 0)
-			continue;
-		for (row = 0; row < s->nrows && sh->n_cand < PF_CANDS; row++) {
-			for (col = 0; col < s->ncols && sh->n_cand < PF_CANDS; col++) {
-				if (++seen > PF_SCAN_MAX)
-					return;
-				v = pf_value(s, row, col, &vn);
-				if (!v || vn == 0 || vn > kn)
-					continue;
-				at = memmem(key, kn, v, vn);
-				if (!at)
-					continue;
-				{
-					size_t pre = (size_t)(at - (const uint8_t *)key);
-					size_t suf = kn - pre - vn;
-					struct pf_cand *cd = &sh->cand[sh->n_cand];
-
-					if (pre >= PF_AFFIX || suf >= PF_AFFIX ||
-					    (int_key && (pre || suf)))
-						continue;
-					cd->set = i;
-					cd->gen = s->gen;
-					cd->col = col;
-					cd->row = row;
-					cd->pre_len = (uint8_t)pre;
-					cd->suf_len = (uint8_t)suf;
-					memcpy(cd->pre, key, pre);
-					memcpy(cd->suf, key + pre + vn, suf);
-					sh->n_cand++;
-				}
-			}
-		}
-	}
-}
-
 /* An integer key literal's value; false when it is not a plain one, or
  * has more than PF_INT_DIGITS digits, leading zeros counted. */
 static bool pf_int_of(const char *p, size_t n, long long *out)
@@ -549,6 +493,83 @@ static bool pf_int_of(const char *p, size_t n, long long *out)
 	return true;
 }
 
+/* Is key <key> the cell <v>: as written, or with <by_value> as the
+ * integer <kx> (7 for +7 or 007, a ZEROFILL 0000007 too)? */
+static bool pf_cell_is(const uint8_t *v, size_t vn, const char *key,
+		       size_t kn, bool by_value, long long kx)
+{
+	long long x;
+
+	return (vn == kn && memcmp(v, key, kn) == 0) ||
+	       (by_value && pf_int_of((const char *)v, vn, &x) && x == kx);
+}
+
+/* Does key <key> come from cell <v> the way candidate <cd> says?  An
+ * integer key has no prefix or suffix: it is the cell (pf_cell_is). */
+static bool pf_cand_value_is(const struct pf_cand *cd, const uint8_t *v,
+			     size_t vn, const char *key, size_t kn,
+			     bool int_key, bool by_value, long long kx)
+{
+	if (int_key)
+		return pf_cell_is(v, vn, key, kn, by_value, kx);
+	return kn == (size_t)cd->pre_len + vn + cd->suf_len &&
+	       memcmp(key, cd->pre, cd->pre_len) == 0 &&
+	       memcmp(key + cd->pre_len, v, vn) == 0 &&
+	       memcmp(key + cd->pre_len + vn, cd->suf, cd->suf_len) == 0;
+}
+
+/* Every place in the remembered sets the key <key> could come from; an
+ * integer key (<int_key>, of value <kx> with <by_value>) only as a whole
+ * cell. */
+static void pf_scan(struct prefetch *pf, struct pf_shape *sh, const char *key,
+		    size_t kn, bool int_key, bool by_value, long long kx)
+{
+	unsigned i, row, col, seen = 0;
+	const uint8_t *v, *at;
+	size_t vn, pre, suf;
+
+	sh->n_cand = 0;
+	for (i = 0; i < PF_SETS && sh->n_cand < PF_CANDS; i++) {
+		struct pf_set *s = &pf->sets[i];
+
+		if (s->gen == 0)
+			continue;
+		for (row = 0; row < s->nrows && sh->n_cand < PF_CANDS; row++) {
+			for (col = 0; col < s->ncols && sh->n_cand < PF_CANDS; col++) {
+				struct pf_cand *cd = &sh->cand[sh->n_cand];
+
+				if (++seen > PF_SCAN_MAX)
+					return;
+				v = pf_value(s, row, col, &vn);
+				if (!v || vn == 0)
+					continue;
+				if (int_key) {
+					if (!pf_cell_is(v, vn, key, kn, by_value, kx))
+						continue;
+					pre = suf = 0;
+				} else {
+					if (vn > kn ||
+					    !(at = memmem(key, kn, v, vn)))
+						continue;
+					pre = (size_t)(at - (const uint8_t *)key);
+					suf = kn - pre - vn;
+					if (pre >= PF_AFFIX || suf >= PF_AFFIX)
+						continue;
+				}
+				cd->set = i;
+				cd->gen = s->gen;
+				cd->col = col;
+				cd->row = row;
+				cd->pre_len = (uint8_t)pre;
+				cd->suf_len = (uint8_t)suf;
+				memcpy(cd->pre, key, pre);
+				memcpy(cd->suf, key + pre + vn, suf);
+				sh->n_cand++;
+			}
+		}
+	}
+}
+
 /*
  * Feed the detectors of <sh> with the key value <key>: does it continue
  * the column (or step) the last ones followed?  Unmatched, the column
@@ -561,14 +582,9 @@ static void pf_detect(struct prefetch *pf, struct pf_shape *sh, const char *key,
 	unsigned i, j, r, kept = 0;
 	const uint8_t *v;
 	size_t vn;
-	long long x;
-	char canon[24];
+	long long x = 0;
+	bool by_value = int_key && pf_int_of(key, kn, &x);
 
-	/* an integer key as a row holds it: 7 for +7 or 007 */
-	if (int_key && pf_int_of(key, kn, &x)) {
-		kn = (size_t)snprintf(canon, sizeof(canon), "%lld", x);
-		key = canon;
-	}
 	for (i = 0; i < sh->n_cand; i++) {
 		struct pf_cand cd = sh->cand[i];
 		struct pf_set *s = &pf->sets[cd.set];
@@ -582,7 +598,8 @@ static void pf_detect(struct prefetch *pf, struct pf_shape *sh, const char *key,
 			if (r >= s->nrows)
 				break;
 			v = pf_value(s, r, cd.col, &vn);
-			if (v && pf_cand_value_is(&cd, v, vn, key, kn)) {
+			if (v && pf_cand_value_is(&cd, v, vn, key, kn, int_key,
+						  by_value, x)) {
 				cd.row = r;
 				hit = true;
 			}
@@ -594,12 +611,12 @@ static void pf_detect(struct prefetch *pf, struct pf_shape *sh, const char *key,
 	if (kept) {
 		sh->matches++;
 	} else {
-		pf_scan(pf, sh, key, kn, int_key);
+		pf_scan(pf, sh, key, kn, int_key, by_value, x);
 		sh->matches = sh->n_cand ? 1 : 0;
 	}
 	if (!int_key)
 		return;
-	if (!pf_int_of(key, kn, &x)) {
+	if (!by_value) {
 		sh->int_have = sh->int_step_set = false;
 		sh->int_matches = 0;
 		return;

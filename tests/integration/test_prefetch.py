@@ -304,6 +304,79 @@ def test_prefetch_integer_keys_in_list(inbatch_factory, direct, mariadb,
     assert tmp < queries, (tmp, queries)
 
 
+def test_prefetch_big_integer_key_runs_alone(inbatch_factory, direct,
+                                            mariadb, table_name):
+    """A lookup whose key has more digits than an integer key may (a BIGINT
+    UNSIGNED near 2^64), met after its shape was prefetched, runs alone
+    with its own answer: its error or its warning, not the rows or
+    definitions of the shape's earlier own run."""
+    proxy = inbatch_factory(prefetch_max_keys="8")
+    big = 18446744073709551615
+    tb, pb = table_name("big_k"), table_name("big_p")
+    conn = mariadb.connect(autocommit=True, database=DB)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE `%s` (pk INT PRIMARY KEY, k BIGINT "
+                    "UNSIGNED, v VARCHAR(20), KEY (k)) ENGINE=InnoDB" % tb)
+        cur.execute("INSERT INTO `%s` SELECT seq, seq, seq * 10 FROM "
+                    "seq_1_to_10" % tb)
+        cur.execute("INSERT INTO `%s` VALUES (11, %d, 'abc')" % (tb, big))
+        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, kk BIGINT "
+                    "UNSIGNED) ENGINE=InnoDB" % pb)
+        cur.execute("INSERT INTO `%s` VALUES (1, 1), (2, 2), (3, 3), (4, 4),"
+                    " (5, %d), (6, 5), (7, 6), (8, 7)" % (pb, big))
+    conn.close()
+    keys = [1, 2, 3, 4, big, 5, 6, 7]
+    # the big key's row fails (1690), warns (1292), or just is
+    for shape in ("SELECT pk, k + 1 AS n FROM `%s` WHERE k = %d",
+                  "SELECT pk, v + 0 AS n FROM `%s` WHERE k = %d",
+                  "SELECT pk, v FROM `%s` WHERE k = %d"):
+        def loop(conn):
+            out = [outcome(conn, "SELECT id, kk FROM `%s` ORDER BY id" % pb)]
+            out += [outcome(conn, shape % (tb, k)) for k in keys]
+            return out + [outcome(conn, "SHOW WARNINGS")]
+        before = stats(proxy)
+        d, p = both(proxy, direct, loop)
+        assert_same(d, p)
+        assert stats(proxy)["prefetch_hits"] > before["prefetch_hits"]
+
+
+def test_prefetch_zerofill_parent(inbatch_factory, direct, mariadb,
+                                  table_name):
+    """Keys taken from a ZEROFILL parent column are followed whether the
+    loop writes them as the parent row shows them (00080) or as numbers
+    (80): an integer key is matched to a row by its value."""
+    proxy = inbatch_factory(prefetch_max_keys="8")
+    tv, pz = table_name("zf_v"), table_name("zf_p")
+    rng = random.Random(5)
+    conn = mariadb.connect(autocommit=True, database=DB)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, v VARCHAR(20))"
+                    " ENGINE=InnoDB" % tv)
+        cur.execute("INSERT INTO `%s` SELECT seq, CONCAT('v', seq) FROM "
+                    "seq_1_to_200" % tv)
+        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, k INT(5) "
+                    "ZEROFILL) ENGINE=InnoDB" % pz)
+        for i in range(1, 31):
+            cur.execute("INSERT INTO `%s` VALUES (%d, %d)"
+                        % (pz, i, rng.randint(1, 200)))
+    conn.close()
+    # INT values as text, as the server sent them
+    conv = dict(pymysql.converters.conversions)
+    conv[pymysql.constants.FIELD_TYPE.LONG] = str
+    for as_shown in (True, False):
+        def loop(conn):
+            with conn.cursor() as cur:
+                # the text protocol shows the parent's keys zero-filled
+                cur.execute("SELECT id, k FROM `%s` ORDER BY id" % pz)
+                ks = [r[1] for r in cur.fetchall()]
+            return [outcome(conn, "SELECT * FROM `%s` WHERE id = %s"
+                            % (tv, k if as_shown else int(k))) for k in ks]
+        before = stats(proxy)
+        d, p = both(proxy, direct, loop, conv=conv)
+        assert_same(d, p)
+        assert stats(proxy)["prefetch_hits"] - before["prefetch_hits"] >= 20
+
+
 def test_prefetch_writes_rollback_isolation(pf_proxy, direct, mariadb,
                                            tables):
     proxy = pf_proxy
