@@ -479,8 +479,9 @@ void prefetch_on_relay(struct lookup *l, bool start, const uint8_t *p,
 
 /* ---- key detection ---- */
 
-/* An integer key literal's value; false when it is not a plain one, or
- * has more than PF_INT_DIGITS digits, leading zeros counted. */
+/* The value of an integer key, or of a row's cell written as one; false
+ * when it is not a plain integer, or has more than PF_INT_DIGITS digits,
+ * leading zeros counted (a BIGINT ZEROFILL cell has 20). */
 static bool pf_int_of(const char *p, size_t n, long long *out)
 {
 	size_t digits = n - (n && (p[0] == '-' || p[0] == '+'));
@@ -518,14 +519,31 @@ static bool pf_cand_value_is(const struct pf_cand *cd, const uint8_t *v,
 	       memcmp(key + cd->pre_len + vn, cd->suf, cd->suf_len) == 0;
 }
 
-/* Every place in the remembered sets the key <key> could come from; an
- * integer key (<int_key>, of value <kx> with <by_value>) only as a whole
- * cell. */
+/* Could key <key> come from cell <v>: with <*pre> bytes before it and
+ * <*suf> after it?  An integer key (<int_key>, of value <kx> with
+ * <by_value>) only as the whole cell. */
+static bool pf_key_in_cell(const uint8_t *v, size_t vn, const char *key,
+			   size_t kn, bool int_key, bool by_value,
+			   long long kx, size_t *pre, size_t *suf)
+{
+	const uint8_t *at;
+
+	*pre = *suf = 0;
+	if (int_key)
+		return pf_cell_is(v, vn, key, kn, by_value, kx);
+	if (vn > kn || !(at = memmem(key, kn, v, vn)))
+		return false;
+	*pre = (size_t)(at - (const uint8_t *)key);
+	*suf = kn - *pre - vn;
+	return *pre < PF_AFFIX && *suf < PF_AFFIX;
+}
+
+/* Every place in the remembered sets the key <key> could come from. */
 static void pf_scan(struct prefetch *pf, struct pf_shape *sh, const char *key,
 		    size_t kn, bool int_key, bool by_value, long long kx)
 {
 	unsigned i, row, col, seen = 0;
-	const uint8_t *v, *at;
+	const uint8_t *v;
 	size_t vn, pre, suf;
 
 	sh->n_cand = 0;
@@ -541,29 +559,21 @@ static void pf_scan(struct prefetch *pf, struct pf_shape *sh, const char *key,
 				if (++seen > PF_SCAN_MAX)
 					return;
 				v = pf_value(s, row, col, &vn);
-				if (!v || vn == 0)
+				if (!v || vn == 0 ||
+				    !pf_key_in_cell(v, vn, key, kn, int_key,
+						    by_value, kx, &pre, &suf))
 					continue;
-				if (int_key) {
-					if (!pf_cell_is(v, vn, key, kn, by_value, kx))
-						continue;
-					pre = suf = 0;
-				} else {
-					if (vn > kn ||
-					    !(at = memmem(key, kn, v, vn)))
-						continue;
-					pre = (size_t)(at - (const uint8_t *)key);
-					suf = kn - pre - vn;
-					if (pre >= PF_AFFIX || suf >= PF_AFFIX)
-						continue;
-				}
+				/* affixes are a string key's: kn >= pre + vn */
+				if (pre)
+					memcpy(cd->pre, key, pre);
+				if (suf)
+					memcpy(cd->suf, key + pre + vn, suf);
 				cd->set = i;
 				cd->gen = s->gen;
 				cd->col = col;
 				cd->row = row;
 				cd->pre_len = (uint8_t)pre;
 				cd->suf_len = (uint8_t)suf;
-				memcpy(cd->pre, key, pre);
-				memcpy(cd->suf, key + pre + vn, suf);
 				sh->n_cand++;
 			}
 		}
@@ -1518,20 +1528,10 @@ static void pf_send_co(struct lookup *l)
 	struct pktbuf pb;
 	bool ok;
 
-	bool by_value = batch_by_value_ok(&sh->cr);
-	int64_t v;
-
-	/* an IN list's rows could not name the lookup's own key (over 18
-	 * digits, which prefetch never predicts): it runs alone, as the
-	 * batcher runs such keys */
-	if (by_value && !batch_int_value((const uint8_t *)pf->pkeys[0].sql,
-					 pf->pkeys[0].len, &v)) {
-		pf_fallback(l);
-		return;
-	}
 	pf->trig_in_co = sh->have_solo;
 	ok = batch_keys_sql(&pb, sh->tmpl, &sh->cr, pf->pkeys, pf->n_pkeys,
-			    pf->trig_in_co ? pf->n_pkeys : 0, by_value) &&
+			    pf->trig_in_co ? pf->n_pkeys : 0,
+			    batch_by_value_ok(&sh->cr)) &&
 	     pf_query(l, (const char *)pb.buf, pb.len, pf_co_cb);
 	pktbuf_free(&pb);
 	if (!ok) {
@@ -1570,11 +1570,17 @@ static void pf_after_ctx(struct lookup *l)
 	struct prefetch *pf = l->pf;
 	struct pf_shape *sh = pf->run;
 	struct pktbuf pb;
+	int64_t v;
 	bool ok;
 
-	/* the lookup's own key and the predicted ones */
+	/* the lookup's own key and the predicted ones; an IN list's rows
+	 * could not name an own key of over 18 digits (prefetch predicts
+	 * none such): it runs alone, as the batcher runs such keys */
 	pf->pkeys = pf_encode(l, sh, pf->trig, pf->trig_len, &pf->n_pkeys);
-	if (!pf->pkeys || pf->n_pkeys < 2) {
+	if (!pf->pkeys || pf->n_pkeys < 2 ||
+	    (batch_by_value_ok(&sh->cr) &&
+	     !batch_int_value((const uint8_t *)pf->pkeys[0].sql,
+			      pf->pkeys[0].len, &v))) {
 		pf_fallback(l);
 		return;
 	}
