@@ -304,6 +304,17 @@ def test_prefetch_integer_keys_in_list(inbatch_factory, direct, mariadb,
     assert tmp < queries, (tmp, queries)
 
 
+def setup_sql(mariadb, stmts):
+    """Run <stmts> directly, autocommit, in the test database."""
+    conn = mariadb.connect(autocommit=True, database=DB)
+    try:
+        with conn.cursor() as cur:
+            for sql in stmts:
+                cur.execute(sql)
+    finally:
+        conn.close()
+
+
 def test_prefetch_big_integer_key_runs_alone(inbatch_factory, direct,
                                             mariadb, table_name):
     """A lookup whose key has more digits than an integer key may (a BIGINT
@@ -313,18 +324,15 @@ def test_prefetch_big_integer_key_runs_alone(inbatch_factory, direct,
     proxy = inbatch_factory(prefetch_max_keys="8")
     big = 18446744073709551615
     tb, pb = table_name("big_k"), table_name("big_p")
-    conn = mariadb.connect(autocommit=True, database=DB)
-    with conn.cursor() as cur:
-        cur.execute("CREATE TABLE `%s` (pk INT PRIMARY KEY, k BIGINT "
-                    "UNSIGNED, v VARCHAR(20), KEY (k)) ENGINE=InnoDB" % tb)
-        cur.execute("INSERT INTO `%s` SELECT seq, seq, seq * 10 FROM "
-                    "seq_1_to_10" % tb)
-        cur.execute("INSERT INTO `%s` VALUES (11, %d, 'abc')" % (tb, big))
-        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, kk BIGINT "
-                    "UNSIGNED) ENGINE=InnoDB" % pb)
-        cur.execute("INSERT INTO `%s` VALUES (1, 1), (2, 2), (3, 3), (4, 4),"
-                    " (5, %d), (6, 5), (7, 6), (8, 7)" % (pb, big))
-    conn.close()
+    setup_sql(mariadb, [
+        "CREATE TABLE `%s` (pk INT PRIMARY KEY, k BIGINT UNSIGNED, v "
+        "VARCHAR(20), KEY (k)) ENGINE=InnoDB" % tb,
+        "INSERT INTO `%s` SELECT seq, seq, seq * 10 FROM seq_1_to_10" % tb,
+        "INSERT INTO `%s` VALUES (11, %d, 'abc')" % (tb, big),
+        "CREATE TABLE `%s` (id INT PRIMARY KEY, kk BIGINT UNSIGNED) "
+        "ENGINE=InnoDB" % pb,
+        "INSERT INTO `%s` VALUES (1, 1), (2, 2), (3, 3), (4, 4), (5, %d), "
+        "(6, 5), (7, 6), (8, 7)" % (pb, big)])
     keys = [1, 2, 3, 4, big, 5, 6, 7]
     # the big key's row fails (1690), warns (1292), or just is
     for shape in ("SELECT pk, k + 1 AS n FROM `%s` WHERE k = %d",
@@ -348,18 +356,15 @@ def test_prefetch_zerofill_parent(inbatch_factory, direct, mariadb,
     proxy = inbatch_factory(prefetch_max_keys="8")
     tv, pz = table_name("zf_v"), table_name("zf_p")
     rng = random.Random(5)
-    conn = mariadb.connect(autocommit=True, database=DB)
-    with conn.cursor() as cur:
-        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, v VARCHAR(20))"
-                    " ENGINE=InnoDB" % tv)
-        cur.execute("INSERT INTO `%s` SELECT seq, CONCAT('v', seq) FROM "
-                    "seq_1_to_200" % tv)
-        cur.execute("CREATE TABLE `%s` (id INT PRIMARY KEY, k INT(5) "
-                    "ZEROFILL) ENGINE=InnoDB" % pz)
-        for i in range(1, 31):
-            cur.execute("INSERT INTO `%s` VALUES (%d, %d)"
-                        % (pz, i, rng.randint(1, 200)))
-    conn.close()
+    setup_sql(mariadb, [
+        "CREATE TABLE `%s` (id INT PRIMARY KEY, v VARCHAR(20)) "
+        "ENGINE=InnoDB" % tv,
+        "INSERT INTO `%s` SELECT seq, CONCAT('v', seq) FROM seq_1_to_200"
+        % tv,
+        "CREATE TABLE `%s` (id INT PRIMARY KEY, k INT(5) ZEROFILL) "
+        "ENGINE=InnoDB" % pz] +
+        ["INSERT INTO `%s` VALUES (%d, %d)" % (pz, i, rng.randint(1, 200))
+         for i in range(1, 31)])
     # INT values as text, as the server sent them
     conv = dict(pymysql.converters.conversions)
     conv[pymysql.constants.FIELD_TYPE.LONG] = str
