@@ -42,6 +42,7 @@
 #define PF_SCAN_MAX  20000 /* values looked at to place one key */
 #define PF_KEY_MAX   1024  /* longest predicted key value */
 #define PF_INT_DIGITS 18   /* as the batcher: wider integers are not keys */
+#define PF_BARREN    2	   /* fetches in a row that kept nothing: no more */
 #define PF_STATS_HASH 256
 
 /*
@@ -110,6 +111,10 @@ struct pf_shape {
 	/* a key's rows came back that the coalesced query could not send
 	 * in the lookup's order: the shape is not fetched again */
 	bool unordered;
+	/* fetches in a row whose answers could not be kept (definitions
+	 * unlike the lookup's, warnings, too big): at PF_BARREN, the shape
+	 * is not fetched again, rather than cost a query per lookup */
+	unsigned barren;
 	bool have_solo;
 	struct backend_result own; /* a run of the lookup alone */
 	struct fanout_rs solo;
@@ -1054,7 +1059,7 @@ bool prefetch_submit(struct lookup *l, const char *sql, size_t len, bool whole)
 	}
 	mode = pf_mode(l);
 	if (mode == SESSION_PF_NO || (sh->probed && !sh->probe_ok) ||
-	    sh->unordered || !pf_backend_idle(l) ||
+	    sh->unordered || sh->barren >= PF_BARREN || !pf_backend_idle(l) ||
 	    !pf_predict(pf, sh, false)) {
 		free(val);
 		pf_plan_clear(pf);
@@ -1132,6 +1137,7 @@ static struct pf_kept *pf_chunk_make(struct pf_shape *sh,
 	unsigned i;
 	bool parsed, key_ok;
 
+	sh->barren++;	/* until the chunk is made */
 	if (co->pkts.len > (size_t)ib.cfg->prefetch_memory)
 		return NULL;
 	k = calloc(1, sizeof(*k));
@@ -1170,6 +1176,7 @@ static struct pf_kept *pf_chunk_make(struct pf_shape *sh,
 	k->keys = keys;
 	k->n_keys = n_keys;
 	k->mem = k->co.pkts.len + n_keys * (sizeof(*k->keys) + 16);
+	sh->barren = 0;
 	return k;
 }
 
@@ -1292,7 +1299,7 @@ static bool pf_ahead(struct lookup *l, struct pf_shape *sh)
 	bool ok;
 
 	if (pf->bg || !sh->kept || !(sh->ahead_col || sh->ahead_int) ||
-	    !pf_backend_idle(l) ||
+	    sh->barren >= PF_BARREN || !pf_backend_idle(l) ||
 	    pf->mem >= (size_t)ib.cfg->prefetch_memory / 2)
 		return false;
 	for (k = sh->kept; k; k = k->next)

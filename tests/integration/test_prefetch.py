@@ -382,6 +382,38 @@ def test_prefetch_zerofill_parent(inbatch_factory, direct, mariadb,
         assert stats(proxy)["prefetch_hits"] - before["prefetch_hits"] >= 20
 
 
+def test_prefetch_gives_up_on_barren_fetches(inbatch_factory, direct,
+                                            mariadb, table_name):
+    """A shape whose fetched answers can never be kept stops being
+    fetched, rather than cost a second query per lookup.  Here the
+    session's in_predicate_conversion_threshold turns the IN list into a
+    join on the server, whose definitions lose the AUTO_INCREMENT flag
+    the lookup's own run shows."""
+    proxy = inbatch_factory(prefetch_max_keys="8")
+    tc, pc = table_name("barren_c"), table_name("barren_p")
+    setup_sql(mariadb, [
+        "CREATE TABLE `%s` (pk INT AUTO_INCREMENT PRIMARY KEY, k INT, "
+        "v VARCHAR(20), KEY (k)) ENGINE=InnoDB" % tc,
+        "INSERT INTO `%s` (k, v) SELECT seq %% 50, CONCAT('v', seq) FROM "
+        "seq_1_to_200" % tc,
+        "CREATE TABLE `%s` (id INT PRIMARY KEY, kk INT) ENGINE=InnoDB" % pc,
+        "INSERT INTO `%s` SELECT seq, seq %% 50 FROM seq_1_to_40" % pc])
+
+    def loop(conn):
+        out = [outcome(conn, "SELECT id, kk FROM `%s` ORDER BY id" % pc)]
+        return out + [outcome(conn, "SELECT pk, v FROM `%s` WHERE k = %d "
+                              "ORDER BY pk" % (tc, r[1])) for r in out[0][2]]
+
+    before = stats(proxy)
+    d, p = both(proxy, direct, loop, init_command="SET SESSION "
+                "in_predicate_conversion_threshold = 2")
+    assert_same(d, p)
+    after = stats(proxy)
+    assert after["prefetch_hits"] == before["prefetch_hits"]
+    # the first fetches, not one per lookup
+    assert after["prefetch_queries"] - before["prefetch_queries"] <= 3
+
+
 def test_prefetch_writes_rollback_isolation(pf_proxy, direct, mariadb,
                                            tables):
     proxy = pf_proxy
