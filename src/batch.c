@@ -1,9 +1,9 @@
 /* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
  * batch.c: gather lookups of one shape and one session context, run them
  * as one query (a keys join, or an IN list of integer keys) on a waiting
- * client's own session, and fan each client
- * its own result back, exactly or not at all: whatever cannot be proven
- * exact runs alone on the client's own session. */
+ * client's own session, and fan each client its own result back, exactly
+ * or not at all: whatever cannot be proven exact runs alone on the
+ * client's own session. */
 #include "batch.h"
 
 #include <stdio.h>
