@@ -216,6 +216,11 @@ static void test_framing(void)
 	} cases[] = {
 		{ 0, 0, 1, { 0 } },
 		{ 5, 3, 1, { 5 } },
+		/* either side of the one-add path's bound */
+		{ 255, 0, 1, { 255 } },
+		{ 256, 9, 1, { 256 } },
+		{ 257, 0, 1, { 257 } },
+		{ 65536, 0, 1, { 65536 } },
 		{ 0xFFFFFE, 0, 1, { 0xFFFFFE } },
 		{ 0xFFFFFF, 7, 2, { 0xFFFFFF, 0 } },
 		{ 0xFFFFFF + 10, 0, 2, { 0xFFFFFF, 10 } },
