@@ -691,9 +691,39 @@ static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t se
 }
 
 /*
+ * Packets that pass unchanged are not moved one by one: <pend> counts the
+ * bytes at the head of <in> already relayed, and they move to <out> in one
+ * piece before anything else is written there or the relay stops.
+ */
+static void backend_relay_move(struct evbuffer *in, struct evbuffer *out,
+			       size_t *pend)
+{
+	if (*pend) {
+		evbuffer_remove_buffer(in, out, *pend);
+		IB_STAT_ADD(bytes_out, *pend);
+		*pend = 0;
+	}
+}
+
+/* The first contiguous bytes of <in> (a read usually lands in one piece). */
+static const uint8_t *backend_relay_view(struct evbuffer *in, size_t *vlen)
+{
+	struct evbuffer_iovec v;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
+		*vlen = 0;
+		return NULL;
+	}
+	*vlen = v.iov_len;
+	return v.iov_base;
+}
+
+/*
  * Relay mode: pass packets to the client as they arrive, inspecting each
- * logical packet's head.  Large packets stream: only their first bytes
- * need to be buffered.  Stops when the client's output is full.
+ * logical packet's head.  Packets that lie whole in the input's first
+ * piece are read in place; others are copied out, and large ones stream:
+ * only their first bytes need to be buffered.  Stops when the client's
+ * output is full.
  */
 static void backend_relay_input(struct backend *be)
 {
@@ -701,11 +731,12 @@ static void backend_relay_input(struct backend *be)
 	struct evbuffer *out;
 	struct backend_ev e;
 	enum resp_state was;
-	uint8_t head[BACKEND_INSPECT_MAX];
+	uint8_t copy[BACKEND_INSPECT_MAX];
+	const uint8_t *head, *view = NULL;
 	uint8_t hdr[4];
 	uint32_t len;
-	size_t avail, need, n;
-	bool ok_pkt, eof_pkt, was_first;
+	size_t avail, need, n, vlen = 0, pend = 0;
+	bool ok_pkt, eof_pkt, was_first, in_view;
 
 	if (!be->client) {
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -714,8 +745,9 @@ static void backend_relay_input(struct backend *be)
 	out = be->owner->output(be);
 	memset(&e, 0, sizeof(e));
 	while (be->state == BACKEND_BUSY && be->resp.rs != RESP_INFILE) {
-		avail = evbuffer_get_length(in);
+		avail = evbuffer_get_length(in) - pend;
 		if (be->fwd_left) {
+			/* pend is 0: a streamed packet is never in view */
 			n = avail < be->fwd_left ? avail : be->fwd_left;
 			if (n == 0)
 				break;
@@ -726,8 +758,22 @@ static void backend_relay_input(struct backend *be)
 		}
 		if (avail < 4)
 			break;
-		evbuffer_copyout(in, hdr, 4);
-		len = hdr[0] | (hdr[1] << 8) | ((uint32_t)hdr[2] << 16);
+		if (!view)
+			view = backend_relay_view(in, &vlen);
+		in_view = false;
+		if (!be->in_multi && pend + 4 <= vlen) {
+			head = view + pend;
+			len = head[0] | (head[1] << 8) |
+			      ((uint32_t)head[2] << 16);
+			in_view = len <= BACKEND_INSPECT_MAX - 4 &&
+				  4 + len <= vlen - pend;
+		}
+		if (!in_view) {
+			backend_relay_move(in, out, &pend);
+			view = NULL;
+			evbuffer_copyout(in, hdr, 4);
+			len = hdr[0] | (hdr[1] << 8) | ((uint32_t)hdr[2] << 16);
+		}
 		if (be->in_multi) {
 			/* continuation chunk: no header byte to inspect */
 			be->in_multi = (len == PROTO_MAX_PAYLOAD);
@@ -741,9 +787,14 @@ static void backend_relay_input(struct backend *be)
 			continue;
 		}
 		need = len <= BACKEND_INSPECT_MAX - 4 ? len : BACKEND_PEEK;
-		if (avail < 4 + need)
-			break;
-		evbuffer_copyout(in, head, 4 + need);
+		if (in_view) {
+			head = view + pend;
+		} else {
+			if (avail < 4 + need)
+				break;
+			evbuffer_copyout(in, copy, 4 + need);
+			head = copy;
+		}
 		/* what the packet is depends on where the parser stood */
 		was_first = be->resp.rs == RESP_FIRST;
 		ok_pkt = need == len && len > 0 && head[4] == 0x00 && was_first &&
@@ -757,6 +808,7 @@ static void backend_relay_input(struct backend *be)
 		}
 		was = be->resp.rs;
 		if (!backend_resp_step(be, head + 4, need, len)) {
+			backend_relay_move(in, out, &pend);
 			backend_lost(be, "unexpected packet from backend");
 			return;
 		}
@@ -777,22 +829,35 @@ static void backend_relay_input(struct backend *be)
 		    was_first && be->resp.cmd != COM_STMT_PREPARE)
 			backend_notify(be, BACKEND_EV_UNREAD_STATE, NULL);
 		if ((be->caps & CAP_SESSION_TRACK) && (ok_pkt || eof_pkt)) {
+			if (in_view) {
+				/* the packets before it go first, which
+				 * moves the piece it lies in */
+				memcpy(copy, head, n);
+				head = copy;
+				backend_relay_move(in, out, &pend);
+				view = NULL;
+			}
 			evbuffer_drain(in, n);
+			IB_STAT_ADD(bytes_out, n);
 			if (!backend_untrack(be, out, head[3], head + 4, len, ok_pkt)) {
 				backend_lost(be, "out of memory relaying a response");
 				return;
 			}
+		} else if (in_view) {
+			pend += n;
 		} else {
 			evbuffer_remove_buffer(in, out, n);
+			IB_STAT_ADD(bytes_out, n);
 		}
-		IB_STAT_ADD(bytes_out, n);
 		be->fwd_left = len - need;
 		be->sent_any = true;
 		if (be->resp.rs == RESP_INFILE) {
+			backend_relay_move(in, out, &pend);
 			backend_notify(be, BACKEND_EV_INFILE, NULL);
 			return;
 		}
 		if (be->resp.rs == RESP_DONE && !be->in_multi) {
+			backend_relay_move(in, out, &pend);
 			if (be->fwd_left) {
 				n = be->fwd_left;
 				evbuffer_remove_buffer(in, out, n);
@@ -801,12 +866,14 @@ static void backend_relay_input(struct backend *be)
 			backend_response_done(be);
 			return;
 		}
-		if (evbuffer_get_length(out) > IB_CLIENT_OUT_HIGH) {
+		if (evbuffer_get_length(out) + pend > IB_CLIENT_OUT_HIGH) {
 			/* backpressure: resume from the client's write cb */
+			backend_relay_move(in, out, &pend);
 			io_disable(be->io, be->bev, EV_READ);
 			return;
 		}
 	}
+	backend_relay_move(in, out, &pend);
 }
 
 /* Tell the client what an OK or EOF of an internal query reported; <was>
