@@ -137,11 +137,17 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void client_arm_timer(struct client *c, int seconds)
 {
 	struct timeval tv = { seconds, 0 };
+	const struct timeval *common;
 
-	if (seconds > 0)
-		evtimer_add(c->timer, &tv);
-	else
+	if (seconds <= 0) {
 		evtimer_del(c->timer);
+		return;
+	}
+	/* Re-armed for every command: a timeout of a duration libevent
+	 * knows as common goes on a queue of its own, not into its heap.
+	 * NULL once it knows too many durations (config reloads). */
+	common = event_base_init_common_timeout(ib_loop->base, &tv);
+	evtimer_add(c->timer, common ? common : &tv);
 }
 
 bool client_write(struct client *c, const void *payload, size_t len)
