@@ -426,6 +426,27 @@ static bool backend_relay_behind(struct backend *be, const uint8_t *payload,
 	return true;
 }
 
+/* <nbytes> of <src> to the server: straight to its socket when they lie
+ * in one piece and nothing waits before them, else (the rest) queued. */
+static bool backend_send(struct backend *be, struct evbuffer *src,
+			 size_t nbytes)
+{
+	struct evbuffer_iovec v;
+	struct iovec iov;
+	size_t sent = 0;
+
+	if (evbuffer_peek(src, (ev_ssize_t)nbytes, NULL, &v, 1) == 1 &&
+	    v.iov_len >= nbytes) {
+		iov.iov_base = v.iov_base;
+		iov.iov_len = nbytes;
+		sent = io_write_now(be->io, &iov, 1);
+		evbuffer_drain(src, sent);
+	}
+	return sent == nbytes ||
+	       evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
+				      nbytes - sent) == (int)(nbytes - sent);
+}
+
 bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		   const uint8_t *payload, size_t payload_len)
 {
@@ -433,13 +454,10 @@ bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		return false;
 	if (be->state == BACKEND_BUSY)
 		return backend_relay_behind(be, payload, payload_len) &&
-		       evbuffer_remove_buffer(src,
-					      bufferevent_get_output(be->bev),
-					      nbytes) == (int)nbytes;
+		       backend_send(be, src, nbytes);
 	proto_resp_start(&be->resp, payload, payload_len, be->caps,
 			 be->ext_caps, be->status);
-	if (evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
-				   nbytes) != (int)nbytes)
+	if (!backend_send(be, src, nbytes))
 		return false;
 	/* commands without a response leave the backend idle */
 	if (be->resp.rs == RESP_NONE)
@@ -646,21 +664,24 @@ static void backend_response_done(struct backend *be)
  * trackers would produce (session_client_state).  An OK with the header
  * 0xFE (DEPRECATE_EOF) keeps it.  EOFs never carry the state, and lose
  * the flag: our state-change tracker is the one that sets it there.  The
- * client hears of the state first.  Written to <out> with sequence id <seq>.
+ * client hears of the state first.  The payload to send is set in
+ * *<wp>[*<wlen>]: <p> itself, <eof> or <pb>'s buffer.
  */
-static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t seq,
-			    const uint8_t *p, size_t len, bool is_ok)
+static bool backend_untrack(struct backend *be, const uint8_t *p, size_t len,
+			    bool is_ok, uint8_t eof[5], struct pktbuf *pb,
+			    const uint8_t **wp, size_t *wlen)
 {
 	struct backend_ev e;
 	struct proto_ok ok;
-	struct pktbuf pb, st;
-	uint8_t eof[5];
+	struct pktbuf st;
 	uint16_t warnings, status;
 	bool done;
 
+	*wp = p;
+	*wlen = len;
 	if (!is_ok) {
 		if (!proto_parse_eof(p, len, &warnings, &status) || len != 5)
-			return proto_write_packet(out, &seq, p, len);
+			return true;
 		memset(&e, 0, sizeof(e));
 		e.status = status;
 		backend_notify(be, BACKEND_EV_EOF, &e);
@@ -668,41 +689,91 @@ static bool backend_untrack(struct backend *be, struct evbuffer *out, uint8_t se
 		status &= (uint16_t)~ST_SESSION_STATE_CHANGED;
 		eof[3] = (uint8_t)status;
 		eof[4] = (uint8_t)(status >> 8);
-		return proto_write_packet(out, &seq, eof, 5);
+		*wp = eof;
+		return true;
 	}
 	if (!proto_parse_ok(p, len, be->caps, &ok))
-		return proto_write_packet(out, &seq, p, len);
-	pktbuf_init(&pb);
+		return true;
 	pktbuf_init(&st);
 	memset(&e, 0, sizeof(e));
 	e.ok = &ok;
 	e.state = &st;
 	done = backend_notify(be, BACKEND_EV_OK, &e);
 	if (done && e.tracked)
-		done = proto_build_ok_tracked(&pb, &ok, st.buf, st.len);
+		done = proto_build_ok_tracked(pb, &ok, st.buf, st.len);
 	else if (done)
-		done = proto_build_ok_plain(&pb, &ok);
-	if (done)
-		pb.buf[0] = p[0];
-	done = done && proto_write_packet(out, &seq, pb.buf, pb.len);
+		done = proto_build_ok_plain(pb, &ok);
+	if (done) {
+		pb->buf[0] = p[0];
+		*wp = pb->buf;
+		*wlen = pb->len;
+	}
 	pktbuf_free(&st);
-	pktbuf_free(&pb);
 	return done;
 }
 
 /*
  * Packets that pass unchanged are not moved one by one: <pend> counts the
- * bytes at the head of <in> already relayed, and they move to <out> in one
- * piece before anything else is written there or the relay stops.
+ * bytes at the head of <in> already relayed.  Here they go to the client,
+ * then the <skip> bytes after them (a packet relayed rewritten) are
+ * dropped and the packet <hdr>[4] + <p>[<len>] (if <hdr>) follows.  With
+ * <now> (the response is complete), straight to the client's socket what
+ * it takes (one write, as the flush would have made); the rest is queued
+ * in <out>.  Called before anything else is written to <out>, and before
+ * the relay stops.  False when out of memory.
  */
-static void backend_relay_move(struct evbuffer *in, struct evbuffer *out,
-			       size_t *pend)
+static bool backend_relay_flush(struct backend *be, struct evbuffer *in,
+				struct evbuffer *out, size_t *pend, size_t skip,
+				const uint8_t *hdr, const uint8_t *p,
+				size_t len, bool now)
 {
-	if (*pend) {
-		evbuffer_remove_buffer(in, out, *pend);
-		IB_STAT_ADD(bytes_out, *pend);
-		*pend = 0;
+	struct evbuffer_iovec v;
+	struct iovec iov[3];
+	size_t span = *pend, sent = 0, k;
+	int n = 0;
+
+	if (now && be->owner->write_now &&
+	    (span == 0 ||
+	     (evbuffer_peek(in, (ev_ssize_t)span, NULL, &v, 1) == 1 &&
+	      v.iov_len >= span))) {
+		if (span) {
+			iov[n].iov_base = v.iov_base;
+			iov[n++].iov_len = span;
+		}
+		if (hdr) {
+			iov[n].iov_base = (void *)(uintptr_t)hdr;
+			iov[n++].iov_len = 4;
+		}
+		if (hdr && len) {
+			iov[n].iov_base = (void *)(uintptr_t)p;
+			iov[n++].iov_len = len;
+		}
+		if (n)
+			sent = be->owner->write_now(be, iov, n);
 	}
+	*pend = 0;
+	IB_STAT_ADD(bytes_out, span + skip);
+	k = sent < span ? sent : span;
+	evbuffer_drain(in, k + (span - k ? 0 : skip));
+	if (span - k) {
+		if (evbuffer_remove_buffer(in, out, span - k) != (int)(span - k))
+			return false;
+		evbuffer_drain(in, skip);
+	}
+	if (!hdr)
+		return true;
+	sent -= k;
+	if (sent < 4 && evbuffer_add(out, hdr + sent, 4 - sent) != 0)
+		return false;
+	sent = sent < 4 ? 0 : sent - 4;
+	return sent == len || evbuffer_add(out, p + sent, len - sent) == 0;
+}
+
+static void backend_relay_move(struct backend *be, struct evbuffer *in,
+			       struct evbuffer *out, size_t *pend)
+{
+	if (*pend)
+		backend_relay_flush(be, in, out, pend, 0, NULL, NULL, 0, false);
 }
 
 /* The first contiguous bytes of <in> (a read usually lands in one piece). */
@@ -732,11 +803,12 @@ static void backend_relay_input(struct backend *be)
 	struct backend_ev e;
 	enum resp_state was;
 	uint8_t copy[BACKEND_INSPECT_MAX];
-	const uint8_t *head, *view = NULL;
-	uint8_t hdr[4];
+	const uint8_t *head, *view = NULL, *wp;
+	uint8_t hdr[4], wire[4], eof[5], *w;
+	struct pktbuf pb;
 	uint32_t len;
-	size_t avail, need, n, vlen = 0, pend = 0;
-	bool ok_pkt, eof_pkt, was_first, in_view;
+	size_t avail, need, n, vlen = 0, pend = 0, wlen;
+	bool ok_pkt, eof_pkt, was_first, in_view, done;
 
 	if (!be->client) {
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -745,9 +817,9 @@ static void backend_relay_input(struct backend *be)
 	out = be->owner->output(be);
 	memset(&e, 0, sizeof(e));
 	while (be->state == BACKEND_BUSY && be->resp.rs != RESP_INFILE) {
-		avail = evbuffer_get_length(in) - pend;
 		if (be->fwd_left) {
 			/* pend is 0: a streamed packet is never in view */
+			avail = evbuffer_get_length(in);
 			n = avail < be->fwd_left ? avail : be->fwd_left;
 			if (n == 0)
 				break;
@@ -756,8 +828,6 @@ static void backend_relay_input(struct backend *be)
 			be->fwd_left -= n;
 			continue;
 		}
-		if (avail < 4)
-			break;
 		if (!view)
 			view = backend_relay_view(in, &vlen);
 		in_view = false;
@@ -769,8 +839,11 @@ static void backend_relay_input(struct backend *be)
 				  4 + len <= vlen - pend;
 		}
 		if (!in_view) {
-			backend_relay_move(in, out, &pend);
+			backend_relay_move(be, in, out, &pend);
 			view = NULL;
+			avail = evbuffer_get_length(in);
+			if (avail < 4)
+				break;
 			evbuffer_copyout(in, hdr, 4);
 			len = hdr[0] | (hdr[1] << 8) | ((uint32_t)hdr[2] << 16);
 		}
@@ -808,7 +881,7 @@ static void backend_relay_input(struct backend *be)
 		}
 		was = be->resp.rs;
 		if (!backend_resp_step(be, head + 4, need, len)) {
-			backend_relay_move(in, out, &pend);
+			backend_relay_move(be, in, out, &pend);
 			backend_lost(be, "unexpected packet from backend");
 			return;
 		}
@@ -829,17 +902,37 @@ static void backend_relay_input(struct backend *be)
 		    was_first && be->resp.cmd != COM_STMT_PREPARE)
 			backend_notify(be, BACKEND_EV_UNREAD_STATE, NULL);
 		if ((be->caps & CAP_SESSION_TRACK) && (ok_pkt || eof_pkt)) {
-			if (in_view) {
-				/* the packets before it go first, which
-				 * moves the piece it lies in */
-				memcpy(copy, head, n);
-				head = copy;
-				backend_relay_move(in, out, &pend);
+			/* in its place, after the packets before it */
+			pktbuf_init(&pb);
+			done = backend_untrack(be, head + 4, len, ok_pkt, eof,
+					       &pb, &wp, &wlen);
+			if (done && in_view && wlen == len) {
+				/* as long as it was (an EOF): rewritten
+				 * where it lies, relayed with the rest */
+				if (wp != head + 4) {
+					w = evbuffer_pullup(
+						in, (ev_ssize_t)(pend + n));
+					done = w != NULL;
+					if (done)
+						memcpy(w + pend + 4, wp, wlen);
+					if (w != view)
+						view = NULL;
+				}
+				if (done)
+					pend += n;
+			} else if (done) {
+				wire[0] = (uint8_t)wlen;
+				wire[1] = (uint8_t)(wlen >> 8);
+				wire[2] = (uint8_t)(wlen >> 16);
+				wire[3] = head[3];
+				done = backend_relay_flush(
+					be, in, out, &pend, n, wire, wp, wlen,
+					be->resp.rs == RESP_DONE);
 				view = NULL;
 			}
-			evbuffer_drain(in, n);
-			IB_STAT_ADD(bytes_out, n);
-			if (!backend_untrack(be, out, head[3], head + 4, len, ok_pkt)) {
+			pktbuf_free(&pb);
+			if (!done) {
+				backend_relay_move(be, in, out, &pend);
 				backend_lost(be, "out of memory relaying a response");
 				return;
 			}
@@ -852,12 +945,14 @@ static void backend_relay_input(struct backend *be)
 		be->fwd_left = len - need;
 		be->sent_any = true;
 		if (be->resp.rs == RESP_INFILE) {
-			backend_relay_move(in, out, &pend);
+			backend_relay_move(be, in, out, &pend);
 			backend_notify(be, BACKEND_EV_INFILE, NULL);
 			return;
 		}
 		if (be->resp.rs == RESP_DONE && !be->in_multi) {
-			backend_relay_move(in, out, &pend);
+			if (pend)
+				backend_relay_flush(be, in, out, &pend, 0, NULL,
+						    NULL, 0, !be->fwd_left);
 			if (be->fwd_left) {
 				n = be->fwd_left;
 				evbuffer_remove_buffer(in, out, n);
@@ -868,12 +963,12 @@ static void backend_relay_input(struct backend *be)
 		}
 		if (evbuffer_get_length(out) + pend > IB_CLIENT_OUT_HIGH) {
 			/* backpressure: resume from the client's write cb */
-			backend_relay_move(in, out, &pend);
+			backend_relay_move(be, in, out, &pend);
 			io_disable(be->io, be->bev, EV_READ);
 			return;
 		}
 	}
-	backend_relay_move(in, out, &pend);
+	backend_relay_move(be, in, out, &pend);
 }
 
 /* Tell the client what an OK or EOF of an internal query reported; <was>

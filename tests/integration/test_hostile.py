@@ -15,7 +15,7 @@ import pytest
 
 from conftest import (ADMIN_PASSWORD, ADMIN_USER, DIRECT, HOST, SRCDIR,
                       admin_stats,
-                      free_port, inbatch_binary, wait_port)
+                      free_port, healthy, inbatch_binary, wait_port)
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="these bounds are the proxy's own")
@@ -377,6 +377,70 @@ def test_pipelined_input_not_buffered(inbatch_factory):
     # kernel socket buffers on loopback hold a few MiB of it
     assert sent < 48 << 20, "proxy took %d MiB" % (sent >> 20)
     assert grew_mb < 48, "proxy RSS grew by %d MiB" % grew_mb
+
+
+def _read_exact(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        assert chunk, "connection closed after %d of %d bytes" % (len(buf), n)
+        buf += chunk
+    return bytes(buf)
+
+
+def _read_packet(sock):
+    hdr = _read_exact(sock, 4)
+    return _read_exact(sock, hdr[0] | hdr[1] << 8 | hdr[2] << 16)
+
+
+def _read_text_rows(sock):
+    """One text result set (no DEPRECATE_EOF): its rows as lists."""
+    first = _read_packet(sock)
+    assert first[0] not in (0x00, 0xFF), first[:80]
+    for _ in range(first[0]):
+        _read_packet(sock)
+    assert _read_packet(sock)[0] == 0xFE
+    rows = []
+    while True:
+        p = _read_packet(sock)
+        if p[0] == 0xFE and len(p) < 9:
+            return rows
+        row, i = [], 0
+        while i < len(p):
+            n = p[i]
+            i += 1
+            if n == 0xFC:
+                n = p[i] | p[i + 1] << 8
+                i += 2
+            elif n == 0xFD:
+                n = p[i] | p[i + 1] << 8 | p[i + 2] << 16
+                i += 3
+            row.append(p[i:i + n])
+            i += n
+        rows.append(row)
+
+
+@pytest.mark.parametrize("mode", ["window", "off"])
+def test_pipelined_answers_read_late_stay_whole(inbatch_factory, mode):
+    """Answers written to a client that reads nothing for a while: the
+    kernel takes part of one, the rest waits in the proxy, and what
+    follows queues behind it.  Read late, every answer is whole and in
+    order."""
+    ep = inbatch_factory(batch_mode=mode)
+    conn = ep.connect(read_timeout=30)
+    sock = conn._sock
+    n = 300
+    try:
+        for i in range(n):
+            sock.sendall(packet(b"\x03SELECT %d, REPEAT(CHAR(%d), %d)"
+                                % (i, 65 + i % 26, 20000 + i)))
+        time.sleep(1)
+        for i in range(n):
+            rows = _read_text_rows(sock)
+            assert rows == [[b"%d" % i, bytes([65 + i % 26]) * (20000 + i)]], i
+    finally:
+        sock.close()
+    healthy(ep)
 
 
 # ---- answers a client does not read; half-closed clients; shape churn ----
