@@ -1373,6 +1373,21 @@ struct stmt_scan {
 	size_t n, p;
 };
 
+/* What stmt_word makes of a byte, looked up once: part of a word (ASCII
+ * letters, digits, '_', '$'), the start of one, a byte that needs a closer
+ * look, or (0) a byte it skips.  Every relayed statement is scanned. */
+enum { STMT_C_WORD = 1, STMT_C_START = 2, STMT_C_LOOK = 4 };
+static const unsigned char stmt_class[256] = {
+	['a' ... 'z'] = STMT_C_WORD | STMT_C_START,
+	['A' ... 'Z'] = STMT_C_WORD | STMT_C_START,
+	['_'] = STMT_C_WORD | STMT_C_START,
+	['0' ... '9'] = STMT_C_WORD,
+	['$'] = STMT_C_WORD,
+	[';'] = STMT_C_LOOK, ['\''] = STMT_C_LOOK, ['"'] = STMT_C_LOOK,
+	['`'] = STMT_C_LOOK, ['#'] = STMT_C_LOOK, ['-'] = STMT_C_LOOK,
+	['/'] = STMT_C_LOOK,
+};
+
 /* Next word (letters, digits, '_') of the current statement; 0 at ';' or
  * the end.  Punctuation other than ';' is skipped. */
 static size_t stmt_word(struct stmt_scan *sc, size_t *off)
@@ -1381,8 +1396,19 @@ static size_t stmt_word(struct stmt_scan *sc, size_t *off)
 	size_t n = sc->n, p = sc->p, q;
 
 	while (p < n) {
-		unsigned char c = s[p];
+		unsigned char c = s[p], k = stmt_class[c];
 
+		if (!(k & (STMT_C_START | STMT_C_LOOK))) {
+			p++;
+			continue;
+		}
+		if (k & STMT_C_START) {
+			for (q = p + 1; q < n && (stmt_class[s[q]] & STMT_C_WORD); q++)
+				;
+			*off = p;
+			sc->p = q;
+			return q - p;
+		}
 		if (c == ';') {
 			sc->p = p;
 			return 0;
@@ -1407,12 +1433,6 @@ static size_t stmt_word(struct stmt_scan *sc, size_t *off)
 			for (q = p + 2; q + 1 < n && !(s[q] == '*' && s[q + 1] == '/'); q++)
 				;
 			p = q + 2 <= n ? q + 2 : n;
-		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
-			for (q = p; q < n && (is_ident_char(s[q]) && s[q] < 0x80); q++)
-				;
-			*off = p;
-			sc->p = q;
-			return q - p;
 		} else {
 			p++;
 		}

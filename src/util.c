@@ -126,25 +126,44 @@ bool util_parse_int(const char *s, long long min, long long max,
 	return true;
 }
 
+static inline unsigned char util_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
 bool util_memcasemem(const void *hay, size_t len, const char *needle)
 {
-	const char *h = hay;
-	size_t n = strlen(needle), i;
-	char lo, up;
+	const unsigned char *h = hay, *nd = (const unsigned char *)needle;
+	const unsigned char *at, *end, *m;
+	size_t n = strlen(needle), i, k;
 
 	if (n == 0)
 		return true;
-	/* the first byte by hand: a call per position was a twelfth of the
-	 * proxy's instructions per relayed statement */
-	lo = up = needle[0];
-	if (lo >= 'A' && lo <= 'Z')
-		lo = (char)(lo - 'A' + 'a');
-	if (up >= 'a' && up <= 'z')
-		up = (char)(up - 'a' + 'A');
-	for (i = 0; i + n <= len; i++)
-		if ((h[i] == lo || h[i] == up) &&
-		    strncasecmp(h + i + 1, needle + 1, n - 1) == 0)
+	if (n > len)
+		return false;
+	/* ASCII case only, as strncasecmp in the C locale.  Every relayed
+	 * statement is searched: a byte of the needle that is no letter (the
+	 * '_' of "session_track_") has one case, and memchr finds the places
+	 * where it may match. */
+	for (k = 0; k < n && util_lower(nd[k]) >= 'a' && util_lower(nd[k]) <= 'z'; k++)
+		;
+	if (k == n) {
+		for (i = 0; i + n <= len; i++) {
+			for (k = 0; k < n && util_lower(h[i + k]) == util_lower(nd[k]); k++)
+				;
+			if (k == n)
+				return true;
+		}
+		return false;
+	}
+	end = h + len - (n - k - 1);
+	for (at = h + k; at < end && (at = memchr(at, nd[k], (size_t)(end - at))) != NULL; at++) {
+		m = at - k;
+		for (i = 0; i < n && util_lower(m[i]) == util_lower(nd[i]); i++)
+			;
+		if (i == n)
 			return true;
+	}
 	return false;
 }
 

@@ -469,6 +469,12 @@ static void test_stmt_kind(void)
 		{ "GET DIAGNOSTICS @n = NUMBER", 0 },
 		{ "SELECT @@warning_count", 0 },
 		{ "SELECT 'show warnings'", 0 },
+		/* where a word starts and ends */
+		{ "SELECT x$temporary, temporary_x, `temporary`", 0 },
+		{ "SELECT 1temporary", STMT_HIDDEN },
+		{ "SELECT \xc3\xa9temporary", STMT_HIDDEN },
+		{ "SELECT a--\ntemporary", STMT_HIDDEN },
+		{ "SELECT a -- temporary\n, 1", 0 },
 		{ "CREATE TEMPORARY TABLE t (a INT)", STMT_DDL | STMT_HIDDEN },
 		{ "/*!CREATE TEMPORARY TABLE t (a INT)*/", STMT_DDL | STMT_HIDDEN },
 		{ "/*M!100100 CREATE TEMPORARY TABLE t (a INT)*/",

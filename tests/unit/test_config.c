@@ -570,6 +570,22 @@ static void test_match_user(void)
 	ok(util_glob_match("*", "", 0), "glob: star matches empty");
 	ok(!util_glob_match("a?", "ab", 2), "glob: '?' is literal");
 	ok(util_glob_match("a**", "a", 1), "glob: stars collapse");
+	ok(util_memcasemem("SET Session_Track_Schema=0", 26, "session_track_"),
+	   "memcasemem: any case");
+	ok(util_memcasemem("xx_a", 4, "_A"), "memcasemem: at the end");
+	ok(!util_memcasemem("xx_a", 3, "_a"), "memcasemem: not past len");
+	ok(!util_memcasemem("session_trac", 12, "session_track_"),
+	   "memcasemem: a prefix is not a match");
+	ok(util_memcasemem("sessessionx", 11, "session"),
+	   "memcasemem: after a partial match");
+	ok(!util_memcasemem("\xc5\xbf" "et", 4, "set"),
+	   "memcasemem: ASCII case only (U+017F is not s)");
+	ok(util_memcasemem("", 0, ""), "memcasemem: empty needle");
+	ok(util_memcasemem("a_b_x_c", 7, "X_C"), "memcasemem: '_' more than once");
+	ok(util_memcasemem("_ab", 3, "_A"), "memcasemem: '_' first");
+	ok(!util_memcasemem("ab_", 3, "b_c"), "memcasemem: '_' near the end");
+	ok(!util_memcasemem("x_", 2, "_x_"), "memcasemem: needle longer");
+	ok(util_memcasemem("SET x = 1", 9, "set"), "memcasemem: letters only");
 }
 
 struct rows {
