@@ -479,12 +479,16 @@ void backend_infile_done(struct backend *be)
 
 /* Write <sql> as one COM_QUERY packet, sequence id 0, with no copy of
  * the text on the way when it fits one packet. */
+/* <now>: a client's own statement, which no other write joins: straight
+ * to the socket when nothing is queued before it (io_write_now). */
 static bool backend_write_query(struct backend *be, const char *sql,
-				size_t len)
+				size_t len, bool now)
 {
 	struct evbuffer *out = bufferevent_get_output(be->bev);
 	struct pktbuf pb;
+	struct iovec iov[2];
 	uint8_t hdr[5];
+	size_t sent = 0;
 	bool ok;
 
 	if (len + 1 < PROTO_MAX_PAYLOAD) {
@@ -493,8 +497,20 @@ static bool backend_write_query(struct backend *be, const char *sql,
 		hdr[2] = (uint8_t)((len + 1) >> 16);
 		hdr[3] = 0;
 		hdr[4] = COM_QUERY;
-		return evbuffer_expand(out, len + 5) == 0 &&
-		       evbuffer_add(out, hdr, 5) == 0 &&
+		if (now) {
+			iov[0].iov_base = hdr;
+			iov[0].iov_len = 5;
+			iov[1].iov_base = (void *)(uintptr_t)sql;
+			iov[1].iov_len = len;
+			sent = io_write_now(be->io, iov, 2);
+			if (sent >= 5) {
+				sent -= 5;
+				return sent == len ||
+				       evbuffer_add(out, sql + sent, len - sent) == 0;
+			}
+		}
+		return evbuffer_expand(out, len + 5 - sent) == 0 &&
+		       evbuffer_add(out, hdr + sent, 5 - sent) == 0 &&
 		       evbuffer_add(out, sql, len) == 0;
 	}
 	pktbuf_init(&pb);
@@ -513,8 +529,8 @@ bool backend_relay_query(struct backend *be, const char *sql, size_t len)
 		return false;
 	if (be->state == BACKEND_BUSY)
 		return backend_relay_behind(be, cmd, 1) &&
-		       backend_write_query(be, sql, len);
-	if (!backend_write_query(be, sql, len))
+		       backend_write_query(be, sql, len, true);
+	if (!backend_write_query(be, sql, len, true))
 		return false;
 	proto_resp_start(&be->resp, cmd, 1, be->caps, be->ext_caps,
 			 be->status);
@@ -538,7 +554,7 @@ static struct backend_collect *backend_query_send(struct backend *be,
 	col->arg = arg;
 	pktbuf_init(&col->res.pkts);
 	col->res.ext_caps = be->ext_caps;
-	if (!backend_write_query(be, sql, len)) {
+	if (!backend_write_query(be, sql, len, false)) {
 		pktbuf_free(&col->res.pkts);
 		free(col);
 		return NULL;
