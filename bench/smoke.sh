@@ -5,7 +5,8 @@
 # instead of the next person who measures.  The figures mean nothing (the
 # sizes are tiny and the binary may be a sanitizer build); what is checked is
 # each script's exit status, that it printed its result line, and that it
-# left no process or work directory of its own behind.
+# left no process or work directory of its own behind.  instr.sh counts
+# HAProxy only: callgrind cannot run a sanitizer build.
 #
 #   bench/smoke.sh            (INBATCH or IB_BUILDDIR find the binary)
 set -u
@@ -30,6 +31,7 @@ SCRIPTS=(
 "hostile|HOSTILE_SECONDS=3 HOSTILE_HONEST=2|hostile.sh|^verdict: PASS"
 "soak|SOAK_SECONDS=3 SOAK_WARMUP=1 SOAK_CLIENTS=20 SOAK_PROCS=1 SOAK_RSS_SLACK_MB=1024|soak.sh|^verdict: PASS"
 "prefetch-loop|N=50 DELAYS=0 REPS=1 OUT=$OUT/prefetch-loop|prefetch-loop.sh|MariaDB CPU ms"
+"instr|TARGETS=haproxy MODES=text EVENTS_SMALL=20 EVENTS=60 TABLE_SIZE=100|instr.sh|^text +haproxy +[0-9]+ +1.00"
 "prefetch-loop-id|N=50 DELAYS=plain REPS=1 KEYS=id OUT=$OUT/prefetch-loop-id|prefetch-loop.sh|MariaDB CPU ms"
 )
 

@@ -10,6 +10,7 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
 RUN_PKGS="mariadb-server mariadb-client mariadb-test python3 python3-pytest
 	python3-pymysql python3-mysqldb python3-sqlalchemy
 	python3-prometheus-client sysbench haproxy mandoc clang linux-perf
+	valgrind
 	procps iproute2 openssl ca-certificates"
 
 # "installed" means dpkg says "install ok installed".

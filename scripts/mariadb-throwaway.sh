@@ -266,12 +266,12 @@ ib_build_lookups()
 
 # ib_start_haproxy: HAProxy in plain TCP forwarding to the server, one
 # thread (the cost of a bare hop, beside inbatch's one event loop), on a free
-# port; config and output in WORK.  Sets HA_PID and HA_PORT and adds HA_PID
+# port; config and output in WORK; $HAPROXY, if set, is the command run.  Sets HA_PID and HA_PORT and adds HA_PID
 # to IB_PIDS.  Returns non-zero, with its output printed, if it won't start.
 ib_start_haproxy()
 {
 	local bin
-	bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+	bin=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 	HA_PORT=$(ib_free_port)
 	cat >"$WORK/haproxy.cfg" <<HAEOF
 global
