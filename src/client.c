@@ -145,8 +145,13 @@ static void client_arm_timer(struct client *c, int seconds)
 	}
 	/* Re-armed for every command: a timeout of a duration libevent
 	 * knows as common goes on a queue of its own, not into its heap.
-	 * NULL once it knows too many durations (config reloads). */
-	common = event_base_init_common_timeout(ib_loop->base, &tv);
+	 * NULL (and a warning) once it knows too many durations, which
+	 * runtime changes of the timeouts can reach: then never again. */
+	common = NULL;
+	if (!ib_loop->timeouts_full) {
+		common = event_base_init_common_timeout(ib_loop->base, &tv);
+		ib_loop->timeouts_full = common == NULL;
+	}
 	evtimer_add(c->timer, common ? common : &tv);
 }
 
@@ -1394,7 +1399,7 @@ static struct evbuffer *client_backend_output(struct backend *be)
 static size_t client_backend_write_now(struct backend *be,
 				       const struct iovec *iov, int n)
 {
-	return io_write_now(be->client->io, iov, n);
+	return be->client ? io_write_now(be->client->io, iov, n) : 0;
 }
 
 static const struct backend_owner client_backend_owner = {

@@ -288,6 +288,9 @@ struct ib_loop {
 	struct client_list login_queue;
 	unsigned login_slots;
 	bool admit_pending; /* client_admit_cb is scheduled */
+	/* libevent knows 256 common timeout durations per base, and never
+	 * forgets one: after that, client timers go into its heap */
+	bool timeouts_full;
 	struct batcher *batcher; /* groups, done batches (batch.c) */
 	struct io_loop *io; /* dirty connections to flush (io.c) */
 	struct pktbuf fanout_out; /* an answer being encoded (fanout.c) */

@@ -679,6 +679,34 @@ def test_client_idle_timeout(inbatch_factory):
     healthy(ep)
 
 
+def test_idle_timeout_changed_many_times(inbatch_factory):
+    """libevent knows 256 timeout durations as common, per loop, and warns
+    on every timer armed with one more: past them, client timers go into
+    its heap, still fire, and the log gets one warning at most."""
+    ep = inbatch_factory()
+    conn = ep.connect()
+    try:
+        for i in range(300):
+            admin_query(ep, "SET client_idle_timeout = %d" % (1000 + i))
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                assert cur.fetchall() == ((1,),)
+    finally:
+        conn.close()
+    admin_query(ep, "SET client_idle_timeout = 1")
+    r = Raw(ep.port)
+    try:
+        r.login()
+        assert r.query("SELECT 1")[:1] == b"\x01"
+        res = r.wait_closed(5)
+        assert res is not None, "idle client never disconnected"
+        assert 0.5 < res[0] < 3.2, res
+    finally:
+        r.close()
+    assert ep.log_text().count("Too many common timeouts") <= 1
+    healthy(ep)
+
+
 def test_max_packet_size(inbatch_factory):
     ep = inbatch_factory(max_packet_size=2000000)
     conn = ep.connect(read_timeout=10)
