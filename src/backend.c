@@ -478,9 +478,9 @@ void backend_infile_done(struct backend *be)
 }
 
 /* Write <sql> as one COM_QUERY packet, sequence id 0, with no copy of
- * the text on the way when it fits one packet. */
-/* <now>: a client's own statement, which no other write joins: straight
- * to the socket when nothing is queued before it (io_write_now). */
+ * the text on the way when it fits one packet.  <now>: a client's own
+ * statement, which no other write joins: straight to the socket when
+ * nothing is queued before it (io_write_now). */
 static bool backend_write_query(struct backend *be, const char *sql,
 				size_t len, bool now)
 {

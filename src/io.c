@@ -18,10 +18,11 @@
  *          iteration and writes each dirty connection once (one writev).
  *          Only what the kernel does not take waits for EPOLLOUT, through
  *          the bufferevent's own write path, enabled for that time.
- *   now:   a relayed command or a complete relayed response, which no
- *          other write could join in this iteration, may go to the socket
- *          at once from where it lies (io_write_now), skipping the copy
- *          into the output and the flush.
+ *   now:   a relayed command, a client's own statement or a complete
+ *          relayed response, which no other write could join in this
+ *          iteration, may go to the socket at once from where it lies
+ *          (io_write_now), skipping the copy into the output and the
+ *          flush.
  *
  * A TLS filter reads and writes through the bufferevent's callbacks, so a
  * connection is detached before one is put on top of it.
