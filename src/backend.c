@@ -426,27 +426,6 @@ static bool backend_relay_behind(struct backend *be, const uint8_t *payload,
 	return true;
 }
 
-/* <nbytes> of <src> to the server: straight to its socket when they lie
- * in one piece and nothing waits before them, else (the rest) queued. */
-static bool backend_send(struct backend *be, struct evbuffer *src,
-			 size_t nbytes)
-{
-	struct evbuffer_iovec v;
-	struct iovec iov;
-	size_t sent = 0;
-
-	if (evbuffer_peek(src, (ev_ssize_t)nbytes, NULL, &v, 1) == 1 &&
-	    v.iov_len >= nbytes) {
-		iov.iov_base = v.iov_base;
-		iov.iov_len = nbytes;
-		sent = io_write_now(be->io, &iov, 1);
-		evbuffer_drain(src, sent);
-	}
-	return sent == nbytes ||
-	       evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
-				      nbytes - sent) == (int)(nbytes - sent);
-}
-
 bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		   const uint8_t *payload, size_t payload_len)
 {
@@ -454,10 +433,13 @@ bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 		return false;
 	if (be->state == BACKEND_BUSY)
 		return backend_relay_behind(be, payload, payload_len) &&
-		       backend_send(be, src, nbytes);
+		       evbuffer_remove_buffer(src,
+					      bufferevent_get_output(be->bev),
+					      nbytes) == (int)nbytes;
 	proto_resp_start(&be->resp, payload, payload_len, be->caps,
 			 be->ext_caps, be->status);
-	if (!backend_send(be, src, nbytes))
+	if (evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
+				   nbytes) != (int)nbytes)
 		return false;
 	/* commands without a response leave the backend idle */
 	if (be->resp.rs == RESP_NONE)
@@ -478,17 +460,13 @@ void backend_infile_done(struct backend *be)
 }
 
 /* Write <sql> as one COM_QUERY packet, sequence id 0, with no copy of
- * the text on the way when it fits one packet.  <now>: a client's own
- * statement, which no other write joins: straight to the socket when
- * nothing is queued before it (io_write_now). */
+ * the text on the way when it fits one packet. */
 static bool backend_write_query(struct backend *be, const char *sql,
-				size_t len, bool now)
+				size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(be->bev);
 	struct pktbuf pb;
-	struct iovec iov[2];
 	uint8_t hdr[5];
-	size_t sent = 0;
 	bool ok;
 
 	if (len + 1 < PROTO_MAX_PAYLOAD) {
@@ -497,20 +475,8 @@ static bool backend_write_query(struct backend *be, const char *sql,
 		hdr[2] = (uint8_t)((len + 1) >> 16);
 		hdr[3] = 0;
 		hdr[4] = COM_QUERY;
-		if (now) {
-			iov[0].iov_base = hdr;
-			iov[0].iov_len = 5;
-			iov[1].iov_base = (void *)(uintptr_t)sql;
-			iov[1].iov_len = len;
-			sent = io_write_now(be->io, iov, 2);
-			if (sent >= 5) {
-				sent -= 5;
-				return sent == len ||
-				       evbuffer_add(out, sql + sent, len - sent) == 0;
-			}
-		}
-		return evbuffer_expand(out, len + 5 - sent) == 0 &&
-		       evbuffer_add(out, hdr + sent, 5 - sent) == 0 &&
+		return evbuffer_expand(out, len + 5) == 0 &&
+		       evbuffer_add(out, hdr, 5) == 0 &&
 		       evbuffer_add(out, sql, len) == 0;
 	}
 	pktbuf_init(&pb);
@@ -529,8 +495,8 @@ bool backend_relay_query(struct backend *be, const char *sql, size_t len)
 		return false;
 	if (be->state == BACKEND_BUSY)
 		return backend_relay_behind(be, cmd, 1) &&
-		       backend_write_query(be, sql, len, true);
-	if (!backend_write_query(be, sql, len, true))
+		       backend_write_query(be, sql, len);
+	if (!backend_write_query(be, sql, len))
 		return false;
 	proto_resp_start(&be->resp, cmd, 1, be->caps, be->ext_caps,
 			 be->status);
@@ -554,7 +520,7 @@ static struct backend_collect *backend_query_send(struct backend *be,
 	col->arg = arg;
 	pktbuf_init(&col->res.pkts);
 	col->res.ext_caps = be->ext_caps;
-	if (!backend_write_query(be, sql, len, false)) {
+	if (!backend_write_query(be, sql, len)) {
 		pktbuf_free(&col->res.pkts);
 		free(col);
 		return NULL;
@@ -730,66 +696,22 @@ static bool backend_untrack(struct backend *be, const uint8_t *p, size_t len,
 
 /*
  * Packets that pass unchanged are not moved one by one: <pend> counts the
- * bytes at the head of <in> already relayed.  Here they go to the client,
- * then the <skip> bytes after them (a packet relayed rewritten) are
- * dropped and the packet <hdr>[4] + <p>[<len>] (if <hdr>) follows.  With
- * <now> (the response is complete), straight to the client's socket what
- * it takes (one write, as the flush would have made); the rest is queued
- * in <out>.  Called before anything else is written to <out>, and before
- * the relay stops.  False when out of memory.
+ * bytes at the head of <in> already relayed.  Here they move to <out> in
+ * one piece, then the <skip> bytes after them (a packet relayed
+ * rewritten) are dropped.  Called before anything else is written to
+ * <out>, and before the relay stops.  False when out of memory.
  */
-static bool backend_relay_flush(struct backend *be, struct evbuffer *in,
-				struct evbuffer *out, size_t *pend, size_t skip,
-				const uint8_t *hdr, const uint8_t *p,
-				size_t len, bool now)
+static bool backend_relay_move(struct evbuffer *in, struct evbuffer *out,
+			       size_t *pend, size_t skip)
 {
-	struct evbuffer_iovec v;
-	struct iovec iov[3];
-	size_t span = *pend, sent = 0, k;
-	int n = 0;
+	size_t span = *pend;
 
-	if (now && be->owner->write_now &&
-	    (span == 0 ||
-	     (evbuffer_peek(in, (ev_ssize_t)span, NULL, &v, 1) == 1 &&
-	      v.iov_len >= span))) {
-		if (span) {
-			iov[n].iov_base = v.iov_base;
-			iov[n++].iov_len = span;
-		}
-		if (hdr) {
-			iov[n].iov_base = (void *)(uintptr_t)hdr;
-			iov[n++].iov_len = 4;
-		}
-		if (hdr && len) {
-			iov[n].iov_base = (void *)(uintptr_t)p;
-			iov[n++].iov_len = len;
-		}
-		if (n)
-			sent = be->owner->write_now(be, iov, n);
-	}
 	*pend = 0;
 	IB_STAT_ADD(bytes_out, span + skip);
-	k = sent < span ? sent : span;
-	evbuffer_drain(in, k + (span - k ? 0 : skip));
-	if (span - k) {
-		if (evbuffer_remove_buffer(in, out, span - k) != (int)(span - k))
-			return false;
-		evbuffer_drain(in, skip);
-	}
-	if (!hdr)
-		return true;
-	sent -= k;
-	if (sent < 4 && evbuffer_add(out, hdr + sent, 4 - sent) != 0)
+	if (span && evbuffer_remove_buffer(in, out, span) != (int)span)
 		return false;
-	sent = sent < 4 ? 0 : sent - 4;
-	return sent == len || evbuffer_add(out, p + sent, len - sent) == 0;
-}
-
-static void backend_relay_move(struct backend *be, struct evbuffer *in,
-			       struct evbuffer *out, size_t *pend)
-{
-	if (*pend)
-		backend_relay_flush(be, in, out, pend, 0, NULL, NULL, 0, false);
+	evbuffer_drain(in, skip);
+	return true;
 }
 
 /* The first contiguous bytes of <in> (a read usually lands in one piece). */
@@ -820,7 +742,7 @@ static void backend_relay_input(struct backend *be)
 	enum resp_state was;
 	uint8_t copy[BACKEND_INSPECT_MAX];
 	const uint8_t *head, *view = NULL, *wp;
-	uint8_t hdr[4], wire[4], eof[5], *w;
+	uint8_t hdr[4], eof[5], seq, *w;
 	struct pktbuf pb;
 	uint32_t len;
 	size_t avail, need, n, vlen = 0, pend = 0, wlen;
@@ -855,7 +777,7 @@ static void backend_relay_input(struct backend *be)
 				  4 + len <= vlen - pend;
 		}
 		if (!in_view) {
-			backend_relay_move(be, in, out, &pend);
+			backend_relay_move(in, out, &pend, 0);
 			view = NULL;
 			avail = evbuffer_get_length(in);
 			if (avail < 4)
@@ -897,7 +819,7 @@ static void backend_relay_input(struct backend *be)
 		}
 		was = be->resp.rs;
 		if (!backend_resp_step(be, head + 4, need, len)) {
-			backend_relay_move(be, in, out, &pend);
+			backend_relay_move(in, out, &pend, 0);
 			backend_lost(be, "unexpected packet from backend");
 			return;
 		}
@@ -937,18 +859,15 @@ static void backend_relay_input(struct backend *be)
 				if (done)
 					pend += n;
 			} else if (done) {
-				wire[0] = (uint8_t)wlen;
-				wire[1] = (uint8_t)(wlen >> 8);
-				wire[2] = (uint8_t)(wlen >> 16);
-				wire[3] = head[3];
-				done = backend_relay_flush(
-					be, in, out, &pend, n, wire, wp, wlen,
-					be->resp.rs == RESP_DONE);
+				/* after the packets before it */
+				seq = head[3];
+				done = backend_relay_move(in, out, &pend, n) &&
+				       proto_write_packet(out, &seq, wp, wlen);
 				view = NULL;
 			}
 			pktbuf_free(&pb);
 			if (!done) {
-				backend_relay_move(be, in, out, &pend);
+				backend_relay_move(in, out, &pend, 0);
 				backend_lost(be, "out of memory relaying a response");
 				return;
 			}
@@ -961,14 +880,12 @@ static void backend_relay_input(struct backend *be)
 		be->fwd_left = len - need;
 		be->sent_any = true;
 		if (be->resp.rs == RESP_INFILE) {
-			backend_relay_move(be, in, out, &pend);
+			backend_relay_move(in, out, &pend, 0);
 			backend_notify(be, BACKEND_EV_INFILE, NULL);
 			return;
 		}
 		if (be->resp.rs == RESP_DONE && !be->in_multi) {
-			if (pend)
-				backend_relay_flush(be, in, out, &pend, 0, NULL,
-						    NULL, 0, !be->fwd_left);
+			backend_relay_move(in, out, &pend, 0);
 			if (be->fwd_left) {
 				n = be->fwd_left;
 				evbuffer_remove_buffer(in, out, n);
@@ -979,12 +896,12 @@ static void backend_relay_input(struct backend *be)
 		}
 		if (evbuffer_get_length(out) + pend > IB_CLIENT_OUT_HIGH) {
 			/* backpressure: resume from the client's write cb */
-			backend_relay_move(be, in, out, &pend);
+			backend_relay_move(in, out, &pend, 0);
 			io_disable(be->io, be->bev, EV_READ);
 			return;
 		}
 	}
-	backend_relay_move(be, in, out, &pend);
+	backend_relay_move(in, out, &pend, 0);
 }
 
 /* Tell the client what an OK or EOF of an internal query reported; <was>

@@ -4,8 +4,6 @@
 #ifndef IB_BACKEND_H
 #define IB_BACKEND_H
 
-#include <sys/uio.h>
-
 #include "inbatch.h"
 
 /*
@@ -69,10 +67,6 @@ struct backend_owner {
 		      struct backend_ev *e);
 	/* where relayed responses go */
 	struct evbuffer *(*output)(struct backend *be);
-	/* a complete response straight to the client's socket, when nothing
-	 * waits before it: the bytes it took (io_write_now); may be NULL */
-	size_t (*write_now)(struct backend *be, const struct iovec *iov,
-			    int n);
 };
 
 /* Start connecting for <owner> (be->client), which hears of the greeting

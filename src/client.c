@@ -1396,16 +1396,9 @@ static struct evbuffer *client_backend_output(struct backend *be)
 	return bufferevent_get_output(be->client->bev);
 }
 
-static size_t client_backend_write_now(struct backend *be,
-				       const struct iovec *iov, int n)
-{
-	return be->client ? io_write_now(be->client->io, iov, n) : 0;
-}
-
 static const struct backend_owner client_backend_owner = {
 	.event = client_backend_event,
 	.output = client_backend_output,
-	.write_now = client_backend_write_now,
 };
 
 /*

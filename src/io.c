@@ -18,11 +18,6 @@
  *          iteration and writes each dirty connection once (one writev).
  *          Only what the kernel does not take waits for EPOLLOUT, through
  *          the bufferevent's own write path, enabled for that time.
- *   now:   a relayed command, a client's own statement or a complete
- *          relayed response, which no other write could join in this
- *          iteration, may go to the socket at once from where it lies
- *          (io_write_now), skipping the copy into the output and the
- *          flush.
  *
  * A TLS filter reads and writes through the bufferevent's callbacks, so a
  * connection is detached before one is put on top of it.
@@ -229,26 +224,6 @@ static void io_flush(struct io *io)
 		if (wcb)
 			wcb(bev, cbarg);
 	}
-}
-
-size_t io_write_now(struct io *io, const struct iovec *iov, int n)
-{
-	struct msghdr m;
-	ssize_t w;
-
-	if (!io || !io->attached || !io->wr_on || io->dirty || io->blocked ||
-	    evbuffer_get_length(bufferevent_get_output(io->bev)))
-		return 0;
-	if (n == 1) {
-		w = send(io->fd, iov[0].iov_base, iov[0].iov_len,
-			 MSG_NOSIGNAL);
-	} else {
-		memset(&m, 0, sizeof(m));
-		m.msg_iov = (struct iovec *)(uintptr_t)iov;
-		m.msg_iovlen = (size_t)n;
-		w = sendmsg(io->fd, &m, MSG_NOSIGNAL);
-	}
-	return w > 0 ? (size_t)w : 0;
 }
 
 static void io_flush_cb(evutil_socket_t fd, short what, void *arg)

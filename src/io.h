@@ -5,9 +5,6 @@
 #ifndef IB_IO_H
 #define IB_IO_H
 
-#include <stddef.h>
-#include <sys/uio.h>
-
 #include <event2/bufferevent.h>
 
 struct io;
@@ -32,15 +29,6 @@ void io_detach(struct io *io);
 /* Detach (if still attached) and free; with the bufferevent, never inside
  * a callback chain.  NULL is fine. */
 void io_free(struct io *io);
-
-/*
- * Write <iov>[<n>] to the socket now, ahead of the flush at the end of
- * the loop iteration, when nothing is queued before it.  Returns the bytes
- * the kernel took: 0 when it cannot write now (detached, output queued or
- * waiting for EPOLLOUT, or an error, which the flush of what the caller
- * then queues reports).  The caller queues what was not taken.
- */
-size_t io_write_now(struct io *io, const struct iovec *iov, int n);
 
 /* bufferevent_enable/disable for a bufferevent that may be attached to
  * <io> (or <io> NULL). */
