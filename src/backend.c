@@ -845,8 +845,9 @@ static void backend_relay_input(struct backend *be)
 			done = backend_untrack(be, head + 4, len, ok_pkt, eof,
 					       &pb, &wp, &wlen);
 			if (done && in_view && wlen == len) {
-				/* as long as it was (an EOF): rewritten
-				 * where it lies, relayed with the rest */
+				/* as long as it was (an EOF always is):
+				 * rewritten where it lies, relayed with the
+				 * rest */
 				if (wp != head + 4) {
 					w = evbuffer_pullup(
 						in, (ev_ssize_t)(pend + n));
