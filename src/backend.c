@@ -431,16 +431,21 @@ bool backend_relay(struct backend *be, struct evbuffer *src, size_t nbytes,
 {
 	if (!backend_can_relay(be))
 		return false;
-	if (be->state == BACKEND_BUSY)
-		return backend_relay_behind(be, payload, payload_len) &&
-		       evbuffer_remove_buffer(src,
-					      bufferevent_get_output(be->bev),
-					      nbytes) == (int)nbytes;
+	if (be->state == BACKEND_BUSY) {
+		if (!backend_relay_behind(be, payload, payload_len) ||
+		    evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
+					   nbytes) != (int)nbytes)
+			return false;
+		io_hurry(be->io);
+		return true;
+	}
 	proto_resp_start(&be->resp, payload, payload_len, be->caps,
 			 be->ext_caps, be->status);
 	if (evbuffer_remove_buffer(src, bufferevent_get_output(be->bev),
 				   nbytes) != (int)nbytes)
 		return false;
+	/* the server starts on it while this wakeup's answers go out */
+	io_hurry(be->io);
 	/* commands without a response leave the backend idle */
 	if (be->resp.rs == RESP_NONE)
 		return true;

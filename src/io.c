@@ -73,6 +73,15 @@ static void io_mark_dirty(struct io *io)
 	TAILQ_INSERT_TAIL(&io->loop->dirty, io, dirty_entry);
 }
 
+/* <io>'s output goes first in this iteration's flush (see io.h). */
+void io_hurry(struct io *io)
+{
+	if (!io || !io->dirty || TAILQ_FIRST(&io->loop->dirty) == io)
+		return;
+	TAILQ_REMOVE(&io->loop->dirty, io, dirty_entry);
+	TAILQ_INSERT_HEAD(&io->loop->dirty, io, dirty_entry);
+}
+
 static void io_unmark_dirty(struct io *io)
 {
 	if (!io->dirty)

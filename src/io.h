@@ -30,6 +30,11 @@ void io_detach(struct io *io);
  * a callback chain.  NULL is fine. */
 void io_free(struct io *io);
 
+/* Write <io>'s pending output first when this loop iteration's output
+ * goes out, before output queued earlier in it.  NULL, or nothing
+ * pending, is fine. */
+void io_hurry(struct io *io);
+
 /* bufferevent_enable/disable for a bufferevent that may be attached to
  * <io> (or <io> NULL). */
 void io_enable(struct io *io, struct bufferevent *bev, short what);
