@@ -15,8 +15,9 @@
 # proxy's and MariaDB's CPU time (utime + stime of /proc/PID/stat, all
 # threads) per query served, and the server's Com_select delta.  Then the
 # seed scenario (1,000 lookups from 64 connections, bench/lookups.c) against
-# the same targets.  Prints a table and writes results.txt, table.txt and
-# cpu.png (qps and proxy CPU per query) into $OUT.
+# the same targets.  Prints a table and writes results.txt (every run),
+# medians.txt (each cell's median), table.txt and cpu.png (qps and proxy
+# CPU per query) into $OUT.
 #
 # Environment:
 #   INBATCH      proxy binary (default: ./src/inbatch, $IB_BUILDDIR/src/inbatch,
@@ -29,6 +30,10 @@
 #                adds targets base-off and base-adaptive, run with it right
 #                after off and adaptive, for before/after in one run
 #   TABLES, TABLE_SIZE   sysbench data set (default 4 x 25000 = 100k rows)
+#   ROUNDS       runs of each cell, interleaved with the other targets'
+#                (default 1).  The tables and the plot show each cell's
+#                median over the rounds; results.txt keeps every run, and
+#                the ratios say in how many rounds a target came first
 #   SEED_REPEAT  rounds of the seed scenario, 0 to skip it (default 7)
 #   OUT          output directory (default ./cpu-<date>-<time>)
 #   BATCH_WINDOW_US, BATCH_MAX_KEYS   inbatch settings (default 500, 256)
@@ -53,6 +58,7 @@ TARGETS=${TARGETS:-"direct haproxy off adaptive"}
 TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-25000}
 SEED_REPEAT=${SEED_REPEAT:-7}
+ROUNDS=${ROUNDS:-1}
 OUT=${OUT:-$PWD/cpu-$(date +%Y%m%d-%H%M%S)}
 
 for m in $MODES; do
@@ -67,6 +73,9 @@ for t in $TARGETS; do
 	*) echo "cpu.sh: TARGETS: unknown target $t" >&2; exit 2 ;;
 	esac
 done
+case $ROUNDS in
+'' | *[!0-9]* | 0) echo "cpu.sh: ROUNDS: a positive number" >&2; exit 2 ;;
+esac
 if [ -n "${BASELINE:-}" ]; then
 	if [ ! -x "$BASELINE" ]; then
 		echo "cpu.sh: BASELINE: no binary at $BASELINE" >&2
@@ -255,10 +264,10 @@ RESULTS=$OUT/results.txt
 echo "# threads mode target qps p95_ms proxy_us_per_q mariadb_us_per_q" \
      "com_select com_stmt_execute queries errors loadavg client_us_per_q" \
      "proxy_user_us_per_q proxy_sys_us_per_q cpus_busy_pct" \
-     "proxy_wait_us_per_q mariadb_wait_us_per_q" >"$RESULTS"
+     "proxy_wait_us_per_q mariadb_wait_us_per_q round" >"$RESULTS"
 FAILED=0
 ntargets=$(wc -w <<<"$TARGETS")
-nruns=$(($(wc -w <<<"$THREADS") * $(wc -w <<<"$MODES") * ntargets))
+nruns=$(($(wc -w <<<"$THREADS") * $(wc -w <<<"$MODES") * ntargets * ROUNDS))
 echo "# $nruns runs of ${BENCH_TIME}s; loadavg now $(cat /proc/loadavg)" >&2
 
 i=0
@@ -266,10 +275,12 @@ for t in $THREADS; do
 	for mode in $MODES; do
 		ps=disable
 		[ "$mode" = prepared ] && ps=auto
+		for ((round = 1; round <= ROUNDS; round++)); do
 		for target in $TARGETS; do
 			i=$((i + 1))
 			la=$(loadavg)
-			echo "# [$i/$nruns] $target $mode threads=$t (loadavg $la)" >&2
+			echo "# [$i/$nruns] $target $mode threads=$t round $round" \
+			     "(loadavg $la)" >&2
 			log=$WORK/run-$target-$mode-$t.log
 			ppid=${pid_of[$target]}
 			read -r s0 e0 < <(backend_counts)
@@ -304,7 +315,7 @@ for t in $THREADS; do
 				FAILED=1
 				echo "$t $mode $target FAIL FAIL FAIL FAIL" \
 				     "$((s1 - s0)) $((e1 - e0)) 0 FAIL $la" \
-				     "FAIL FAIL FAIL FAIL FAIL FAIL" >>"$RESULTS"
+				     "FAIL FAIL FAIL FAIL FAIL FAIL $round" >>"$RESULTS"
 				continue
 			fi
 			# "queries: 123456 (15432.10 per sec.)"
@@ -319,20 +330,79 @@ for t in $THREADS; do
 			    -v proxied="$ppid" -v cl="$cu $cs" \
 			    -v du=$((pu1 - pu0)) -v ds=$((ps1 - ps0)) \
 			    -v busy=$((b1 - b0)) -v tot=$((bt1 - bt0)) \
-			    -v pw=$((pw1 - pw0)) -v mw=$((mw1 - mw0)) 'BEGIN {
+			    -v pw=$((pw1 - pw0)) -v mw=$((mw1 - mw0)) \
+			    -v round="$round" 'BEGIN {
 				pc = proxied == "" ? "-" : sprintf("%.2f", dp * 1e6 / hz / n)
 				pu = proxied == "" ? "-" : sprintf("%.2f", du * 1e6 / hz / n)
 				ps = proxied == "" ? "-" : sprintf("%.2f", ds * 1e6 / hz / n)
 				pwq = proxied == "" ? "-" : sprintf("%.2f", pw / n)
 				split(cl, c, " ")
-				printf "%s %s %s %.0f %s %s %.2f %d %d %d %s %s %.2f %s %s %.0f %s %.2f\n",
+				printf "%s %s %s %.0f %s %s %.2f %d %d %d %s %s %.2f %s %s %.0f %s %.2f %d\n",
 				       t, m, g, q, p95, pc, dm * 1e6 / hz / n,
 				       s, e, n, err, la, (c[1] + c[2]) * 1e6 / n,
 				       pu, ps, (tot > 0 ? busy * 100 / tot : 0),
-				       pwq, mw / n }' >>"$RESULTS"
+				       pwq, mw / n, round }' >>"$RESULTS"
+		done
 		done
 	done
 done
+
+# Each cell's median over its rounds, in the same columns, for the tables
+# and the plot; a cell with a failed round fails.  Errors add up.
+RUNS=$RESULTS
+RESULTS=$OUT/medians.txt
+awk '!/^#/ { k = $1 " " $2 " " $3; if (!(k in n)) ks[++nk] = k
+		n[k]++; for (f = 4; f <= 18; f++) v[k, f, n[k]] = $f
+		if ($4 == "FAIL") bad[k] = 1 }
+	function median(k, f,    i, j, m, a, t) {
+		m = n[k]
+		for (i = 1; i <= m; i++) a[i] = v[k, f, i]
+		if (a[1] == "-") return "-"
+		for (i = 2; i <= m; i++)	# insertion sort: a few rounds
+			for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+				t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+		return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
+	END {
+		for (i = 1; i <= nk; i++) {
+			k = ks[i]; line = k
+			for (f = 4; f <= 18; f++) {
+				if (bad[k] && f != 8 && f != 9 && f != 12)
+					x = "FAIL"
+				else if (f == 11) {
+					x = 0
+					for (j = 1; j <= n[k]; j++) x += v[k, f, j]
+				} else
+					x = median(k, f)
+				line = line " " x
+			}
+			print line " " n[k]
+		}
+	}' "$RUNS" >"$RESULTS"
+
+# wins: per cell, in how many rounds off served more qps than haproxy, and
+# adaptive more than direct
+wins()
+{
+	awk '!/^#/ && $4 != "FAIL" {
+			k = $1 " " $2; q[k, $3, $19] = $4
+			if (!(k in seen)) { seen[k] = 1; ks[++n] = k }
+			if ($19 > r) r = $19 }
+		function w(k, a, b,    j, m, x) {
+			for (j = 1; j <= r; j++)
+				if ((k, a, j) in q && (k, b, j) in q) {
+					m++
+					if (q[k, a, j] > q[k, b, j]) x++
+				}
+			return m ? sprintf("%d/%d", x, m) : "n/a" }
+		END {
+			for (i = 1; i <= n; i++) {
+				split(ks[i], kk, " ")
+				printf "%7s %-8s %14s %14s\n", kk[1], kk[2],
+				       w(ks[i], "off", "haproxy"),
+				       w(ks[i], "adaptive", "direct")
+			}
+		}' "$RUNS"
+}
 
 # The seed scenario: a page of 1,000 lookups from 64 connections.
 SEED=$OUT/seed.txt
@@ -451,6 +521,9 @@ fi
 		$1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12 }' "$RESULTS"
 
 	echo
+	if [ "$ROUNDS" -gt 1 ]; then
+		echo "medians of $ROUNDS interleaved rounds per cell"
+	fi
 	echo "ratios (side by side, this run):"
 	awk '!/^#/ && $4 != "FAIL" { k = $1 " " $2; q[k, $3] = $4; p[k, $3] = $5
 		c[k, $3] = $6; if (!(k in seen)) { seen[k] = 1; ks[++n] = k } }
@@ -474,6 +547,14 @@ fi
 				       r(c[k, "adaptive"], c[k, "off"]), d
 			}
 		}' "$RESULTS"
+
+	if [ "$ROUNDS" -gt 1 ]; then
+		echo
+		echo "rounds in which the first served more qps than the second:"
+		printf '%7s %-8s %14s %14s\n' threads mode off/haproxy \
+			adaptive/direct
+		wins
+	fi
 
 	# Client, proxy and server share the CPUs: a target can serve at
 	# most (CPUs x 1 s) / (the three's CPU per query) queries a second.
