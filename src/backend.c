@@ -634,7 +634,7 @@ static void backend_response_done(struct backend *be)
 	}
 	backend_set_state(be, BACKEND_IDLE);
 	be->resp.rs = RESP_NONE;
-	evtimer_del(be->timer);
+	/* (its timer ran only until the login's OK) */
 	if (col) {
 		be->collect = NULL;
 		backend_collect_end(col, &col->res);

@@ -44,6 +44,8 @@
 #define CLIENT_EXT_CAPS                                                        \
 	(EXT_PROGRESS | EXT_STMT_BULK | EXT_METADATA | EXT_CACHE_METADATA)
 
+/* How long a closing client's queued output (an ERR) has to leave. */
+#define CLIENT_CLOSE_SECS 5
 /* Handshake packets are small; anything bigger is an attack or junk. */
 #define CLIENT_HANDSHAKE_MAX 65536
 /* The head of a command we copy out to dispatch and classify. */
@@ -115,12 +117,36 @@ void client_set_state(struct client *c, enum client_state s)
 	c->state = s;
 }
 
+/* Add <c>'s timer for <tv>, due at <at_us>. */
+static void client_timer_add(struct client *c, const struct timeval *tv,
+			     uint64_t at_us)
+{
+	evtimer_add(c->timer, tv);
+	c->timer_at_us = at_us;
+}
+
 static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
+	uint64_t now;
 
 	(void)fd;
 	(void)what;
+	c->timer_at_us = 0;
+	if (c->timer_due_us == 0)
+		return;	/* disarmed since it was added */
+	now = util_now_us();
+	if (now < c->timer_due_us) {
+		/* re-armed since: wait for the rest */
+		struct timeval tv = {
+			(time_t)((c->timer_due_us - now) / 1000000),
+			(suseconds_t)((c->timer_due_us - now) % 1000000)
+		};
+
+		client_timer_add(c, &tv, c->timer_due_us);
+		return;
+	}
+	c->timer_due_us = 0;
 	if (c->state == CLIENT_IDLE &&
 	    evbuffer_get_length(bufferevent_get_input(c->bev)))
 		client_close(c, "read timeout inside a packet");
@@ -134,25 +160,43 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 		client_close(c, "close timeout");
 }
 
+/*
+ * The timeout of <seconds> (none if 0) starts now.  Every command moves
+ * it, so only its due time moves: a pending timer that fires earlier
+ * adds itself again for the rest (client_timer_cb), and one that fires
+ * later is added anew.
+ */
 static void client_arm_timer(struct client *c, int seconds)
 {
 	struct timeval tv = { seconds, 0 };
 	const struct timeval *common;
+	uint64_t due;
 
 	if (seconds <= 0) {
-		evtimer_del(c->timer);
+		c->timer_due_us = 0;
 		return;
 	}
-	/* Re-armed for every command: a timeout of a duration libevent
-	 * knows as common goes on a queue of its own, not into its heap.
-	 * NULL (and a warning) once it knows too many durations, which
-	 * runtime changes of the timeouts can reach: then never again. */
+	due = util_now_us() + (uint64_t)seconds * 1000000;
+	c->timer_due_us = due;
+	if (c->timer_at_us && c->timer_at_us <= due)
+		return;
+	/* a timeout of a duration libevent knows as common goes on a queue
+	 * of its own, not into its heap.  NULL (and a warning) once it
+	 * knows too many durations, which runtime changes of the timeouts
+	 * can reach: then never again. */
 	common = NULL;
 	if (!ib_loop->timeouts_full) {
 		common = event_base_init_common_timeout(ib_loop->base, &tv);
 		ib_loop->timeouts_full = common == NULL;
 	}
-	evtimer_add(c->timer, common ? common : &tv);
+	client_timer_add(c, common ? common : &tv, due);
+}
+
+/* No timeout runs: the wait is the server's or the proxy's, not the
+ * client's.  The timer, if pending, fires to nothing. */
+static void client_disarm_timer(struct client *c)
+{
+	c->timer_due_us = 0;
 }
 
 bool client_write(struct client *c, const void *payload, size_t len)
@@ -1686,7 +1730,7 @@ static void client_next_command(struct client *c)
 				io_disable(c->io, c->bev, EV_READ);
 				c->read_paused = true;
 			}
-			evtimer_del(c->timer);
+			client_disarm_timer(c);
 			return;
 		}
 		c->cmd = head[0];
@@ -1698,7 +1742,7 @@ static void client_next_command(struct client *c)
 			c->query_start_us = util_now_us();
 			IB_STAT_INC(queries_total);
 		}
-		evtimer_del(c->timer);
+		client_disarm_timer(c);
 		more = c->is_admin ? client_admin_next(c, in, &cmd)
 				   : client_dispatch(c, in, &cmd);
 	}
@@ -1923,7 +1967,6 @@ void client_close(struct client *c, const char *fmt, ...)
 {
 	char why[256];
 	va_list ap;
-	struct timeval tv = { 5, 0 };
 	enum client_state was;
 
 	if (c->state == CLIENT_CLOSING)
@@ -1951,7 +1994,7 @@ void client_close(struct client *c, const char *fmt, ...)
 	}
 	io_disable(c->io, c->bev, EV_READ);
 	/* give queued output (an ERR) a bounded time to leave */
-	evtimer_add(c->timer, &tv);
+	client_arm_timer(c, CLIENT_CLOSE_SECS);
 	io_enable(c->io, c->bev, EV_WRITE);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		client_write_cb(c->bev, c);

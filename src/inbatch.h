@@ -160,6 +160,9 @@ struct client {
 	struct io *io; /* its socket's reads and writes, until TLS */
 	struct backend *be;
 	struct event *timer; /* handshake / idle timeout */
+	/* when the timeout is due (0: none), and when <timer> fires if
+	 * pending: commands move the first, the timer catches up lazily */
+	uint64_t timer_due_us, timer_at_us;
 	char peer[64];
 	char peer_host[48];
 

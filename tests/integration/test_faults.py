@@ -685,6 +685,39 @@ def test_client_idle_timeout(inbatch_factory):
     healthy(ep)
 
 
+def test_idle_timeout_follows_the_last_command(inbatch_factory):
+    """A command moves the idle timeout's due time, not its timer: a
+    timer that fires before the time is due waits for the rest, and one
+    due later than a lowered timeout is added again."""
+    ep = inbatch_factory(client_idle_timeout=1)
+    r = Raw(ep.port)
+    try:
+        r.login()
+        # commands for 2 s: the first timer fires between them
+        for _ in range(5):
+            assert r.query("SELECT 1")[:1] == b"\x01"
+            time.sleep(0.4)
+        res = r.wait_closed(5)
+        assert res is not None, "idle client never disconnected"
+        assert 0.3 < res[0] < 2.8, res
+    finally:
+        r.close()
+    admin_query(ep, "SET client_idle_timeout = 1000")
+    r = Raw(ep.port)
+    try:
+        r.login()
+        assert r.query("SELECT 1")[:1] == b"\x01"
+        # its timer now fires in 1,000 s; the next command's timeout is 1 s
+        admin_query(ep, "SET client_idle_timeout = 1")
+        assert r.query("SELECT 1")[:1] == b"\x01"
+        res = r.wait_closed(5)
+        assert res is not None, "a lowered idle timeout waited for the old"
+        assert 0.5 < res[0] < 3.2, res
+    finally:
+        r.close()
+    healthy(ep)
+
+
 def test_idle_timeout_changed_many_times(inbatch_factory):
     """libevent knows 256 timeout durations as common, per loop, and warns
     on every timer armed with one more: past them, client timers go into
