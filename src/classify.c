@@ -291,11 +291,19 @@ static inline bool is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-/* Bytes >= 0x80 count as identifier bytes: multibyte names in utf8. */
+/* What a byte is in a name, looked up once: an ASCII name byte (letters,
+ * digits, '_', '$'), or a byte >= 0x80, which counts as one too
+ * (multibyte names in utf8) but where CLASSIFY_ASCII_NAMES says not. */
+enum { LEX_C_NAME = 1, LEX_C_HIGH = 2 };
+static const unsigned char lex_class[256] = {
+	['a' ... 'z'] = LEX_C_NAME, ['A' ... 'Z'] = LEX_C_NAME,
+	['0' ... '9'] = LEX_C_NAME, ['_'] = LEX_C_NAME, ['$'] = LEX_C_NAME,
+	[0x80 ... 0xff] = LEX_C_HIGH,
+};
+
 static inline bool is_ident_char(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' ||
-	       c == '$' || c >= 0x80;
+	return lex_class[c] != 0;
 }
 
 static inline bool is_space(unsigned char c)
@@ -337,15 +345,20 @@ _Static_assert(sizeof(kw_table) / sizeof(kw_table[0]) < 255 &&
 	       "kw_hash: indexes fit a byte, probes stay short");
 static bool kw_hash_built;
 
-/* FNV-1a: names that differ in one digit (t1, t2) land far apart */
+/* FNV-1a: names that differ in one digit (t1, t2) land far apart.  The
+ * lexer folds a name's bytes into it as it reads them (lex_raw). */
+#define KW_FNV_START 2166136261u
+#define KW_FNV_STEP(h, c) (((h) ^ to_upper(c)) * 16777619u)
+#define KW_FNV_SLOT(h) (((h) ^ ((h) >> 16)) & (KW_HASH_SIZE - 1))
+
 static unsigned kw_hash_of(const unsigned char *w, size_t n)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = KW_FNV_START;
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		h = (h ^ to_upper(w[i])) * 16777619u;
-	return (h ^ (h >> 16)) & (KW_HASH_SIZE - 1);
+		h = KW_FNV_STEP(h, w[i]);
+	return KW_FNV_SLOT(h);
 }
 
 static void kw_hash_build(void)
@@ -363,18 +376,22 @@ static void kw_hash_build(void)
 	kw_hash_built = true;
 }
 
-static const struct kw *kw_lookup(const unsigned char *w, size_t n)
+/* The keyword <w> of <n> bytes is, if any, in slot <h> or after it. */
+static const struct kw *kw_find(const unsigned char *w, size_t n, unsigned h)
 {
-	unsigned h;
-
 	if (n > KW_MAX_LEN)
 		return NULL;
 	if (!kw_hash_built)
 		kw_hash_build();
-	for (h = kw_hash_of(w, n); kw_hash[h]; h = (h + 1) & (KW_HASH_SIZE - 1))
+	for (; kw_hash[h]; h = (h + 1) & (KW_HASH_SIZE - 1))
 		if (kw_cmp(w, n, kw_table[kw_hash[h] - 1].name) == 0)
 			return &kw_table[kw_hash[h] - 1];
 	return NULL;
+}
+
+static const struct kw *kw_lookup(const unsigned char *w, size_t n)
+{
+	return kw_find(w, n, kw_hash_of(w, n));
 }
 
 /*
@@ -595,7 +612,8 @@ static void lex_raw(struct lexer *lx, struct token *t)
 	const unsigned char *s = lx->s;
 	size_t n = lx->len, p, q;
 	enum classify_reason why;
-	unsigned char c;
+	unsigned char c, mask;
+	uint32_t h;
 
 	t->kw = NULL;
 	t->num = 0;
@@ -663,10 +681,11 @@ static void lex_raw(struct lexer *lx, struct token *t)
 		lex_punct(lx, t, p);
 		return;
 	}
-	for (q = p + 1; q < n && is_ident_char(s[q]) &&
-		       !(s[q] >= 0x80 && (lx->flags & CLASSIFY_ASCII_NAMES));
-	     q++)
-		;
+	mask = (lx->flags & CLASSIFY_ASCII_NAMES) ? LEX_C_NAME
+						  : LEX_C_NAME | LEX_C_HIGH;
+	h = KW_FNV_STEP(KW_FNV_START, c);
+	for (q = p + 1; q < n && (lex_class[s[q]] & mask); q++)
+		h = KW_FNV_STEP(h, s[q]);
 	if (q == p + 1 && q < n && s[q] == '\'') {
 		/* X'..', B'..' and N'..' are literals, not names */
 		switch (c) {
@@ -688,7 +707,7 @@ static void lex_raw(struct lexer *lx, struct token *t)
 	}
 	t->type = TOK_IDENT;
 	t->len = q - p;
-	t->kw = kw_lookup(s + p, q - p);
+	t->kw = kw_find(s + p, q - p, KW_FNV_SLOT(h));
 	lx->pos = q;
 	return;
 
@@ -1142,10 +1161,14 @@ static enum classify_reason parse_limit(struct lexer *lx, struct classify_result
  * the dotted capital I, to i). */
 static bool has_reserved(const unsigned char *s, size_t n)
 {
+	const unsigned char *u = s, *end = s + n;
 	size_t i;
 
-	for (i = 0; i + 2 < n; i++) {
-		if (s[i] != '_' || s[i + 1] != '_')
+	/* memchr finds the few '_' of a statement (every lookup's) */
+	while (end - u > 2 && (u = memchr(u, '_', (size_t)(end - u - 2))) != NULL) {
+		i = (size_t)(u - s);
+		u++;
+		if (s[i + 1] != '_')
 			continue;
 		if (s[i + 2] >= 0x80)
 			return true;
