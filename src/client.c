@@ -1850,6 +1850,10 @@ static void client_step(struct client *c)
 		 * of the last read, as MariaDB does it */
 		if (c->state == CLIENT_IDLE && evbuffer_get_length(in))
 			client_arm_timer(c, ib.cfg->net_read_timeout);
+		/* a command without an answer (COM_STMT_CLOSE) was the last:
+		 * nothing else re-arms the idle timeout */
+		else if (c->state == CLIENT_IDLE && c->timer_due_us == 0)
+			client_arm_timer(c, ib.cfg->client_idle_timeout);
 		break;
 	case CLIENT_INFILE:
 		client_resume_read(c);

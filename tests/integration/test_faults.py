@@ -689,7 +689,7 @@ def test_idle_timeout_follows_the_last_command(inbatch_factory):
     """A command moves the idle timeout's due time, not its timer: a
     timer that fires before the time is due waits for the rest, and one
     due later than a lowered timeout is added again."""
-    ep = inbatch_factory(client_idle_timeout=1)
+    ep = inbatch_factory(client_idle_timeout=1, handshake_timeout=30)
     r = Raw(ep.port)
     try:
         r.login()
@@ -707,11 +707,37 @@ def test_idle_timeout_follows_the_last_command(inbatch_factory):
     try:
         r.login()
         assert r.query("SELECT 1")[:1] == b"\x01"
-        # its timer now fires in 1,000 s; the next command's timeout is 1 s
+        # its timer fires at the 30 s of the handshake's timeout, before
+        # the 1,000 s; the next command's timeout is 1 s
         admin_query(ep, "SET client_idle_timeout = 1")
         assert r.query("SELECT 1")[:1] == b"\x01"
         res = r.wait_closed(5)
         assert res is not None, "a lowered idle timeout waited for the old"
+        assert 0.5 < res[0] < 3.2, res
+    finally:
+        r.close()
+    healthy(ep)
+
+
+def test_idle_timeout_after_a_command_without_answer(inbatch_factory):
+    """COM_STMT_CLOSE has no answer: the session is idle right after it,
+    and its idle timeout runs."""
+    ep = inbatch_factory(client_idle_timeout=1)
+    r = Raw(ep.port)
+    try:
+        r.login()
+        r.send_packet(b"\x16SELECT 1")     # COM_STMT_PREPARE
+        _, p = r.read_packet()
+        assert p[:1] == b"\x00", err_of(p)
+        stmt_id = p[1:5]
+        # the definitions of one column and of no parameter, then an EOF
+        while True:
+            _, p = r.read_packet()
+            if p[:1] == b"\xfe" and len(p) < 9:
+                break
+        r.send_packet(b"\x19" + stmt_id)    # COM_STMT_CLOSE
+        res = r.wait_closed(5)
+        assert res is not None, "idle after COM_STMT_CLOSE, never closed"
         assert 0.5 < res[0] < 3.2, res
     finally:
         r.close()
