@@ -276,7 +276,11 @@ for t in $THREADS; do
 		ps=disable
 		[ "$mode" = prepared ] && ps=auto
 		for ((round = 1; round <= ROUNDS; round++)); do
-		for target in $TARGETS; do
+		# each round starts one target further on: none always runs
+		# right after the same other
+		read -ra order <<<"$TARGETS"
+		rot=$(((round - 1) % ${#order[@]}))
+		for target in "${order[@]:rot}" "${order[@]:0:rot}"; do
 			i=$((i + 1))
 			la=$(loadavg)
 			echo "# [$i/$nruns] $target $mode threads=$t round $round" \
@@ -348,7 +352,9 @@ for t in $THREADS; do
 done
 
 # Each cell's median over its rounds, in the same columns, for the tables
-# and the plot; a cell with a failed round fails.  Errors add up.
+# and the plot; a cell with a failed round fails.  Errors add up.  Each
+# column's median is its own: the medians of user and system time need
+# not add up to the median of the two together.
 RUNS=$RESULTS
 RESULTS=$OUT/medians.txt
 awk '!/^#/ { k = $1 " " $2 " " $3; if (!(k in n)) ks[++nk] = k
@@ -361,7 +367,9 @@ awk '!/^#/ { k = $1 " " $2 " " $3; if (!(k in n)) ks[++nk] = k
 		for (i = 2; i <= m; i++)	# insertion sort: a few rounds
 			for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
 				t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-		return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
+		if (m % 2) return a[(m + 1) / 2]
+		t = (a[m / 2] + a[m / 2 + 1]) / 2	# not "%.6g": 1.2e+06
+		return t == int(t) ? sprintf("%d", t) : sprintf("%.2f", t) }
 	END {
 		for (i = 1; i <= nk; i++) {
 			k = ks[i]; line = k
