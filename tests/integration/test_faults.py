@@ -654,6 +654,14 @@ def test_handshake_timeout_trickling_client(inbatch_factory):
     healthy(ep)
 
 
+def _assert_closes_idle(r, why, low=0.5, high=3.2):
+    """<r>, idle now, is closed by a 1 s idle timeout: within [low, high]
+    seconds; <why> says what it would mean if it never were."""
+    res = r.wait_closed(5)
+    assert res is not None, why
+    assert low < res[0] < high, res
+
+
 def _assert_idle_closed(ep):
     """A client that logs in, runs one query and then idles is closed
     after the 1 s client_idle_timeout <ep> has, not long after."""
@@ -661,9 +669,7 @@ def _assert_idle_closed(ep):
     try:
         r.login()
         assert r.query("SELECT 1")[:1] == b"\x01"
-        res = r.wait_closed(5)
-        assert res is not None, "idle client never disconnected"
-        assert 0.5 < res[0] < 3.2, res
+        _assert_closes_idle(r, "idle client never disconnected")
     finally:
         r.close()
 
@@ -697,9 +703,7 @@ def test_idle_timeout_follows_the_last_command(inbatch_factory):
         for _ in range(5):
             assert r.query("SELECT 1")[:1] == b"\x01"
             time.sleep(0.4)
-        res = r.wait_closed(5)
-        assert res is not None, "idle client never disconnected"
-        assert 0.3 < res[0] < 2.8, res
+        _assert_closes_idle(r, "idle client never disconnected", 0.3, 2.8)
     finally:
         r.close()
     admin_query(ep, "SET client_idle_timeout = 1000")
@@ -711,9 +715,7 @@ def test_idle_timeout_follows_the_last_command(inbatch_factory):
         # the 1,000 s; the next command's timeout is 1 s
         admin_query(ep, "SET client_idle_timeout = 1")
         assert r.query("SELECT 1")[:1] == b"\x01"
-        res = r.wait_closed(5)
-        assert res is not None, "a lowered idle timeout waited for the old"
-        assert 0.5 < res[0] < 3.2, res
+        _assert_closes_idle(r, "a lowered idle timeout waited for the old")
     finally:
         r.close()
     healthy(ep)
@@ -736,9 +738,7 @@ def test_idle_timeout_after_a_command_without_answer(inbatch_factory):
             if p[:1] == b"\xfe" and len(p) < 9:
                 break
         r.send_packet(b"\x19" + stmt_id)    # COM_STMT_CLOSE
-        res = r.wait_closed(5)
-        assert res is not None, "idle after COM_STMT_CLOSE, never closed"
-        assert 0.5 < res[0] < 3.2, res
+        _assert_closes_idle(r, "idle after COM_STMT_CLOSE, never closed")
     finally:
         r.close()
     healthy(ep)
