@@ -291,19 +291,27 @@ static inline bool is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-/* What a byte is in a name, looked up once: an ASCII name byte (letters,
- * digits, '_', '$'), or a byte >= 0x80, which counts as one too
- * (multibyte names in utf8) but where CLASSIFY_ASCII_NAMES says not. */
-enum { LEX_C_NAME = 1, LEX_C_HIGH = 2 };
-static const unsigned char lex_class[256] = {
-	['a' ... 'z'] = LEX_C_NAME, ['A' ... 'Z'] = LEX_C_NAME,
-	['0' ... '9'] = LEX_C_NAME, ['_'] = LEX_C_NAME, ['$'] = LEX_C_NAME,
-	[0x80 ... 0xff] = LEX_C_HIGH,
+/*
+ * What a byte is, looked up once (the lexer and the statement scanner read
+ * every byte of every relayed statement through this one table):
+ * CH_NAME   an ASCII name byte: letters, digits, '_', '$';
+ * CH_HIGH   a byte >= 0x80: part of a name too (multibyte names in utf8),
+ *           but where CLASSIFY_ASCII_NAMES says not;
+ * CH_START  where the statement scanner's words start: letters and '_';
+ * CH_LOOK   a byte the statement scanner looks at more closely (stmt_word).
+ */
+enum { CH_NAME = 1, CH_HIGH = 2, CH_START = 4, CH_LOOK = 8 };
+static const unsigned char char_class[256] = {
+	['a' ... 'z'] = CH_NAME | CH_START, ['A' ... 'Z'] = CH_NAME | CH_START,
+	['_'] = CH_NAME | CH_START, ['0' ... '9'] = CH_NAME, ['$'] = CH_NAME,
+	[0x80 ... 0xff] = CH_HIGH,
+	[';'] = CH_LOOK, ['\''] = CH_LOOK, ['"'] = CH_LOOK, ['`'] = CH_LOOK,
+	['#'] = CH_LOOK, ['-'] = CH_LOOK, ['/'] = CH_LOOK,
 };
 
 static inline bool is_ident_char(unsigned char c)
 {
-	return lex_class[c] != 0;
+	return (char_class[c] & (CH_NAME | CH_HIGH)) != 0;
 }
 
 static inline bool is_space(unsigned char c)
@@ -681,10 +689,9 @@ static void lex_raw(struct lexer *lx, struct token *t)
 		lex_punct(lx, t, p);
 		return;
 	}
-	mask = (lx->flags & CLASSIFY_ASCII_NAMES) ? LEX_C_NAME
-						  : LEX_C_NAME | LEX_C_HIGH;
+	mask = (lx->flags & CLASSIFY_ASCII_NAMES) ? CH_NAME : CH_NAME | CH_HIGH;
 	h = KW_FNV_STEP(KW_FNV_START, c);
-	for (q = p + 1; q < n && (lex_class[s[q]] & mask); q++)
+	for (q = p + 1; q < n && (char_class[s[q]] & mask); q++)
 		h = KW_FNV_STEP(h, s[q]);
 	if (q == p + 1 && q < n && s[q] == '\'') {
 		/* X'..', B'..' and N'..' are literals, not names */
@@ -1396,21 +1403,6 @@ struct stmt_scan {
 	size_t n, p;
 };
 
-/* What stmt_word makes of a byte, looked up once: part of a word (ASCII
- * letters, digits, '_', '$'), the start of one, a byte that needs a closer
- * look, or (0) a byte it skips.  Every relayed statement is scanned. */
-enum { STMT_C_WORD = 1, STMT_C_START = 2, STMT_C_LOOK = 4 };
-static const unsigned char stmt_class[256] = {
-	['a' ... 'z'] = STMT_C_WORD | STMT_C_START,
-	['A' ... 'Z'] = STMT_C_WORD | STMT_C_START,
-	['_'] = STMT_C_WORD | STMT_C_START,
-	['0' ... '9'] = STMT_C_WORD,
-	['$'] = STMT_C_WORD,
-	[';'] = STMT_C_LOOK, ['\''] = STMT_C_LOOK, ['"'] = STMT_C_LOOK,
-	['`'] = STMT_C_LOOK, ['#'] = STMT_C_LOOK, ['-'] = STMT_C_LOOK,
-	['/'] = STMT_C_LOOK,
-};
-
 /* Next word (letters, digits, '_') of the current statement; 0 at ';' or
  * the end.  Punctuation other than ';' is skipped. */
 static size_t stmt_word(struct stmt_scan *sc, size_t *off)
@@ -1419,14 +1411,14 @@ static size_t stmt_word(struct stmt_scan *sc, size_t *off)
 	size_t n = sc->n, p = sc->p, q;
 
 	while (p < n) {
-		unsigned char c = s[p], k = stmt_class[c];
+		unsigned char c = s[p], k = char_class[c];
 
-		if (!(k & (STMT_C_START | STMT_C_LOOK))) {
+		if (!(k & (CH_START | CH_LOOK))) {
 			p++;
 			continue;
 		}
-		if (k & STMT_C_START) {
-			for (q = p + 1; q < n && (stmt_class[s[q]] & STMT_C_WORD); q++)
+		if (k & CH_START) {
+			for (q = p + 1; q < n && (char_class[s[q]] & CH_NAME); q++)
 				;
 			*off = p;
 			sc->p = q;
