@@ -131,10 +131,20 @@ static inline unsigned char util_lower(unsigned char c)
 	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
 }
 
+/* Are <a> and <b> the same <n> bytes but for ASCII case? */
+static bool util_caseeq(const unsigned char *a, const unsigned char *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && util_lower(a[i]) == util_lower(b[i]); i++)
+		;
+	return i == n;
+}
+
 bool util_memcasemem(const void *hay, size_t len, const char *needle)
 {
 	const unsigned char *h = hay, *nd = (const unsigned char *)needle;
-	const unsigned char *at, *end, *m;
+	const unsigned char *at, *end;
 	size_t n = strlen(needle), i, k;
 
 	if (n == 0)
@@ -148,22 +158,15 @@ bool util_memcasemem(const void *hay, size_t len, const char *needle)
 	for (k = 0; k < n && util_lower(nd[k]) >= 'a' && util_lower(nd[k]) <= 'z'; k++)
 		;
 	if (k == n) {
-		for (i = 0; i + n <= len; i++) {
-			for (k = 0; k < n && util_lower(h[i + k]) == util_lower(nd[k]); k++)
-				;
-			if (k == n)
+		for (i = 0; i + n <= len; i++)
+			if (util_caseeq(h + i, nd, n))
 				return true;
-		}
 		return false;
 	}
 	end = h + len - (n - k - 1);
-	for (at = h + k; at < end && (at = memchr(at, nd[k], (size_t)(end - at))) != NULL; at++) {
-		m = at - k;
-		for (i = 0; i < n && util_lower(m[i]) == util_lower(nd[i]); i++)
-			;
-		if (i == n)
+	for (at = h + k; at < end && (at = memchr(at, nd[k], (size_t)(end - at))) != NULL; at++)
+		if (util_caseeq(at - k, nd, n))
 			return true;
-	}
 	return false;
 }
 
