@@ -1383,6 +1383,32 @@ for _label, _how in [
              "DROP PROCEDURE IF EXISTS ex_p_nbe"])
 
 
+# --- 10. how the classifier reads names ----------------------------------------------
+
+# lower- and mixed-case keywords; names with '$', bytes >= 0x80, keyword
+# prefixes and underscores next to the keys join's own names (__ib_): the
+# plain sessions' lookups must still be batched, and answer as alone; X's
+# second lookup names __ib_c and must run alone
+LEX_T = "ex_lex$t"
+case("lexer-names",
+     ["DROP TABLE IF EXISTS `%s`" % LEX_T,
+      "CREATE TABLE `%s` (id INT PRIMARY KEY, `n\u00e4m\u00e9` VARCHAR(20), "
+      "x__i_ INT, selection INT, KEY (`n\u00e4m\u00e9`)) "
+      "DEFAULT CHARSET=utf8mb4" % LEX_T,
+      "INSERT INTO `%s` VALUES (1, 'alice', 10, 100), (2, 'bob', 20, 200), "
+      "(3, 'carol', 30, 300), (4, 'dave', 40, 400)" % LEX_T],
+     [S("X", ["sElEcT id, x__i_, selection FrOm %s wHeRe n\u00e4m\u00e9 = "
+              "'bob' LiMiT 1" % LEX_T,
+              "SELECT x__i_ AS __ib_c FROM %s WHERE n\u00e4m\u00e9 = 'carol'"
+              % LEX_T])],
+     [["select id, x__i_, selection from %s where n\u00e4m\u00e9 = '%s' "
+       "limit 1" % (LEX_T, n) for n in NAMES],
+      ["SELECT `x__i_` FROM %s AS lim$ WHERE lim$.n\u00e4m\u00e9 = '%s'"
+       % (LEX_T, n) for n in NAMES]],
+     script=[("setup",), ("burst", 0), ("burst", 1), ("follow",)],
+     root_teardown=["DROP TABLE IF EXISTS `%s`" % LEX_T])
+
+
 # --- the test ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", MODES)
