@@ -1504,6 +1504,8 @@ static void batch_flush(struct batch *b)
 		batch_run_alone(b);
 		return;
 	}
+	if (g->inflight)
+		IB_STAT_INC(batches_overlapped);
 	/* a sent batch holds a slot until batch_finish(), even one whose
 	 * clients all left */
 	g->inflight++;
@@ -1827,6 +1829,12 @@ static bool batch_place(struct lookup *l, const struct classify_result *cr)
 		return false;
 	if (g->gathering->n_clients >= (unsigned)ib.cfg->batch_max_keys)
 		batch_flush(g->gathering);
+	else if (ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE &&
+		 ib.cfg->batch_busy_keys > 0 &&
+		 g->gathering->n_clients >= (unsigned)ib.cfg->batch_busy_keys)
+		/* large enough to pay for its statement: waiting for the one
+		 * in flight would leave a CPU of the server idle */
+		batch_kick(g->gathering);
 	return true;
 }
 

@@ -36,6 +36,7 @@ struct ib_config {
 	bool compression;
 	int batch_max_groups;
 	int batch_max_keys;
+	int batch_busy_keys;
 	int batch_mode;
 	int batch_window_us;
 	int client_idle_timeout;

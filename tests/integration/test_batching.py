@@ -806,6 +806,53 @@ def test_batch_mode_off(inbatch_factory, mariadb, tables):
         close_all(conns)
 
 
+@pytest.mark.parametrize("busy", [0, 4])
+def test_adaptive_busy_keys(inbatch_factory, direct, mariadb, tables, busy):
+    """Adaptive mode: while a lookup of a shape is held in flight (its
+    table locked), the lookups gathering behind it go once batch_busy_keys
+    of them have gathered, without waiting for it; with 0 they wait for
+    it.  Every answer is the one MariaDB gives the lookup alone."""
+    proxy = inbatch_factory(batch_mode="adaptive", batch_window_us=1000000,
+                            batch_busy_keys=busy)
+    n = 9
+    conns = open_conns(proxy, n)
+    oracle = Oracle(direct)
+    locker = mariadb.connect(database=DB)
+    sqls = ["SELECT id, name FROM bt_gen_u WHERE name = %s"
+            % sql_str(NAME_VARIANTS[i % len(NAME_VARIANTS)])
+            for i in range(n)]
+    try:
+        burst(conns, ["SELECT 1"] * n)
+        s0 = stats(proxy)
+        c0 = mariadb.com_select()
+        cur = locker.cursor()
+        cur.execute("LOCK TABLES bt_gen_u WRITE")
+        timer = threading.Timer(0.8, lambda: cur.execute("UNLOCK TABLES"))
+        timer.start()
+        try:
+            # the first goes alone and waits for the lock; the others
+            # gather behind it
+            got = burst_first(conns, sqls, lead=0.3)
+        finally:
+            timer.join()
+        used = mariadb.com_select() - c0
+        s1 = stats(proxy)
+        bad = mismatches("busy %d" % busy, sqls, got, oracle)
+        assert not bad, "\n".join(bad)
+        assert delta(s0, s1, "queries_batched") >= 2, (s0, s1)
+        if busy:
+            # 8 gathered: a batch went while the first waited
+            assert delta(s0, s1, "batches_overlapped") >= 1, (s0, s1)
+        else:
+            assert delta(s0, s1, "batches_overlapped") == 0, (s0, s1)
+            assert delta(s0, s1, "batches") == 1, (s0, s1)
+        assert used <= n, used
+    finally:
+        locker.close()
+        oracle.close()
+        close_all(conns)
+
+
 # --- exactness corner cases --------------------------------------------------
 
 def test_metadata_verdict_race(inbatch_factory, direct, tables):

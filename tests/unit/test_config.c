@@ -195,6 +195,7 @@ static void test_bounds(void)
 {
 	static const struct bound bounds[] = {
 		{ "backend_connect_timeout", 1, 3600 },
+		{ "batch_busy_keys", 0, 1000 },
 		{ "batch_max_keys", 1, 1000 },
 		{ "batch_window_us", 0, 1000000 },
 		{ "client_idle_timeout", 0, 86400 },
@@ -636,7 +637,7 @@ static void test_foreach_print(void)
 		return;
 	}
 	cfg_foreach(cfg, row_cb, &r1);
-	ok(r1.n == 34, "34 rows (got %d)", r1.n);
+	ok(r1.n == 35, "35 rows (got %d)", r1.n);
 	ok(r1.sorted, "rows in alphabetical order, each with a description");
 	ok(r1.masked, "admin_password masked");
 	ok(r1.batch_mode_rt && !r1.listen_rt, "changeable follows CFG_RUNTIME");
