@@ -180,6 +180,22 @@ static void batch_coalesced(struct batch *b);
 static void batch_own(struct batch *b);
 static bool batch_probe_fresh(const struct batch_group *g);
 
+/*
+ * Adaptive: may the batch gathering in <g> go?  When nothing of its shape
+ * is in flight; or beside one statement in flight once batch_busy_keys
+ * have gathered: large enough to pay for its statement, it keeps a second
+ * CPU of the server busy while the next batch gathers.
+ */
+static bool batch_adaptive_due(const struct batch_group *g)
+{
+	unsigned busy = (unsigned)ib.cfg->batch_busy_keys;
+
+	if (!g->gathering || ib.cfg->batch_mode != CFG_BATCH_ADAPTIVE)
+		return false;
+	return g->inflight == 0 ||
+	       (busy && g->inflight == 1 && g->gathering->n_clients >= busy);
+}
+
 /* Adaptive: <b> goes at the end of this wakeup (see struct batcher). */
 static void batch_kick(struct batch *b)
 {
@@ -275,8 +291,7 @@ void batch_solo_done(struct lookup *l)
 		g->inflight--;
 	/* adaptive: what gathered while this ran goes at the end of this
 	 * wakeup (batch_kick) */
-	if (g->inflight == 0 && g->gathering &&
-	    ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE)
+	if (batch_adaptive_due(g))
 		batch_kick(g->gathering);
 }
 
@@ -1568,8 +1583,7 @@ static void batch_finish(struct batch *b)
 	b->free_next = ib_loop->batcher->done_list;
 	ib_loop->batcher->done_list = b;
 	/* as in batch_solo_done() */
-	if (g->inflight == 0 && g->gathering &&
-	    ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE)
+	if (batch_adaptive_due(g))
 		batch_kick(g->gathering);
 }
 
@@ -1829,11 +1843,7 @@ static bool batch_place(struct lookup *l, const struct classify_result *cr)
 		return false;
 	if (g->gathering->n_clients >= (unsigned)ib.cfg->batch_max_keys)
 		batch_flush(g->gathering);
-	else if (ib.cfg->batch_mode == CFG_BATCH_ADAPTIVE &&
-		 ib.cfg->batch_busy_keys > 0 &&
-		 g->gathering->n_clients >= (unsigned)ib.cfg->batch_busy_keys)
-		/* large enough to pay for its statement: waiting for the one
-		 * in flight would leave a CPU of the server idle */
+	else if (batch_adaptive_due(g))
 		batch_kick(g->gathering);
 	return true;
 }

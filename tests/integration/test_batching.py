@@ -810,8 +810,9 @@ def test_batch_mode_off(inbatch_factory, mariadb, tables):
 def test_adaptive_busy_keys(inbatch_factory, direct, mariadb, tables, busy):
     """Adaptive mode: while a lookup of a shape is held in flight (its
     table locked), the lookups gathering behind it go once batch_busy_keys
-    of them have gathered, without waiting for it; with 0 they wait for
-    it.  Every answer is the one MariaDB gives the lookup alone."""
+    of them have gathered, without waiting for it, but not beside two in
+    flight; with 0 they wait for it.  Every answer is the one MariaDB gives
+    the lookup alone."""
     proxy = inbatch_factory(batch_mode="adaptive", batch_window_us=1000000,
                             batch_busy_keys=busy)
     n = 9
@@ -827,7 +828,16 @@ def test_adaptive_busy_keys(inbatch_factory, direct, mariadb, tables, busy):
         c0 = mariadb.com_select()
         cur = locker.cursor()
         cur.execute("LOCK TABLES bt_gen_u WRITE")
-        timer = threading.Timer(0.8, lambda: cur.execute("UNLOCK TABLES"))
+        waiting = []
+
+        def release():
+            # the proxy's statements that wait for the lock
+            cur.execute("SELECT COUNT(*) FROM information_schema.processlist"
+                        " WHERE state LIKE 'Waiting for table%lock'")
+            waiting.append(cur.fetchone()[0])
+            cur.execute("UNLOCK TABLES")
+
+        timer = threading.Timer(1.0, release)
         timer.start()
         try:
             # the first goes alone and waits for the lock; the others
@@ -841,9 +851,12 @@ def test_adaptive_busy_keys(inbatch_factory, direct, mariadb, tables, busy):
         assert not bad, "\n".join(bad)
         assert delta(s0, s1, "queries_batched") >= 2, (s0, s1)
         if busy:
-            # 8 gathered: a batch went while the first waited
+            # 8 gathered: a batch went while the first waited, the rest
+            # waited for one of the two
+            assert waiting == [2], waiting
             assert delta(s0, s1, "batches_overlapped") >= 1, (s0, s1)
         else:
+            assert waiting == [1], waiting
             assert delta(s0, s1, "batches_overlapped") == 0, (s0, s1)
             assert delta(s0, s1, "batches") == 1, (s0, s1)
         assert used <= n, used
