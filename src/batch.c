@@ -68,6 +68,7 @@ struct batch {
 	bool skip_own;	 /* no own lookup: the join has every key */
 	bool by_value;	 /* integer keys in an IN list (batch_keys_sql) */
 	unsigned skip_idx; /* the key the coalesced query left out, or n_keys */
+	unsigned sent_n; /* lookups when sent, in the group's inflight_n */
 	bool sent;
 	bool done;
 	bool kicked; /* on the batcher's kicks: flushes after this wakeup */
@@ -93,6 +94,7 @@ struct batch_group {
 	struct stats_shape *st;
 	struct batch *gathering;
 	unsigned inflight;
+	unsigned inflight_n; /* lookups of the statements in flight */
 	bool probe_ok;	     /* key type and base table proven */
 	uint64_t probed_us;  /* 0: never */
 	/* when most of a batch's keys had rows it could not send in the
@@ -183,17 +185,19 @@ static bool batch_probe_fresh(const struct batch_group *g);
 /*
  * Adaptive: may the batch gathering in <g> go?  When nothing of its shape
  * is in flight; or beside one statement in flight once batch_busy_keys
- * have gathered: large enough to pay for its statement, it keeps a second
- * CPU of the server busy while the next batch gathers.
+ * have gathered and as many as that statement holds: large enough to pay
+ * for its statement, it keeps a second CPU of the server busy while the
+ * next batch gathers, and it is no smaller than the one it runs beside.
  */
 static bool batch_adaptive_due(const struct batch_group *g)
 {
-	unsigned busy = (unsigned)ib.cfg->batch_busy_keys;
+	unsigned busy = (unsigned)ib.cfg->batch_busy_keys, n;
 
 	if (!g->gathering || ib.cfg->batch_mode != CFG_BATCH_ADAPTIVE)
 		return false;
+	n = g->gathering->n_clients;
 	return g->inflight == 0 ||
-	       (busy && g->inflight == 1 && g->gathering->n_clients >= busy);
+	       (busy && g->inflight == 1 && n >= busy && n >= g->inflight_n);
 }
 
 /* Adaptive: <b> goes at the end of this wakeup (see struct batcher). */
@@ -255,11 +259,15 @@ static void batch_run_solo(struct lookup *l, struct batch_group *g)
 	l->batch = NULL;
 	l->sql = NULL;
 	l->solo_group = g;
-	if (g)
+	if (g) {
 		g->inflight++;
+		g->inflight_n++;
+	}
 	if (!l->ops->fall_back(l, sql, len)) {
-		if (g)
+		if (g) {
 			g->inflight--;
+			g->inflight_n--;
+		}
 		l->solo_group = NULL;
 		/* outcome 3 */
 		l->ops->fail(l, true, "no backend for a fall-back lookup");
@@ -289,6 +297,8 @@ void batch_solo_done(struct lookup *l)
 			       STATS_LAT_BUCKETS, (double)us);
 	if (g->inflight)
 		g->inflight--;
+	if (g->inflight_n)
+		g->inflight_n--;
 	/* adaptive: what gathered while this ran goes at the end of this
 	 * wakeup (batch_kick) */
 	if (batch_adaptive_due(g))
@@ -1524,6 +1534,8 @@ static void batch_flush(struct batch *b)
 	/* a sent batch holds a slot until batch_finish(), even one whose
 	 * clients all left */
 	g->inflight++;
+	b->sent_n = b->n_clients;
+	g->inflight_n += b->sent_n;
 	b->runner = batch_pick_runner(b);
 	if (!b->runner) {
 		batch_finish(b);
@@ -1577,6 +1589,10 @@ static void batch_finish(struct batch *b)
 		g->unordered_us = util_now_us();
 	if (b->sent && g->inflight)
 		g->inflight--;
+	if (b->sent) {
+		g->inflight_n -= b->sent_n < g->inflight_n ? b->sent_n : g->inflight_n;
+		b->sent_n = 0;
+	}
 	if (g->gathering == b)
 		g->gathering = NULL;
 	evtimer_del(b->timer);

@@ -117,7 +117,7 @@ static const struct cfg_param cfg_params[] = {	/* alphabetical: SHOW CONFIG orde
 	CFG_BOOL(batch_autocommit_off, "off", CFG_RUNTIME,
 		 "Whether a client with autocommit off and isolation READ COMMITTED may be batched for the read that opens its transaction; its session then opens the transaction with its next statement that reads a table, so @@in_transaction reads 0 until then. Never under REPEATABLE READ or SERIALIZABLE."),
 	CFG_INT(batch_busy_keys, "16", 0, 1000, CFG_RUNTIME,
-		"Adaptive mode: a gathering batch that reaches this many lookups goes at the end of the wakeup beside one statement of its shape in flight (not beside two), so that the server runs two while the next batch gathers; 0: it waits for the one in flight."),
+		"Adaptive mode: a gathering batch that reaches this many lookups, and as many as the one statement of its shape in flight holds, goes at the end of the wakeup without waiting for it (never beside two), so that the server runs two while the next batch gathers. Pages of lookups finish sooner where the server has CPU to spare; where it has none, the smaller batches cost it more per lookup. 0: a batch waits for the statement in flight."),
 	CFG_INT(batch_max_groups, "4096", 16, 1000000, CFG_RUNTIME,
 		"Most lookup shapes (per session context) kept with their batching state; the least recently used idle one is dropped for a new one."),
 	CFG_INT(batch_max_keys, "256", 1, 1000, CFG_RUNTIME,
