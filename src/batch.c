@@ -126,9 +126,10 @@ struct batcher {
 	unsigned n_spare;
 	unsigned ddl_epoch;
 	size_t kept_bytes; /* the groups' kept definitions */
-	/* adaptive: batches whose shape's last run ended in this wakeup.
-	 * They go once the wakeup's other events ran, so that lookups read
-	 * in the same wakeup join them rather than the next batch. */
+	/* adaptive: batches that may go (batch_adaptive_due) since this
+	 * wakeup.  They go once the wakeup's other events ran, so that
+	 * lookups read in the same wakeup join them rather than the next
+	 * batch. */
 	TAILQ_HEAD(, batch) kicks;
 	struct event *kick_ev;
 };
@@ -191,13 +192,16 @@ static bool batch_probe_fresh(const struct batch_group *g);
  */
 static bool batch_adaptive_due(const struct batch_group *g)
 {
-	unsigned busy = (unsigned)ib.cfg->batch_busy_keys, n;
+	unsigned busy = (unsigned)ib.cfg->batch_busy_keys;
+	unsigned n;
 
 	if (!g->gathering || ib.cfg->batch_mode != CFG_BATCH_ADAPTIVE)
 		return false;
 	n = g->gathering->n_clients;
+	/* two lookups or fewer run alone (batch_flush), each a statement */
 	return g->inflight == 0 ||
-	       (busy && g->inflight == 1 && n >= busy && n >= g->inflight_n);
+	       (busy && g->inflight == 1 && n > 2 && n >= busy &&
+		n >= g->inflight_n);
 }
 
 /* Adaptive: <b> goes at the end of this wakeup (see struct batcher). */
@@ -299,7 +303,7 @@ void batch_solo_done(struct lookup *l)
 		g->inflight--;
 	if (g->inflight_n)
 		g->inflight_n--;
-	/* adaptive: what gathered while this ran goes at the end of this
+	/* adaptive: what gathered while this ran may go at the end of this
 	 * wakeup (batch_kick) */
 	if (batch_adaptive_due(g))
 		batch_kick(g->gathering);
@@ -1516,6 +1520,7 @@ static void batch_flush(struct batch *b)
 {
 	struct batch_group *g = b->g;
 	struct timeval tv;
+	bool beside;
 
 	batch_unkick(b);
 	if (b->sent)
@@ -1529,8 +1534,7 @@ static void batch_flush(struct batch *b)
 		batch_run_alone(b);
 		return;
 	}
-	if (g->inflight)
-		IB_STAT_INC(batches_overlapped);
+	beside = g->inflight != 0;
 	/* a sent batch holds a slot until batch_finish(), even one whose
 	 * clients all left */
 	g->inflight++;
@@ -1545,6 +1549,8 @@ static void batch_flush(struct batch *b)
 	log_debug("batch: %u lookups, %u distinct keys, shape %s", b->n_clients,
 		  b->n_keys, g->st ? g->st->text : "?");
 	IB_STAT_INC(batches);
+	if (beside)
+		IB_STAT_INC(batches_overlapped);
 	IB_STAT_ADD(batch_keys, b->n_keys);
 	/* the batch costs the runner's own lookup, and the keys join when
 	 * there are other keys (a probe now and then comes on top) */
@@ -1587,10 +1593,14 @@ static void batch_finish(struct batch *b)
 	/* (the runner's own answer counts among those sent) */
 	if (b->n_unordered > b->n_sent_rows + 1)
 		g->unordered_us = util_now_us();
-	if (b->sent && g->inflight)
-		g->inflight--;
 	if (b->sent) {
-		g->inflight_n -= b->sent_n < g->inflight_n ? b->sent_n : g->inflight_n;
+		if (g->inflight)
+			g->inflight--;
+		/* sent_n is in inflight_n (batch_flush); clamped all the
+		 * same, since a count that wrapped would stop busy batches */
+		IB_ASSERT(b->sent_n <= g->inflight_n);
+		g->inflight_n -= b->sent_n < g->inflight_n ? b->sent_n
+							    : g->inflight_n;
 		b->sent_n = 0;
 	}
 	if (g->gathering == b)

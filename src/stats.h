@@ -20,7 +20,7 @@ struct ib_loop;
 	X(queries_batched, "lookups answered from a coalesced query")        \
 	X(batches, "coalesced queries sent to the backend")                  \
 	X(batch_keys, "keys sent in coalesced queries")                      \
-	X(batches_overlapped, "coalesced queries sent while a statement of their shape was in flight (batch_busy_keys, batch_window_us)") \
+	X(batches_overlapped, "coalesced queries sent while a statement of their shape was in flight (batch_busy_keys, batch_window_us, batch_max_keys)") \
 	X(batch_groups_evicted, "idle shape groups dropped to stay within batch_max_groups") \
 	X(keys_deduplicated, "lookups that shared a key with another in the same batch") \
 	X(backend_statements, "statements sent to the backend (pass-through and batches)") \

@@ -13,7 +13,8 @@ import pymysql
 import pytest
 
 from conftest import (APP_PASSWORD, APP_USER, DB, DIRECT, HOST,
-                      admin_connect, admin_stats, run_threads, wait_port)
+                      admin_connect, admin_query, admin_stats, run_threads,
+                      wait_port)
 
 pytestmark = pytest.mark.skipif(
     DIRECT, reason="batching exists only in the proxy")
@@ -806,60 +807,90 @@ def test_batch_mode_off(inbatch_factory, mariadb, tables):
         close_all(conns)
 
 
-@pytest.mark.parametrize("busy", [0, 4])
+def wait_for(fn, want, timeout=10):
+    """Poll fn() until it returns <want> or <timeout> seconds pass; the
+    last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("busy", [0, 3])
 def test_adaptive_busy_keys(inbatch_factory, direct, mariadb, tables, busy):
-    """Adaptive mode: while a lookup of a shape is held in flight (its
-    table locked), the lookups gathering behind it go once batch_busy_keys
-    of them have gathered, without waiting for it, but not beside two in
-    flight; with 0 they wait for it.  Every answer is the one MariaDB gives
-    the lookup alone."""
+    """Adaptive mode, a shape's lookup held in flight by a table lock: the
+    lookups gathering behind it go once batch_busy_keys of them have
+    gathered (with 0 they wait for it), but not beside two statements in
+    flight.  Every answer is the one MariaDB gives the lookup alone."""
     proxy = inbatch_factory(batch_mode="adaptive", batch_window_us=1000000,
                             batch_busy_keys=busy)
-    n = 9
+    n = 8
     conns = open_conns(proxy, n)
     oracle = Oracle(direct)
     locker = mariadb.connect(database=DB)
     sqls = ["SELECT id, name FROM bt_gen_u WHERE name = %s"
             % sql_str(NAME_VARIANTS[i % len(NAME_VARIANTS)])
             for i in range(n)]
+    out = [None] * n
+    threads = []
+
+    def one(i):
+        try:
+            out[i] = run_one(conns[i], sqls[i])
+        except Exception as e:  # reported below as a mismatch
+            out[i] = ("exception", repr(e))
+
+    def waiting():
+        # the proxy's statements that wait for the lock
+        with locker.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM information_schema.processlist"
+                        " WHERE state LIKE 'Waiting for table%lock'")
+            return cur.fetchone()[0]
+
+    def batched():
+        return sum(1 for r in admin_query(proxy, "SHOW CLIENTS")
+                   if r[4] == "batched")
+
     try:
         burst(conns, ["SELECT 1"] * n)
         s0 = stats(proxy)
-        c0 = mariadb.com_select()
-        cur = locker.cursor()
-        cur.execute("LOCK TABLES bt_gen_u WRITE")
-        waiting = []
-
-        def release():
-            # the proxy's statements that wait for the lock
-            cur.execute("SELECT COUNT(*) FROM information_schema.processlist"
-                        " WHERE state LIKE 'Waiting for table%lock'")
-            waiting.append(cur.fetchone()[0])
-            cur.execute("UNLOCK TABLES")
-
-        timer = threading.Timer(1.0, release)
-        timer.start()
+        with locker.cursor() as cur:
+            cur.execute("LOCK TABLES bt_gen_u WRITE")
+        seen = []
         try:
-            # the first goes alone and waits for the lock; the others
-            # gather behind it
-            got = burst_first(conns, sqls, lead=0.3)
+            # one at a time: the first runs alone and waits for the
+            # lock, the others gather behind it
+            for i in range(n):
+                th = threading.Thread(target=one, args=(i,))
+                th.start()
+                threads.append(th)
+                seen.append(wait_for(waiting, 1) if i == 0
+                            else wait_for(batched, i))
+                if busy and i == busy:
+                    # these went beside the first
+                    seen.append(wait_for(waiting, 2))
+            time.sleep(0.1)
+            seen.append(waiting())
         finally:
-            timer.join()
-        used = mariadb.com_select() - c0
+            with locker.cursor() as cur:
+                cur.execute("UNLOCK TABLES")
+            for th in threads:
+                th.join(60)
         s1 = stats(proxy)
-        bad = mismatches("busy %d" % busy, sqls, got, oracle)
+        bad = mismatches("busy %d" % busy, sqls, out, oracle)
         assert not bad, "\n".join(bad)
-        assert delta(s0, s1, "queries_batched") >= 2, (s0, s1)
         if busy:
-            # 8 gathered: a batch went while the first waited, the rest
-            # waited for one of the two
-            assert waiting == [2], waiting
+            # the last four gathered as many as busy says and as the
+            # batch in flight holds, but two were in flight
+            assert seen == [1, 1, 2, 3, 2, 4, 5, 6, 7, 2], seen
             assert delta(s0, s1, "batches_overlapped") >= 1, (s0, s1)
         else:
-            assert waiting == [1], waiting
+            assert seen == [1, 1, 2, 3, 4, 5, 6, 7, 1], seen
             assert delta(s0, s1, "batches_overlapped") == 0, (s0, s1)
             assert delta(s0, s1, "batches") == 1, (s0, s1)
-        assert used <= n, used
+        assert delta(s0, s1, "queries_batched") >= 2, (s0, s1)
     finally:
         locker.close()
         oracle.close()
