@@ -1317,10 +1317,165 @@ static enum classify_reason classify(const char *sql, size_t len, unsigned flags
 	return CLASSIFY_NO_KEY;
 }
 
+/*
+ * The memo: the lookups of a burst differ only in their key, so the last
+ * few accepted statements are kept, and a statement that is one of them
+ * with another key is not lexed again.  It must be byte for byte the same
+ * before and after the key, and its key a literal of the same form that
+ * ends where the old one did: a string with no quote or backslash inside,
+ * or digits with the same sign.  The lexer reads the same bytes around
+ * it, so the recogniser meets the same tokens and decides the same; only
+ * "__ib_" (has_reserved) looks inside strings, and is checked in the key.
+ * Decimals are not kept.  One thread (the event loop's) classifies.
+ */
+#define MEMO_SLOTS 8
+#define MEMO_MAX_LEN 1024 /* longer statements are lexed every time */
+
+struct memo {
+	size_t len; /* 0: empty */
+	unsigned flags;
+	struct classify_result res;
+	unsigned char text[MEMO_MAX_LEN];
+};
+
+static struct memo memo_slots[MEMO_SLOTS];
+static unsigned memo_next;
+static unsigned long memo_hits;
+
+unsigned long classify_memo_hits(void)
+{
+	return memo_hits;
+}
+
+void classify_memo_reset(void)
+{
+	unsigned i;
+
+	for (i = 0; i < MEMO_SLOTS; i++)
+		memo_slots[i].len = 0;
+	memo_next = 0;
+}
+
+/* Is <k>[<n>] a key of the form of memo <m>'s (see above)? */
+static bool memo_key_fits(const struct memo *m, const unsigned char *k, size_t n)
+{
+	const unsigned char *old = m->text + m->res.key.off;
+	size_t i = 0;
+
+	if (m->res.key_type == CLASSIFY_KEY_STRING) {
+		if (n < 2 || k[0] != old[0] || k[n - 1] != old[0])
+			return false;
+		for (i = 1; i + 1 < n; i++)
+			if (k[i] == old[0] || k[i] == '\\')
+				return false;
+		return !has_reserved(k, n);
+	}
+	if (old[0] == '-' || old[0] == '+') {
+		if (k[0] != old[0])
+			return false;
+		i = 1;
+	}
+	if (i >= n)
+		return false;
+	for (; i < n; i++)
+		if (!is_digit(k[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The memo slot whose statement <sql> is but for its key; -1 if none.
+ * *<same> is set to a slot with the same text around the key whatever
+ * the key (one to overwrite), or -1.
+ */
+static int memo_find(const unsigned char *sql, size_t len, unsigned flags, int *same)
+{
+	unsigned i;
+
+	*same = -1;
+	for (i = 0; i < MEMO_SLOTS; i++) {
+		const struct memo *m = &memo_slots[i];
+		size_t pre = m->res.key.off, end = pre + m->res.key.len,
+		       post = m->len - end;
+
+		if (!m->len || m->flags != flags || len < pre + post + 1 ||
+		    memcmp(sql, m->text, pre) != 0 ||
+		    memcmp(sql + len - post, m->text + end, post) != 0)
+			continue;
+		*same = (int)i;
+		if (memo_key_fits(m, sql + pre, len - pre - post))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* A span after the key moves with the key's end. */
+static void memo_shift(struct classify_span *sp, size_t end, size_t new_end)
+{
+	if (sp->len && sp->off >= end)
+		sp->off = sp->off - end + new_end;
+}
+
+static void memo_answer(const struct memo *m, size_t len, struct classify_result *res)
+{
+	size_t end = m->res.key.off + m->res.key.len,
+	       new_end = len - (m->len - end);
+
+	*res = m->res;
+	res->key.len = new_end - res->key.off;
+	memo_shift(&res->where_rest, end, new_end);
+	memo_shift(&res->order_by, end, new_end);
+}
+
+/* Keep accepted statement <sql> in slot <slot>, or in the next one. */
+static void memo_keep(const char *sql, size_t len, unsigned flags,
+		      const struct classify_result *res, int slot)
+{
+	const struct classify_span *before[] = { &res->select_list, &res->table,
+						 &res->alias, &res->key_col };
+	size_t end = res->key.off + res->key.len, i;
+	struct memo *m;
+
+	if (len > MEMO_MAX_LEN || (res->key_type != CLASSIFY_KEY_STRING &&
+				   res->key_type != CLASSIFY_KEY_INT))
+		return;
+	/* memo_answer moves only what follows the key */
+	for (i = 0; i < sizeof(before) / sizeof(before[0]); i++)
+		if (before[i]->off + before[i]->len > res->key.off)
+			return;
+	if ((res->where_rest.len && res->where_rest.off < end) ||
+	    (res->order_by.len && res->order_by.off < end))
+		return;
+	if (slot < 0) {
+		slot = (int)memo_next;
+		memo_next = (memo_next + 1) % MEMO_SLOTS;
+	}
+	m = &memo_slots[slot];
+	memcpy(m->text, sql, len);
+	m->len = len;
+	m->flags = flags;
+	m->res = *res;
+}
+
 bool classify_query(const char *sql, size_t len, unsigned flags, struct classify_result *res)
 {
+	int hit, same;
+
+	if (len > CLASSIFY_MAX_LEN) {
+		res->reason = CLASSIFY_TOO_LONG;
+		return false;
+	}
+	hit = memo_find((const unsigned char *)sql, len, flags, &same);
+	if (hit >= 0) {
+		memo_hits++;
+		memo_answer(&memo_slots[hit], len, res);
+		return true;
+	}
 	res->reason = classify(sql, len, flags, res);
-	return res->reason == CLASSIFY_OK;
+	if (res->reason != CLASSIFY_OK)
+		return false;
+	memo_keep(sql, len, flags, res, same);
+	return true;
 }
 
 /* The byte a backslash escape stands for, as the server's lexer reads it;

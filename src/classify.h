@@ -87,11 +87,19 @@ struct classify_result {
  * Classify one COM_QUERY text <sql> of <len> bytes (not NUL-terminated) lexed
  * per <flags>. Returns true iff res->reason == CLASSIFY_OK; on false only
  * res->reason is meaningful. Never allocates and reads only sql[0..len).
+ * Not thread-safe: it keeps a memo (below).
  * The lexer works on bytes, so it is only right for character sets where a
  * multibyte character never contains an ASCII byte (utf8mb4, latin1, ...),
  * not for gbk, big5, sjis or cp932.
  */
 bool classify_query(const char *sql, size_t len, unsigned flags, struct classify_result *res);
+
+/* classify_query remembers a few accepted statements, so that the next
+ * lookup of a burst, the same text with another key, is not lexed again;
+ * reset forgets them (tests compare answers with and without); hits
+ * counts the statements answered from it. */
+void classify_memo_reset(void);
+unsigned long classify_memo_hits(void);
 
 /*
  * Decode the key literal <lit> of <lit_len> bytes into the value the server

@@ -1,6 +1,7 @@
 /* inbatch - MySQL proxy that batches N+1 lookups. BSD-2-Clause.
  * fuzz_classify.c: libFuzzer target for the query classifier. The first byte
- * picks the sql_mode flags; the rest is the COM_QUERY text. */
+ * picks the sql_mode flags (and how many of the last bytes make another key
+ * for an accepted statement); the rest is the COM_QUERY text. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +93,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	free(out);
 	out = NULL;
+
+	/* the same statement with another key (the input's last bytes): the
+	 * memo, primed with it above, answers as lexing afresh */
+	{
+		struct classify_result m, f;
+		size_t k = (size_t)(data[0] >> 3) % 16, end = res.key.off + res.key.len;
+		size_t blen;
+		uint8_t *b;
+
+		if (k > len)
+			k = len;
+		blen = len - res.key.len + k;
+		b = malloc(blen ? blen : 1);
+		if (!b)
+			return 0;
+		memcpy(b, sql, res.key.off);
+		memcpy(b + res.key.off, sql + len - k, k);
+		memcpy(b + res.key.off + k, sql + end, len - end);
+		classify_query((const char *)b, blen, flags, &m);
+		classify_memo_reset();
+		classify_query((const char *)b, blen, flags, &f);
+		if (m.reason != f.reason ||
+		    (m.reason == CLASSIFY_OK &&
+		     (memcmp(&m.key, &f.key, sizeof(m.key)) != 0 ||
+		      memcmp(&m.where_rest, &f.where_rest, sizeof(m.key)) != 0 ||
+		      memcmp(&m.order_by, &f.order_by, sizeof(m.key)) != 0 ||
+		      memcmp(&m.select_list, &f.select_list, sizeof(m.key)) != 0 ||
+		      m.key_type != f.key_type || m.limit != f.limit)))
+			abort();
+		free(b);
+		classify_query((const char *)sql, len, flags, &m);
+	}
 
 	/* classifying again gives the same answer: no hidden state */
 	{

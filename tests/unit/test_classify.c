@@ -219,6 +219,77 @@ static bool check_prefixes(const char *sql, size_t len, unsigned flags)
 	return true;
 }
 
+/* Do two answers say the same, every part of them? */
+static bool same_answer(const struct classify_result *a, const struct classify_result *b)
+{
+	const struct classify_span *sa[] = { &a->select_list, &a->table, &a->alias, &a->key_col,
+					     &a->key, &a->where_rest, &a->order_by };
+	const struct classify_span *sb[] = { &b->select_list, &b->table, &b->alias, &b->key_col,
+					     &b->key, &b->where_rest, &b->order_by };
+	size_t i;
+
+	if (a->reason != b->reason)
+		return false;
+	if (a->reason != CLASSIFY_OK)
+		return true;
+	for (i = 0; i < sizeof(sa) / sizeof(sa[0]); i++)
+		if (sa[i]->off != sb[i]->off || sa[i]->len != sb[i]->len)
+			return false;
+	return a->key_type == b->key_type && a->limit == b->limit &&
+	       a->select_star == b->select_star;
+}
+
+/*
+ * An accepted statement with its key replaced by each of these: what the
+ * memo answers (primed with the statement) must be what lexing it afresh
+ * answers.  Keys of the memo's form, and the ones it must turn away:
+ * quotes, escapes, the reserved prefix, other types, more tokens.
+ */
+static const char *const memo_keys[] = {
+	"'x'", "", "-", "+", "'zz top'", "''", "'a''b'", "'a\\'b'", "'a\\\\'", "'a\\'", "'\\'", "'__ib_c'", "'x__IB_y'",
+	"'__\xc4\xb0" "b_'", "'a\"b'", "\"q\"", "'x' 'y'", "'\xc3\xa9'", "'a;b'", "'a/*b'",
+	"'a' -- c", "'a'/*c*/", "'a' #c", "'unterminated", "'a'b'", "x'41'", "N'x'", "_utf8'x'",
+	"7", "0", "123456789012345678901234567890", "-7", "+7", "--7", "- 7", "-+7", "7e3",
+	"7.5", "7.", ".5", "0x1F", "0b1", "7abc", "'7'", "NULL", "TRUE", "?", "@v", "'x'||'y'",
+	"'x' AND 1", "7 OR 1", "'x';", "7;", "(7)", "7 LIMIT 2", "'x' LIMIT 2",
+};
+
+static unsigned long memo_hit_total;
+
+static void check_memo(int lineno, const char *sql, size_t len, unsigned flags,
+		       const struct classify_result *r, unsigned long *hits)
+{
+	char buf[LINE_MAX_LEN * 2];
+	struct classify_result m, f;
+	size_t i, k, end = r->key.off + r->key.len;
+	bool good = true;
+	unsigned long before;
+
+	for (i = 0; i < sizeof(memo_keys) / sizeof(memo_keys[0]); i++) {
+		k = strlen(memo_keys[i]);
+		if (len - r->key.len + k > sizeof(buf))
+			continue;
+		memcpy(buf, sql, r->key.off);
+		memcpy(buf + r->key.off, memo_keys[i], k);
+		memcpy(buf + r->key.off + k, sql + end, len - end);
+		k = len - r->key.len + k;
+		classify_memo_reset();
+		classify_query(sql, len, flags, &m);
+		before = classify_memo_hits();
+		classify_query(buf, k, flags, &m);
+		*hits += classify_memo_hits() - before;
+		classify_memo_reset();
+		classify_query(buf, k, flags, &f);
+		if (!same_answer(&m, &f)) {
+			diag("line %d: with key %s the memo says %s, lexing says %s", lineno,
+			     memo_keys[i], classify_reason_str(m.reason), classify_reason_str(f.reason));
+			good = false;
+		}
+	}
+	ok(good, "line %d: the memo answers as lexing for %zu other keys", lineno,
+	   sizeof(memo_keys) / sizeof(memo_keys[0]));
+}
+
 static bool parse_flags(const char *s, unsigned *flags)
 {
 	char buf[64], *tok, *save = NULL;
@@ -304,6 +375,8 @@ static bool run_line(int lineno, char *line, int *n_ok, int *n_rej)
 	if (!good)
 		show_result(sql, &r);
 	ok(check_prefixes(sql, len, flags), "line %d: every prefix classifies in bounds", lineno);
+	if (acc)
+		check_memo(lineno, sql, len, flags, &r, &memo_hit_total);
 	return true;
 }
 
@@ -346,6 +419,9 @@ static void test_eval_file(int argc, char **argv)
 	}
 	fclose(fp);
 	diag("%d accepted and %d rejected cases", n_ok, n_rej);
+	/* 'x', '', 7, 0 and the like fit nearly every accepted line */
+	ok(memo_hit_total >= 2 * (unsigned long)n_ok, "the memo answered %lu of the other keys",
+	   memo_hit_total);
 	ok(n_ok >= 40 && n_rej >= 60, "eval file has enough cases (%d ok, %d rejected)", n_ok,
 	   n_rej);
 }
