@@ -1229,8 +1229,11 @@ case("diagnostics-found-rows-row-count",
 
 
 # the rest of the where clause divides by zero on rows no key matches (a
-# scan, no index on k): the coalesced query must evaluate it on the keys'
-# rows only, as each lookup does, or it warns and nothing is batched
+# scan, no index on k): each lookup evaluates it on its key's rows only.
+# MariaDB 10.11 evaluates a condition of the table alone while it scans
+# the table, before the join's condition, so the coalesced query warns
+# and the batch falls back whole: exact, not batched (prove=()).  Only a
+# runner's key shared by another client looked batched, by chance.
 case("diagnostics-rest-on-other-rows",
      ["DROP TABLE IF EXISTS ex_kr",
       "CREATE TABLE ex_kr (id INT PRIMARY KEY, k INT, v INT)",
@@ -1240,7 +1243,7 @@ case("diagnostics-rest-on-other-rows",
         follow=DIAG_FOLLOW)],
      ["SELECT id, v FROM ex_kr WHERE k = %d AND 10 / v > 1" % k
       for k in (5, 7, 9, 1)],
-     root_teardown=drop("ex_kr"))
+     prove=(), root_teardown=drop("ex_kr"))
 
 
 # the server folds the key into a rest that names the key column while it
