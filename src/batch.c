@@ -40,6 +40,7 @@
 /* A distinct key of a batch: where its encoding lies in b->kbuf. */
 struct batch_kref {
 	size_t off, len;
+	uint64_t hash; /* of the encoding, with the process's seed */
 };
 
 /*
@@ -59,6 +60,10 @@ struct batch {
 	unsigned n_clients;
 	struct batch_kref *keys;
 	unsigned n_keys, cap_keys;
+	/* the keys by hash, so that adding one is not a scan of the others:
+	 * open addressing, index + 1 (0: empty), at most half full */
+	unsigned *kslot;
+	unsigned kslot_cap;
 	struct pktbuf kbuf; /* the keys as the coalesced query writes them */
 	struct event *timer; /* the gather window, then query_timeout */
 	struct lookup *runner;
@@ -361,7 +366,8 @@ static struct batch *batch_new(struct batch_group *g)
 		/* a finished one: its timer, key array and buffer stay */
 		struct event *timer = b->timer;
 		struct batch_kref *keys = b->keys;
-		unsigned cap = b->cap_keys;
+		unsigned cap = b->cap_keys, *kslot = b->kslot,
+			 kslot_cap = b->kslot_cap;
 		struct pktbuf kbuf = b->kbuf;
 
 		bt->spare = b->free_next;
@@ -370,6 +376,10 @@ static struct batch *batch_new(struct batch_group *g)
 		b->timer = timer;
 		b->keys = keys;
 		b->cap_keys = cap;
+		b->kslot = kslot;
+		b->kslot_cap = kslot_cap;
+		if (kslot)
+			memset(kslot, 0, kslot_cap * sizeof(*kslot));
 		b->kbuf = kbuf;
 		pktbuf_reset(&b->kbuf);
 	} else {
@@ -515,6 +525,47 @@ char *batch_encode_literal(enum classify_key_type kt, const char *charset,
 	return batch_take_string(&pb, ok, out_len);
 }
 
+/* The index of b's key <enc>[<len>] of hash <h>, or b->n_keys with
+ * *<slot> where it would go. */
+static unsigned batch_key_find(const struct batch *b, const uint8_t *enc,
+			       size_t len, uint64_t h, unsigned *slot)
+{
+	unsigned mask = b->kslot_cap - 1, s = (unsigned)h & mask, i;
+	const struct batch_kref *k;
+
+	for (; (i = b->kslot[s]) != 0; s = (s + 1) & mask) {
+		k = &b->keys[i - 1];
+		if (k->hash == h && k->len == len &&
+		    memcmp(b->kbuf.buf + k->off, enc, len) == 0)
+			return i - 1;
+	}
+	*slot = s;
+	return b->n_keys;
+}
+
+/* Room in b's table for one more key; false when out of memory. */
+static bool batch_key_room(struct batch *b)
+{
+	unsigned cap, i, s, *t;
+
+	if (2 * (b->n_keys + 1) <= b->kslot_cap)
+		return true;
+	cap = b->kslot_cap ? b->kslot_cap * 2 : 32;
+	t = calloc(cap, sizeof(*t));
+	if (!t)
+		return false;
+	for (i = 0; i < b->n_keys; i++) {
+		for (s = (unsigned)b->keys[i].hash & (cap - 1); t[s];
+		     s = (s + 1) & (cap - 1))
+			;
+		t[s] = i + 1;
+	}
+	free(b->kslot);
+	b->kslot = t;
+	b->kslot_cap = cap;
+	return true;
+}
+
 /* Add lookup <l> (its text in l->sql) to <b>: its key is encoded at the
  * end of the batch's key buffer, and taken back if the batch has it. */
 static bool batch_add(struct batch *b, struct lookup *l,
@@ -523,7 +574,8 @@ static bool batch_add(struct batch *b, struct lookup *l,
 	const struct batch_group *g = b->g;
 	size_t at = b->kbuf.len, len;
 	const uint8_t *enc;
-	unsigned i;
+	unsigned i, slot = 0;
+	uint64_t h;
 
 	if (!batch_put_literal(&b->kbuf, g->cr.key_type, g->charset,
 			       g->lex_flags, l->sql + cr->key.off,
@@ -534,10 +586,12 @@ static bool batch_add(struct batch *b, struct lookup *l,
 	}
 	len = b->kbuf.len - at;
 	enc = b->kbuf.buf + at;
-	for (i = 0; i < b->n_keys; i++)
-		if (b->keys[i].len == len &&
-		    memcmp(b->kbuf.buf + b->keys[i].off, enc, len) == 0)
-			break;
+	h = util_hash(util_hash_seed(), enc, len);
+	if (!batch_key_room(b)) {
+		b->kbuf.len = at;
+		return false;
+	}
+	i = batch_key_find(b, enc, len, h, &slot);
 	if (i == b->n_keys) {
 		if (b->n_keys == b->cap_keys) {
 			unsigned cap = b->cap_keys ? b->cap_keys * 2 : 16;
@@ -552,6 +606,8 @@ static bool batch_add(struct batch *b, struct lookup *l,
 		}
 		b->keys[i].off = at;
 		b->keys[i].len = len;
+		b->keys[i].hash = h;
+		b->kslot[slot] = i + 1;
 		b->n_keys++;
 	} else {
 		b->kbuf.len = at;
@@ -1617,6 +1673,7 @@ static void batch_free(struct batch *b)
 {
 	event_free(b->timer);
 	free(b->keys);
+	free(b->kslot);
 	pktbuf_free(&b->kbuf);
 	backend_result_free(&b->co);
 	free(b);
