@@ -206,9 +206,7 @@ static bool fanout_put(uint8_t *seq, struct evbuffer *out, const void *p,
 
 	if (len >= FANOUT_FLUSH)
 		return fanout_flush(out) && proto_write_packet(out, seq, p, len);
-	pktbuf_put_u24(pb, (uint32_t)len);
-	pktbuf_put_u8(pb, (*seq)++);
-	pktbuf_put_bytes(pb, p, len);
+	pktbuf_put_packet(pb, (*seq)++, p, len);
 	if (pb->len >= FANOUT_FLUSH)
 		return fanout_flush(out);
 	return !pb->failed;

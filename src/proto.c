@@ -329,6 +329,19 @@ void pktbuf_put_u64(struct pktbuf *pb, uint64_t v)
 	pktbuf_put_le(pb, v, 8);
 }
 
+void pktbuf_put_packet(struct pktbuf *pb, uint8_t seq, const void *p, size_t n)
+{
+	uint8_t *d = pktbuf_room(pb, 4 + n);
+
+	if (!d)
+		return;
+	d[0] = (uint8_t)n;
+	d[1] = (uint8_t)(n >> 8);
+	d[2] = (uint8_t)(n >> 16);
+	d[3] = seq;
+	memcpy(d + 4, p, n);
+}
+
 void pktbuf_put_bytes(struct pktbuf *pb, const void *p, size_t n)
 {
 	uint8_t *d = pktbuf_room(pb, n);

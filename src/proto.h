@@ -135,6 +135,8 @@ void pktbuf_put_u24(struct pktbuf *pb, uint32_t v);
 void pktbuf_put_u32(struct pktbuf *pb, uint32_t v);
 void pktbuf_put_u64(struct pktbuf *pb, uint64_t v);
 void pktbuf_put_bytes(struct pktbuf *pb, const void *p, size_t n);
+/* A whole packet: its header (length <n> < 2^24, sequence <seq>), then <p>. */
+void pktbuf_put_packet(struct pktbuf *pb, uint8_t seq, const void *p, size_t n);
 void pktbuf_put_zero(struct pktbuf *pb, size_t n);
 void pktbuf_put_lenenc(struct pktbuf *pb, uint64_t v);
 void pktbuf_put_lenenc_str(struct pktbuf *pb, const void *p, size_t n);
