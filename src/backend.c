@@ -942,21 +942,40 @@ static void backend_collect_input(struct backend *be)
 	struct backend_collect *col = be->collect;
 	struct pktbuf pb;
 	enum resp_state was;
+	const uint8_t *p;
 	uint8_t seq;
 	uint32_t n32;
+	size_t len, vlen;
 	int r;
 
 	pktbuf_init(&pb);
 	while (be->state == BACKEND_BUSY && col && be->collect == col) {
-		r = backend_read_packet(in, &pb, &seq, (size_t)1 << 30);
-		if (r == 0)
-			break;
+		/* a packet whole in the input's first piece (most are) is
+		 * read where it lies; others are copied out */
+		p = backend_relay_view(in, &vlen);
+		if (p && vlen >= 4 &&
+		    (len = p[0] | (p[1] << 8) | ((size_t)p[2] << 16)) <
+			    PROTO_MAX_PAYLOAD &&
+		    4 + len <= vlen) {
+			p += 4;
+			r = 1;
+		} else {
+			r = backend_read_packet(in, &pb, &seq, (size_t)1 << 30);
+			if (r == 0)
+				break;
+			p = pb.buf;
+			len = pb.len;
+			vlen = 0;
+		}
 		/* progress reports are for a client, not for us */
 		if (r > 0 && (be->ext_caps & EXT_PROGRESS) &&
-		    proto_is_progress(pb.buf, pb.len))
+		    proto_is_progress(p, len)) {
+			if (vlen)
+				evbuffer_drain(in, 4 + len);
 			continue;
+		}
 		was = be->resp.rs;
-		if (r < 0 || !backend_resp_step(be, pb.buf, pb.len, pb.len) ||
+		if (r < 0 || !backend_resp_step(be, p, len, len) ||
 		    be->resp.rs == RESP_INFILE) {
 			pktbuf_free(&pb);
 			backend_lost(be, "unexpected packet from backend");
@@ -964,13 +983,15 @@ static void backend_collect_input(struct backend *be)
 		}
 		/* internal queries run on the client's own session: what
 		 * they change (a function in a view, say) is its state too */
-		backend_note_state(be, was, pb.buf, pb.len);
-		n32 = (uint32_t)pb.len;
+		backend_note_state(be, was, p, len);
+		n32 = (uint32_t)len;
 		pktbuf_put_bytes(&col->res.pkts, &n32, 4);
-		pktbuf_put_bytes(&col->res.pkts, pb.buf, pb.len);
+		pktbuf_put_bytes(&col->res.pkts, p, len);
 		col->res.count++;
-		if (pb.len && pb.buf[0] == 0xFF && be->resp.rs == RESP_DONE)
+		if (len && p[0] == 0xFF && be->resp.rs == RESP_DONE)
 			col->res.err = true;
+		if (vlen)
+			evbuffer_drain(in, 4 + len);
 		if (col->res.pkts.failed) {
 			pktbuf_free(&pb);
 			backend_lost(be, "out of memory collecting a result");
