@@ -1550,8 +1550,9 @@ bool classify_key_value(const char *lit, size_t lit_len, unsigned flags, char *o
  * Statement kinds.  A word scanner, not the recogniser: it skips strings,
  * quoted names and plain comments, reads executable comments as code, and
  * looks at the first words of each statement ("SET STATEMENT ... FOR x"
- * is the kind of x).  Tracker names are looked for anywhere, which can
- * only make a session be treated more carefully.
+ * is the kind of x).  Tracker names are looked for anywhere but in one
+ * plain DML statement (stmt_plain_dml), which can only make a session be
+ * treated more carefully.
  */
 struct stmt_scan {
 	const unsigned char *s;
@@ -1697,10 +1698,36 @@ static unsigned stmt_one(struct stmt_scan *sc)
 	return kind;
 }
 
+/*
+ * Most relayed statements are one plain DML statement: its first word
+ * says it changes no session state the trackers would not describe, and
+ * without a ';' (in a string, a comment or not) there is no second one.
+ * Its other words are not read: TEMPORARY or a tracker's name there
+ * (a column, a read of @@session_track_schema) changes nothing.
+ */
+static bool stmt_plain_dml(const unsigned char *s, size_t n)
+{
+	static const struct stmt_kw dml[] = { STMT_KW("SELECT"), STMT_KW("INSERT"),
+					      STMT_KW("UPDATE"), STMT_KW("DELETE"),
+					      STMT_KW("REPLACE"), { NULL, 0 } };
+	struct stmt_scan sc = { s, n, 0 };
+	size_t w;
+
+	for (w = 0; w < n && (char_class[s[w]] & CH_NAME); w++)
+		;
+	if (w == 0 || (w < n && (char_class[s[w]] & CH_HIGH)) ||
+	    !stmt_is_any(&sc, 0, w, dml))
+		return false;
+	return memchr(s + w, ';', n - w) == NULL;
+}
+
 unsigned classify_stmt_kind(const char *sql, size_t len)
 {
 	struct stmt_scan sc = { (const unsigned char *)sql, len, 0 };
 	unsigned kind = 0;
+
+	if (stmt_plain_dml(sc.s, len))
+		return 0;
 
 	while (sc.p < sc.n) {
 		size_t off, save = sc.p;

@@ -115,7 +115,9 @@ bool classify_key_value(const char *lit, size_t lit_len, unsigned flags, char *o
  * What a statement text can do to its session, as far as its words say:
  * a bit mask over every statement of a multi-statement text, executable
  * comments read as code.  Used only to be more careful than the server's
- * own session tracking (never to trust a session more).
+ * own session tracking (never to trust a session more).  A text that
+ * starts with SELECT, INSERT, UPDATE, DELETE or REPLACE and holds no ';'
+ * is 0 without further reading.
  */
 #define STMT_DDL	 0x01 /* CREATE/ALTER/DROP/RENAME/TRUNCATE: tables may change */
 #define STMT_HIDDEN	 0x02 /* may leave state the trackers do not describe:
