@@ -25,6 +25,10 @@
 #   MODES        any of "text prepared" (default both)
 #   EVENTS_SMALL, EVENTS   queries of the two runs (default 1000, 5000)
 #   TABLE_SIZE   rows of the one sysbench table (default 10000)
+#   SEED         a number of lookups (say 5000): also the instructions per
+#                batched lookup of the seed page (bench/lookups.c, 64
+#                connections) through adaptive (and base-adaptive), from a
+#                run of SEED_SMALL (default 1000) lookups and one of SEED
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -49,8 +53,8 @@ if [ "$EVENTS" -le "$EVENTS_SMALL" ]; then
 	echo "instr: EVENTS ($EVENTS) must be more than EVENTS_SMALL" >&2
 	exit 2
 fi
-case " $TARGETS " in
-*" off "* | *" adaptive "*)
+case " $TARGETS ${SEED:+seed} " in
+*" off "* | *" adaptive "* | *" seed "*)
 	if [ ! -x "$INBATCH" ]; then
 		echo "instr: no inbatch binary at $INBATCH (set INBATCH)" >&2
 		exit 2
@@ -70,6 +74,16 @@ esac
 ib_bench_begin instr
 mdb_start || exit 1
 mdb_sql "CREATE DATABASE sbtest" || exit 1
+SEED=${SEED:-}
+SEED_SMALL=${SEED_SMALL:-1000}
+if [ -n "$SEED" ]; then
+	if ! [ "$SEED" -gt "$SEED_SMALL" ] 2>/dev/null; then
+		echo "instr: SEED ($SEED) must be a number above SEED_SMALL" >&2
+		exit 2
+	fi
+	mdb_create_projects 10000 || exit 1
+	ib_build_lookups "$top" "$WORK/lookups" || exit 1
+fi
 SB=(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1
     --mysql-user=app --mysql-password=secret --mysql-db=sbtest --tables=1
     --table-size="$TABLE_SIZE" --threads=1 --time=0)
@@ -121,7 +135,14 @@ EOC
 		pid=$IB_PID
 		;;
 	esac
-	if ! "${SB[@]}" --db-ps-mode="$ps" --mysql-port="$port" \
+	if [ "$ps" = seed ]; then
+		if ! "$WORK/lookups" -h 127.0.0.1 -P "$port" -u app -p secret \
+			-D demo -n "$events" -c 64 >"$WORK/run.log" 2>&1; then
+			echo "instr: lookups through $target failed:" >&2
+			tail -n 20 "$WORK/run.log" >&2
+			return 1
+		fi
+	elif ! "${SB[@]}" --db-ps-mode="$ps" --mysql-port="$port" \
 		--events="$events" run >"$WORK/run.log" 2>&1; then
 		echo "instr: sysbench through $target failed:" >&2
 		tail -n 20 "$WORK/run.log" >&2
@@ -163,3 +184,14 @@ for m in $MODES; do
 		printf '%-9s %-14s %14s %12s\n' "$m" "$t" "$per" "$x"
 	done
 done
+
+if [ -n "$SEED" ]; then
+	printf '\ncallgrind, the seed page (64 connections), (%s - %s lookups)\n' \
+		"$SEED" "$SEED_SMALL"
+	printf '%-14s %14s\n' target "instr/lookup"
+	for t in adaptive ${BASELINE:+base-adaptive}; do
+		small=$(instr_run "$t" seed "$SEED_SMALL") || exit 1
+		big=$(instr_run "$t" seed "$SEED") || exit 1
+		printf '%-14s %14s\n' "$t" $(( (big - small) / (SEED - SEED_SMALL) ))
+	done
+fi
