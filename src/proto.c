@@ -331,15 +331,23 @@ void pktbuf_put_u64(struct pktbuf *pb, uint64_t v)
 
 void pktbuf_put_packet(struct pktbuf *pb, uint8_t seq, const void *p, size_t n)
 {
-	uint8_t *d = pktbuf_room(pb, 4 + n);
+	uint8_t *d;
 
+	/* a longer payload needs continuation packets: fail the buffer
+	 * rather than write a header that lies */
+	if (n >= PROTO_MAX_PAYLOAD) {
+		pb->failed = true;
+		return;
+	}
+	d = pktbuf_room(pb, 4 + n);
 	if (!d)
 		return;
 	d[0] = (uint8_t)n;
 	d[1] = (uint8_t)(n >> 8);
 	d[2] = (uint8_t)(n >> 16);
 	d[3] = seq;
-	memcpy(d + 4, p, n);
+	if (n)
+		memcpy(d + 4, p, n);
 }
 
 void pktbuf_put_bytes(struct pktbuf *pb, const void *p, size_t n)

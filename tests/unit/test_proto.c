@@ -201,6 +201,17 @@ static void test_pktbuf(void)
 	pktbuf_reset(&pb);
 	pktbuf_put_u8(&pb, 7);
 	ok(!pb.failed && pb.len == 1 && pb.buf[0] == 7, "reset clears the failure");
+	pktbuf_reset(&pb);
+	pktbuf_put_packet(&pb, 9, "abc", 3);
+	pktbuf_put_packet(&pb, 10, NULL, 0);
+	{
+		static const uint8_t want[] = { 3, 0, 0, 9, 'a', 'b', 'c', 0, 0, 0, 10 };
+		ok(!pb.failed && mem_eq(pb.buf, pb.len, want, sizeof(want)),
+		   "pktbuf puts whole packets, an empty one too");
+	}
+	before = pb.len;
+	pktbuf_put_packet(&pb, 0, NULL, PROTO_MAX_PAYLOAD);
+	ok(pb.failed && pb.len == before, "a packet that needs a continuation is refused");
 	pktbuf_free(&pb);
 }
 
