@@ -543,13 +543,12 @@ static unsigned batch_key_find(const struct batch *b, const uint8_t *enc,
 	return b->n_keys;
 }
 
-/* Room in b's table for one more key; false when out of memory. */
-static bool batch_key_room(struct batch *b)
+/* Twice the slots in b's table (kept at most half full, so a probe
+ * ends); false when out of memory. */
+static bool batch_key_grow(struct batch *b)
 {
 	unsigned cap, i, s, *t;
 
-	if (2 * (b->n_keys + 1) <= b->kslot_cap)
-		return true;
 	cap = b->kslot_cap ? b->kslot_cap * 2 : 32;
 	t = calloc(cap, sizeof(*t));
 	if (!t)
@@ -587,11 +586,15 @@ static bool batch_add(struct batch *b, struct lookup *l,
 	len = b->kbuf.len - at;
 	enc = b->kbuf.buf + at;
 	h = util_hash(util_hash_seed(), enc, len);
-	if (!batch_key_room(b)) {
-		b->kbuf.len = at;
-		return false;
+	/* a key the batch has needs no room: look first, grow on a miss */
+	i = b->kslot_cap ? batch_key_find(b, enc, len, h, &slot) : b->n_keys;
+	if (i == b->n_keys && 2 * (b->n_keys + 1) > b->kslot_cap) {
+		if (!batch_key_grow(b)) {
+			b->kbuf.len = at;
+			return false;
+		}
+		i = batch_key_find(b, enc, len, h, &slot);
 	}
-	i = batch_key_find(b, enc, len, h, &slot);
 	if (i == b->n_keys) {
 		if (b->n_keys == b->cap_keys) {
 			unsigned cap = b->cap_keys ? b->cap_keys * 2 : 16;
