@@ -946,17 +946,21 @@ static void backend_collect_input(struct backend *be)
 	uint8_t seq;
 	uint32_t n32;
 	size_t len, vlen;
+	bool in_place;
 	int r;
 
 	pktbuf_init(&pb);
 	while (be->state == BACKEND_BUSY && col && be->collect == col) {
 		/* a packet whole in the input's first piece (most are) is
-		 * read where it lies; others are copied out */
+		 * read where it lies, and drained once it has been used:
+		 * nothing called until then may read or drain <in>.  Others
+		 * are copied out. */
 		p = backend_relay_view(in, &vlen);
-		if (p && vlen >= 4 &&
-		    (len = p[0] | (p[1] << 8) | ((size_t)p[2] << 16)) <
-			    PROTO_MAX_PAYLOAD &&
-		    4 + len <= vlen) {
+		in_place = p && vlen >= 4 &&
+			   (len = p[0] | (p[1] << 8) | ((size_t)p[2] << 16)) <
+				   PROTO_MAX_PAYLOAD &&
+			   4 + len <= vlen;
+		if (in_place) {
 			p += 4;
 			r = 1;
 		} else {
@@ -965,12 +969,11 @@ static void backend_collect_input(struct backend *be)
 				break;
 			p = pb.buf;
 			len = pb.len;
-			vlen = 0;
 		}
 		/* progress reports are for a client, not for us */
 		if (r > 0 && (be->ext_caps & EXT_PROGRESS) &&
 		    proto_is_progress(p, len)) {
-			if (vlen)
+			if (in_place)
 				evbuffer_drain(in, 4 + len);
 			continue;
 		}
@@ -990,7 +993,7 @@ static void backend_collect_input(struct backend *be)
 		col->res.count++;
 		if (len && p[0] == 0xFF && be->resp.rs == RESP_DONE)
 			col->res.err = true;
-		if (vlen)
+		if (in_place)
 			evbuffer_drain(in, 4 + len);
 		if (col->res.pkts.failed) {
 			pktbuf_free(&pb);
