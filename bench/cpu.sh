@@ -45,6 +45,11 @@
 #                direct) under the last of THREADS, text; the top of each
 #                profile (by DSO, then by symbol, self time) goes to
 #                $OUT/profile-<target>.txt
+#   SYSCALLS     set: after the runs, one more run of each proxy under the
+#                last of THREADS, text, with `perf stat` counting the
+#                proxy's system calls: calls per query, by call, beside
+#                its user and system CPU per query and the system CPU per
+#                call ($OUT/syscalls.txt, also in table.txt)
 
 set -euo pipefail
 
@@ -515,6 +520,100 @@ if [ -n "${PROFILE:-}" ]; then
 	PROFILES=${PROFILES:-${PROFILED:-none}}
 fi
 
+# The system calls: how many each query costs the proxy, and what one
+# costs in system CPU here.  Counted in a run of its own, since counting
+# costs a little too.
+SYSCALL_KINDS="read recvfrom readv write sendto writev epoll_wait epoll_ctl"
+SYSCALL_TABLE=""
+if [ -n "${SYSCALLS:-}" ]; then
+	st=${THREADS##* }
+	ev=raw_syscalls:sys_enter
+	for k in $SYSCALL_KINDS; do ev="$ev,syscalls:sys_enter_$k"; done
+	if ! command -v perf >/dev/null; then
+		SYSCALL_TABLE="not counted: perf is not installed (apt-get install linux-perf)"
+	elif ! perf stat -x, -e "$ev" -o "$WORK/perf-stat-check.txt" -- true \
+		>"$WORK/perf-stat-check.log" 2>&1; then
+		SYSCALL_TABLE="not counted: perf cannot count system calls here: $(tail -n 1 "$WORK/perf-stat-check.log")"
+	fi
+	SC=$WORK/syscalls.txt
+	: >"$SC"
+	for target in $TARGETS; do
+		ppid=${pid_of[$target]}
+		[ -z "$SYSCALL_TABLE" ] || break	# perf cannot count
+		[ -n "$ppid" ] || continue
+		echo "# system calls: $target text threads=$st" >&2
+		log=$WORK/syscalls-$target.log
+		perf stat -x, -e "$ev" -p "$ppid" -o "$WORK/stat-$target.txt" \
+			>/dev/null 2>&1 &
+		pst=$!
+		sleep 0.5	# perf is counting
+		read -r pu0 ps0 < <(cpu_split "$ppid")
+		rc=0
+		sysbench "${SB_COMMON[@]}" --mysql-port="${port_of[$target]}" \
+			--db-ps-mode=disable --threads="$st" --time="$BENCH_TIME" \
+			--report-interval=0 run >"$log" 2>&1 || rc=$?
+		read -r pu1 ps1 < <(cpu_split "$ppid")
+		kill -INT "$pst" 2>/dev/null || true
+		wait "$pst" || true
+		if [ "$rc" -ne 0 ] || ! grep -q 'queries:' "$log"; then
+			echo "cpu.sh: sysbench under perf stat against $target failed" >&2
+			tail -n 20 "$log" >&2
+			FAILED=1
+			continue
+		fi
+		nq=$(awk '/queries:/ { print $2; exit }' "$log")
+		# perf stat -x,: "count,unit,event,..." per event
+		awk -F, -v g="$target" -v n="$nq" -v hz="$HZ" \
+		    -v du=$((pu1 - pu0)) -v ds=$((ps1 - ps0)) -v kinds="$SYSCALL_KINDS" '
+			$3 == "raw_syscalls:sys_enter" { all = $1 }
+			$3 ~ /^syscalls:sys_enter_/ { k = $3; sub(/.*_enter_/, "", k); c[k] = $1 }
+			END {
+				# "<not counted>" is no count: no line at all
+				if (n <= 0 || all + 0 <= 0) exit 1
+				line = sprintf("%s %d %.2f", g, n, all / n)
+				nk = split(kinds, ks, " "); rest = all
+				for (i = 1; i <= nk; i++) {
+					line = line sprintf(" %.2f", c[ks[i]] / n)
+					rest -= c[ks[i]]
+				}
+				sys = ds * 1e6 / hz / n
+				printf "%s %.2f %.2f %.2f %.2f\n", line, rest / n,
+				       du * 1e6 / hz / n, sys, sys * n / all
+			}' "$WORK/stat-$target.txt" >>"$SC" || {
+			echo "cpu.sh: no system call counts for $target:" >&2
+			cat "$WORK/stat-$target.txt" >&2
+			FAILED=1
+		}
+	done
+	if [ -z "$SYSCALL_TABLE" ]; then
+		# the floor: what a call costs this machine, no proxy around it
+		if ! { gcc -O2 -Wall -Wextra -Werror "$here/syscost.c" \
+			-o "$WORK/syscost" && "$WORK/syscost"; } \
+			>"$WORK/syscost.log" 2>&1; then
+			echo "cpu.sh: bench/syscost failed:" >&2
+			cat "$WORK/syscost.log" >&2
+			FAILED=1
+		fi
+		SYSCALL_TABLE=$OUT/syscalls.txt
+		{
+			echo "the proxy's system calls per query, sysbench" \
+			     "oltp_point_select text, $st threads, ${BENCH_TIME}s" \
+			     "(perf stat; a run of its own):"
+			printf '%-13s %6s' target all
+			for k in $SYSCALL_KINDS; do printf ' %7.7s' "$k"; done
+			printf ' %7s %9s %9s %9s\n' other "user" "system" "system"
+			printf '%-13s %6s' "" ""
+			for k in $SYSCALL_KINDS; do printf ' %7s' ""; done
+			printf ' %7s %9s %9s %9s\n' "" "µs/query" "µs/query" "µs/call"
+			awk '{ printf "%-13s %6s", $1, $3
+				for (i = 4; i <= NF - 3; i++) printf " %7s", $i
+				printf " %9s %9s %9s\n", $(NF - 2), $(NF - 1), $NF }' "$SC"
+			echo "what calls cost this machine alone (bench/syscost):"
+			grep '^syscost: ' "$WORK/syscost.log" || true
+		} >"$SYSCALL_TABLE"
+	fi
+fi
+
 # The table.
 {
 	echo "sysbench oltp_point_select, $TABLES tables x $TABLE_SIZE rows," \
@@ -643,6 +742,12 @@ fi
 		echo "(Com_select: all of a round's, logins included; the" \
 		     "page's: from the clock's start to its stop)"
 	fi
+
+	case $SYSCALL_TABLE in
+	'') ;;
+	/*) echo; cat "$SYSCALL_TABLE" ;;
+	*) echo; echo "system calls: $SYSCALL_TABLE" ;;
+	esac
 } | tee "$OUT/table.txt"
 
 # The plot: qps and proxy CPU per query against threads, one line per
