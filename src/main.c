@@ -20,6 +20,7 @@
 #include "fanout.h"
 #include "io.h"
 #include "listener.h"
+#include "mem.h"
 #include "metrics.h"
 #include "prefetch.h"
 #include "tls.h"
@@ -298,14 +299,17 @@ static void main_teardown(struct ib_loop *loop)
 	log_info("bye");
 	cfg_free(ib.cfg);
 	log_set_file(NULL);
+	mem_exit();
 }
 
 int main(int argc, char **argv)
 {
 	const char *path = "/etc/inbatch/inbatch.conf";
 	bool print = false;
-	int rc = main_args(argc, argv, &path, &print);
+	int rc;
 
+	mem_init();	/* before libevent allocates anything */
+	rc = main_args(argc, argv, &path, &print);
 	if (rc >= 0)
 		return rc;
 	ib.cfg = main_load(path);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "listener.h"
+#include "mem.h"
 
 #define METRICS_HTTP_MAX_HEADER 8192
 /* Whole request, from accept to the last byte of the answer: a deadline,
@@ -182,7 +183,7 @@ static void metrics_http_answer(struct metrics_http *h, size_t n)
 		evbuffer_add_printf(body, "not found; try /metrics\n");
 		metrics_http_reply(h, 404, "Not Found", "text/plain", body);
 	}
-	free(line);
+	mem_free(line);	/* libevent's, so mem's */
 	evbuffer_free(body);
 }
 
