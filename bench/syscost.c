@@ -5,7 +5,8 @@
  *
  *   bare      getppid(): entering and leaving the kernel, nothing else
  *   send      a 64-byte send() on loopback TCP that wakes nobody (the
- *             peer drains later, in one large recv per 64 sends)
+ *             peer drains later, every 64 sends: a large recv, then
+ *             one that finds nothing)
  *   exchange  one side of a 64-byte ping-pong between two processes: a
  *             send that wakes the peer plus a recv that sleeps until the
  *             answer comes, per such pair of calls
@@ -100,7 +101,7 @@ static double syscost_send(long n)
 	s = syscost_sys_seconds() - s0;
 	close(a);
 	close(b);
-	/* the drains, one recv per 64 sends, are in the figure too */
+	/* the drains, two recvs per 64 sends, are in the figure too */
 	return s / n;
 }
 
