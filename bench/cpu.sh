@@ -36,7 +36,8 @@
 #                the ratios say in how many rounds a target came first
 #   SEED_REPEAT  rounds of the seed scenario, 0 to skip it (default 7)
 #   OUT          output directory (default ./cpu-<date>-<time>)
-#   BATCH_WINDOW_US, BATCH_MAX_KEYS   inbatch settings (default 500, 256)
+#   BATCH_WINDOW_US, BATCH_MAX_KEYS, BATCH_BUSY_KEYS   inbatch settings
+#                (default 500, 256, 16)
 #   PROXY_NICE   a nice value (say -10) given to every proxy (HAProxy and
 #                inbatch alike) once started: on a machine that the client
 #                and the server share, how much of a proxy's latency is
@@ -226,6 +227,7 @@ log_level = warn
 batch_mode = $mode
 batch_window_us = ${BATCH_WINDOW_US:-500}
 batch_max_keys = ${BATCH_MAX_KEYS:-256}
+batch_busy_keys = ${BATCH_BUSY_KEYS:-16}
 max_client_conn = 4096
 [users]
 app = secret
@@ -425,34 +427,41 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 	LK=$WORK/lookups
 	ib_build_lookups "$top" "$LK"
 	mdb_create_projects "$KEYS"
-	declare -A seed_ms seed_sel seed_page seed_pt seed_n
+	declare -A seed_ms seed_sel seed_page seed_cl seed_px seed_sv seed_busy
+	# field NAME: the value of NAME= in the lookups line $o
+	field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$o"; }
 	echo "# seed scenario: $SEED_REPEAT rounds (loadavg $(loadavg))" >&2
 	for ((r = 0; r <= SEED_REPEAT; r++)); do
 		for target in $TARGETS; do
 			ppid=${pid_of[$target]}
+			pids=(--cpu-pid "$MDB_PID")
+			[ -n "$ppid" ] && pids+=(--cpu-pid "$ppid")
 			read -r s0 _ < <(backend_counts)
-			p0=0
-			[ -n "$ppid" ] && p0=$(cpu_ticks "$ppid")
 			if ! o=$("$LK" -h 127.0.0.1 -P "${port_of[$target]}" -u app \
 				-p secret -D demo --keys "$KEYS" -n 1000 -c 64 \
-				--mode parallel --count-port "$MDB_PORT" \
+				--mode parallel --count-port "$MDB_PORT" "${pids[@]}" \
 				2>"$WORK/lookups.err"); then
 				echo "cpu.sh: seed scenario against $target failed:" >&2
 				cat "$WORK/lookups.err" >&2
 				FAILED=1
 				break 2
 			fi
-			p1=0
-			[ -n "$ppid" ] && p1=$(cpu_ticks "$ppid")
 			read -r s1 _ < <(backend_counts)
 			[ "$r" -eq 0 ] && continue	# round 0 warms up
-			secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$o")
+			secs=$(field seconds)
+			cl=$(field client_cpu_us)
+			sv=$(field "cpu_us_$MDB_PID")
+			px=0
+			[ -n "$ppid" ] && px=$(field "cpu_us_$ppid")
 			seed_ms[$target]="${seed_ms[$target]:-} $secs"
 			seed_sel[$target]="${seed_sel[$target]:-} $((s1 - s0))"
-			seed_page[$target]="${seed_page[$target]:-} $(sed -n \
-				's/.*page_com_select=\([0-9]*\).*/\1/p' <<<"$o")"
-			seed_pt[$target]=$((${seed_pt[$target]:-0} + p1 - p0))
-			seed_n[$target]=$((${seed_n[$target]:-0} + 1000))
+			seed_page[$target]="${seed_page[$target]:-} $(field page_com_select)"
+			# per lookup, and the CPUs the three kept busy on average
+			seed_cl[$target]="${seed_cl[$target]:-} $(awk -v v="$cl" 'BEGIN { print v / 1000 }')"
+			seed_sv[$target]="${seed_sv[$target]:-} $(awk -v v="$sv" 'BEGIN { print v / 1000 }')"
+			seed_px[$target]="${seed_px[$target]:-} $(awk -v v="$px" 'BEGIN { print v / 1000 }')"
+			seed_busy[$target]="${seed_busy[$target]:-} $(awk -v a="$cl" -v b="$sv" -v c="$px" \
+				-v t="$secs" 'BEGIN { print (a + b + c) / (t * 1e6) }')"
 		done
 	done
 	median()
@@ -466,13 +475,13 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 		ms=$(median <<<"${seed_ms[$target]}" | awk '{ printf "%.2f", $1 * 1000 }')
 		sel=$(median <<<"${seed_sel[$target]}")
 		page=$(median <<<"${seed_page[$target]}")
-		if [ -n "${pid_of[$target]}" ]; then
-			pc=$(awk -v p="${seed_pt[$target]}" -v n="${seed_n[$target]}" \
-				-v hz="$HZ" 'BEGIN { printf "%.1f", p * 1e6 / hz / n }')
-		else
-			pc=-
-		fi
-		echo "$target $ms $sel $pc $page" >>"$SEED"
+		cl=$(median <<<"${seed_cl[$target]}" | awk '{ printf "%.1f", $1 }')
+		sv=$(median <<<"${seed_sv[$target]}" | awk '{ printf "%.1f", $1 }')
+		px=-
+		[ -n "${pid_of[$target]}" ] &&
+			px=$(median <<<"${seed_px[$target]}" | awk '{ printf "%.1f", $1 }')
+		busy=$(median <<<"${seed_busy[$target]}" | awk '{ printf "%.2f", $1 }')
+		echo "$target $ms $sel $page $cl $px $sv $busy" >>"$SEED"
 	done
 fi
 
@@ -731,16 +740,20 @@ fi
 		echo
 		echo "seed scenario: 1,000 lookups from 64 connections," \
 		     "median of $SEED_REPEAT rounds"
-		printf '%-13s %9s %11s %11s %15s %12s\n' target "page ms" \
-			"Com_select" "of it, the" "proxy µs/query" "direct/this"
-		printf '%-13s %9s %11s %11s %15s %12s\n' "" "" "" "page's" "" ""
+		printf '%-13s %8s %10s %7s %8s %8s %8s %6s %7s\n' target "page ms" \
+			"Com_select" "page's" "client" "proxy" "server" "CPUs" \
+			"direct/"
+		printf '%-13s %8s %10s %7s %8s %8s %8s %6s %7s\n' "" "" "" "" \
+			"µs/look" "µs/look" "µs/look" "busy" "this"
 		d=$(awk '$1 == "direct" { print $2 }' "$SEED")
-		awk -v d="${d:-}" '{ printf "%-13s %9s %11s %11s %15s %12s\n",
-			$1, $2, $3, $5, $4,
+		awk -v d="${d:-}" '{ printf "%-13s %8s %10s %7s %8s %8s %8s %6s %7s\n",
+			$1, $2, $3, $4, $5, $6, $7, $8,
 			(d != "" && $2 > 0) ? sprintf("%.2f", d / $2) : "n/a" }' \
 			"$SEED"
 		echo "(Com_select: all of a round's, logins included; the" \
-		     "page's: from the clock's start to its stop)"
+		     "page's, and the CPU per lookup of the client (bench/lookups)," \
+		     "the proxy and MariaDB: from the clock's start to its stop;" \
+		     "CPUs busy: their CPU time over the page time, of $(nproc))"
 	fi
 
 	case $SYSCALL_TABLE in

@@ -33,8 +33,15 @@
  * when -P is a proxy) reads Com_select right before the clock starts and
  * after it stops, and the line ends in  page_com_select=N: the server's
  * SELECTs for the page, without those a proxy runs at login.
+ *
+ * Over the same span the line also gives the CPU time it took, in µs:
+ * client_cpu_us= this process's own (getrusage: every worker thread),
+ * and with --cpu-pid PID (up to four times) cpu_us_PID= that process's
+ * (the first field of each of its threads' schedstat in /proc, summed
+ * over them): say, the proxy's and the server's, without their logins.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -44,6 +51,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/resource.h>
 
 #include <mysql.h>
 
@@ -64,6 +73,8 @@ struct opts {
 	const char *parent;
 	int by_id;
 	unsigned count_port;
+	long cpu_pid[4];
+	int n_cpu_pid;
 	int verbose;
 };
 
@@ -115,6 +126,55 @@ static void report(const char *fmt, ...)
 	pthread_mutex_unlock(&report_lock);
 }
 
+/* CPU time of this process and of each --cpu-pid, in µs. */
+struct cpu_sample {
+	double self;
+	double pid[4];
+};
+
+/* <pid>'s time on a CPU, summed over its threads (ns in schedstat); -1
+ * when it cannot be read. */
+static double cpu_of_pid(long pid)
+{
+	char path[96];
+	char line[128];
+	struct dirent *d;
+	double sum = 0;
+	DIR *dir;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/schedstat",
+			 pid, d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread ended meanwhile */
+		if (fgets(line, sizeof(line), f))
+			sum += strtod(line, NULL);
+		fclose(f);
+	}
+	closedir(dir);
+	return sum / 1000.0;
+}
+
+static void cpu_take(struct cpu_sample *s)
+{
+	struct rusage ru;
+	int i;
+
+	getrusage(RUSAGE_SELF, &ru);
+	s->self = (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
+		  (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
+	for (i = 0; i < opt.n_cpu_pid; i++)
+		s->pid[i] = cpu_of_pid(opt.cpu_pid[i]);
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -131,7 +191,7 @@ static void usage(FILE *f)
 		"               [--mode parallel|sequential|in|loop] "
 		"[--table NAME] [--prefix TEXT] [--keys N]\n"
 		"               [--parent NAME] [--by-id] [--count-port PORT] "
-		"[-v]\n");
+		"[--cpu-pid PID]... [-v]\n");
 }
 
 static long parse_long(const char *s, const char *what, long min, long max)
@@ -166,6 +226,7 @@ static void parse_args(int argc, char **argv)
 		{ "parent", required_argument, NULL, 'T' },
 		{ "by-id", no_argument, NULL, 'I' },
 		{ "count-port", required_argument, NULL, 'C' },
+		{ "cpu-pid", required_argument, NULL, 'U' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
@@ -232,6 +293,14 @@ static void parse_args(int argc, char **argv)
 		case 'C':
 			opt.count_port = (unsigned)parse_long(optarg, "count port",
 							      1, 65535);
+			break;
+		case 'U':
+			if (opt.n_cpu_pid == 4) {
+				fprintf(stderr, "lookups: at most four --cpu-pid\n");
+				exit(2);
+			}
+			opt.cpu_pid[opt.n_cpu_pid++] =
+				parse_long(optarg, "pid", 1, INT_MAX);
 			break;
 		case 'v':
 			opt.verbose = 1;
@@ -537,6 +606,7 @@ int main(int argc, char **argv)
 	MYSQL *counter = NULL;
 	long nconn, i, errors = 0, per, extra, next, sel0 = -1, sel1 = -1;
 	double t0, t1;
+	struct cpu_sample cpu0, cpu1;
 	const char *mode_name;
 
 	parse_args(argc, argv);
@@ -593,6 +663,7 @@ int main(int argc, char **argv)
 			sel0 = com_select(counter);
 	}
 
+	cpu_take(&cpu0);
 	if (opt.mode == MODE_SEQUENTIAL) {
 		t0 = now();
 		for (i = 0; i < opt.lookups; i++)
@@ -637,6 +708,7 @@ int main(int argc, char **argv)
 			}
 		}
 		pthread_attr_destroy(&attr);
+		cpu_take(&cpu0); /* not the threads' creation */
 		/*
 		 * The page time runs from the first worker leaving the
 		 * barrier to the last one finishing: with many threads on few
@@ -658,6 +730,7 @@ int main(int argc, char **argv)
 		}
 		pthread_barrier_destroy(&start_barrier);
 	}
+	cpu_take(&cpu1);
 	if (counter) {
 		sel1 = com_select(counter);
 		mysql_close(counter);
@@ -675,6 +748,12 @@ int main(int argc, char **argv)
 	       mode_name, nconn, opt.lookups, t1 - t0, errors);
 	if (opt.count_port && sel0 >= 0 && sel1 >= sel0)
 		printf(" page_com_select=%ld", sel1 - sel0);
+	printf(" client_cpu_us=%.0f", cpu1.self - cpu0.self);
+	for (i = 0; i < opt.n_cpu_pid; i++) {
+		if (cpu0.pid[i] >= 0 && cpu1.pid[i] >= cpu0.pid[i])
+			printf(" cpu_us_%ld=%.0f", opt.cpu_pid[i],
+			       cpu1.pid[i] - cpu0.pid[i]);
+	}
 	printf("\n");
 	return errors ? 1 : 0;
 }
