@@ -35,6 +35,8 @@
 #                median over the rounds; results.txt keeps every run, and
 #                the ratios say in how many rounds a target came first
 #   SEED_REPEAT  rounds of the seed scenario, 0 to skip it (default 7)
+#   SEED_LOOKUPS lookups of its page (default 1000; more: the page's steady
+#                state, with less of its start and its tail)
 #   OUT          output directory (default ./cpu-<date>-<time>)
 #   BATCH_WINDOW_US, BATCH_MAX_KEYS, BATCH_BUSY_KEYS   inbatch settings
 #                (default 500, 256, 16)
@@ -51,6 +53,13 @@
 #                proxy's system calls: calls per query, by call, beside
 #                its user and system CPU per query and the system CPU per
 #                call ($OUT/syscalls.txt, also in table.txt)
+#   SCHED        set: after the runs, a page of SCHED_LOOKUPS (default
+#                16000) lookups from 64 connections against each target
+#                under `perf sched record -a`; over the middle half of the
+#                page, how the CPUs' time went (proxy, server, client,
+#                other, idle) and, while a CPU idled, what the others ran
+#                ($OUT/sched.txt, also in table.txt; bench/sched-idle.awk
+#                reads perf's events)
 
 set -euo pipefail
 
@@ -64,6 +73,7 @@ TARGETS=${TARGETS:-"direct haproxy off adaptive"}
 TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-25000}
 SEED_REPEAT=${SEED_REPEAT:-7}
+SEED_LOOKUPS=${SEED_LOOKUPS:-1000}
 ROUNDS=${ROUNDS:-1}
 OUT=${OUT:-$PWD/cpu-$(date +%Y%m%d-%H%M%S)}
 
@@ -419,7 +429,8 @@ wins()
 		}' "$RUNS"
 }
 
-# The seed scenario: a page of 1,000 lookups from 64 connections.
+# The seed scenario: a page of 1,000 lookups (SEED_LOOKUPS) from 64
+# connections.
 SEED=$OUT/seed.txt
 : >"$SEED"
 if [ "$SEED_REPEAT" -gt 0 ]; then
@@ -430,6 +441,8 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 	declare -A seed_ms seed_sel seed_page seed_cl seed_px seed_sv seed_busy
 	# field NAME: the value of NAME= in the lookups line $o
 	field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$o"; }
+	# per_lookup US: US µs of CPU over the page, per lookup
+	per_lookup() { awk -v v="$1" -v n="$SEED_LOOKUPS" 'BEGIN { print v / n }'; }
 	echo "# seed scenario: $SEED_REPEAT rounds (loadavg $(loadavg))" >&2
 	for ((r = 0; r <= SEED_REPEAT; r++)); do
 		for target in $TARGETS; do
@@ -438,7 +451,7 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 			[ -n "$ppid" ] && pids+=(--cpu-pid "$ppid")
 			read -r s0 _ < <(backend_counts)
 			if ! o=$("$LK" -h 127.0.0.1 -P "${port_of[$target]}" -u app \
-				-p secret -D demo --keys "$KEYS" -n 1000 -c 64 \
+				-p secret -D demo --keys "$KEYS" -n "$SEED_LOOKUPS" -c 64 \
 				--mode parallel --count-port "$MDB_PORT" "${pids[@]}" \
 				2>"$WORK/lookups.err"); then
 				echo "cpu.sh: seed scenario against $target failed:" >&2
@@ -457,9 +470,9 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 			seed_sel[$target]="${seed_sel[$target]:-} $((s1 - s0))"
 			seed_page[$target]="${seed_page[$target]:-} $(field page_com_select)"
 			# per lookup, and the CPUs the three kept busy on average
-			seed_cl[$target]="${seed_cl[$target]:-} $(awk -v v="$cl" 'BEGIN { print v / 1000 }')"
-			seed_sv[$target]="${seed_sv[$target]:-} $(awk -v v="$sv" 'BEGIN { print v / 1000 }')"
-			seed_px[$target]="${seed_px[$target]:-} $(awk -v v="$px" 'BEGIN { print v / 1000 }')"
+			seed_cl[$target]="${seed_cl[$target]:-} $(per_lookup "$cl")"
+			seed_sv[$target]="${seed_sv[$target]:-} $(per_lookup "$sv")"
+			seed_px[$target]="${seed_px[$target]:-} $(per_lookup "$px")"
 			seed_busy[$target]="${seed_busy[$target]:-} $(awk -v a="$cl" -v b="$sv" -v c="$px" \
 				-v t="$secs" 'BEGIN { print (a + b + c) / (t * 1e6) }')"
 		done
@@ -623,6 +636,56 @@ if [ -n "${SYSCALLS:-}" ]; then
 	fi
 fi
 
+# Where a page's idle CPU time goes (SCHED=1): the scheduler's events on
+# every CPU over part of a long page of lookups, against each target.
+SCHED_TABLE=""
+if [ -n "${SCHED:-}" ]; then
+	SCHED_LOOKUPS=${SCHED_LOOKUPS:-16000}
+	if ! command -v perf >/dev/null; then
+		SCHED_TABLE="not recorded: perf is not installed (apt-get install linux-perf)"
+	elif ! perf sched record -o "$WORK/sched-check.data" -- true \
+		>"$WORK/sched-check.log" 2>&1; then
+		SCHED_TABLE="not recorded: perf cannot record scheduler events here: $(tail -n 1 "$WORK/sched-check.log")"
+	fi
+	if [ -z "$SCHED_TABLE" ] && [ -z "${LK:-}" ]; then
+		KEYS=10000
+		LK=$WORK/lookups
+		ib_build_lookups "$top" "$LK"
+		mdb_create_projects "$KEYS"
+	fi
+	ST=$OUT/sched.txt
+	: >"$ST"
+	for target in $TARGETS; do
+		[ -z "$SCHED_TABLE" ] || break	# perf cannot record
+		ppid=${pid_of[$target]}
+		comm=""
+		[ -n "$ppid" ] && comm=$(cat "/proc/$ppid/comm")
+		echo "# scheduler events: $target, $SCHED_LOOKUPS lookups" >&2
+		perf sched record -a -o "$WORK/sched-$target.data" \
+			>"$WORK/sched-$target.log" 2>&1 &
+		spid=$!
+		sleep 1	# perf is recording
+		rc=0
+		"$LK" -h 127.0.0.1 -P "${port_of[$target]}" -u app -p secret \
+			-D demo --keys "$KEYS" -n "$SCHED_LOOKUPS" -c 64 \
+			--mode parallel >"$WORK/sched-$target.out" 2>&1 || rc=$?
+		kill -INT "$spid" 2>/dev/null || true
+		wait "$spid" || true
+		if [ "$rc" -ne 0 ]; then
+			echo "cpu.sh: the page under perf sched against $target failed:" >&2
+			tail -n 5 "$WORK/sched-$target.out" >&2
+			FAILED=1
+			continue
+		fi
+		perf sched timehist -i "$WORK/sched-$target.data" \
+			>"$WORK/sched-$target.txt" 2>/dev/null || true
+		awk -v name="$target" -v proxy="$comm" -f "$here/sched-idle.awk" \
+			"$WORK/sched-$target.txt" >>"$ST" || FAILED=1
+		rm -f "$WORK/sched-$target.data" "$WORK/sched-$target.txt"
+	done
+	SCHED_TABLE=${SCHED_TABLE:-$ST}
+fi
+
 # The table.
 {
 	echo "sysbench oltp_point_select, $TABLES tables x $TABLE_SIZE rows," \
@@ -738,7 +801,7 @@ fi
 
 	if [ -s "$SEED" ]; then
 		echo
-		echo "seed scenario: 1,000 lookups from 64 connections," \
+		echo "seed scenario: $SEED_LOOKUPS lookups from 64 connections," \
 		     "median of $SEED_REPEAT rounds"
 		printf '%-13s %8s %10s %7s %8s %8s %8s %6s %7s\n' target "page ms" \
 			"Com_select" "page's" "client" "proxy" "server" "CPUs" \
@@ -755,6 +818,17 @@ fi
 		     "the proxy and MariaDB: from the clock's start to its stop;" \
 		     "CPUs busy: their CPU time over the page time, of $(nproc))"
 	fi
+
+	case $SCHED_TABLE in
+	'') ;;
+	/*) echo
+	    echo "where the CPUs' time went in the middle half of a page of" \
+		 "$SCHED_LOOKUPS lookups from 64 connections (perf sched, %):"
+	    cat "$SCHED_TABLE"
+	    echo "(idle beside: while a CPU idled, what the others ran;" \
+		 "idle beside the proxy is a wait for its one thread)" ;;
+	*) echo; echo "scheduler events: $SCHED_TABLE" ;;
+	esac
 
 	case $SYSCALL_TABLE in
 	'') ;;
