@@ -39,7 +39,8 @@
 #                state, with less of its start and its tail)
 #   OUT          output directory (default ./cpu-<date>-<time>)
 #   BATCH_WINDOW_US, BATCH_MAX_KEYS, BATCH_BUSY_KEYS   inbatch settings
-#                (default 500, 256, 16)
+#                (default 500, 256, and inbatch's own: builds older than
+#                batch_busy_keys refuse it)
 #   PROXY_NICE   a nice value (say -10) given to every proxy (HAProxy and
 #                inbatch alike) once started: on a machine that the client
 #                and the server share, how much of a proxy's latency is
@@ -75,7 +76,7 @@ TABLE_SIZE=${TABLE_SIZE:-25000}
 SEED_REPEAT=${SEED_REPEAT:-7}
 SEED_LOOKUPS=${SEED_LOOKUPS:-1000}
 ROUNDS=${ROUNDS:-1}
-OUT=${OUT:-$PWD/cpu-$(date +%Y%m%d-%H%M%S)}
+OUT=$(realpath -m "${OUT:-$PWD/cpu-$(date +%Y%m%d-%H%M%S)}")
 
 for m in $MODES; do
 	case $m in
@@ -237,7 +238,7 @@ log_level = warn
 batch_mode = $mode
 batch_window_us = ${BATCH_WINDOW_US:-500}
 batch_max_keys = ${BATCH_MAX_KEYS:-256}
-batch_busy_keys = ${BATCH_BUSY_KEYS:-16}
+${BATCH_BUSY_KEYS:+batch_busy_keys = $BATCH_BUSY_KEYS}
 max_client_conn = 4096
 [users]
 app = secret
@@ -466,6 +467,11 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 			sv=$(field "cpu_us_$MDB_PID")
 			px=0
 			[ -n "$ppid" ] && px=$(field "cpu_us_$ppid")
+			if [ -z "$secs" ] || [ -z "$cl" ] || [ -z "$sv" ] || [ -z "$px" ]; then
+				echo "cpu.sh: the seed page against $target gave no CPU times: $o" >&2
+				FAILED=1
+				break 2
+			fi
 			seed_ms[$target]="${seed_ms[$target]:-} $secs"
 			seed_sel[$target]="${seed_sel[$target]:-} $((s1 - s0))"
 			seed_page[$target]="${seed_page[$target]:-} $(field page_com_select)"
@@ -658,29 +664,27 @@ if [ -n "${SCHED:-}" ]; then
 	for target in $TARGETS; do
 		[ -z "$SCHED_TABLE" ] || break	# perf cannot record
 		ppid=${pid_of[$target]}
-		comm=""
-		[ -n "$ppid" ] && comm=$(cat "/proc/$ppid/comm")
 		echo "# scheduler events: $target, $SCHED_LOOKUPS lookups" >&2
-		perf sched record -a -o "$WORK/sched-$target.data" \
-			>"$WORK/sched-$target.log" 2>&1 &
-		spid=$!
-		sleep 1	# perf is recording
-		rc=0
-		"$LK" -h 127.0.0.1 -P "${port_of[$target]}" -u app -p secret \
-			-D demo --keys "$KEYS" -n "$SCHED_LOOKUPS" -c 64 \
-			--mode parallel >"$WORK/sched-$target.out" 2>&1 || rc=$?
-		kill -INT "$spid" 2>/dev/null || true
-		wait "$spid" || true
-		if [ "$rc" -ne 0 ]; then
+		# perf runs the page: it has started recording before the page
+		# starts, and it stops with it
+		if ! perf sched record -a -o "$WORK/sched-$target.data" -- \
+			"$LK" -h 127.0.0.1 -P "${port_of[$target]}" -u app \
+			-p secret -D demo --keys "$KEYS" -n "$SCHED_LOOKUPS" \
+			-c 64 --mode parallel >"$WORK/sched-$target.log" 2>&1; then
 			echo "cpu.sh: the page under perf sched against $target failed:" >&2
-			tail -n 5 "$WORK/sched-$target.out" >&2
+			tail -n 5 "$WORK/sched-$target.log" >&2
 			FAILED=1
 			continue
 		fi
 		perf sched timehist -i "$WORK/sched-$target.data" \
-			>"$WORK/sched-$target.txt" 2>/dev/null || true
-		awk -v name="$target" -v proxy="$comm" -f "$here/sched-idle.awk" \
-			"$WORK/sched-$target.txt" >>"$ST" || FAILED=1
+			>"$WORK/sched-$target.txt" 2>>"$WORK/sched-$target.log" || true
+		if ! awk -v name="$target" -v proxy="${ppid:-0}" \
+			-v server="$MDB_PID" -f "$here/sched-idle.awk" \
+			"$WORK/sched-$target.txt" >>"$ST"; then
+			echo "cpu.sh: no page in the scheduler events of $target:" >&2
+			tail -n 5 "$WORK/sched-$target.log" >&2
+			FAILED=1
+		fi
 		rm -f "$WORK/sched-$target.data" "$WORK/sched-$target.txt"
 	done
 	SCHED_TABLE=${SCHED_TABLE:-$ST}

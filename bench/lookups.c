@@ -105,7 +105,7 @@ static struct opts opt = {
 	.verbose = 0,
 };
 
-static pthread_barrier_t start_barrier;
+static pthread_barrier_t ready_barrier, start_barrier;
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 static int reported; /* only the first few problems are printed */
 
@@ -140,6 +140,7 @@ static double cpu_of_pid(long pid)
 	char line[128];
 	struct dirent *d;
 	double sum = 0;
+	int read = 0;
 	DIR *dir;
 	FILE *f;
 
@@ -155,22 +156,41 @@ static double cpu_of_pid(long pid)
 		f = fopen(path, "r");
 		if (!f)
 			continue; /* the thread ended meanwhile */
-		if (fgets(line, sizeof(line), f))
+		if (fgets(line, sizeof(line), f)) {
 			sum += strtod(line, NULL);
+			read++;
+		}
 		fclose(f);
 	}
 	closedir(dir);
-	return sum / 1000.0;
+	return read ? sum / 1000.0 : -1;
 }
 
-static void cpu_take(struct cpu_sample *s)
+static double cpu_self(void)
 {
 	struct rusage ru;
-	int i;
 
 	getrusage(RUSAGE_SELF, &ru);
-	s->self = (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
-		  (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
+	return (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
+	       (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
+}
+
+/* The other processes first at the start and last at the stop, so that
+ * reading /proc is not counted as the client's. */
+static void cpu_start(struct cpu_sample *s)
+{
+	int i;
+
+	for (i = 0; i < opt.n_cpu_pid; i++)
+		s->pid[i] = cpu_of_pid(opt.cpu_pid[i]);
+	s->self = cpu_self();
+}
+
+static void cpu_stop(struct cpu_sample *s)
+{
+	int i;
+
+	s->self = cpu_self();
 	for (i = 0; i < opt.n_cpu_pid; i++)
 		s->pid[i] = cpu_of_pid(opt.cpu_pid[i]);
 }
@@ -520,6 +540,7 @@ static void *worker_main(void *arg)
 	long i;
 
 	mysql_thread_init();
+	pthread_barrier_wait(&ready_barrier);
 	pthread_barrier_wait(&start_barrier);
 	w->start = now();
 	for (i = 0; i < w->count; i++) {
@@ -663,8 +684,8 @@ int main(int argc, char **argv)
 			sel0 = com_select(counter);
 	}
 
-	cpu_take(&cpu0);
 	if (opt.mode == MODE_SEQUENTIAL) {
+		cpu_start(&cpu0);
 		t0 = now();
 		for (i = 0; i < opt.lookups; i++)
 			if (lookup(w[0].conn, key_of(i)))
@@ -676,10 +697,12 @@ int main(int argc, char **argv)
 			report("SET autocommit = 0: %s", mysql_error(w[0].conn));
 			return 1;
 		}
+		cpu_start(&cpu0);
 		t0 = now();
 		errors = run_loop(w[0].conn);
 		t1 = now();
 	} else if (opt.mode == MODE_IN) {
+		cpu_start(&cpu0);
 		t0 = now();
 		errors = run_in(w[0].conn);
 		t1 = now();
@@ -694,6 +717,8 @@ int main(int argc, char **argv)
 			next += w[i].count;
 		}
 		if (pthread_barrier_init(&start_barrier, NULL,
+					 (unsigned)nconn + 1) ||
+		    pthread_barrier_init(&ready_barrier, NULL,
 					 (unsigned)nconn + 1)) {
 			fprintf(stderr, "lookups: pthread_barrier_init failed\n");
 			return 2;
@@ -708,7 +733,9 @@ int main(int argc, char **argv)
 			}
 		}
 		pthread_attr_destroy(&attr);
-		cpu_take(&cpu0); /* not the threads' creation */
+		/* every worker set up: not the threads' start counted */
+		pthread_barrier_wait(&ready_barrier);
+		cpu_start(&cpu0);
 		/*
 		 * The page time runs from the first worker leaving the
 		 * barrier to the last one finishing: with many threads on few
@@ -729,8 +756,9 @@ int main(int argc, char **argv)
 				t1 = w[i].end;
 		}
 		pthread_barrier_destroy(&start_barrier);
+		pthread_barrier_destroy(&ready_barrier);
 	}
-	cpu_take(&cpu1);
+	cpu_stop(&cpu1);
 	if (counter) {
 		sel1 = com_select(counter);
 		mysql_close(counter);
@@ -741,9 +769,15 @@ int main(int argc, char **argv)
 	free(w);
 	mysql_library_end();
 
-	/* a count that could not be read is an error too */
+	/* a count or a CPU time that could not be read is an error too */
 	if (opt.count_port && (sel0 < 0 || sel1 < sel0))
 		errors++;
+	for (i = 0; i < opt.n_cpu_pid; i++) {
+		if (cpu0.pid[i] < 0 || cpu1.pid[i] < cpu0.pid[i]) {
+			report("no CPU time of pid %ld", opt.cpu_pid[i]);
+			errors++;
+		}
+	}
 	printf("mode=%s conns=%ld lookups=%ld seconds=%.6f errors=%ld",
 	       mode_name, nconn, opt.lookups, t1 - t0, errors);
 	if (opt.count_port && sel0 >= 0 && sel1 >= sel0)

@@ -3,11 +3,12 @@
 # bench/sched-idle.awk: where a page's idle CPU time comes from, from the
 # text of `perf sched timehist` (no -w) over a system-wide recording.
 #
-#   awk -v name=TARGET -v proxy=COMM -f sched-idle.awk timehist.txt
+#   awk -v name=TARGET -v proxy=PID -v server=PID -f sched-idle.awk FILE
 #
 # Each line that ends a task's run on a CPU gives its end time (s), CPU and
-# run time (ms).  Tasks are told by command name: COMM (the proxy; empty
-# for none), mariadbd (the server), lookups (the client), <idle>, the rest.
+# run time (ms), and the task as COMM[TID] or COMM[TID/PID].  The proxy and
+# the server are told by PID (proxy=0: none), the client by its command
+# name (lookups), idle as <idle>; the rest is other.
 # The page is the span of lookups' worker threads (every thread but the
 # first: that one logs in before the clock starts); only its middle half
 # is read, without its start and its tail.  Prints one line per question:
@@ -19,21 +20,36 @@
 # A CPU that idles while the other runs the proxy waits on the proxy's one
 # thread: nothing else is runnable until it answers someone.
 
-function kind(task)
+# the PID of COMM[TID/PID], or of COMM[TID] (a process's first thread)
+function pid_of(task,    id)
 {
-	if (proxy != "" && index(task, proxy "[") == 1)
+	if (!match(task, /\[[0-9]+(\/[0-9]+)?\]$/))
+		return -1
+	split(substr(task, RSTART + 1, RLENGTH - 2), id, "/")
+	return (2 in id) ? id[2] : id[1]
+}
+
+function kind(task,    pid)
+{
+	if (task == "<idle>")
+		return "idle"
+	pid = pid_of(task)
+	if (proxy && pid == proxy)
 		return "proxy"
-	if (index(task, "mariadbd[") == 1)
+	if (pid == server)
 		return "server"
 	if (index(task, "lookups[") == 1)
 		return "client"
-	if (task == "<idle>")
-		return "idle"
 	return "other"
 }
 
 BEGIN {
 	split("proxy server client other idle", KINDS, " ")
+}
+
+# perf could not keep up: a run after the gap covers it
+/lost [0-9]+ events/ {
+	lost++
 }
 
 $2 ~ /^\[[0-9]+\]$/ && NF >= 6 && $NF ~ /^[0-9.]+$/ {
@@ -122,4 +138,7 @@ END {
 		line = line sprintf(" %s %5.1f", KINDS[j],
 				    ovt ? 100 * ov[KINDS[j]] / ovt : 0)
 	print line
+	if (lost)
+		printf "%-13s perf lost events %d times: each run after a gap " \
+		       "is counted over it\n", name, lost
 }
