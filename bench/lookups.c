@@ -31,14 +31,14 @@
  * and exits 1 if any query failed or returned a wrong row.  With
  * --count-port, a connection of its own to that port (the server itself,
  * when -P is a proxy) reads Com_select right before the clock starts and
- * after it stops, and the line ends in  page_com_select=N: the server's
+ * after it stops, and the line gets  page_com_select=N: the server's
  * SELECTs for the page, without those a proxy runs at login.
  *
- * Over the same span the line also gives the CPU time it took, in µs:
- * client_cpu_us= this process's own (getrusage: every worker thread),
- * and with --cpu-pid PID (up to four times) cpu_us_PID= that process's
- * (the first field of each of its threads' schedstat in /proc, summed
- * over them): say, the proxy's and the server's, without their logins.
+ * Over the same span the line also gives CPU time, in µs: client_cpu_us=
+ * this process's own (getrusage: every worker thread, from when all are
+ * set up), and with --cpu-pid PID (up to four times) cpu_us_PID= that
+ * process's (the first field of each of its threads' schedstat in /proc,
+ * summed): say, the proxy's and the server's, without their logins.
  */
 
 #include <dirent.h>
@@ -140,7 +140,7 @@ static double cpu_of_pid(long pid)
 	char line[128];
 	struct dirent *d;
 	double sum = 0;
-	int read = 0;
+	int n_read = 0;
 	DIR *dir;
 	FILE *f;
 
@@ -158,12 +158,12 @@ static double cpu_of_pid(long pid)
 			continue; /* the thread ended meanwhile */
 		if (fgets(line, sizeof(line), f)) {
 			sum += strtod(line, NULL);
-			read++;
+			n_read++;
 		}
 		fclose(f);
 	}
 	closedir(dir);
-	return read ? sum / 1000.0 : -1;
+	return n_read ? sum / 1000.0 : -1;
 }
 
 static double cpu_self(void)
