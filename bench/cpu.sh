@@ -504,17 +504,25 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 	done
 fi
 
+# perf_unusable DONE WHAT ARGS...: why perf cannot do WHAT here, as
+# "not DONE: ...", or nothing when `perf ARGS -- true` runs.
+perf_unusable()
+{
+	local done=$1 what=$2 log=$WORK/perf-check.log
+	shift 2
+	if ! command -v perf >/dev/null; then
+		echo "not $done: perf is not installed (apt-get install linux-perf)"
+	elif ! perf "$@" -- true >"$log" 2>&1; then
+		echo "not $done: perf cannot $what here: $(tail -n 1 "$log")"
+	fi
+}
+
 # The profiles: where each proxy's time goes under the highest load.
 PROFILES=""
 if [ -n "${PROFILE:-}" ]; then
 	pt=${THREADS##* }
 	secs=$((BENCH_TIME > 3 ? BENCH_TIME - 2 : 1))
-	if ! command -v perf >/dev/null; then
-		PROFILES="not recorded: perf is not installed (apt-get install linux-perf)"
-	elif ! perf record -q -o "$WORK/perf-check.data" -- true \
-		>"$WORK/perf-check.log" 2>&1; then
-		PROFILES="not recorded: perf cannot record here: $(tail -n 1 "$WORK/perf-check.log")"
-	fi
+	PROFILES=$(perf_unusable recorded record record -q -o "$WORK/perf-check.data")
 	for target in $TARGETS; do
 		ppid=${pid_of[$target]}
 		[ -z "$PROFILES" ] || break	# perf cannot record
@@ -557,12 +565,8 @@ if [ -n "${SYSCALLS:-}" ]; then
 	st=${THREADS##* }
 	ev=raw_syscalls:sys_enter
 	for k in $SYSCALL_KINDS; do ev="$ev,syscalls:sys_enter_$k"; done
-	if ! command -v perf >/dev/null; then
-		SYSCALL_TABLE="not counted: perf is not installed (apt-get install linux-perf)"
-	elif ! perf stat -x, -e "$ev" -o "$WORK/perf-stat-check.txt" -- true \
-		>"$WORK/perf-stat-check.log" 2>&1; then
-		SYSCALL_TABLE="not counted: perf cannot count system calls here: $(tail -n 1 "$WORK/perf-stat-check.log")"
-	fi
+	SYSCALL_TABLE=$(perf_unusable counted "count system calls" \
+		stat -x, -e "$ev" -o "$WORK/perf-stat-check.txt")
 	SC=$WORK/syscalls.txt
 	: >"$SC"
 	for target in $TARGETS; do
@@ -647,12 +651,8 @@ fi
 SCHED_TABLE=""
 if [ -n "${SCHED:-}" ]; then
 	SCHED_LOOKUPS=${SCHED_LOOKUPS:-16000}
-	if ! command -v perf >/dev/null; then
-		SCHED_TABLE="not recorded: perf is not installed (apt-get install linux-perf)"
-	elif ! perf sched record -o "$WORK/sched-check.data" -- true \
-		>"$WORK/sched-check.log" 2>&1; then
-		SCHED_TABLE="not recorded: perf cannot record scheduler events here: $(tail -n 1 "$WORK/sched-check.log")"
-	fi
+	SCHED_TABLE=$(perf_unusable recorded "record scheduler events" \
+		sched record -o "$WORK/sched-check.data")
 	if [ -z "$SCHED_TABLE" ] && [ -z "${LK:-}" ]; then
 		KEYS=10000
 		LK=$WORK/lookups

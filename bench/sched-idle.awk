@@ -20,20 +20,21 @@
 # A CPU that idles while the other runs the proxy waits on the proxy's one
 # thread: nothing else is runnable until it answers someone.
 
-# the PID of COMM[TID/PID], or of COMM[TID] (a process's first thread)
-function pid_of(task,    id)
+# COMM[TID/PID] (2: TID, PID in <id>) or COMM[TID] (1: a process's first
+# thread, whose TID is its PID); 0 for neither
+function ids(task, id)
 {
 	if (!match(task, /\[[0-9]+(\/[0-9]+)?\]$/))
-		return -1
-	split(substr(task, RSTART + 1, RLENGTH - 2), id, "/")
-	return (2 in id) ? id[2] : id[1]
+		return 0
+	return split(substr(task, RSTART + 1, RLENGTH - 2), id, "/")
 }
 
-function kind(task,    pid)
+function kind(task,    id, n, pid)
 {
 	if (task == "<idle>")
 		return "idle"
-	pid = pid_of(task)
+	n = ids(task, id)
+	pid = n ? id[n] : -1
 	if (proxy && pid == proxy)
 		return "proxy"
 	if (pid == server)
@@ -65,14 +66,11 @@ $2 ~ /^\[[0-9]+\]$/ && NF >= 6 && $NF ~ /^[0-9.]+$/ {
 		cpus[++ncpu] = cpu
 	}
 	# lookups[TID/PID]: a worker thread, TID not PID
-	if (K[cpu, i] == "client" && match($3, /\[[0-9]+\/[0-9]+\]$/)) {
-		split(substr($3, RSTART + 1, RLENGTH - 2), id, "/")
-		if (id[1] != id[2]) {
-			if (first == "" || s < first)
-				first = s
-			if (e > last)
-				last = e
-		}
+	if (K[cpu, i] == "client" && ids($3, id) == 2 && id[1] != id[2]) {
+		if (first == "" || s < first)
+			first = s
+		if (e > last)
+			last = e
 	}
 }
 
