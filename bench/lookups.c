@@ -7,6 +7,9 @@
  *           [--table projects] [--prefix proj:] [--keys N]
  *           [--parent TABLE] [--count-port PORT]
  *
+ * -P may be given up to four times: connection i goes to the (i mod n)-th
+ * port, so that one page can be split over several proxies.
+ *
  * All connections are opened first (not timed).  Then the clock starts:
  *
  *   parallel    LOOKUPS single-key lookups spread over CONNECTIONS threads,
@@ -60,7 +63,8 @@ enum mode { MODE_PARALLEL, MODE_SEQUENTIAL, MODE_IN, MODE_LOOP };
 
 struct opts {
 	const char *host;
-	unsigned port;
+	unsigned port[4]; /* connection i goes to port[i % n_port] */
+	int n_port;
 	const char *user;
 	const char *password;
 	const char *db;
@@ -90,7 +94,8 @@ struct worker {
 
 static struct opts opt = {
 	.host = "127.0.0.1",
-	.port = 3306,
+	.port = { 3306 },
+	.n_port = 0, /* no -P: 3306 */
 	.user = "app",
 	.password = "",
 	.db = NULL,
@@ -211,7 +216,9 @@ static void usage(FILE *f)
 		"               [--mode parallel|sequential|in|loop] "
 		"[--table NAME] [--prefix TEXT] [--keys N]\n"
 		"               [--parent NAME] [--by-id] [--count-port PORT] "
-		"[--cpu-pid PID]... [-v]\n");
+		"[--cpu-pid PID]... [-v]\n"
+		"       -P up to four times: the connections take the ports "
+		"in turn\n");
 }
 
 static long parse_long(const char *s, const char *what, long min, long max)
@@ -260,8 +267,12 @@ static void parse_args(int argc, char **argv)
 			opt.host = optarg;
 			break;
 		case 'P':
-			opt.port = (unsigned)parse_long(optarg, "port", 1,
-							65535);
+			if (opt.n_port == 4) {
+				fprintf(stderr, "lookups: at most four -P\n");
+				exit(2);
+			}
+			opt.port[opt.n_port++] = (unsigned)parse_long(optarg,
+							"port", 1, 65535);
 			break;
 		case 'u':
 			opt.user = optarg;
@@ -362,9 +373,12 @@ static MYSQL *open_conn_to(unsigned port, const char *db)
 	return m;
 }
 
-static MYSQL *open_conn(void)
+/* Connection i, to the i-th -P in turn: a page split over several proxies. */
+static MYSQL *open_conn(long i)
 {
-	return open_conn_to(opt.port, opt.db);
+	int n = opt.n_port ? opt.n_port : 1;
+
+	return open_conn_to(opt.port[i % n], opt.db);
 }
 
 /* The server's Com_select, read on the --count-port connection; -1 if it
@@ -663,7 +677,7 @@ int main(int argc, char **argv)
 
 	/* Open every connection before the clock starts. */
 	for (i = 0; i < nconn; i++) {
-		w[i].conn = open_conn();
+		w[i].conn = open_conn(i);
 		if (!w[i].conn) {
 			fprintf(stderr, "lookups: opened %ld of %ld connections\n",
 				i, nconn);
