@@ -439,11 +439,6 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 	LK=$WORK/lookups
 	ib_build_lookups "$top" "$LK"
 	mdb_create_projects "$KEYS"
-	declare -A seed_ms seed_sel seed_page seed_cl seed_px seed_sv seed_busy
-	# field NAME: the value of NAME= in the lookups line $o
-	field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$o"; }
-	# per_lookup US: US µs of CPU over the page, per lookup
-	per_lookup() { awk -v v="$1" -v n="$SEED_LOOKUPS" 'BEGIN { print v / n }'; }
 	echo "# seed scenario: $SEED_REPEAT rounds (loadavg $(loadavg))" >&2
 	for ((r = 0; r <= SEED_REPEAT; r++)); do
 		for target in $TARGETS; do
@@ -462,46 +457,11 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 			fi
 			read -r s1 _ < <(backend_counts)
 			[ "$r" -eq 0 ] && continue	# round 0 warms up
-			secs=$(field seconds)
-			cl=$(field client_cpu_us)
-			sv=$(field "cpu_us_$MDB_PID")
-			px=0
-			[ -n "$ppid" ] && px=$(field "cpu_us_$ppid")
-			if [ -z "$secs" ] || [ -z "$cl" ] || [ -z "$sv" ] || [ -z "$px" ]; then
-				echo "cpu.sh: the seed page against $target gave no CPU times: $o" >&2
-				FAILED=1
-				break 2
-			fi
-			seed_ms[$target]="${seed_ms[$target]:-} $secs"
-			seed_sel[$target]="${seed_sel[$target]:-} $((s1 - s0))"
-			seed_page[$target]="${seed_page[$target]:-} $(field page_com_select)"
-			# per lookup, and the CPUs the three kept busy on average
-			seed_cl[$target]="${seed_cl[$target]:-} $(per_lookup "$cl")"
-			seed_sv[$target]="${seed_sv[$target]:-} $(per_lookup "$sv")"
-			seed_px[$target]="${seed_px[$target]:-} $(per_lookup "$px")"
-			seed_busy[$target]="${seed_busy[$target]:-} $(awk -v a="$cl" -v b="$sv" -v c="$px" \
-				-v t="$secs" 'BEGIN { print (a + b + c) / (t * 1e6) }')"
+			echo "$target $((s1 - s0)) $MDB_PID ${ppid:--} $o" >>"$SEED"
 		done
 	done
-	median()
-	{
-		tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 }
-			END { if (NR % 2) print v[(NR + 1) / 2];
-			      else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-	}
-	for target in $TARGETS; do
-		[ -n "${seed_ms[$target]:-}" ] || continue
-		ms=$(median <<<"${seed_ms[$target]}" | awk '{ printf "%.2f", $1 * 1000 }')
-		sel=$(median <<<"${seed_sel[$target]}")
-		page=$(median <<<"${seed_page[$target]}")
-		cl=$(median <<<"${seed_cl[$target]}" | awk '{ printf "%.1f", $1 }')
-		sv=$(median <<<"${seed_sv[$target]}" | awk '{ printf "%.1f", $1 }')
-		px=-
-		[ -n "${pid_of[$target]}" ] &&
-			px=$(median <<<"${seed_px[$target]}" | awk '{ printf "%.1f", $1 }')
-		busy=$(median <<<"${seed_busy[$target]}" | awk '{ printf "%.2f", $1 }')
-		echo "$target $ms $sel $page $cl $px $sv $busy" >>"$SEED"
-	done
+	awk -v n="$SEED_LOOKUPS" -v ncpu="$(nproc)" -f "$here/seed-table.awk" \
+		"$SEED" >"$WORK/seed-table.txt" || FAILED=1
 fi
 
 # perf_unusable DONE WHAT ARGS...: why perf cannot do WHAT here, as
@@ -807,20 +767,12 @@ fi
 		echo
 		echo "seed scenario: $SEED_LOOKUPS lookups from 64 connections," \
 		     "median of $SEED_REPEAT rounds"
-		printf '%-13s %8s %10s %7s %8s %8s %8s %6s %7s\n' target "page ms" \
-			"Com_select" "page's" "client" "proxy" "server" "CPUs" \
-			"direct/"
-		printf '%-13s %8s %10s %7s %8s %8s %8s %6s %7s\n' "" "" "" "" \
-			"µs/look" "µs/look" "µs/look" "busy" "this"
-		d=$(awk '$1 == "direct" { print $2 }' "$SEED")
-		awk -v d="${d:-}" '{ printf "%-13s %8s %10s %7s %8s %8s %8s %6s %7s\n",
-			$1, $2, $3, $4, $5, $6, $7, $8,
-			(d != "" && $2 > 0) ? sprintf("%.2f", d / $2) : "n/a" }' \
-			"$SEED"
+		cat "$WORK/seed-table.txt"
 		echo "(Com_select: all of a round's, logins included; the" \
 		     "page's, and the CPU per lookup of the client (bench/lookups)," \
 		     "the proxy and MariaDB: from the clock's start to its stop;" \
-		     "CPUs busy: their CPU time over the page time, of $(nproc))"
+		     "CPUs busy: their CPU time over the page time, of $(nproc);" \
+		     "full-CPU ms: the page at that CPU with every CPU busy)"
 	fi
 
 	case $SCHED_TABLE in
