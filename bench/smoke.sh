@@ -29,6 +29,7 @@ SCRIPTS=(
 "cpu-syscalls|BENCH_TIME=1 THREADS=2 MODES=text TARGETS=adaptive SEED_REPEAT=0 TABLE_SIZE=500 SYSCALLS=1 OUT=$OUT/cpu-syscalls|cpu.sh|^(adaptive +[0-9]+\.[0-9]+ |system calls: not counted)"
 "cpu-seed|BENCH_TIME=1 THREADS=1 MODES=text TARGETS=adaptive SEED_REPEAT=1 TABLE_SIZE=500 OUT=$OUT/cpu-seed|cpu.sh|^adaptive +[0-9]+\.[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+\.[0-9] +[0-9]+\.[0-9] +[0-9]+\.[0-9] +[0-9]+\.[0-9]{2} +n/a +[0-9]+\.[0-9]{2} +n/a$"
 "cpu-sched|BENCH_TIME=1 THREADS=1 MODES=text TARGETS=adaptive SEED_REPEAT=0 TABLE_SIZE=500 SCHED=1 SCHED_LOOKUPS=4000 OUT=$OUT/cpu-sched|cpu.sh|^(adaptive +idle beside +proxy +[0-9]+\.[0-9] |scheduler events: not recorded)"
+"seed-loops|LOOPS=2 ROUNDS=1 SEED_LOOKUPS=200 OUT=$OUT/seed-loops|seed-loops.sh|^loops-2 +[0-9]+\.[0-9]{2} +[0-9]+ +[0-9]+ +[0-9]+\.[0-9] +[0-9]+\.[0-9] +[0-9]+\.[0-9] +[0-9]+\.[0-9]{2} +[0-9]+\.[0-9]{2} +[0-9]+\.[0-9]{2} +[0-9]+\.[0-9]{2}$"
 "cpu-rounds|BENCH_TIME=1 THREADS=2 MODES=text ROUNDS=3 SEED_REPEAT=0 TABLE_SIZE=500 OUT=$OUT/cpu-rounds|cpu.sh|^ +2 text +[0-3]/3 +[0-3]/3$"
 "sysbench|BENCH_TIME=1 THREADS=2 PS_MODES=disable TABLE_SIZE=500|sysbench.sh|^inbatch-adaptive "
 "settings-page|REPEAT=1 N=50 CONNS=4|settings-page.sh|time, direct/inbatch"
