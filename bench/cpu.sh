@@ -16,8 +16,9 @@
 # threads) per query served, and the server's Com_select delta.  Then the
 # seed scenario (1,000 lookups from 64 connections, bench/lookups.c) against
 # the same targets.  Prints a table and writes results.txt (every run),
-# medians.txt (each cell's median), table.txt and cpu.png (qps and proxy
-# CPU per query) into $OUT.
+# medians.txt (each cell's median), seed.txt (every page) and
+# seed-table.txt, table.txt and cpu.png (qps and proxy CPU per query) into
+# $OUT.
 #
 # Environment:
 #   INBATCH      proxy binary (default: ./src/inbatch, $IB_BUILDDIR/src/inbatch,
@@ -91,7 +92,7 @@ for t in $TARGETS; do
 	esac
 done
 case $ROUNDS in
-'' | *[!0-9]* | 0) echo "cpu.sh: ROUNDS: a positive number" >&2; exit 2 ;;
+'' | *[!0-9]* | 0*) echo "cpu.sh: ROUNDS: a positive number" >&2; exit 2 ;;
 esac
 if [ -n "${BASELINE:-}" ]; then
 	if [ ! -x "$BASELINE" ]; then
@@ -233,16 +234,8 @@ start_inbatch()
 	[ "$target" != "$mode" ] && bin=$BASELINE
 	echo "# starting inbatch batch_mode=$mode ($bin)" >&2
 	ib_start_inbatch "$bin" "$WORK/inbatch-$target.conf" \
-		"$WORK/inbatch-$target.out" <<EOF || rc=$?
-log_level = warn
-batch_mode = $mode
-batch_window_us = ${BATCH_WINDOW_US:-500}
-batch_max_keys = ${BATCH_MAX_KEYS:-256}
-${BATCH_BUSY_KEYS:+batch_busy_keys = $BATCH_BUSY_KEYS}
-max_client_conn = 4096
-[users]
-app = secret
-EOF
+		"$WORK/inbatch-$target.out" < <(ib_bench_settings "$mode") ||
+		rc=$?
 	[ "$rc" -eq 0 ] || exit 1
 	proxy_nice "$IB_PID"
 	pid_of[$target]=$IB_PID
@@ -461,7 +454,7 @@ if [ "$SEED_REPEAT" -gt 0 ]; then
 		done
 	done
 	awk -v n="$SEED_LOOKUPS" -v ncpu="$(nproc)" -f "$here/seed-table.awk" \
-		"$SEED" >"$WORK/seed-table.txt" || FAILED=1
+		"$SEED" >"$OUT/seed-table.txt" || FAILED=1
 fi
 
 # perf_unusable DONE WHAT ARGS...: why perf cannot do WHAT here, as
@@ -767,12 +760,11 @@ fi
 		echo
 		echo "seed scenario: $SEED_LOOKUPS lookups from 64 connections," \
 		     "median of $SEED_REPEAT rounds"
-		cat "$WORK/seed-table.txt"
-		echo "(Com_select: all of a round's, logins included; the" \
-		     "page's, and the CPU per lookup of the client (bench/lookups)," \
-		     "the proxy and MariaDB: from the clock's start to its stop;" \
-		     "CPUs busy: their CPU time over the page time, of $(nproc);" \
-		     "full-CPU ms: the page at that CPU with every CPU busy)"
+		if [ -s "$OUT/seed-table.txt" ]; then
+			cat "$OUT/seed-table.txt"
+		else
+			echo "no table: a page's line lacks a field ($SEED)"
+		fi
 	fi
 
 	case $SCHED_TABLE in

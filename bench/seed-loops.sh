@@ -14,13 +14,15 @@
 #   INBATCH=build/src/inbatch bench/seed-loops.sh
 #
 # Settings (environment):
-#   LOOPS         inbatch processes per target, each 1 to 3 (default "1 2")
+#   LOOPS         inbatch processes per target, each 1 to 3 (default "1 2";
+#                 at most 3: lookups reads the CPU of four processes, the
+#                 server's and the proxies')
 #   SEED_LOOKUPS  lookups per page (default 1000)
 #   ROUNDS        pages per target, interleaved, after one that warms up
 #                 (default 9)
 #   BATCH_WINDOW_US, BATCH_MAX_KEYS, BATCH_BUSY_KEYS  as in cpu.sh
 #   OUT           where seed.txt (one line per page) and table.txt go
-#                 (default ./seed-loops-DATE)
+#                 (default ./seed-loops-DATE-TIME)
 
 set -euo pipefail
 
@@ -41,7 +43,7 @@ for l in $LOOPS; do
 done
 for v in "$SEED_LOOKUPS" "$ROUNDS"; do
 	case $v in
-	'' | *[!0-9]* | 0)
+	'' | *[!0-9]* | 0*)
 		echo "seed-loops.sh: SEED_LOOKUPS and ROUNDS: positive numbers" >&2
 		exit 2 ;;
 	esac
@@ -83,20 +85,24 @@ for l in $LOOPS; do
 		n=$((n + 1))
 		echo "# starting inbatch $i of $t" >&2
 		ib_start_inbatch "$INBATCH" "$WORK/inbatch-$n.conf" \
-			"$WORK/inbatch-$n.out" <<EOF || exit 1
-log_level = warn
-batch_mode = adaptive
-batch_window_us = ${BATCH_WINDOW_US:-500}
-batch_max_keys = ${BATCH_MAX_KEYS:-256}
-${BATCH_BUSY_KEYS:+batch_busy_keys = $BATCH_BUSY_KEYS}
-max_client_conn = 4096
-[users]
-app = secret
-EOF
+			"$WORK/inbatch-$n.out" < <(ib_bench_settings adaptive) ||
+			exit 1
 		ports_of[$t]="${ports_of[$t]} -P $IB_PORT"
 		pids_of[$t]="${pids_of[$t]:+${pids_of[$t]},}$IB_PID"
 	done
 done
+
+# com_select: the server's Com_select now (the page's statements and the
+# logins' together); it fails rather than count nothing
+com_select()
+{
+	local v
+	v=$(mdb_sql "SHOW GLOBAL STATUS LIKE 'Com_select'" -N | cut -f2)
+	case $v in
+	'' | *[!0-9]*) echo "seed-loops.sh: no Com_select: '$v'" >&2; exit 1 ;;
+	esac
+	echo "$v"
+}
 
 SEED=$OUT/seed.txt
 : >"$SEED"
@@ -110,7 +116,7 @@ for ((r = 0; r <= ROUNDS; r++)); do
 				cpu+=(--cpu-pid "$p")
 			done
 		fi
-		s0=$(mdb_sql "SHOW GLOBAL STATUS LIKE 'Com_select'" -N | cut -f2)
+		s0=$(com_select)
 		# shellcheck disable=SC2086  # one -P PORT per process
 		if ! o=$("$LK" -h 127.0.0.1 ${ports_of[$t]} -u app -p secret \
 			-D demo --keys "$KEYS" -n "$SEED_LOOKUPS" -c 64 \
@@ -120,7 +126,7 @@ for ((r = 0; r <= ROUNDS; r++)); do
 			cat "$WORK/lookups.err" >&2
 			exit 1
 		fi
-		s1=$(mdb_sql "SHOW GLOBAL STATUS LIKE 'Com_select'" -N | cut -f2)
+		s1=$(com_select)
 		[ "$r" -eq 0 ] && continue	# round 0 warms up
 		echo "$t $((s1 - s0)) $MDB_PID ${pids_of[$t]} $o" >>"$SEED"
 	done
@@ -132,9 +138,6 @@ done
 	     "connections in turn"
 	awk -v n="$SEED_LOOKUPS" -v ncpu="$(nproc)" -f "$here/seed-table.awk" \
 		"$SEED"
-	echo "(CPU per lookup from the clock's start to its stop, proxy: all" \
-	     "its processes; CPUs busy: their CPU time over the page time, of" \
-	     "$(nproc); full-CPU ms: the page at that CPU with every CPU busy)"
 } >"$OUT/table.txt"
 cat "$OUT/table.txt"
 echo "results: $SEED, table: $OUT/table.txt"

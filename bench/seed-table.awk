@@ -20,7 +20,8 @@
 # "full-CPU ms" is the page this CPU would take if it kept every CPU busy (CPU
 # per lookup times lookups, over CPUS); "direct/full-CPU" is direct's measured
 # page over that: the most fewer waits could give at this CPU per lookup.
-# A line without one of those fields is an error (exit 1).
+# A line without one of those fields is an error (exit 1).  Below the
+# table, a line that says what its columns are.
 
 function median(k, f,    i, j, m, a, t)
 {
@@ -32,6 +33,13 @@ function median(k, f,    i, j, m, a, t)
 			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
 		}
 	return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+}
+
+# a count's median: whole, or halfway between two (not "%.6g": 1.2e+06)
+function count(k, f,    x)
+{
+	x = median(k, f)
+	return x == int(x) ? sprintf("%d", x) : sprintf("%.1f", x)
 }
 
 # direct's page over this one's, or n/a
@@ -59,7 +67,17 @@ function need(x, what)
 	return x
 }
 
-NF >= 5 && $1 !~ /^#/ {
+/^#/ || NF == 0 {
+	next
+}
+
+NF < 5 {
+	printf "seed-table: %s: no page in: %s\n", $1, $0 > "/dev/stderr"
+	bad = 1
+	exit 1
+}
+
+{
 	k = $1
 	if (!(k in rounds))
 		order[++nt] = k
@@ -97,11 +115,17 @@ END {
 		k = order[i]
 		ms = median(k, "ms")
 		full = median(k, "full")
-		printf fmt, k, sprintf("%.2f", ms), median(k, "sel"),
-		       median(k, "page"), sprintf("%.1f", median(k, "cl")),
+		printf fmt, k, sprintf("%.2f", ms), count(k, "sel"),
+		       count(k, "page"), sprintf("%.1f", median(k, "cl")),
 		       k in noproxy ? "-" : sprintf("%.1f", median(k, "px")),
 		       sprintf("%.1f", median(k, "sv")),
 		       sprintf("%.2f", median(k, "busy")), ratio(d, ms),
 		       sprintf("%.2f", full), ratio(d, full)
 	}
+	printf "(Com_select: all of a round's, logins included; the page's," \
+	       " and the CPU per lookup of the client (bench/lookups), the" \
+	       " proxy (all its processes) and the server: from the clock's" \
+	       " start to its stop; CPUs busy: their CPU time over the page" \
+	       " time, of %d; full-CPU ms: the page at that CPU with every" \
+	       " CPU busy)\n", ncpu
 }

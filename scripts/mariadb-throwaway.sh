@@ -9,8 +9,8 @@
 #   mdb_stop             # kills that server only and removes MDB_DIR
 #
 # and for benchmark scripts (see each below): ib_bench_begin NAME,
-# ib_start_inbatch BIN CONF OUT <<EOF ... EOF, mdb_create_projects KEYS,
-# ib_build_lookups SRCDIR OUT.
+# ib_start_inbatch BIN CONF OUT <<EOF ... EOF, ib_bench_settings MODE,
+# mdb_create_projects KEYS, ib_build_lookups SRCDIR OUT.
 #
 # The server has root without a password and app@'%' / app@localhost with
 # password 'secret' and all privileges, plus an empty database `demo`.
@@ -194,6 +194,25 @@ ib_start_inbatch()
 		cat "$out" >&2
 		return 1
 	fi
+}
+
+# ib_bench_settings MODE: the inbatch settings of the CPU benchmarks
+# (cpu.sh, seed-loops.sh), for ib_start_inbatch's standard input:
+# batch_mode MODE, BATCH_WINDOW_US (default 500), BATCH_MAX_KEYS (256),
+# BATCH_BUSY_KEYS only when set (a build older than that key refuses it),
+# and the user app (password secret).
+ib_bench_settings()
+{
+	cat <<EOF
+log_level = warn
+batch_mode = $1
+batch_window_us = ${BATCH_WINDOW_US:-500}
+batch_max_keys = ${BATCH_MAX_KEYS:-256}
+${BATCH_BUSY_KEYS:+batch_busy_keys = $BATCH_BUSY_KEYS}
+max_client_conn = 4096
+[users]
+app = secret
+EOF
 }
 
 # ib_bench_begin NAME: what every benchmark script starts with: a work dir
